@@ -1,0 +1,83 @@
+# paddock: GNU Make + pkg-config, C17.
+#   make            release build: build/release/paddock
+#   make run        set up, build, start `paddock serve` on the defaults
+#   make test       set up, build with ASan+UBSan, run every test
+#   make lint       clang-format check, banned functions
+#   make bench      benchmarks against references measured in the same run
+#   BUILD=release|debug|asan selects the flavour; CC=clang works too.
+
+BUILD ?= release
+CC ?= cc
+O := build/$(BUILD)
+
+PKGS := libmicrohttpd jansson sqlite3 libcrypto libcurl \
+        libavformat libavcodec libavutil libswscale libswresample
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Werror
+CFLAGS_COMMON := -std=c17 -D_GNU_SOURCE -g $(WARN) -pthread \
+                 $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread -lm
+
+ifeq ($(BUILD),release)
+OPT := -O2
+else ifeq ($(BUILD),asan)
+OPT := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+       -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+else ifeq ($(BUILD),tsan)
+OPT := -O1 -fsanitize=thread
+LDFLAGS += -fsanitize=thread
+else
+OPT := -O0
+endif
+
+CFLAGS += $(CFLAGS_COMMON) $(OPT)
+
+SRCS := $(sort $(wildcard src/*/*.c))
+OBJS := $(SRCS:%.c=$(O)/%.o)
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:%.c=$(O)/%)
+
+.PHONY: all run test tests setup lint bench clean
+
+all: $(O)/paddock
+
+$(O)/libpaddock.a: $(OBJS)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(O)/paddock: $(O)/src/main.o $(O)/libpaddock.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(O)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(O)/tests/unit/%: tests/unit/%.c $(O)/libpaddock.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -MMD -MP -o $@ $< $(O)/libpaddock.a $(LDFLAGS) $(LDLIBS)
+
+tests: $(O)/paddock $(UNIT_BINS)
+
+setup:
+	@./scripts/setup.sh
+
+run: setup
+	@$(MAKE) --no-print-directory BUILD=release all
+	./build/release/paddock serve
+
+test: setup
+	@$(MAKE) --no-print-directory BUILD=asan tests
+	@./tests/run.sh build/asan
+
+lint: setup
+	@./scripts/lint.sh
+
+bench: setup
+	@$(MAKE) --no-print-directory BUILD=release all
+	@./bench/run.sh build/release
+
+clean:
+	rm -rf build
+
+-include $(OBJS:.o=.d) $(O)/src/main.d $(UNIT_BINS:=.d)

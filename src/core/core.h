@@ -1,0 +1,228 @@
+/*
+ * core: the pieces every other module stands on.
+ *
+ * - limits: every bound on input, with the reason for it (one place).
+ * - the error table: every failure paddock can report, with its HTTP status
+ *   and API code; functions return 0 or a negative ERR_ value.
+ * - xmalloc: allocation that aborts on exhaustion (a server that cannot
+ *   allocate 64 bytes cannot answer anyway; redis does the same).
+ * - struct buf: a growable byte buffer, with a JSON string writer.
+ * - ids: uuid v4 (request ids) and time-ordered uuid v7 (task ids).
+ * - clock: wall and monotonic milliseconds, UTC+offset formatting.
+ * - utf8: validation and code-point counting.
+ *
+ * Thread safety: every function here may be called from any thread; nothing
+ * here holds shared mutable state except the v7 id sequence (atomic).
+ */
+#ifndef PADDOCK_CORE_H
+#define PADDOCK_CORE_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---------------------------------------------------------------- limits */
+
+/* A submit body: base64 images inline (up to 9 refs), so generous. */
+#define LIMIT_BODY_BYTES (32u << 20)
+/* Request header block (all headers together); MHD's per-connection pool. */
+#define LIMIT_HEADER_BYTES (64u << 10)
+/* Seconds an idle or slow connection may hold a slot. */
+#define LIMIT_CONN_TIMEOUT_S 30
+/* Prompt length in code points; Chinese text is denser, so half. */
+#define LIMIT_PROMPT_CHARS     5000
+#define LIMIT_PROMPT_CHARS_CJK 2500
+/* A prompt may be 5000 code points of up to 4 bytes each. */
+#define LIMIT_PROMPT_BYTES (LIMIT_PROMPT_CHARS * 4)
+/* Media entries a request may carry (r2v takes 9 images, edit 1+5). */
+#define LIMIT_MEDIA_ITEMS 9
+/* A media URL (not a data: URI) longer than this is not a real URL. */
+#define LIMIT_URL_BYTES 8192
+/* Model names are short identifiers. */
+#define LIMIT_MODEL_NAME 64
+/* Task ids are uuids (36 chars); anything longer is not ours. */
+#define LIMIT_TASK_ID 36
+/* An API key as presented by a client. */
+#define LIMIT_KEY_BYTES 256
+/* Output duration bounds of the API (seconds). */
+#define LIMIT_DURATION_MIN 3
+#define LIMIT_DURATION_MAX 15
+/* Largest seed the API accepts (2^31 - 1). */
+#define LIMIT_SEED_MAX 2147483647LL
+/* Worker threads one process may run. */
+#define LIMIT_WORKERS 256
+/* A detailed error message (names the field and the expected value). */
+#define LIMIT_ERRMSG 512
+/* The config file: a few hundred lines at most. */
+#define LIMIT_CONFIG_BYTES (256u << 10)
+/* API keys configured in one process. */
+#define LIMIT_KEYS 1024
+
+/* ----------------------------------------------------------- error table */
+
+/*
+ * X(name, http_status, api_code, default_message).
+ * The HTTP layer maps a code to status and body through this table only.
+ */
+#define ERR_MAP(X)                                                            \
+    X(INVALID_PARAMETER, 400, "InvalidParameter", "invalid parameter")        \
+    X(EMPTY_MODEL, 400, "BadRequest.EmptyModel", "model is required")         \
+    X(EMPTY_INPUT, 400, "BadRequest.EmptyInput", "input is required")         \
+    X(UNSUPPORTED_OPERATION, 400, "UnsupportedOperation",                     \
+      "the task is not PENDING")                                              \
+    X(NO_API_KEY, 401, "InvalidApiKey", "No API-key provided.")               \
+    X(INVALID_API_KEY, 401, "InvalidApiKey", "Invalid API-key provided.")     \
+    X(ACCESS_DENIED, 403, "AccessDenied", "access denied")                    \
+    X(SYNC_NOT_SUPPORTED, 403, "AccessDenied",                                \
+      "current user api does not support synchronous calls")                  \
+    X(BAD_SIGNATURE, 403, "AccessDenied",                                     \
+      "the link signature is invalid or expired")                             \
+    X(MODEL_NOT_FOUND, 404, "ModelNotFound", "model not found")               \
+    X(NOT_FOUND, 404, "NotFound", "not found")                                \
+    X(METHOD_NOT_ALLOWED, 405, "MethodNotAllowed", "method not allowed")      \
+    X(TOO_LARGE, 413, "BadRequest.TooLarge", "request body is too large")     \
+    X(RANGE, 416, "InvalidRange", "range not satisfiable")                    \
+    X(RATE_QUOTA, 429, "Throttling.RateQuota", "request rate limit exceeded") \
+    X(ALLOCATION_QUOTA, 429, "Throttling.AllocationQuota",                    \
+      "too many unfinished tasks for this key")                               \
+    X(THROTTLING, 429, "Throttling", "the task queue is full")                \
+    X(INTERNAL, 500, "InternalError", "internal error")                       \
+    X(NOMEM, 500, "InternalError", "out of memory")                           \
+    X(IO, 500, "InternalError", "I/O error")                                  \
+    X(STORE, 500, "InternalError", "task store error")                        \
+    X(MODEL_UNAVAILABLE, 503, "ModelUnavailable", "model unavailable")        \
+    X(INPUT_DOWNLOAD_FAILED, 400, "BadRequest.InputDownloadFailed",           \
+      "input download failed")                                                \
+    X(INVALID_URL, 400, "InvalidURL", "URL not allowed")                      \
+    X(UNSUPPORTED_FILE_FORMAT, 400, "BadRequest.UnsupportedFileFormat",       \
+      "unsupported file format")                                              \
+    X(DATA_INSPECTION, 400, "DataInspectionFailed", "content refused")        \
+    X(TIMEOUT, 500, "InternalError.Timeout", "the engine timed out")          \
+    X(ALGO, 500, "InternalError.Algo", "the engine failed")                   \
+    X(STOPPED, 500, "InternalError", "stopped")                               \
+    X(CONFLICT, 409, "Conflict", "state changed concurrently")
+
+enum {
+    ERR__BASE = -128,
+#define ERR_ENUM_(name, status, code, msg) ERR_##name,
+    ERR_MAP(ERR_ENUM_)
+#undef ERR_ENUM_
+        ERR__END
+};
+
+/* HTTP status of an error code (500 for an unknown value). */
+int err_status(int err);
+/* API code string ("InvalidParameter"); static storage. */
+const char *err_code(int err);
+/* Default message; static storage. */
+const char *err_message(int err);
+/* The ERR_ name ("INVALID_PARAMETER") for logs. */
+const char *err_name(int err);
+/* Error code whose API code string is `code`, or 0 if none matches. */
+int err_from_code(const char *code);
+
+/*
+ * An error with a detailed message, filled where the failure is understood
+ * (the field name, the measured value) and carried up unchanged.
+ */
+struct errmsg {
+    int code;
+    char text[LIMIT_ERRMSG];
+};
+
+/* Set e->code and a printf-formatted message; returns `code` for chaining. */
+int errmsg_set(struct errmsg *e, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The message, or the table's default when none was written. */
+const char *errmsg_text(const struct errmsg *e);
+
+/* --------------------------------------------------------------- memory */
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+/* printf into a new string. */
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---------------------------------------------------------------- buffer */
+
+struct buf {
+    char *data; /* always NUL-terminated when non-NULL */
+    size_t len;
+    size_t cap;
+};
+
+#define BUF_INIT   \
+    {              \
+        NULL, 0, 0 \
+    }
+
+void buf_reserve(struct buf *b, size_t extra);
+void buf_append(struct buf *b, const void *p, size_t n);
+void buf_puts(struct buf *b, const char *s);
+void buf_putc(struct buf *b, char c);
+void buf_printf(struct buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void buf_vprintf(struct buf *b, const char *fmt, va_list ap);
+/* Append `s` as a JSON string literal, quotes included. */
+void buf_json_str(struct buf *b, const char *s);
+void buf_json_strn(struct buf *b, const char *s, size_t n);
+void buf_reset(struct buf *b);
+/* Hand the storage to the caller (free() it); the buffer becomes empty. */
+char *buf_take(struct buf *b);
+void buf_fini(struct buf *b);
+
+/* ------------------------------------------------------------------- ids */
+
+#define UUID_STR_LEN 36
+
+/* Random (v4) uuid, lower-case, into out[37]. */
+void id_uuid4(char out[UUID_STR_LEN + 1]);
+/* Time-ordered (v7) uuid: sorts by creation, strictly increasing within a
+ * process; used for task ids so index appends stay cheap. */
+void id_uuid7(char out[UUID_STR_LEN + 1]);
+/* True when s is a canonical lower- or upper-case uuid string. */
+bool id_is_uuid(const char *s);
+/* Fill buf with n cryptographically random bytes; 0 or ERR_IO. */
+int id_random(void *buf, size_t n);
+/* Lower-case hex of n bytes into out (2n+1 bytes). */
+void id_hex(const void *p, size_t n, char *out);
+
+/* ----------------------------------------------------------------- clock */
+
+/* Milliseconds since the Unix epoch. */
+int64_t clock_now_ms(void);
+/* Monotonic milliseconds, for timeouts and intervals. */
+int64_t clock_mono_ms(void);
+/* Format epoch ms as "YYYY-MM-DD HH:mm:ss.SSS" at UTC+offset_min into
+ * out[24]. */
+void clock_format(int64_t ms, int offset_min, char out[24]);
+/* Parse "YYYYMMDDhhmmss" at UTC+offset_min into epoch ms; 0 or
+ * ERR_INVALID_PARAMETER. */
+int clock_parse_compact(const char *s, int offset_min, int64_t *out_ms);
+
+/* ------------------------------------------------------------------ utf8 */
+
+/* True when s[0..n) is well-formed UTF-8 (no overlongs, no surrogates). */
+bool utf8_valid(const char *s, size_t n);
+/*
+ * Cut a valid UTF-8 string to the prompt limit: LIMIT_PROMPT_CHARS code
+ * points, or LIMIT_PROMPT_CHARS_CJK when it contains a CJK ideograph.
+ * Returns the byte length to keep.
+ */
+size_t utf8_prompt_cut(const char *s, size_t n);
+
+/* ----------------------------------------------------------------- misc */
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define container_of(ptr, type, member) \
+    ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+
+/* Parse a decimal int64 in [min, max] from the whole of s; 0 or
+ * ERR_INVALID_PARAMETER. */
+int parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
+
+#endif

@@ -1,0 +1,47 @@
+#!/bin/sh
+# Run every test against the binaries in $1 (build/asan by default) and end
+# with one line: "N passed, N failed". Unit tests print PASS/FAIL per case;
+# the API tests (Python, over real HTTP on 127.0.0.1) do the same.
+set -u
+cd "$(dirname "$0")/.."
+O=${1:-build/asan}
+export PADDOCK_BIN="$PWD/$O/paddock"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+run() { # name, command...
+    name=$1
+    shift
+    out=$(mktemp)
+    "$@" >"$out" 2>&1
+    rc=$?
+    cat "$out" | tee -a "$log" | grep -E '^(PASS|FAIL) ' || true
+    if [ $rc -ne 0 ] && ! grep -q '^FAIL ' "$out"; then
+        # A crash or sanitizer report outside any case still counts.
+        echo "FAIL $name (exit $rc)" | tee -a "$log"
+    fi
+    if [ $rc -ne 0 ]; then
+        echo "---- output of $name ----"
+        cat "$out"
+        echo "----"
+    fi
+    rm -f "$out"
+}
+
+for t in "$O"/tests/unit/test_*; do
+    [ -x "$t" ] || continue
+    case "$t" in *.d) continue ;; esac
+    run "$(basename "$t")" "$t"
+done
+
+for t in tests/api/test_*.py; do
+    [ -f "$t" ] || continue
+    run "$(basename "$t")" python3 "$t"
+done
+
+passed=$(grep -c '^PASS ' "$log")
+failed=$(grep -c '^FAIL ' "$log")
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

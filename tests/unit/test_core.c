@@ -1,0 +1,119 @@
+/* Unit tests of src/core: buffers, JSON strings, ids, clock, UTF-8. */
+#include "../../src/core/core.h"
+#include "unit.h"
+
+#include <stdlib.h>
+
+static void buf_grows_and_escapes(void)
+{
+    struct buf b = BUF_INIT;
+    buf_json_str(&b, "a\"b\\c\n\x01\xe4\xb8\xad");
+    CHECK_STR(b.data, "\"a\\\"b\\\\c\\n\\u0001\xe4\xb8\xad\"");
+    buf_reset(&b);
+    for (int i = 0; i < 1000; i++)
+        buf_printf(&b, "%d,", i);
+    CHECK(b.len > 3000);
+    CHECK(strncmp(b.data, "0,1,2,", 6) == 0);
+    char *s = buf_take(&b);
+    CHECK(b.data == NULL && b.len == 0);
+    free(s);
+    buf_fini(&b);
+}
+
+static void uuid_shapes(void)
+{
+    char a[UUID_STR_LEN + 1], b[UUID_STR_LEN + 1];
+    id_uuid4(a);
+    CHECK(id_is_uuid(a));
+    CHECK(a[14] == '4');
+    CHECK(strchr("89ab", a[19]) != NULL);
+    id_uuid7(a);
+    CHECK(id_is_uuid(a) && a[14] == '7');
+    for (int i = 0; i < 10000; i++) {
+        id_uuid7(b);
+        CHECK(strcmp(a, b) < 0); /* strictly increasing */
+        memcpy(a, b, sizeof(a));
+    }
+    CHECK(!id_is_uuid("not-a-uuid"));
+    CHECK(!id_is_uuid("0123456789abcdef0123456789abcdef0123"));
+    CHECK(id_is_uuid("051C7B40-B2C5-4341-AEE4-0123456789AB"));
+}
+
+static void clock_utc8(void)
+{
+    char out[24];
+    /* 2026-04-26 06:13:14.373 UTC is 14:13:14.373 at UTC+8. */
+    clock_format(1777183994373LL, 480, out);
+    CHECK_STR(out, "2026-04-26 14:13:14.373");
+    clock_format(1777183994373LL, 0, out);
+    CHECK_STR(out, "2026-04-26 06:13:14.373");
+    int64_t ms = 0;
+    CHECK_INT(clock_parse_compact("20260426141314", 480, &ms), 0);
+    CHECK_INT(ms, 1777183994000LL);
+    CHECK(clock_parse_compact("20260230000000", 480, &ms) < 0);
+    CHECK(clock_parse_compact("2026042614131", 480, &ms) < 0);
+    CHECK(clock_parse_compact("2026042614131x", 480, &ms) < 0);
+}
+
+static void utf8_rules(void)
+{
+    CHECK(utf8_valid("plain", 5));
+    CHECK(utf8_valid("\xe4\xb8\xad", 3));
+    CHECK(!utf8_valid("\xc0\xaf", 2));         /* overlong */
+    CHECK(!utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
+    CHECK(!utf8_valid("\xe4\xb8", 2));         /* truncated */
+    CHECK(!utf8_valid("\xf4\x90\x80\x80", 4)); /* above U+10FFFF */
+
+    size_t n = 6000;
+    char *s = malloc(n * 3);
+    memset(s, 'a', n);
+    CHECK_INT(utf8_prompt_cut(s, n), LIMIT_PROMPT_CHARS);
+    CHECK_INT(utf8_prompt_cut(s, 100), 100);
+    /* One Chinese character anywhere halves the limit. */
+    memcpy(s + 5500, "\xe4\xb8\xad", 3);
+    CHECK_INT(utf8_prompt_cut(s, 5503), LIMIT_PROMPT_CHARS_CJK);
+    for (size_t i = 0; i < 3000; i++)
+        memcpy(s + 3 * i, "\xe4\xb8\xad", 3);
+    CHECK_INT(utf8_prompt_cut(s, 9000), 3 * LIMIT_PROMPT_CHARS_CJK);
+    free(s);
+}
+
+static void error_table(void)
+{
+    CHECK_INT(err_status(ERR_INVALID_PARAMETER), 400);
+    CHECK_STR(err_code(ERR_TOO_LARGE), "BadRequest.TooLarge");
+    CHECK_INT(err_status(ERR_MODEL_UNAVAILABLE), 503);
+    CHECK_STR(err_code(ERR_SYNC_NOT_SUPPORTED), "AccessDenied");
+    CHECK_INT(err_from_code("InternalError.Timeout"), ERR_TIMEOUT);
+    CHECK_INT(err_from_code("NoSuchCode"), 0);
+    CHECK_INT(err_status(12345), 500);
+    struct errmsg e = { 0 };
+    errmsg_set(&e, ERR_INVALID_PARAMETER, "parameters.%s must be %d", "x", 3);
+    CHECK_STR(errmsg_text(&e), "parameters.x must be 3");
+    CHECK(ERR__END < 0);
+}
+
+static void numbers(void)
+{
+    int64_t v;
+    CHECK_INT(parse_i64("42", 0, 100, &v), 0);
+    CHECK_INT(v, 42);
+    CHECK(parse_i64("101", 0, 100, &v) < 0);
+    CHECK(parse_i64("", 0, 100, &v) < 0);
+    CHECK(parse_i64("4x", 0, 100, &v) < 0);
+    CHECK(parse_i64("99999999999999999999", 0, INT64_MAX, &v) < 0);
+    CHECK_INT(parse_i64("-5", -10, 10, &v), 0);
+    CHECK_INT(v, -5);
+}
+
+int main(void)
+{
+    unit_suite = "core";
+    RUN(buf_grows_and_escapes);
+    RUN(uuid_shapes);
+    RUN(clock_utc8);
+    RUN(utf8_rules);
+    RUN(error_table);
+    RUN(numbers);
+    return UNIT_END();
+}
