@@ -1,0 +1,427 @@
+/* Routes and handlers of both dialects of the HappyHorse API. */
+#include "api.h"
+
+#include "../log/log.h"
+#include "../task/task.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define TTAPI_PREFIX "/happyhorse"
+#define JSON_TYPE    "application/json"
+
+enum dialect {
+    D_DASHSCOPE = 1, /* /api/v1/..., Authorization: Bearer */
+    D_TTAPI = 2,     /* /happyhorse/api/v1/..., TT-API-KEY */
+    D_PLAIN = 4,     /* files, health: no dialect */
+};
+
+struct api {
+    struct api_deps d;
+};
+
+/* One request on its way through a handler. */
+struct call {
+    struct api *api;
+    struct http_req *req;
+    struct http_reply *rep;
+    enum dialect dialect;
+    const char *arg; /* the '*' segment of the route */
+    char key_id[TASK_KEY_ID_MAX + 1];
+};
+
+typedef void (*route_fn)(struct call *c);
+
+struct route {
+    const char *method;
+    const char *pattern; /* '*' matches one non-empty segment */
+    unsigned dialects;
+    route_fn fn;
+};
+
+static void h_submit(struct call *c);
+static void h_query(struct call *c);
+static void h_file(struct call *c);
+static void h_health(struct call *c);
+
+#define SUBMIT_BASE "/api/v1/services/aigc/video-generation/"
+
+/* The model field decides the task type, never the path (API.md s.1). */
+static const struct route routes[] = {
+    { "POST", SUBMIT_BASE "video-synthesis", D_DASHSCOPE | D_TTAPI, h_submit },
+    { "POST", SUBMIT_BASE "image-to-video", D_TTAPI, h_submit },
+    { "POST", SUBMIT_BASE "reference-to-video", D_TTAPI, h_submit },
+    { "POST", SUBMIT_BASE "video-edit", D_TTAPI, h_submit },
+    { "GET", "/api/v1/tasks/*", D_DASHSCOPE | D_TTAPI, h_query },
+    { "GET", "/files/*", D_PLAIN, h_file },
+    { "HEAD", "/files/*", D_PLAIN, h_file },
+    { "GET", "/healthz", D_PLAIN, h_health },
+};
+
+/* ------------------------------------------------------------ replies */
+
+static void reply_json(struct call *c, int status, struct buf *body)
+{
+    http_reply_take_body(c->rep, status, JSON_TYPE, body);
+}
+
+static void reply_error(struct call *c, int err, const char *message)
+{
+    struct buf b = BUF_INIT;
+    if (err == ERR_NO_API_KEY || err == ERR_INVALID_API_KEY) {
+        if (c->dialect == D_TTAPI) { /* TTAPI's own 401 shape */
+            buf_puts(&b, "{\"status\":\"FAILED\",\"message\":\"Wrong "
+                         "TT-API-KEY or email is not activated.\","
+                         "\"data\":null}");
+            reply_json(c, 401, &b);
+            return;
+        }
+        message = NULL; /* exactly the documented sentences */
+    }
+    task_json_error(&b, http_req_id(c->req), err_code(err),
+                    message ? message : err_message(err));
+    reply_json(c, err_status(err), &b);
+}
+
+static void reply_errmsg(struct call *c, const struct errmsg *e)
+{
+    reply_error(c, e->code, errmsg_text(e));
+}
+
+/* -------------------------------------------------------------- auth */
+
+/* The key from "Authorization: Bearer <key>" or "TT-API-KEY: <key>"; both
+ * dialects accept both, only the shape of a 401 differs. */
+static const char *presented_key(const struct http_req *req)
+{
+    const char *h = http_req_header(req, "Authorization");
+    if (h) {
+        while (*h == ' ')
+            h++;
+        if (strncasecmp(h, "Bearer ", 7) == 0) {
+            h += 7;
+            while (*h == ' ')
+                h++;
+            return h;
+        }
+    }
+    h = http_req_header(req, "TT-API-KEY");
+    return h;
+}
+
+static bool authenticate(struct call *c)
+{
+    int err = auth_check(c->api->d.auth, presented_key(c->req), c->key_id);
+    if (err == 0)
+        return true;
+    reply_error(c, err, NULL);
+    return false;
+}
+
+/* The base of absolute URLs: the configured public URL, else the Host the
+ * client used (so links work through port mappings), else the listener. */
+static void url_base(struct call *c, struct buf *out)
+{
+    const struct api_deps *d = &c->api->d;
+    if (d->conf->public_url) {
+        buf_puts(out, d->conf->public_url);
+        return;
+    }
+    const char *host = http_req_header(c->req, "Host");
+    bool ok = host && host[0] && strlen(host) <= 255;
+    for (const char *p = host; ok && *p; p++)
+        ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+             (*p >= '0' && *p <= '9') || strchr(".-:[]", *p);
+    if (ok)
+        buf_printf(out, "http://%s", host);
+    else
+        buf_puts(out, d->listen_base);
+}
+
+/* ------------------------------------------------------------ submit */
+
+static void h_submit(struct call *c)
+{
+    struct api *a = c->api;
+    struct job job = { 0 };
+    struct task t = { 0 };
+    struct errmsg e = { 0 };
+    struct buf b = BUF_INIT;
+
+    if (!authenticate(c))
+        return;
+    if (c->dialect == D_DASHSCOPE) {
+        const char *async = http_req_header(c->req, "X-DashScope-Async");
+        if (!async || strcasecmp(async, "enable") != 0) {
+            reply_error(c, ERR_SYNC_NOT_SUPPORTED, NULL);
+            return;
+        }
+    }
+
+    uint32_t r = 0;
+    if (id_random(&r, sizeof(r)) < 0) {
+        reply_error(c, ERR_INTERNAL, "no randomness for the seed");
+        return;
+    }
+    size_t len;
+    const char *body = http_req_body(c->req, &len);
+    if (task_job_parse(body, len, (int64_t)(r & 0x7fffffff), &job, &e) < 0) {
+        reply_errmsg(c, &e);
+        return;
+    }
+
+    id_uuid7(t.task_id);
+    snprintf(t.key_id, sizeof(t.key_id), "%s", c->key_id);
+    snprintf(t.model, sizeof(t.model), "%s", job.model);
+    t.status = TASK_PENDING;
+    t.spec = task_job_to_json(&job);
+    t.prompt = job.prompt;
+    t.submit_ms = clock_now_ms();
+    t.expire_ms = t.submit_ms + a->d.conf->retention_ms;
+
+    int err = store_insert(a->d.store, &t);
+    t.prompt = NULL; /* borrowed from job */
+    if (err < 0) {
+        /* Not committed, so nothing was promised: the client may retry. */
+        reply_error(c, err,
+                    "the task could not be stored; it was not "
+                    "accepted, retry the request");
+        goto out;
+    }
+    log_info("task submitted", "task_id=%s model=%s key_id=%s request_id=%s",
+             t.task_id, t.model, t.key_id, http_req_id(c->req));
+    if (a->d.on_submit)
+        a->d.on_submit(a->d.on_submit_arg);
+    task_json_submitted(&b, http_req_id(c->req), t.task_id);
+    reply_json(c, 200, &b);
+out:
+    task_fini(&t);
+    task_job_fini(&job);
+    buf_fini(&b);
+}
+
+/* ------------------------------------------------------------- query */
+
+static void h_query(struct call *c)
+{
+    struct api *a = c->api;
+    struct task t = { 0 };
+    struct buf b = BUF_INIT, url = BUF_INIT;
+    const struct task *found = NULL;
+
+    if (!authenticate(c))
+        return;
+    /* Not a uuid: certainly not ours, no store read needed. */
+    if (strlen(c->arg) == UUID_STR_LEN && id_is_uuid(c->arg)) {
+        int err = store_get(a->d.store, c->arg, &t);
+        if (err < 0 && err != ERR_NOT_FOUND) {
+            reply_error(c, err, "the task store is unavailable; retry");
+            goto out;
+        }
+        /* Another key's task and an expired one look like no task. */
+        if (err == 0 && strcmp(t.key_id, c->key_id) == 0 &&
+            t.expire_ms > clock_now_ms())
+            found = &t;
+    }
+    struct task_view view = { .utc_offset_min = a->d.conf->utc_offset_min };
+    if (found && found->status == TASK_SUCCEEDED && found->result) {
+        struct buf base = BUF_INIT;
+        url_base(c, &base);
+        blob_url(a->d.blob, &url, base.data, found->result, found->expire_ms);
+        buf_fini(&base);
+        view.video_url = url.data;
+    }
+    task_json_query(&b, http_req_id(c->req), c->arg, found, &view);
+    reply_json(c, 200, &b);
+out:
+    task_fini(&t);
+    buf_fini(&b);
+    buf_fini(&url);
+}
+
+/* ------------------------------------------------------------- files */
+
+/*
+ * A single "bytes=" range against a file of `size` bytes: 1 with
+ * [*from, *to] set, 0 to send the whole file (no Range, several ranges or
+ * one we do not understand, which RFC 9110 lets us ignore), -1 when it
+ * cannot be satisfied (416).
+ */
+static int parse_range(const char *h, uint64_t size, uint64_t *from,
+                       uint64_t *to)
+{
+    if (!h || strncmp(h, "bytes=", 6) != 0 || strchr(h, ','))
+        return 0;
+    const char *p = h + 6, *dash = strchr(p, '-');
+    if (!dash)
+        return 0;
+    char a[24] = "", b[24] = "";
+    size_t na = (size_t)(dash - p), nb = strlen(dash + 1);
+    if (na >= sizeof(a) || nb >= sizeof(b))
+        return 0;
+    memcpy(a, p, na);
+    memcpy(b, dash + 1, nb);
+    int64_t x, y;
+    if (na == 0) { /* suffix: the last y bytes */
+        if (parse_i64(b, 0, INT64_MAX, &y) < 0)
+            return 0;
+        if (y == 0 || size == 0)
+            return -1;
+        *from = (uint64_t)y >= size ? 0 : size - (uint64_t)y;
+        *to = size - 1;
+        return 1;
+    }
+    if (parse_i64(a, 0, INT64_MAX, &x) < 0)
+        return 0;
+    if (nb == 0) {
+        y = INT64_MAX;
+    } else if (parse_i64(b, 0, INT64_MAX, &y) < 0 || y < x) {
+        return 0;
+    }
+    if ((uint64_t)x >= size)
+        return -1;
+    *from = (uint64_t)x;
+    *to = (uint64_t)y >= size ? size - 1 : (uint64_t)y;
+    return 1;
+}
+
+static void h_file(struct call *c)
+{
+    struct api *a = c->api;
+    const char *name = c->arg;
+    int err = blob_verify(a->d.blob, name, http_req_query(c->req, "expires"),
+                          http_req_query(c->req, "signature"), clock_now_ms());
+    if (err < 0) {
+        reply_error(c, err, NULL);
+        return;
+    }
+    int fd;
+    uint64_t size, from = 0, to = 0;
+    if (blob_open_file(a->d.blob, name, &fd, &size) < 0) {
+        reply_error(c, ERR_NOT_FOUND, "the video is no longer stored");
+        return;
+    }
+    struct http_reply *rep = c->rep;
+    int r = parse_range(http_req_header(c->req, "Range"), size, &from, &to);
+    char range[96];
+    if (r < 0) {
+        close(fd);
+        snprintf(range, sizeof(range), "bytes */%llu",
+                 (unsigned long long)size);
+        http_reply_header(rep, "Content-Range", range);
+        reply_error(c, ERR_RANGE, "the range is outside the file");
+        return;
+    }
+    rep->status = r ? 206 : 200;
+    rep->content_type = "video/mp4";
+    rep->fd = fd;
+    rep->offset = r ? from : 0;
+    rep->length = r ? to - from + 1 : size;
+    if (r) {
+        snprintf(range, sizeof(range), "bytes %llu-%llu/%llu",
+                 (unsigned long long)from, (unsigned long long)to,
+                 (unsigned long long)size);
+        http_reply_header(rep, "Content-Range", range);
+    }
+    http_reply_header(rep, "Accept-Ranges", "bytes");
+    /* A result never changes under its name. */
+    http_reply_header(rep, "Cache-Control", "private, max-age=86400");
+    char etag[BLOB_NAME_MAX + 2];
+    snprintf(etag, sizeof(etag), "\"%.*s\"", (int)(strlen(name) - 4), name);
+    http_reply_header(rep, "ETag", etag);
+}
+
+/* ------------------------------------------------------------ health */
+
+static void h_health(struct call *c)
+{
+    struct buf b = BUF_INIT;
+    buf_puts(&b, "{\"status\":\"ok\"}");
+    reply_json(c, 200, &b);
+}
+
+/* ----------------------------------------------------------- routing */
+
+/* Does `path` match `pattern`? Sets *arg to the '*' segment. */
+static bool match(const char *pattern, const char *path, size_t n,
+                  const char **arg, char *argbuf, size_t argsize)
+{
+    const char *star = strchr(pattern, '*');
+    if (!star)
+        return strlen(pattern) == n && memcmp(pattern, path, n) == 0;
+    size_t pre = (size_t)(star - pattern);
+    const char *post = star + 1;
+    size_t npost = strlen(post);
+    if (n < pre + 1 + npost || memcmp(pattern, path, pre) != 0 ||
+        memcmp(path + n - npost, post, npost) != 0)
+        return false;
+    size_t seg = n - pre - npost;
+    if (memchr(path + pre, '/', seg) || seg >= argsize)
+        return false;
+    memcpy(argbuf, path + pre, seg);
+    argbuf[seg] = '\0';
+    *arg = argbuf;
+    return true;
+}
+
+void api_handle(void *arg, struct http_req *req, struct http_reply *rep)
+{
+    struct call c = { .api = arg, .req = req, .rep = rep, .arg = "" };
+    const char *path = http_req_path(req);
+    const char *method = http_req_method(req);
+    char argbuf[256];
+
+    c.dialect = D_DASHSCOPE;
+    if (strncmp(path, TTAPI_PREFIX "/", sizeof(TTAPI_PREFIX)) == 0) {
+        c.dialect = D_TTAPI;
+        path += sizeof(TTAPI_PREFIX) - 1;
+    }
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/') /* "/tasks/{id}/" is "/tasks/{id}" */
+        n--;
+
+    if (http_req_too_large(req)) {
+        char msg[128];
+        snprintf(msg, sizeof(msg),
+                 "request body is larger than the limit of %lld bytes",
+                 (long long)c.api->d.conf->body_limit);
+        reply_error(&c, ERR_TOO_LARGE, msg);
+        return;
+    }
+
+    bool path_known = false;
+    for (size_t i = 0; i < ARRAY_LEN(routes); i++) {
+        const struct route *r = &routes[i];
+        unsigned want = r->dialects & D_PLAIN ? D_PLAIN : (unsigned)c.dialect;
+        if (r->dialects & D_PLAIN && c.dialect == D_TTAPI)
+            continue;
+        if (!(r->dialects & want) ||
+            !match(r->pattern, path, n, &c.arg, argbuf, sizeof(argbuf)))
+            continue;
+        path_known = true;
+        if (strcmp(r->method, method) != 0)
+            continue;
+        if (r->dialects & D_PLAIN)
+            c.dialect = D_PLAIN;
+        r->fn(&c);
+        return;
+    }
+    char msg[160];
+    snprintf(msg, sizeof(msg), "%s %.100s is not a route of this server",
+             method, http_req_path(req));
+    reply_error(&c, path_known ? ERR_METHOD_NOT_ALLOWED : ERR_NOT_FOUND, msg);
+}
+
+struct api *api_new(const struct api_deps *deps)
+{
+    struct api *a = xcalloc(1, sizeof(*a));
+    a->d = *deps;
+    return a;
+}
+
+void api_free(struct api *a)
+{
+    free(a);
+}

@@ -1,0 +1,48 @@
+/*
+ * auth: which tenant a presented API key belongs to.
+ *
+ * Two kinds of key. Minted keys ("pdk_<id>_<secret>", made by
+ * auth_key_mint) live in the store as a salted SHA-256 only; the id inside
+ * the token finds the record. Plain keys come from the config file or
+ * PADDOCK_API_KEY and are any string; they are kept in memory as a hash and
+ * their tenant id is derived from that hash, so it is the same across
+ * restarts and nodes.
+ *
+ * Threads: auth_check may run on every HTTP thread at once; auth_reload
+ * swaps the stored keys under a write lock.
+ */
+#ifndef PADDOCK_AUTH_H
+#define PADDOCK_AUTH_H
+
+#include "../core/core.h"
+#include "../store/store.h"
+
+struct auth;
+
+/* A minted secret: "pdk_" + 12 hex id + "_" + 48 hex. */
+#define AUTH_SECRET_MAX 80
+
+struct auth *auth_new(void);
+void auth_free(struct auth *a);
+
+/* Accept a plain key (config or environment); ERR_INVALID_PARAMETER when
+ * empty, too long or when LIMIT_KEYS keys are already held. */
+int auth_add_plain(struct auth *a, const char *secret);
+/* Replace the minted keys with the store's records (revoked ones drop). */
+int auth_reload(struct auth *a, struct store *s);
+/* How many keys (plain + minted, not revoked) are usable. */
+size_t auth_count(struct auth *a);
+
+/*
+ * Resolve a presented key to its tenant id (key_id, TASK_KEY_ID_MAX + 1
+ * bytes). 0, ERR_NO_API_KEY (NULL or empty) or ERR_INVALID_API_KEY.
+ */
+int auth_check(struct auth *a, const char *presented,
+               char key_id[TASK_KEY_ID_MAX + 1]);
+
+/* Make a new key: the record to store (hash only) and the secret to show
+ * once (out_secret, AUTH_SECRET_MAX bytes). */
+int auth_key_mint(const char *name, struct store_key *rec,
+                  char out_secret[AUTH_SECRET_MAX]);
+
+#endif

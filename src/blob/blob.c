@@ -1,0 +1,214 @@
+/* Result files: temp-then-rename with fsyncs, signed links. */
+#include "blob.h"
+
+#include "../log/log.h"
+#include "../sign/sign.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct blob {
+    char *results; /* <data>/results */
+    char *tmp;     /* <data>/tmp */
+    unsigned char key[32];
+};
+
+static int make_dir(const char *path, struct errmsg *err)
+{
+    if (mkdir(path, 0755) < 0 && errno != EEXIST)
+        return errmsg_set(err, ERR_IO, "cannot create directory %s: %s", path,
+                          strerror(errno));
+    return 0;
+}
+
+/* Renders that were in progress when their process died. */
+static void clean_tmp(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    int removed = 0;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        if (unlinkat(dirfd(d), e->d_name, 0) == 0)
+            removed++;
+    }
+    closedir(d);
+    if (removed)
+        log_info("removed unfinished renders", "dir=%s count=%d", dir, removed);
+}
+
+int blob_open(const char *data_dir, const unsigned char key[32],
+              struct blob **out, struct errmsg *err)
+{
+    struct blob *b = xcalloc(1, sizeof(*b));
+    b->results = xasprintf("%s/results", data_dir);
+    b->tmp = xasprintf("%s/tmp", data_dir);
+    memcpy(b->key, key, sizeof(b->key));
+    int ret = make_dir(b->results, err);
+    if (ret == 0)
+        ret = make_dir(b->tmp, err);
+    if (ret < 0) {
+        blob_free(b);
+        *out = NULL;
+        return ret;
+    }
+    clean_tmp(b->tmp);
+    *out = b;
+    return 0;
+}
+
+void blob_free(struct blob *b)
+{
+    if (!b)
+        return;
+    free(b->results);
+    free(b->tmp);
+    free(b);
+}
+
+void blob_name(const char *task_id, int attempt, char out[BLOB_NAME_MAX])
+{
+    snprintf(out, BLOB_NAME_MAX, "%s-%d.mp4", task_id, attempt);
+}
+
+bool blob_name_valid(const char *name)
+{
+    char id[UUID_STR_LEN + 1];
+    size_t n = strnlen(name, BLOB_NAME_MAX);
+    if (n >= BLOB_NAME_MAX || n < UUID_STR_LEN + 6 ||
+        name[UUID_STR_LEN] != '-' || strcmp(name + n - 4, ".mp4") != 0)
+        return false;
+    memcpy(id, name, UUID_STR_LEN);
+    id[UUID_STR_LEN] = '\0';
+    if (!id_is_uuid(id))
+        return false;
+    for (size_t i = UUID_STR_LEN + 1; i < n - 4; i++)
+        if (name[i] < '0' || name[i] > '9')
+            return false;
+    return n - 4 > UUID_STR_LEN + 1;
+}
+
+char *blob_tmp_path(const struct blob *b, const char *name)
+{
+    return xasprintf("%s/%s", b->tmp, name);
+}
+
+static int fsync_path(const char *path, int flags)
+{
+    int fd = open(path, flags | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return rc;
+}
+
+int blob_commit(const struct blob *b, const char *tmp_path, const char *name)
+{
+    char *dst = xasprintf("%s/%s", b->results, name);
+    int ret = ERR_IO;
+    if (fsync_path(tmp_path, O_RDONLY) < 0) {
+        log_error("fsync failed", "path=%s error=\"%s\"", tmp_path,
+                  strerror(errno));
+        goto out;
+    }
+    if (rename(tmp_path, dst) < 0) {
+        log_error("rename failed", "from=%s to=%s error=\"%s\"", tmp_path, dst,
+                  strerror(errno));
+        goto out;
+    }
+    if (fsync_path(b->results, O_RDONLY | O_DIRECTORY) < 0) {
+        log_error("fsync failed", "path=%s error=\"%s\"", b->results,
+                  strerror(errno));
+        goto out;
+    }
+    ret = 0;
+out:
+    free(dst);
+    return ret;
+}
+
+int blob_remove(const struct blob *b, const char *name)
+{
+    if (!blob_name_valid(name))
+        return ERR_INVALID_PARAMETER;
+    char *path = xasprintf("%s/%s", b->results, name);
+    int ret = 0;
+    if (unlink(path) < 0 && errno != ENOENT)
+        ret = ERR_IO;
+    free(path);
+    return ret;
+}
+
+/* hex HMAC over "/files/<name>\n<expires>" into out[65]. */
+static void signature(const struct blob *b, const char *name,
+                      const char *expires, char out[2 * SIGN_HASH_LEN + 1])
+{
+    struct buf msg = BUF_INIT;
+    unsigned char mac[SIGN_HASH_LEN];
+    buf_printf(&msg, "/files/%s\n%s", name, expires);
+    sign_hmac(b->key, sizeof(b->key), msg.data, msg.len, mac);
+    id_hex(mac, sizeof(mac), out);
+    buf_fini(&msg);
+}
+
+void blob_url(const struct blob *b, struct buf *out, const char *base,
+              const char *name, int64_t expires_ms)
+{
+    char expires[24], sig[2 * SIGN_HASH_LEN + 1];
+    snprintf(expires, sizeof(expires), "%lld", (long long)(expires_ms / 1000));
+    signature(b, name, expires, sig);
+    buf_printf(out, "%s/files/%s?expires=%s&signature=%s", base, name, expires,
+               sig);
+}
+
+int blob_verify(const struct blob *b, const char *name, const char *expires,
+                const char *sig, int64_t now_ms)
+{
+    int64_t exp_s;
+    char want[2 * SIGN_HASH_LEN + 1];
+    if (!expires || !sig || !blob_name_valid(name) ||
+        strlen(sig) != 2 * SIGN_HASH_LEN ||
+        parse_i64(expires, 0, INT64_MAX / 1000, &exp_s) < 0)
+        return ERR_BAD_SIGNATURE;
+    signature(b, name, expires, want);
+    if (!sign_equal(want, sig, sizeof(want) - 1))
+        return ERR_BAD_SIGNATURE;
+    if (exp_s * 1000 <= now_ms)
+        return ERR_BAD_SIGNATURE;
+    return 0;
+}
+
+int blob_open_file(const struct blob *b, const char *name, int *fd,
+                   uint64_t *size)
+{
+    if (!blob_name_valid(name))
+        return ERR_NOT_FOUND;
+    char *path = xasprintf("%s/%s", b->results, name);
+    int ret = ERR_NOT_FOUND;
+    struct stat st;
+    int f = open(path, O_RDONLY | O_CLOEXEC);
+    if (f < 0)
+        goto out;
+    if (fstat(f, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(f);
+        goto out;
+    }
+    *fd = f;
+    *size = (uint64_t)st.st_size;
+    ret = 0;
+out:
+    free(path);
+    return ret;
+}

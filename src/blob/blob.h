@@ -1,0 +1,57 @@
+/*
+ * blob: result files and their signed, expiring links.
+ *
+ * Layout under the data directory: results/<task_id>-<attempt>.mp4 (final,
+ * served) and tmp/ (renders in progress). A render is written in tmp/,
+ * fsync'd, renamed into results/ and the directory fsync'd before the task
+ * may become SUCCEEDED, so a committed result always has its file.
+ *
+ * Links: /files/<name>?expires=<unix s>&signature=<hex HMAC-SHA256 over
+ * "/files/<name>\n<expires>">, valid until the task's retention ends; any
+ * node holding the same key can verify them.
+ *
+ * Threads: any thread; the struct is read-only after blob_open.
+ */
+#ifndef PADDOCK_BLOB_H
+#define PADDOCK_BLOB_H
+
+#include "../core/core.h"
+
+#include <stdint.h>
+
+struct blob;
+
+/* A result file name: "<uuid>-<attempt>.mp4". */
+#define BLOB_NAME_MAX 64
+
+/* Open (creating results/ and tmp/) under data_dir; stale files in tmp/
+ * from renders that died with their process are removed. */
+int blob_open(const char *data_dir, const unsigned char key[32],
+              struct blob **out, struct errmsg *err);
+/* NULL is fine. */
+void blob_free(struct blob *b);
+
+/* The result name for an attempt of a task. */
+void blob_name(const char *task_id, int attempt, char out[BLOB_NAME_MAX]);
+/* True when `name` has the shape blob_name() makes (nothing else is ever
+ * opened, so no path can escape results/). */
+bool blob_name_valid(const char *name);
+/* The temporary path a render of `name` writes (caller frees). */
+char *blob_tmp_path(const struct blob *b, const char *name);
+/* fsync tmp_path, rename it to results/<name>, fsync the directory. */
+int blob_commit(const struct blob *b, const char *tmp_path, const char *name);
+/* Remove results/<name>; 0 when gone or never there. */
+int blob_remove(const struct blob *b, const char *name);
+
+/* Append the signed absolute URL of `name` to out. base: "http://h:p". */
+void blob_url(const struct blob *b, struct buf *out, const char *base,
+              const char *name, int64_t expires_ms);
+/* Check a link's expiry (unix seconds, decimal) and signature (hex);
+ * 0 or ERR_BAD_SIGNATURE. */
+int blob_verify(const struct blob *b, const char *name, const char *expires,
+                const char *signature, int64_t now_ms);
+/* Open results/<name> for reading: *fd and *size; ERR_NOT_FOUND. */
+int blob_open_file(const struct blob *b, const char *name, int *fd,
+                   uint64_t *size);
+
+#endif

@@ -1,0 +1,414 @@
+/* Configuration: one table of options, four sources, later wins. */
+#include "conf.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum opt_type {
+    OPT_STR,      /* char * */
+    OPT_KEYS,     /* appends to api_keys */
+    OPT_INT,      /* int in [min, max] */
+    OPT_DURATION, /* int64 ms: "24h", "30m", "10s", "500ms", bare seconds */
+    OPT_BYTES,    /* int64 bytes: "32M", "64K", bare bytes */
+    OPT_OFFSET,   /* int minutes: "+08:00", "-05:30", "8" */
+    OPT_LISTEN,   /* "HOST:PORT", "[v6]:PORT" */
+};
+
+struct opt {
+    const char *key; /* config-file key and flag name (--key) */
+    const char *env; /* environment variable */
+    enum opt_type type;
+    size_t offset; /* into struct conf */
+    int64_t min, max;
+    const char *def; /* default, as text (NULL: none) */
+    const char *arg; /* placeholder in help */
+    const char *help;
+};
+
+#define OFF(f) offsetof(struct conf, f)
+
+static const struct opt opts[] = {
+    { "listen", "PADDOCK_LISTEN", OPT_LISTEN, OFF(listen), 0, 0,
+      "127.0.0.1:8080", "HOST:PORT", "address to serve HTTP on (port 0: any)" },
+    { "data", "PADDOCK_DATA", OPT_STR, OFF(data_dir), 0, 0, "./paddock-data",
+      "DIR", "data directory: database, results/, tmp/" },
+    { "store", "PADDOCK_STORE", OPT_STR, OFF(store_url), 0, 0, NULL, "URL",
+      "task store (default sqlite:DIR/paddock.db)" },
+    { "public-url", "PADDOCK_PUBLIC_URL", OPT_STR, OFF(public_url), 0, 0, NULL,
+      "URL", "base of video_url behind a proxy (default: the request's Host)" },
+    { "api-key", "PADDOCK_API_KEY", OPT_KEYS, 0, 0, 0, NULL, "KEY",
+      "accept this API key (repeatable; none: a key is minted and printed)" },
+    { "workers", "PADDOCK_WORKERS", OPT_INT, OFF(workers), 0, LIMIT_WORKERS,
+      NULL, "N", "render threads (default: number of cores; 0: API only)" },
+    { "http-threads", "PADDOCK_HTTP_THREADS", OPT_INT, OFF(http_threads), 1, 64,
+      NULL, "N", "HTTP polling threads (default: number of cores)" },
+    { "retention", "PADDOCK_RETENTION", OPT_DURATION, OFF(retention_ms), 1000,
+      INT64_C(365) * 86400000, "24h", "DURATION",
+      "how long tasks, videos and links are kept" },
+    { "lease", "PADDOCK_LEASE", OPT_DURATION, OFF(lease_ms), 300, 3600000,
+      "30s", "DURATION",
+      "a worker's hold on a task; renewed while it runs, rescued after" },
+    { "max-attempts", "PADDOCK_MAX_ATTEMPTS", OPT_INT, OFF(max_attempts), 1,
+      100, "3", "N", "claims of a task before it fails InternalError.Timeout" },
+    { "utc-offset", "PADDOCK_UTC_OFFSET", OPT_OFFSET, OFF(utc_offset_min),
+      -14 * 60, 14 * 60, "+08:00", "+HH:MM", "time zone of *_time fields" },
+    { "body-limit", "PADDOCK_BODY_LIMIT", OPT_BYTES, OFF(body_limit), 1024,
+      1LL << 30, "32M", "BYTES", "largest request body (413 above)" },
+    { "log-level", "PADDOCK_LOG_LEVEL", OPT_STR, OFF(log_level), 0, 0, "info",
+      "LEVEL", "debug, info, warn or error" },
+};
+
+static int bad(struct errmsg *err, const struct opt *o, const char *value,
+               const char *what)
+{
+    return errmsg_set(err, ERR_INVALID_PARAMETER,
+                      "%s: '%.200s' is not valid: expected %s", o->key, value,
+                      what);
+}
+
+/* A number with an optional unit suffix from `units`. */
+static int parse_scaled(const char *s, const char *const *names,
+                        const int64_t *scale, size_t n, int64_t dflt,
+                        int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || errno || v < 0)
+        return ERR_INVALID_PARAMETER;
+    int64_t mul = dflt;
+    if (*end) {
+        mul = 0;
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(end, names[i]) == 0)
+                mul = scale[i];
+        if (!mul)
+            return ERR_INVALID_PARAMETER;
+    }
+    if (v > INT64_MAX / mul)
+        return ERR_INVALID_PARAMETER;
+    *out = v * mul;
+    return 0;
+}
+
+static int parse_offset(const char *s, int *out)
+{
+    int sign = 1, h = 0, m = 0;
+    if (strncmp(s, "UTC", 3) == 0)
+        s += 3;
+    if (*s == '+' || *s == '-')
+        sign = *s++ == '-' ? -1 : 1;
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (end == s || v < 0 || v > 14)
+        return ERR_INVALID_PARAMETER;
+    h = (int)v;
+    if (*end == ':') {
+        const char *ms = end + 1;
+        v = strtol(ms, &end, 10);
+        if (end != ms + 2 || v < 0 || v > 59)
+            return ERR_INVALID_PARAMETER;
+        m = (int)v;
+    }
+    if (*end)
+        return ERR_INVALID_PARAMETER;
+    *out = sign * (h * 60 + m);
+    return 0;
+}
+
+static int parse_listen(struct conf *c, const char *s)
+{
+    const char *colon = strrchr(s, ':');
+    if (!colon || colon == s)
+        return ERR_INVALID_PARAMETER;
+    int64_t port;
+    if (parse_i64(colon + 1, 0, 65535, &port) < 0)
+        return ERR_INVALID_PARAMETER;
+    const char *h = s;
+    size_t hn = (size_t)(colon - s);
+    if (h[0] == '[') { /* [v6]:port */
+        if (hn < 3 || h[hn - 1] != ']')
+            return ERR_INVALID_PARAMETER;
+        h++;
+        hn -= 2;
+    }
+    free(c->listen_host);
+    c->listen_host = xstrndup(h, hn);
+    c->listen_port = (int)port;
+    return 0;
+}
+
+static int set_opt(struct conf *c, const struct opt *o, const char *value,
+                   struct errmsg *err)
+{
+    void *field = (char *)c + o->offset;
+    int64_t v;
+    switch (o->type) {
+    case OPT_STR:
+        if (!value[0])
+            return bad(err, o, value, "a non-empty value");
+        free(*(char **)field);
+        *(char **)field = xstrdup(value);
+        return 0;
+    case OPT_KEYS:
+        if (!value[0] || strlen(value) > LIMIT_KEY_BYTES)
+            return bad(err, o, value, "a key of 1 to 256 characters");
+        if (c->n_api_keys >= LIMIT_KEYS)
+            return bad(err, o, value, "at most 1024 keys");
+        c->api_keys =
+            xrealloc(c->api_keys, (c->n_api_keys + 1) * sizeof(char *));
+        c->api_keys[c->n_api_keys++] = xstrdup(value);
+        return 0;
+    case OPT_INT:
+        if (parse_i64(value, o->min, o->max, &v) < 0) {
+            char what[64];
+            snprintf(what, sizeof(what), "an integer from %lld to %lld",
+                     (long long)o->min, (long long)o->max);
+            return bad(err, o, value, what);
+        }
+        *(int *)field = (int)v;
+        return 0;
+    case OPT_DURATION: {
+        static const char *const u[] = { "ms", "s", "m", "h", "d" };
+        static const int64_t k[] = { 1, 1000, 60000, 3600000, 86400000 };
+        if (parse_scaled(value, u, k, ARRAY_LEN(u), 1000, &v) < 0 ||
+            v < o->min || v > o->max)
+            return bad(err, o, value,
+                       "a duration like 500ms, 30s, 15m, 24h, in range");
+        *(int64_t *)field = v;
+        return 0;
+    }
+    case OPT_BYTES: {
+        static const char *const u[] = { "K", "M", "G", "KiB", "MiB", "GiB" };
+        static const int64_t k[] = { 1 << 10, 1 << 20, 1 << 30,
+                                     1 << 10, 1 << 20, 1 << 30 };
+        if (parse_scaled(value, u, k, ARRAY_LEN(u), 1, &v) < 0 || v < o->min ||
+            v > o->max)
+            return bad(err, o, value, "a size like 64K or 32M, 1K to 1G");
+        *(int64_t *)field = v;
+        return 0;
+    }
+    case OPT_OFFSET: {
+        int m;
+        if (parse_offset(value, &m) < 0)
+            return bad(err, o, value, "an offset like +08:00 or -05:30");
+        *(int *)field = m;
+        return 0;
+    }
+    case OPT_LISTEN:
+        if (parse_listen(c, value) < 0)
+            return bad(err, o, value, "HOST:PORT, e.g. 127.0.0.1:8080");
+        free(c->listen);
+        c->listen = xstrdup(value);
+        return 0;
+    }
+    return ERR_INTERNAL;
+}
+
+static const struct opt *find_opt(const char *key, size_t n)
+{
+    for (size_t i = 0; i < ARRAY_LEN(opts); i++)
+        if (strlen(opts[i].key) == n && strncmp(opts[i].key, key, n) == 0)
+            return &opts[i];
+    return NULL;
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
+        s[--n] = '\0';
+    return s;
+}
+
+static int load_file(struct conf *c, const char *path, struct errmsg *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return errmsg_set(err, ERR_INVALID_PARAMETER,
+                          "cannot read config file %s: %s", path,
+                          strerror(errno));
+    char line[4096];
+    int lineno = 0, ret = 0;
+    long total = 0;
+    while (fgets(line, sizeof(line), f)) {
+        lineno++;
+        total += (long)strlen(line);
+        if (total > (long)LIMIT_CONFIG_BYTES) {
+            ret = errmsg_set(err, ERR_INVALID_PARAMETER,
+                             "%s is larger than %u bytes", path,
+                             LIMIT_CONFIG_BYTES);
+            break;
+        }
+        char *s = trim(line);
+        size_t n = strlen(s);
+        if (n && s[n - 1] == '\n')
+            s[--n] = '\0';
+        s = trim(s);
+        if (!*s || *s == '#')
+            continue;
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            ret = errmsg_set(err, ERR_INVALID_PARAMETER,
+                             "%s:%d: expected 'key = value'", path, lineno);
+            break;
+        }
+        *eq = '\0';
+        char *key = trim(s), *value = trim(eq + 1);
+        for (char *p = key; *p; p++)
+            if (*p == '_')
+                *p = '-';
+        const struct opt *o = find_opt(key, strlen(key));
+        if (!o) {
+            ret = errmsg_set(err, ERR_INVALID_PARAMETER,
+                             "%s:%d: unknown option '%s'", path, lineno, key);
+            break;
+        }
+        ret = set_opt(c, o, value, err);
+        if (ret < 0) {
+            char detail[LIMIT_ERRMSG];
+            snprintf(detail, sizeof(detail), "%s", err->text);
+            errmsg_set(err, ret, "%s:%d: %s", path, lineno, detail);
+            break;
+        }
+    }
+    fclose(f);
+    return ret;
+}
+
+static const char *env_get(char **envp, const char *name)
+{
+    size_t n = strlen(name);
+    for (char **e = envp; e && *e; e++)
+        if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+            return *e + n + 1;
+    return NULL;
+}
+
+/* --key VALUE or --key=VALUE; *i advances past what was used. */
+static int flag(int argc, char **argv, int *i, const struct opt **o,
+                const char **value, struct errmsg *err)
+{
+    const char *a = argv[*i];
+    const char *name = a + 2;
+    const char *eq = strchr(name, '=');
+    size_t n = eq ? (size_t)(eq - name) : strlen(name);
+    *o = find_opt(name, n);
+    if (strncmp(a, "--", 2) != 0 || !*o)
+        return errmsg_set(err, ERR_INVALID_PARAMETER,
+                          "unknown option '%s' (see paddock serve --help)", a);
+    if (eq) {
+        *value = eq + 1;
+    } else if (*i + 1 < argc) {
+        *value = argv[++*i];
+    } else {
+        return errmsg_set(err, ERR_INVALID_PARAMETER, "option --%s needs %s",
+                          (*o)->key, (*o)->arg);
+    }
+    return 0;
+}
+
+static int cores(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 64 ? 64 : (int)n;
+}
+
+int conf_load(struct conf *c, int argc, char **argv, char **envp, bool *help,
+              struct errmsg *err)
+{
+    int ret = 0;
+    const char *config = env_get(envp, "PADDOCK_CONFIG");
+    memset(c, 0, sizeof(*c));
+    *help = false;
+    c->workers = c->http_threads = cores();
+    for (size_t i = 0; i < ARRAY_LEN(opts); i++)
+        if (opts[i].def && (ret = set_opt(c, &opts[i], opts[i].def, err)) < 0)
+            return ret;
+
+    /* --config and --help first: the file sits under env and flags. */
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            *help = true;
+            return 0;
+        }
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            config = argv[++i];
+        else if (strncmp(argv[i], "--config=", 9) == 0)
+            config = argv[i] + 9;
+    }
+    if (config && (ret = load_file(c, config, err)) < 0)
+        return ret;
+
+    for (size_t i = 0; i < ARRAY_LEN(opts); i++) {
+        const char *v = env_get(envp, opts[i].env);
+        if (v && (ret = set_opt(c, &opts[i], v, err)) < 0)
+            return errmsg_set(err, ret, "%s: %.400s", opts[i].env,
+                              errmsg_text(err));
+    }
+
+    for (int i = 0; i < argc; i++) {
+        const struct opt *o;
+        const char *v;
+        if (strcmp(argv[i], "--config") == 0) {
+            i++;
+            continue;
+        }
+        if (strncmp(argv[i], "--config=", 9) == 0)
+            continue;
+        if ((ret = flag(argc, argv, &i, &o, &v, err)) < 0)
+            return ret;
+        if ((ret = set_opt(c, o, v, err)) < 0)
+            return ret;
+    }
+
+    if (!c->store_url)
+        c->store_url = xasprintf("sqlite:%s/paddock.db", c->data_dir);
+    if (c->public_url) { /* "http://h:p/" and "http://h:p" alike */
+        size_t n = strlen(c->public_url);
+        while (n && c->public_url[n - 1] == '/')
+            c->public_url[--n] = '\0';
+        if (strncmp(c->public_url, "http://", 7) != 0 &&
+            strncmp(c->public_url, "https://", 8) != 0)
+            return errmsg_set(err, ERR_INVALID_PARAMETER,
+                              "public-url: '%.200s' is not valid: expected "
+                              "http://HOST[:PORT] or https://...",
+                              c->public_url);
+    }
+    return 0;
+}
+
+void conf_fini(struct conf *c)
+{
+    for (size_t i = 0; i < ARRAY_LEN(opts); i++)
+        if (opts[i].type == OPT_STR || opts[i].type == OPT_LISTEN)
+            free(*(char **)((char *)c + opts[i].offset));
+    free(c->listen_host);
+    for (size_t i = 0; i < c->n_api_keys; i++)
+        free(c->api_keys[i]);
+    free(c->api_keys);
+    memset(c, 0, sizeof(*c));
+}
+
+void conf_usage(FILE *out)
+{
+    fprintf(out, "Options (flag / environment / config-file key):\n");
+    for (size_t i = 0; i < ARRAY_LEN(opts); i++) {
+        const struct opt *o = &opts[i];
+        char left[64];
+        snprintf(left, sizeof(left), "--%s %s", o->key, o->arg);
+        fprintf(out, "  %-28s %s\n", left, o->help);
+        fprintf(out, "  %-28s env %s", "", o->env);
+        if (o->def)
+            fprintf(out, ", default %s", o->def);
+        fprintf(out, "\n");
+    }
+    fprintf(out, "  %-28s %s\n", "--config FILE",
+            "read 'key = value' lines (keys as the flags, no dashes "
+            "before)");
+    fprintf(out, "  %-28s env PADDOCK_CONFIG\n", "");
+}

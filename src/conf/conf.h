@@ -1,0 +1,50 @@
+/*
+ * conf: one immutable struct conf from defaults, the config file, the
+ * environment and command-line flags, in that order (later wins).
+ *
+ * Every option is one row of a table in conf.c: its file key, its flag, its
+ * environment variable, its type and its help line; `paddock serve --help`
+ * and the config reference are printed from that table.
+ *
+ * Threads: load once in main; read-only afterwards.
+ */
+#ifndef PADDOCK_CONF_H
+#define PADDOCK_CONF_H
+
+#include "../core/core.h"
+
+#include <stdio.h>
+
+struct conf {
+    char *listen;      /* "HOST:PORT" as given */
+    char *listen_host; /* parsed from listen */
+    int listen_port;   /* 0: an ephemeral port */
+    char *data_dir;
+    char *store_url;  /* default "sqlite:<data_dir>/paddock.db" */
+    char *public_url; /* base of video_url; NULL: from the request's Host */
+    char **api_keys;  /* plain keys (config file, flags, PADDOCK_API_KEY) */
+    size_t n_api_keys;
+    int workers;      /* render threads; default: the number of cores */
+    int http_threads; /* HTTP polling threads; default: the number of cores */
+    int64_t retention_ms;
+    int64_t lease_ms;
+    int max_attempts;
+    int utc_offset_min;
+    int64_t body_limit;
+    char *log_level;
+};
+
+/*
+ * Fill *c from defaults, then `--config FILE` (or PADDOCK_CONFIG), then
+ * PADDOCK_* variables from envp, then the flags in argv[0..argc). On a bad
+ * value returns ERR_INVALID_PARAMETER with a message naming the option and
+ * the expected form. *help is set when --help/-h was given.
+ */
+int conf_load(struct conf *c, int argc, char **argv, char **envp, bool *help,
+              struct errmsg *err);
+/* Release everything conf_load allocated. */
+void conf_fini(struct conf *c);
+/* The option reference: flags, variables, file keys, defaults. */
+void conf_usage(FILE *out);
+
+#endif

@@ -1,0 +1,74 @@
+/*
+ * engine: what turns a job into an MP4 file.
+ *
+ * An engine is a const ops table behind the engine_* wrappers (callers never
+ * touch ops directly). Backends: "sandbox" (built in, deterministic, renders
+ * real H.264 MP4s through media/); later "command" and "upstream".
+ *
+ * Threads: one engine instance is shared by all worker threads; run() must be
+ * reentrant (keep per-run state on the stack or in per-run allocations).
+ * Ownership: the engine writes the output file at `out_path` and nothing
+ * else; the caller (worker/) makes it durable and moves it into place, and
+ * removes it when run() fails.
+ */
+#ifndef PADDOCK_ENGINE_H
+#define PADDOCK_ENGINE_H
+
+#include "../core/core.h"
+#include "../task/task.h"
+
+#include <stdatomic.h>
+
+/* How the caller steers a running job. */
+struct job_ctl {
+    /* Set by cancel, deadline or shutdown; engines poll it at least once
+     * per rendered frame and return ERR_STOPPED soon after it is set. */
+    const atomic_bool *stop;
+    /* Reports progress 0..100; may be NULL. Called from the run() thread. */
+    void (*progress)(void *arg, int percent);
+    void *progress_arg;
+};
+
+/* What a successful run reports. */
+struct job_result {
+    struct task_usage usage; /* billed seconds, SR, ratio (API.md s.5) */
+};
+
+struct engine;
+
+struct engine_ops {
+    const char *name;
+    /*
+     * Render `job` into a new MP4 file at `out_path`. Returns 0 and fills
+     * *res, or a negative ERR_ code with a message in *err; task failure
+     * codes (API.md s.7): ERR_ALGO, ERR_TIMEOUT, ERR_STOPPED (stop flag),
+     * ERR_INPUT_DOWNLOAD_FAILED, ERR_INVALID_URL,
+     * ERR_UNSUPPORTED_FILE_FORMAT, ERR_INVALID_PARAMETER.
+     */
+    int (*run)(struct engine *e, const struct job *job, const char *out_path,
+               const struct job_ctl *ctl, struct job_result *res,
+               struct errmsg *err);
+    void (*free)(struct engine *e);
+};
+
+/* Embedded first in every backend's own struct (container_of). */
+struct engine {
+    const struct engine_ops *ops;
+};
+
+/* Registry: make the engine named `name` ("sandbox"); 0 or
+ * ERR_INVALID_PARAMETER with a message naming the known engines. */
+int engine_new(const char *name, struct engine **out, struct errmsg *err);
+/* The backend's name ("sandbox"). */
+const char *engine_name(const struct engine *e);
+/* Run a job (see engine_ops.run). */
+int engine_run(struct engine *e, const struct job *job, const char *out_path,
+               const struct job_ctl *ctl, struct job_result *res,
+               struct errmsg *err);
+/* NULL is fine. */
+void engine_free(struct engine *e);
+
+/* Backends (only the registry in engine.c calls these). */
+struct engine *engine_sandbox_new(void);
+
+#endif

@@ -1,0 +1,95 @@
+/* The store registry and the wrappers every caller goes through. */
+#include "store.h"
+
+#include <string.h>
+
+int store_open(const char *url, struct store **out, struct errmsg *err)
+{
+    *out = NULL;
+    if (strncmp(url, "sqlite:", 7) == 0)
+        return store_sqlite_open(url + 7, out, err);
+    if (strstr(url, "://") != NULL)
+        return errmsg_set(err, ERR_INVALID_PARAMETER,
+                          "store URL '%.100s' is not supported: use "
+                          "sqlite:PATH",
+                          url);
+    return store_sqlite_open(url, out, err);
+}
+
+void store_close(struct store *s)
+{
+    if (s)
+        s->ops->close(s);
+}
+
+const char *store_name(const struct store *s)
+{
+    return s->ops->name;
+}
+
+int store_insert(struct store *s, const struct task *t)
+{
+    return s->ops->insert(s, t);
+}
+
+int store_get(struct store *s, const char *task_id, struct task *out)
+{
+    memset(out, 0, sizeof(*out));
+    return s->ops->get(s, task_id, out);
+}
+
+int store_claim(struct store *s, const char *worker, int64_t now_ms,
+                int64_t lease_ms, struct task *out)
+{
+    memset(out, 0, sizeof(*out));
+    return s->ops->claim(s, worker, now_ms, lease_ms, out);
+}
+
+int store_renew(struct store *s, const char *worker, int64_t until_ms,
+                int *renewed)
+{
+    int n = 0;
+    int rc = s->ops->renew(s, worker, until_ms, &n);
+    if (renewed)
+        *renewed = n;
+    return rc;
+}
+
+int store_finish(struct store *s, const struct task *t, const char *worker)
+{
+    return s->ops->finish(s, t, worker);
+}
+
+int store_release(struct store *s, const char *task_id, const char *worker)
+{
+    return s->ops->release(s, task_id, worker);
+}
+
+int store_rescue(struct store *s, int64_t now_ms, int max_attempts,
+                 int *requeued, int *failed)
+{
+    int r = 0, f = 0;
+    int rc = s->ops->rescue(s, now_ms, max_attempts, &r, &f);
+    if (requeued)
+        *requeued = r;
+    if (failed)
+        *failed = f;
+    return rc;
+}
+
+int store_key_put(struct store *s, const struct store_key *k)
+{
+    return s->ops->key_put(s, k);
+}
+
+int store_key_list(struct store *s, struct store_key **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    return s->ops->key_list(s, out, n);
+}
+
+int store_secret(struct store *s, const char *name, unsigned char out[32])
+{
+    return s->ops->secret(s, name, out);
+}

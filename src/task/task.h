@@ -1,0 +1,168 @@
+/*
+ * task: the task model of the HappyHorse API.
+ *
+ * - the model table (seven models, four kinds) and the output size table;
+ * - struct job, the validated submit ("job spec"): task_job_parse() turns a
+ *   submit body into one, a pure function with no I/O, so every rule of
+ *   API.md sections 2, 3 and 9 is unit-tested here; task_job_to_json() and
+ *   task_job_from_json() carry it through the store;
+ * - struct task, one stored task record, and the JSON of every response
+ *   that shows a task (query, list), written directly into a buffer.
+ *
+ * Thread safety: everything here is reentrant; the tables are constant.
+ * Ownership: struct job and struct task own their heap strings; release them
+ * with task_job_fini() and task_fini().
+ */
+#ifndef PADDOCK_TASK_H
+#define PADDOCK_TASK_H
+
+#include "../core/core.h"
+
+/* ---------------------------------------------------------------- models */
+
+enum task_kind { TASK_T2V, TASK_I2V, TASK_R2V, TASK_EDIT };
+
+struct task_model {
+    const char *name; /* "happyhorse-1.0-t2v" */
+    enum task_kind kind;
+};
+
+/* The model table entry for `name`, or NULL when no such model exists. */
+const struct task_model *task_model_find(const char *name);
+/* All models, in table order; *n receives the count. */
+const struct task_model *task_models(size_t *n);
+/* "t2v", "i2v", "r2v", "video-edit". */
+const char *task_kind_name(enum task_kind kind);
+
+/* ------------------------------------------------------------ sizes */
+
+#define TASK_RATIO_MAX 6 /* "16:9" plus NUL, with room */
+
+/* Output width and height for a tier (480, 720, 1080) and ratio ("16:9");
+ * 0, or ERR_INVALID_PARAMETER when either is not in API.md section 4. */
+int task_size(int resolution, const char *ratio, int *w, int *h);
+/* The ratio of the size table nearest to a w:h aspect (for i2v, edit). */
+const char *task_nearest_ratio(int w, int h);
+/* All ratios in table order; *n receives the count. */
+const char *const *task_ratios(size_t *n);
+
+/* ------------------------------------------------------------- job spec */
+
+enum job_media_type {
+    JOB_MEDIA_FIRST_FRAME,
+    JOB_MEDIA_REFERENCE_IMAGE,
+    JOB_MEDIA_VIDEO
+};
+
+struct job_media {
+    enum job_media_type type;
+    char *url; /* http(s) URL or data:image/...;base64,... (owned) */
+};
+
+struct job {
+    char model[LIMIT_MODEL_NAME + 1];
+    enum task_kind kind;
+    char *prompt; /* owned; NULL when absent; already cut to the limit */
+    struct job_media media[LIMIT_MEDIA_ITEMS];
+    size_t n_media;
+    int resolution;             /* 480, 720 or 1080 */
+    char ratio[TASK_RATIO_MAX]; /* t2v/r2v: as asked; i2v/edit: "" (the
+                                   engine takes it from the input) */
+    int duration;               /* seconds, 3..15; edit: 0 (input's) */
+    bool watermark;
+    int64_t seed;      /* 0..2147483647 */
+    bool audio_origin; /* edit: audio_setting "origin" */
+    char *extra;       /* owned JSON object text of accepted pass-through fields
+                          ({"input":{...},"parameters":{...}}), or NULL */
+};
+
+const char *task_media_type_name(enum job_media_type type);
+
+/*
+ * Validate a submit body (API.md sections 2, 3, 9) into *out.
+ * `random_seed` is used when the body has no seed (the caller draws it, so
+ * this stays pure). On failure returns a negative code (ERR_INVALID_PARAMETER,
+ * ERR_EMPTY_MODEL, ERR_EMPTY_INPUT, ERR_MODEL_NOT_FOUND) with the message
+ * in *err naming the field and what was expected, and *out is left empty.
+ */
+int task_job_parse(const char *body, size_t len, int64_t random_seed,
+                   struct job *out, struct errmsg *err);
+/* Release the job's heap strings; the struct may be reused. NULL is fine. */
+void task_job_fini(struct job *job);
+/* The job as JSON text for the store (caller frees). */
+char *task_job_to_json(const struct job *job);
+/* Rebuild a job from task_job_to_json() output; 0 or ERR_INTERNAL. */
+int task_job_from_json(const char *json, struct job *out);
+
+/* ---------------------------------------------------------- task record */
+
+enum task_status {
+    TASK_PENDING,
+    TASK_RUNNING,
+    TASK_SUCCEEDED,
+    TASK_FAILED,
+    TASK_CANCELED,
+    TASK_UNKNOWN
+};
+
+/* "PENDING" ... "UNKNOWN". */
+const char *task_status_name(enum task_status status);
+/* Parse a status name; 0 or ERR_INVALID_PARAMETER. */
+int task_status_parse(const char *name, enum task_status *out);
+/* SUCCEEDED, FAILED or CANCELED. */
+bool task_status_terminal(enum task_status status);
+
+#define TASK_KEY_ID_MAX 64
+#define TASK_CODE_MAX   64
+
+/* Billed usage of a SUCCEEDED task (API.md section 5). */
+struct task_usage {
+    double input_s;  /* input video seconds used (edit), else 0 */
+    double output_s; /* output video seconds */
+    int sr;          /* 480, 720, 1080 */
+    char ratio[TASK_RATIO_MAX];
+};
+
+struct task {
+    char task_id[UUID_STR_LEN + 1];
+    char key_id[TASK_KEY_ID_MAX + 1];
+    char model[LIMIT_MODEL_NAME + 1];
+    enum task_status status;
+    char *spec;           /* owned job JSON (task_job_to_json) */
+    char *prompt;         /* owned orig_prompt, NULL when none */
+    int64_t submit_ms;    /* epoch ms */
+    int64_t scheduled_ms; /* 0 until first claimed */
+    int64_t end_ms;       /* 0 until terminal */
+    int64_t expire_ms;    /* retention end: task, file and link go */
+    int attempt;          /* claims so far */
+    char code[TASK_CODE_MAX];
+    char *message; /* owned; FAILED only */
+    struct task_usage usage;
+    char *result; /* owned result file name under results/, SUCCEEDED */
+};
+
+/* Release owned strings and zero the struct. NULL is fine. */
+void task_fini(struct task *t);
+
+/* --------------------------------------------------- response writers */
+
+struct task_view {
+    int utc_offset_min;    /* time zone of the *_time strings */
+    const char *video_url; /* signed absolute URL (SUCCEEDED), or NULL */
+};
+
+/*
+ * The query answer (API.md section 5 and seed-query-task.md) into b.
+ * t == NULL writes the UNKNOWN shape for `task_id`. Fields appear exactly
+ * when the table says; usage numbers are JSON numbers.
+ */
+void task_json_query(struct buf *b, const char *request_id, const char *task_id,
+                     const struct task *t, const struct task_view *view);
+/* The submit answer: request_id, output.task_id, output.task_status. */
+void task_json_submitted(struct buf *b, const char *request_id,
+                         const char *task_id);
+/* {"request_id", "code", "message"}. */
+void task_json_error(struct buf *b, const char *request_id, const char *code,
+                     const char *message);
+
+#endif

@@ -1,0 +1,126 @@
+/* Unit tests of src/conf: defaults, file < environment < flags, errors. */
+#include "../../src/conf/conf.h"
+#include "unit.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+static char dir[] = "/tmp/paddock-test-conf-XXXXXX";
+
+static int load(struct conf *c, char **argv, char **envp, struct errmsg *e)
+{
+    int argc = 0;
+    bool help;
+    while (argv[argc])
+        argc++;
+    return conf_load(c, argc, argv, envp, &help, e);
+}
+
+static void defaults(void)
+{
+    struct conf c;
+    struct errmsg e = { 0 };
+    char *argv[] = { NULL }, *envp[] = { NULL };
+    CHECK_INT(load(&c, argv, envp, &e), 0);
+    CHECK_STR(c.listen_host, "127.0.0.1");
+    CHECK_INT(c.listen_port, 8080);
+    CHECK_STR(c.data_dir, "./paddock-data");
+    CHECK_STR(c.store_url, "sqlite:./paddock-data/paddock.db");
+    CHECK_INT(c.retention_ms, 86400000);
+    CHECK_INT(c.utc_offset_min, 480);
+    CHECK_INT(c.body_limit, 32 << 20);
+    CHECK_INT(c.max_attempts, 3);
+    CHECK(c.workers >= 1 && c.http_threads >= 1);
+    CHECK(c.public_url == NULL && c.n_api_keys == 0);
+    conf_fini(&c);
+}
+
+static void precedence(void)
+{
+    char path[300];
+    snprintf(path, sizeof(path), "%s/paddock.conf", dir);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "# comment\nlisten = 0.0.0.0:9000\nworkers = 3\n"
+               "api_key = from-file\nretention = 2h\n"
+               "public-url = https://videos.example.com/\n");
+    fclose(f);
+    char cfg[320];
+    snprintf(cfg, sizeof(cfg), "PADDOCK_CONFIG=%s", path);
+    char *envp[] = { cfg, "PADDOCK_WORKERS=5", "PADDOCK_API_KEY=from-env",
+                     "PADDOCK_UTC_OFFSET=-05:30", NULL };
+    char *argv[] = { "--workers", "7",    "--listen=[::1]:0",
+                     "--api-key", "flag", NULL };
+    struct conf c;
+    struct errmsg e = { 0 };
+    CHECK_INT(load(&c, argv, envp, &e), 0);
+    CHECK_INT(c.workers, 7);
+    CHECK_STR(c.listen_host, "::1");
+    CHECK_INT(c.listen_port, 0);
+    CHECK_INT(c.retention_ms, 2 * 3600000);
+    CHECK_INT(c.utc_offset_min, -330);
+    CHECK_STR(c.public_url, "https://videos.example.com");
+    CHECK_INT(c.n_api_keys, 3);
+    if (c.n_api_keys == 3) {
+        CHECK_STR(c.api_keys[0], "from-file");
+        CHECK_STR(c.api_keys[1], "from-env");
+        CHECK_STR(c.api_keys[2], "flag");
+    }
+    conf_fini(&c);
+}
+
+static void bad_values_named(void)
+{
+    struct {
+        char *argv[3];
+        const char *fragment;
+    } rows[] = {
+        { { "--workers", "x" }, "workers" },
+        { { "--workers", "100000" }, "workers" },
+        { { "--listen", "8080" }, "listen" },
+        { { "--listen", "h:99999" }, "listen" },
+        { { "--retention", "soon" }, "retention" },
+        { { "--utc-offset", "+25:00" }, "utc-offset" },
+        { { "--body-limit", "12Q" }, "body-limit" },
+        { { "--public-url", "ftp://x" }, "public-url" },
+        { { "--no-such", "1" }, "unknown option" },
+        { { "--workers" }, "needs" },
+        { { "--config", "/nonexistent/paddock.conf" }, "cannot read" },
+    };
+    for (size_t i = 0; i < ARRAY_LEN(rows); i++) {
+        struct conf c;
+        struct errmsg e = { 0 };
+        char *envp[] = { NULL };
+        CHECK_INT(load(&c, rows[i].argv, envp, &e), ERR_INVALID_PARAMETER);
+        if (!strstr(e.text, rows[i].fragment))
+            fprintf(stderr, "  row %zu: '%s' lacks '%s'\n", i, e.text,
+                    rows[i].fragment);
+        CHECK(strstr(e.text, rows[i].fragment) != NULL);
+        conf_fini(&c);
+    }
+    char path[300];
+    snprintf(path, sizeof(path), "%s/bad.conf", dir);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "workers = 2\nflavour = vanilla\n");
+    fclose(f);
+    char *argv[] = { "--config", path, NULL }, *envp[] = { NULL };
+    struct conf c;
+    struct errmsg e = { 0 };
+    CHECK_INT(load(&c, argv, envp, &e), ERR_INVALID_PARAMETER);
+    CHECK(strstr(e.text, "bad.conf:2") && strstr(e.text, "flavour"));
+    conf_fini(&c);
+}
+
+int main(void)
+{
+    unit_suite = "conf";
+    if (!mkdtemp(dir))
+        return 1;
+    RUN(defaults);
+    RUN(precedence);
+    RUN(bad_values_named);
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        return 1;
+    return UNIT_END();
+}
