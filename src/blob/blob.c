@@ -167,7 +167,9 @@ void blob_url(const struct blob *b, struct buf *out, const char *base,
               const char *name, int64_t expires_ms)
 {
     char expires[24], sig[2 * SIGN_HASH_LEN + 1];
-    snprintf(expires, sizeof(expires), "%lld", (long long)(expires_ms / 1000));
+    /* Rounded up: the link never dies before the task it belongs to. */
+    snprintf(expires, sizeof(expires), "%lld",
+             (long long)((expires_ms + 999) / 1000));
     signature(b, name, expires, sig);
     buf_printf(out, "%s/files/%s?expires=%s&signature=%s", base, name, expires,
                sig);

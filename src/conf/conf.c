@@ -144,7 +144,7 @@ static int set_opt(struct conf *c, const struct opt *o, const char *value,
                    struct errmsg *err)
 {
     void *field = (char *)c + o->offset;
-    int64_t v;
+    int64_t v = 0;
     switch (o->type) {
     case OPT_STR:
         if (!value[0])
@@ -352,8 +352,8 @@ int conf_load(struct conf *c, int argc, char **argv, char **envp, bool *help,
     }
 
     for (int i = 0; i < argc; i++) {
-        const struct opt *o;
-        const char *v;
+        const struct opt *o = NULL;
+        const char *v = NULL;
         if (strcmp(argv[i], "--config") == 0) {
             i++;
             continue;

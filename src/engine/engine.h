@@ -19,7 +19,8 @@
 
 #include <stdatomic.h>
 
-/* How the caller steers a running job. */
+/* How the caller steers a running job. `ctl` itself may be NULL (run to
+ * the end, report nothing); so may `stop` and `progress`. */
 struct job_ctl {
     /* Set by cancel, deadline or shutdown; engines poll it at least once
      * per rendered frame and return ERR_STOPPED soon after it is set. */

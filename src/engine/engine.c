@@ -1,0 +1,60 @@
+/*
+ * The engine registry (the one place that names concrete backends) and the
+ * wrappers every caller goes through.
+ */
+#include "engine.h"
+
+#include <assert.h>
+#include <string.h>
+
+static const struct engine_entry {
+    const char *name;
+    struct engine *(*make)(void);
+} engines[] = {
+    { "sandbox", engine_sandbox_new },
+};
+
+int engine_new(const char *name, struct engine **out, struct errmsg *err)
+{
+    *out = NULL;
+    for (size_t i = 0; i < ARRAY_LEN(engines); i++) {
+        if (name && strcmp(engines[i].name, name) == 0) {
+            *out = engines[i].make();
+            return 0;
+        }
+    }
+    struct buf known = BUF_INIT;
+    for (size_t i = 0; i < ARRAY_LEN(engines); i++)
+        buf_printf(&known, "%s%s", i ? ", " : "", engines[i].name);
+    int rc = errmsg_set(err, ERR_INVALID_PARAMETER,
+                        "unknown engine '%s' (known: %s)", name ? name : "",
+                        known.data);
+    buf_fini(&known);
+    return rc;
+}
+
+const char *engine_name(const struct engine *e)
+{
+    return e->ops->name;
+}
+
+int engine_run(struct engine *e, const struct job *job, const char *out_path,
+               const struct job_ctl *ctl, struct job_result *res,
+               struct errmsg *err)
+{
+    assert(e && job && out_path && res && err);
+    memset(res, 0, sizeof(*res));
+    err->code = 0;
+    err->text[0] = '\0';
+    int rc = e->ops->run(e, job, out_path, ctl, res, err);
+    /* Every failure carries a code and a message up to the task record. */
+    if (rc < 0 && err->code == 0)
+        errmsg_set(err, rc, "%s", err_message(rc));
+    return rc;
+}
+
+void engine_free(struct engine *e)
+{
+    if (e)
+        e->ops->free(e);
+}
