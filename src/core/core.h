@@ -46,6 +46,9 @@
 /* An API key as presented by a client. */
 #define LIMIT_KEY_BYTES 256
 /* Output duration bounds of the API (seconds). */
+/* Largest input image and video a worker fetches (API.md s.3). */
+#define LIMIT_IMAGE_BYTES  (20ll << 20)
+#define LIMIT_VIDEO_BYTES  (100ll << 20)
 #define LIMIT_DURATION_MIN 3
 #define LIMIT_DURATION_MAX 15
 /* Largest seed the API accepts (2^31 - 1). */

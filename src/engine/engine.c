@@ -38,7 +38,13 @@ const char *engine_name(const struct engine *e)
     return e->ops->name;
 }
 
-int engine_run(struct engine *e, const struct job *job, const char *out_path,
+bool engine_local_media(const struct engine *e)
+{
+    return e->ops->local_media;
+}
+
+int engine_run(struct engine *e, const struct job *job,
+               const struct job_inputs *in, const char *out_path,
                const struct job_ctl *ctl, struct job_result *res,
                struct errmsg *err)
 {
@@ -46,7 +52,7 @@ int engine_run(struct engine *e, const struct job *job, const char *out_path,
     memset(res, 0, sizeof(*res));
     err->code = 0;
     err->text[0] = '\0';
-    int rc = e->ops->run(e, job, out_path, ctl, res, err);
+    int rc = e->ops->run(e, job, in, out_path, ctl, res, err);
     /* Every failure carries a code and a message up to the task record. */
     if (rc < 0 && err->code == 0)
         errmsg_set(err, rc, "%s", err_message(rc));

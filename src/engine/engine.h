@@ -30,6 +30,17 @@ struct job_ctl {
     void *progress_arg;
 };
 
+/*
+ * Local copies of job->media: path[i] is the fetched file of media[i]
+ * (images and videos alike, data: URLs decoded). The worker fetches them
+ * through net/ before run() when the backend's ops set `local_media`;
+ * otherwise run() gets NULL and reads job->media[i].url itself.
+ */
+struct job_inputs {
+    const char *path[LIMIT_MEDIA_ITEMS];
+    size_t n;
+};
+
 /* What a successful run reports. */
 struct job_result {
     struct task_usage usage; /* billed seconds, SR, ratio (API.md s.5) */
@@ -39,6 +50,8 @@ struct engine;
 
 struct engine_ops {
     const char *name;
+    /* true: the caller fetches job->media into local files first. */
+    bool local_media;
     /*
      * Render `job` into a new MP4 file at `out_path`. Returns 0 and fills
      * *res, or a negative ERR_ code with a message in *err; task failure
@@ -46,7 +59,8 @@ struct engine_ops {
      * ERR_INPUT_DOWNLOAD_FAILED, ERR_INVALID_URL,
      * ERR_UNSUPPORTED_FILE_FORMAT, ERR_INVALID_PARAMETER.
      */
-    int (*run)(struct engine *e, const struct job *job, const char *out_path,
+    int (*run)(struct engine *e, const struct job *job,
+               const struct job_inputs *in, const char *out_path,
                const struct job_ctl *ctl, struct job_result *res,
                struct errmsg *err);
     void (*free)(struct engine *e);
@@ -62,8 +76,11 @@ struct engine {
 int engine_new(const char *name, struct engine **out, struct errmsg *err);
 /* The backend's name ("sandbox"). */
 const char *engine_name(const struct engine *e);
+/* Whether the caller must fetch job->media first (engine_ops.local_media). */
+bool engine_local_media(const struct engine *e);
 /* Run a job (see engine_ops.run). */
-int engine_run(struct engine *e, const struct job *job, const char *out_path,
+int engine_run(struct engine *e, const struct job *job,
+               const struct job_inputs *in, const char *out_path,
                const struct job_ctl *ctl, struct job_result *res,
                struct errmsg *err);
 /* NULL is fine. */

@@ -351,14 +351,16 @@ static void progress(const struct job_ctl *ctl, int percent, int *last)
 }
 
 static int sandbox_run(struct engine *e, const struct job *job,
-                       const char *out_path, const struct job_ctl *ctl,
-                       struct job_result *res, struct errmsg *err)
+                       const struct job_inputs *in, const char *out_path,
+                       const struct job_ctl *ctl, struct job_result *res,
+                       struct errmsg *err)
 {
     struct media_writer *w = NULL;
     struct scene scene = { 0 };
     int rc, width, height, last = -1;
 
     (void)e;
+    (void)in;
     if (job->kind != TASK_T2V)
         return errmsg_set(err, ERR_ALGO,
                           "the sandbox engine does not render %s yet",
@@ -424,6 +426,7 @@ static void sandbox_free(struct engine *e)
 
 static const struct engine_ops sandbox_ops = {
     .name = "sandbox",
+    .local_media = true,
     .run = sandbox_run,
     .free = sandbox_free,
 };

@@ -11,9 +11,6 @@
 #include <string.h>
 #include <strings.h>
 
-/* A data: URI image decodes to at most this (API.md section 3: the image
- * limit of a download, so inline and fetched images weigh the same). */
-#define JOB_IMAGE_BYTES (20u << 20)
 /* Bytes of a client's value quoted back in an error message. */
 #define JOB_SHOW_BYTES 40
 
@@ -279,7 +276,8 @@ static const char *b64_problem(const char *s, size_t n)
         if (b64_value((unsigned char)s[i]) < 0)
             return "the base64 payload has a character outside "
                    "A-Z a-z 0-9 + / or misplaced padding";
-    if (n / 4 * 3 - pad > JOB_IMAGE_BYTES)
+    /* Inline and fetched images weigh the same (LIMIT_IMAGE_BYTES). */
+    if (n / 4 * 3 - pad > (size_t)LIMIT_IMAGE_BYTES)
         return b64_too_big;
     return NULL;
 }

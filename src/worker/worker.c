@@ -112,7 +112,7 @@ static void run_task(struct worker_pool *pool, struct task *t)
     log_info("task started", "task_id=%s model=%s attempt=%d engine=%s",
              t->task_id, t->model, t->attempt, engine_name(pool->d.engine));
 
-    int rc = engine_run(pool->d.engine, &job, tmp, &ctl, &res, &e);
+    int rc = engine_run(pool->d.engine, &job, NULL, tmp, &ctl, &res, &e);
     if (rc == ERR_STOPPED && atomic_load(&pool->stop)) {
         unlink(tmp);
         if (store_release(pool->d.store, t->task_id, pool->owner) == 0)

@@ -63,7 +63,7 @@ static int render(const struct job *job, const char *path,
 {
     atomic_bool stop = false;
     struct job_ctl ctl = { .stop = &stop };
-    return engine_run(sandbox, job, path, &ctl, res, err);
+    return engine_run(sandbox, job, NULL, path, &ctl, res, err);
 }
 
 static void registry(void)
@@ -234,7 +234,7 @@ static void progress_reported(void)
     const char *path = path_of("p.mp4");
 
     job_t2v(&job, 480, "4:3", 3, 1, "progress");
-    CHECK_INT(engine_run(sandbox, &job, path, &ctl, &res, &err), 0);
+    CHECK_INT(engine_run(sandbox, &job, NULL, path, &ctl, &res, &err), 0);
     CHECK(log.calls >= 10);
     CHECK_INT(log.first, 0);
     CHECK_INT(log.last, 100);
@@ -254,7 +254,8 @@ static void stop_flag(void)
     /* Set before the run: nothing is rendered. */
     job_t2v(&job, 1080, "16:9", 15, 1, "never rendered");
     int64_t t0 = clock_mono_ms();
-    CHECK_INT(engine_run(sandbox, &job, path, &ctl, &res, &err), ERR_STOPPED);
+    CHECK_INT(engine_run(sandbox, &job, NULL, path, &ctl, &res, &err),
+              ERR_STOPPED);
     CHECK(err.code == ERR_STOPPED && err.text[0]);
     CHECK(clock_mono_ms() - t0 < 500);
 
@@ -266,7 +267,8 @@ static void stop_flag(void)
     ctl.progress = on_progress;
     ctl.progress_arg = &log;
     t0 = clock_mono_ms();
-    CHECK_INT(engine_run(sandbox, &job, path, &ctl, &res, &err), ERR_STOPPED);
+    CHECK_INT(engine_run(sandbox, &job, NULL, path, &ctl, &res, &err),
+              ERR_STOPPED);
     CHECK(log.last >= 10 && log.last <= 11);
     CHECK(strstr(err.text, "stopped") != NULL);
     CHECK(clock_mono_ms() - t0 < 10000);
