@@ -77,8 +77,8 @@ static int make_dirs(const char *path, struct errmsg *err)
 static int setup_keys(const struct conf *conf, struct store *store,
                       struct auth *auth, struct errmsg *err)
 {
-    for (size_t i = 0; i < conf->n_api_keys; i++)
-        if (auth_add_plain(auth, conf->api_keys[i]) < 0)
+    for (size_t i = 0; i < conf->api_keys.n; i++)
+        if (auth_add_plain(auth, conf->api_keys.v[i]) < 0)
             return errmsg_set(err, ERR_INVALID_PARAMETER,
                               "api-key #%zu is empty or too long", i + 1);
     int ret = auth_reload(auth, store);

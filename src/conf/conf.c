@@ -8,7 +8,7 @@
 
 enum opt_type {
     OPT_STR,      /* char * */
-    OPT_KEYS,     /* appends to api_keys */
+    OPT_LIST,     /* appends to a struct conf_list; max: entries */
     OPT_INT,      /* int in [min, max] */
     OPT_DURATION, /* int64 ms: "24h", "30m", "10s", "500ms", bare seconds */
     OPT_BYTES,    /* int64 bytes: "32M", "64K", bare bytes */
@@ -38,8 +38,12 @@ static const struct opt opts[] = {
       "task store (default sqlite:DIR/paddock.db)" },
     { "public-url", "PADDOCK_PUBLIC_URL", OPT_STR, OFF(public_url), 0, 0, NULL,
       "URL", "base of video_url behind a proxy (default: the request's Host)" },
-    { "api-key", "PADDOCK_API_KEY", OPT_KEYS, 0, 0, 0, NULL, "KEY",
+    { "api-key", "PADDOCK_API_KEY", OPT_LIST, OFF(api_keys), 0, LIMIT_KEYS,
+      NULL, "KEY",
       "accept this API key (repeatable; none: a key is minted and printed)" },
+    { "fetch-allow", "PADDOCK_FETCH_ALLOW", OPT_LIST, OFF(fetch_allow), 0,
+      LIMIT_KEYS, NULL, "CIDR",
+      "let media fetches reach this private/loopback range (repeatable)" },
     { "workers", "PADDOCK_WORKERS", OPT_INT, OFF(workers), 0, LIMIT_WORKERS,
       NULL, "N", "render threads (default: number of cores; 0: API only)" },
     { "http-threads", "PADDOCK_HTTP_THREADS", OPT_INT, OFF(http_threads), 1, 64,
@@ -152,15 +156,16 @@ static int set_opt(struct conf *c, const struct opt *o, const char *value,
         free(*(char **)field);
         *(char **)field = xstrdup(value);
         return 0;
-    case OPT_KEYS:
+    case OPT_LIST: {
+        struct conf_list *l = field;
         if (!value[0] || strlen(value) > LIMIT_KEY_BYTES)
-            return bad(err, o, value, "a key of 1 to 256 characters");
-        if (c->n_api_keys >= LIMIT_KEYS)
-            return bad(err, o, value, "at most 1024 keys");
-        c->api_keys =
-            xrealloc(c->api_keys, (c->n_api_keys + 1) * sizeof(char *));
-        c->api_keys[c->n_api_keys++] = xstrdup(value);
+            return bad(err, o, value, "a value of 1 to 256 characters");
+        if (l->n >= (size_t)o->max)
+            return bad(err, o, value, "at most 1024 entries");
+        l->v = xrealloc(l->v, (l->n + 1) * sizeof(char *));
+        l->v[l->n++] = xstrdup(value);
         return 0;
+    }
     case OPT_INT:
         if (parse_i64(value, o->min, o->max, &v) < 0) {
             char what[64];
@@ -388,9 +393,12 @@ void conf_fini(struct conf *c)
         if (opts[i].type == OPT_STR || opts[i].type == OPT_LISTEN)
             free(*(char **)((char *)c + opts[i].offset));
     free(c->listen_host);
-    for (size_t i = 0; i < c->n_api_keys; i++)
-        free(c->api_keys[i]);
-    free(c->api_keys);
+    struct conf_list *lists[] = { &c->api_keys, &c->fetch_allow };
+    for (size_t k = 0; k < ARRAY_LEN(lists); k++) {
+        for (size_t i = 0; i < lists[k]->n; i++)
+            free(lists[k]->v[i]);
+        free(lists[k]->v);
+    }
     memset(c, 0, sizeof(*c));
 }
 

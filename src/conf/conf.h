@@ -15,6 +15,12 @@
 
 #include <stdio.h>
 
+/* A repeatable option's values, in the order given. */
+struct conf_list {
+    char **v;
+    size_t n;
+};
+
 struct conf {
     char *listen;      /* "HOST:PORT" as given */
     char *listen_host; /* parsed from listen */
@@ -22,8 +28,8 @@ struct conf {
     char *data_dir;
     char *store_url;  /* default "sqlite:<data_dir>/paddock.db" */
     char *public_url; /* base of video_url; NULL: from the request's Host */
-    char **api_keys;  /* plain keys (config file, flags, PADDOCK_API_KEY) */
-    size_t n_api_keys;
+    struct conf_list api_keys;    /* plain keys (file, flags, env) */
+    struct conf_list fetch_allow; /* CIDRs media fetches may reach */
     int workers;      /* render threads; default: the number of cores */
     int http_threads; /* HTTP polling threads; default: the number of cores */
     int64_t retention_ms;

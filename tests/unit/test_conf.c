@@ -31,7 +31,7 @@ static void defaults(void)
     CHECK_INT(c.body_limit, 32 << 20);
     CHECK_INT(c.max_attempts, 3);
     CHECK(c.workers >= 1 && c.http_threads >= 1);
-    CHECK(c.public_url == NULL && c.n_api_keys == 0);
+    CHECK(c.public_url == NULL && c.api_keys.n == 0);
     conf_fini(&c);
 }
 
@@ -59,11 +59,11 @@ static void precedence(void)
     CHECK_INT(c.retention_ms, 2 * 3600000);
     CHECK_INT(c.utc_offset_min, -330);
     CHECK_STR(c.public_url, "https://videos.example.com");
-    CHECK_INT(c.n_api_keys, 3);
-    if (c.n_api_keys == 3) {
-        CHECK_STR(c.api_keys[0], "from-file");
-        CHECK_STR(c.api_keys[1], "from-env");
-        CHECK_STR(c.api_keys[2], "flag");
+    CHECK_INT(c.api_keys.n, 3);
+    if (c.api_keys.n == 3) {
+        CHECK_STR(c.api_keys.v[0], "from-file");
+        CHECK_STR(c.api_keys.v[1], "from-env");
+        CHECK_STR(c.api_keys.v[2], "flag");
     }
     conf_fini(&c);
 }
