@@ -8,7 +8,7 @@
 
 BUILD ?= release
 CC ?= cc
-O := build/$(BUILD)
+O ?= build/$(BUILD)
 
 PKGS := libmicrohttpd jansson sqlite3 libcrypto libcurl \
         libavformat libavcodec libavutil libswscale libswresample
