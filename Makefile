@@ -4,7 +4,8 @@
 #   make test       set up, build with ASan+UBSan, run every test
 #   make lint       clang-format check, banned functions
 #   make bench      benchmarks against references measured in the same run
-#   BUILD=release|debug|asan selects the flavour; CC=clang works too.
+#   BUILD=release|debug|asan|tsan selects the flavour; CC=clang works too;
+#   O=DIR puts the objects elsewhere (default build/$(BUILD)).
 
 BUILD ?= release
 CC ?= cc
