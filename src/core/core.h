@@ -104,7 +104,9 @@
     X(TIMEOUT, 500, "InternalError.Timeout", "the engine timed out")          \
     X(ALGO, 500, "InternalError.Algo", "the engine failed")                   \
     X(STOPPED, 500, "InternalError", "stopped")                               \
-    X(CONFLICT, 409, "Conflict", "state changed concurrently")
+    X(CONFLICT, 409, "Conflict", "state changed concurrently")                \
+    X(IDEMPOTENCY_CONFLICT, 409, "IdempotencyConflict",                       \
+      "this Idempotency-Key was used with a different body")
 
 enum {
     ERR__BASE = -128,

@@ -24,8 +24,34 @@
     "end_ms, expire_ms, attempt, code, message, usage_input, usage_output, "  \
     "usage_sr, usage_ratio, result"
 
+/* A task ending at `end` keeps at least the retention it was submitted
+ * with from then on (store.h, Retention). */
+#define KEEP_AFTER(end) "MAX(expire_ms, " end " + expire_ms - submit_ms)"
+
+/* store_list's filter: ?1 key, ?2..?3 submit window, ?4 now, ?5 model or
+ * NULL, ?6 status or NULL. Finished tasks past retention are gone. */
+#define LIST_WHERE                                            \
+    "key_id = ?1 AND submit_ms >= ?2 AND submit_ms < ?3 "     \
+    "AND NOT (status IN ('SUCCEEDED', 'FAILED', 'CANCELED') " \
+    "AND expire_ms <= ?4) AND (?5 IS NULL OR model = ?5) "    \
+    "AND (?6 IS NULL OR status = ?6)"
+
 enum stmt_id {
     ST_INSERT,
+    ST_IDEM_GET,
+    ST_IDEM_PUT,
+    ST_KEY_ACTIVE,
+    ST_QUEUE_DEPTH,
+    ST_NEXT_KEY,
+    ST_TURN,
+    ST_FIX_PENDING,
+    ST_CANCEL,
+    ST_STATE,
+    ST_LIST_COUNT,
+    ST_LIST,
+    ST_EXPIRED,
+    ST_DELETE,
+    ST_IDEM_PURGE,
     ST_GET,
     ST_CLAIM,
     ST_RENEW,
@@ -44,15 +70,47 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_INSERT] = "INSERT INTO tasks (task_id, key_id, model, status, spec, "
                   "prompt, submit_ms, expire_ms) "
                   "VALUES (?1, ?2, ?3, 'PENDING', ?4, ?5, ?6, ?7)",
+    [ST_IDEM_GET] = "SELECT body_hash, task_id FROM idem "
+                    "WHERE key_id = ?1 AND idem_key = ?2 AND expire_ms > ?3",
+    [ST_IDEM_PUT] = "INSERT OR REPLACE INTO idem (key_id, idem_key, "
+                    "body_hash, task_id, expire_ms) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_KEY_ACTIVE] = "SELECT active FROM queues WHERE key_id = ?1",
+    [ST_QUEUE_DEPTH] = "SELECT total(pending) FROM queues",
+    [ST_NEXT_KEY] = "SELECT key_id FROM queues WHERE pending > 0 "
+                    "ORDER BY turn, key_id LIMIT 1",
+    [ST_TURN] = "UPDATE queues SET turn = "
+                "(SELECT max(turn) FROM queues) + 1 WHERE key_id = ?1",
+    [ST_FIX_PENDING] = "UPDATE queues SET pending = (SELECT count(*) FROM "
+                       "tasks WHERE key_id = ?1 AND status = 'PENDING') "
+                       "WHERE key_id = ?1",
+    [ST_CANCEL] =
+        "UPDATE tasks SET status = 'CANCELED', end_ms = ?3, "
+        "expire_ms = " KEEP_AFTER(
+            "?3") " "
+                  "WHERE task_id = ?1 AND key_id = ?2 AND status = 'PENDING'",
+    [ST_STATE] = "SELECT key_id, status, expire_ms FROM tasks "
+                 "WHERE task_id = ?1",
+    [ST_LIST_COUNT] = "SELECT count(*) FROM tasks WHERE " LIST_WHERE,
+    [ST_LIST] = "SELECT " TASK_COLS " FROM tasks WHERE " LIST_WHERE
+                " ORDER BY submit_ms DESC, id DESC LIMIT ?7 OFFSET ?8",
+    [ST_EXPIRED] = "SELECT id, result FROM tasks WHERE expire_ms <= ?1 "
+                   "AND status IN ('SUCCEEDED', 'FAILED', 'CANCELED') "
+                   "ORDER BY expire_ms LIMIT ?2",
+    [ST_DELETE] = "DELETE FROM tasks WHERE id = ?1",
+    [ST_IDEM_PURGE] = "DELETE FROM idem WHERE expire_ms <= ?1",
     [ST_GET] = "SELECT " TASK_COLS " FROM tasks WHERE task_id = ?1",
     [ST_CLAIM] = "UPDATE tasks SET status = 'RUNNING', "
                  "scheduled_ms = COALESCE(scheduled_ms, ?1), "
                  "attempt = attempt + 1, lease_owner = ?2, lease_until = ?3 "
                  "WHERE id = (SELECT id FROM tasks WHERE status = 'PENDING' "
-                 "ORDER BY id LIMIT 1) RETURNING " TASK_COLS,
+                 "AND key_id = ?4 ORDER BY id LIMIT 1) RETURNING " TASK_COLS,
     [ST_RENEW] = "UPDATE tasks SET lease_until = ?2 "
                  "WHERE status = 'RUNNING' AND lease_owner = ?1",
-    [ST_FINISH] = "UPDATE tasks SET status = ?3, end_ms = ?4, code = ?5, "
+    [ST_FINISH] =
+        "UPDATE tasks SET status = ?3, end_ms = ?4, code = ?5, "
+        "expire_ms = " KEEP_AFTER(
+            "?4") ", "
                   "message = ?6, usage_input = ?7, usage_output = ?8, "
                   "usage_sr = ?9, usage_ratio = ?10, result = ?11, "
                   "lease_owner = NULL, lease_until = NULL "
@@ -67,13 +125,15 @@ static const char *const stmt_sql[ST__COUNT] = {
                           "lease_owner = NULL, lease_until = NULL "
                           "WHERE status = 'RUNNING' AND lease_until < ?1 "
                           "AND attempt < ?2",
-    [ST_RESCUE_FAIL] =
-        "UPDATE tasks SET status = 'FAILED', end_ms = ?1, "
-        "code = 'InternalError.Timeout', "
-        "message = 'the task ran out of attempts: its lease expired on "
-        "each of ' || attempt || ' attempts', "
-        "lease_owner = NULL, lease_until = NULL "
-        "WHERE status = 'RUNNING' AND lease_until < ?1 AND attempt >= ?2",
+    [ST_RESCUE_FAIL] = "UPDATE tasks SET status = 'FAILED', end_ms = ?1, "
+                       "expire_ms = " KEEP_AFTER(
+                           "?1") ", code = 'InternalError.Timeout', "
+                                 "message = 'the task ran out of attempts: its "
+                                 "lease expired on "
+                                 "each of ' || attempt || ' attempts', "
+                                 "lease_owner = NULL, lease_until = NULL "
+                                 "WHERE status = 'RUNNING' AND lease_until < "
+                                 "?1 AND attempt >= ?2",
     [ST_KEY_PUT] = "INSERT OR REPLACE INTO keys (key_id, salt, hash, name, "
                    "created_ms, revoked_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [ST_KEY_LIST] = "SELECT key_id, salt, hash, name, created_ms, revoked_ms "
@@ -118,6 +178,55 @@ static const char *const migrations[] = {
     " created_ms INTEGER NOT NULL,"
     " revoked_ms INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);",
+
+    /* 2: idempotency keys; per-key queue counters kept by triggers in the
+     * same transaction as every state change (limits and fair claims read
+     * one row instead of counting tasks); list and purge indexes. */
+    "CREATE TABLE idem ("
+    " key_id TEXT NOT NULL,"
+    " idem_key TEXT NOT NULL,"
+    " body_hash BLOB NOT NULL,"
+    " task_id TEXT NOT NULL,"
+    " expire_ms INTEGER NOT NULL,"
+    " PRIMARY KEY (key_id, idem_key)) WITHOUT ROWID;"
+    "CREATE INDEX idem_expire ON idem (expire_ms);"
+    "CREATE TABLE queues ("
+    " key_id TEXT PRIMARY KEY,"
+    " pending INTEGER NOT NULL DEFAULT 0,"
+    " active INTEGER NOT NULL DEFAULT 0,"
+    " turn INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+    "CREATE INDEX queues_turn ON queues (turn);"
+    "INSERT INTO queues (key_id, pending, active)"
+    " SELECT key_id, sum(status = 'PENDING'),"
+    " sum(status IN ('PENDING', 'RUNNING')) FROM tasks GROUP BY key_id;"
+    "CREATE TRIGGER tasks_queue_ins AFTER INSERT ON tasks BEGIN"
+    " INSERT INTO queues (key_id, pending, active)"
+    " VALUES (NEW.key_id, NEW.status = 'PENDING',"
+    " NEW.status IN ('PENDING', 'RUNNING'))"
+    " ON CONFLICT (key_id) DO UPDATE SET"
+    " pending = pending + (NEW.status = 'PENDING'),"
+    " active = active + (NEW.status IN ('PENDING', 'RUNNING'));"
+    " END;"
+    "CREATE TRIGGER tasks_queue_upd AFTER UPDATE OF status ON tasks"
+    " WHEN OLD.status <> NEW.status BEGIN"
+    " UPDATE queues SET"
+    " pending = pending + (NEW.status = 'PENDING')"
+    " - (OLD.status = 'PENDING'),"
+    " active = active + (NEW.status IN ('PENDING', 'RUNNING'))"
+    " - (OLD.status IN ('PENDING', 'RUNNING'))"
+    " WHERE key_id = NEW.key_id;"
+    " END;"
+    "CREATE TRIGGER tasks_queue_del AFTER DELETE ON tasks"
+    " WHEN OLD.status IN ('PENDING', 'RUNNING') BEGIN"
+    " UPDATE queues SET pending = pending - (OLD.status = 'PENDING'),"
+    " active = active - 1 WHERE key_id = OLD.key_id;"
+    " END;"
+    "DROP INDEX tasks_pending;"
+    "CREATE INDEX tasks_key_pending ON tasks (key_id, id)"
+    " WHERE status = 'PENDING';"
+    "CREATE INDEX tasks_key_submit ON tasks (key_id, submit_ms);"
+    "CREATE INDEX tasks_expire ON tasks (expire_ms)"
+    " WHERE status IN ('SUCCEEDED', 'FAILED', 'CANCELED');",
 };
 
 struct conn {
@@ -126,9 +235,22 @@ struct conn {
     struct conn *next;
 };
 
+/* A submit waiting for its batch (sq_submit). */
+struct submit_req {
+    const struct store_submit *sub;
+    char *replay_id;
+    int ret;
+    bool done;
+    struct submit_req *next;
+};
+
 struct store_sqlite {
     struct store base;
     char *path;
+    pthread_mutex_t qlock; /* guards the submit queue */
+    pthread_cond_t qcond;
+    struct submit_req *qhead, **qtail;
+    bool committing;       /* a batch is being committed */
     pthread_mutex_t wlock; /* guards w */
     struct conn *w;
     pthread_mutex_t rlock; /* guards readers */
@@ -338,24 +460,155 @@ static int step_write(struct conn *c, sqlite3_stmt *st, const char *what,
 
 /* -------------------------------------------------------------- ops */
 
-static int sq_insert(struct store *base, const struct task *t)
+static int tx(struct conn *c, const char *sql, const char *what)
 {
-    struct store_sqlite *s = from_base(base);
-    int ret = ERR_STORE;
+    if (sqlite3_exec(c->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return db_fail(c->db, what);
+    return 0;
+}
+
+/* One submit inside the batch transaction: its checks, then its rows.
+ * 0 inserted, 1 replayed, or a negative code. */
+static int submit_one(struct conn *w, const struct store_submit *sub,
+                      char *replay_id)
+{
+    const struct task *t = sub->task;
+    sqlite3_stmt *st;
+    int rc;
+
+    if (sub->idem_key) {
+        if (!(st = stmt(w, ST_IDEM_GET)))
+            return ERR_STORE;
+        bind_text(st, 1, t->key_id);
+        bind_text(st, 2, sub->idem_key);
+        sqlite3_bind_int64(st, 3, t->submit_ms);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            bool same =
+                sqlite3_column_bytes(st, 0) == 32 &&
+                memcmp(sqlite3_column_blob(st, 0), sub->body_hash, 32) == 0;
+            copy_col(st, 1, replay_id, UUID_STR_LEN + 1);
+            stmt_done(st);
+            return same ? 1 : ERR_IDEMPOTENCY_CONFLICT;
+        }
+        stmt_done(st);
+        if (rc != SQLITE_DONE)
+            return db_fail(w->db, "idempotency");
+    }
+    if (sub->max_active > 0) {
+        if (!(st = stmt(w, ST_KEY_ACTIVE)))
+            return ERR_STORE;
+        bind_text(st, 1, t->key_id);
+        rc = sqlite3_step(st);
+        int64_t active = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+        stmt_done(st);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            return db_fail(w->db, "quota");
+        if (active >= sub->max_active)
+            return ERR_ALLOCATION_QUOTA;
+    }
+    if (sub->max_queue > 0) {
+        if (!(st = stmt(w, ST_QUEUE_DEPTH)))
+            return ERR_STORE;
+        rc = sqlite3_step(st);
+        int64_t depth = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+        stmt_done(st);
+        if (rc != SQLITE_ROW)
+            return db_fail(w->db, "queue depth");
+        if (depth >= sub->max_queue)
+            return ERR_THROTTLING;
+    }
+    if (!(st = stmt(w, ST_INSERT)))
+        return ERR_STORE;
+    bind_text(st, 1, t->task_id);
+    bind_text(st, 2, t->key_id);
+    bind_text(st, 3, t->model);
+    bind_text(st, 4, t->spec);
+    bind_text(st, 5, t->prompt);
+    sqlite3_bind_int64(st, 6, t->submit_ms);
+    sqlite3_bind_int64(st, 7, t->expire_ms);
+    if ((rc = step_write(w, st, "insert", NULL)) < 0)
+        return rc;
+    if (sub->idem_key) {
+        if (!(st = stmt(w, ST_IDEM_PUT)))
+            return ERR_STORE;
+        bind_text(st, 1, t->key_id);
+        bind_text(st, 2, sub->idem_key);
+        sqlite3_bind_blob(st, 3, sub->body_hash, 32, SQLITE_STATIC);
+        bind_text(st, 4, t->task_id);
+        sqlite3_bind_int64(st, 5, t->expire_ms);
+        if ((rc = step_write(w, st, "idempotency", NULL)) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Commit a batch of submits in one transaction (one fsync); each runs in
+ * a savepoint so one refused submit does not undo the others. */
+static void submit_batch(struct store_sqlite *s, struct submit_req *batch)
+{
     pthread_mutex_lock(&s->wlock);
-    sqlite3_stmt *st = stmt(s->w, ST_INSERT);
-    if (st) {
-        bind_text(st, 1, t->task_id);
-        bind_text(st, 2, t->key_id);
-        bind_text(st, 3, t->model);
-        bind_text(st, 4, t->spec);
-        bind_text(st, 5, t->prompt);
-        sqlite3_bind_int64(st, 6, t->submit_ms);
-        sqlite3_bind_int64(st, 7, t->expire_ms);
-        ret = step_write(s->w, st, "insert", NULL);
+    struct conn *w = s->w;
+    int rc = tx(w, "BEGIN IMMEDIATE", "submit");
+    for (struct submit_req *r = batch; r; r = r->next) {
+        if (rc < 0) {
+            r->ret = rc;
+            continue;
+        }
+        if (tx(w, "SAVEPOINT one", "submit") < 0) {
+            r->ret = ERR_STORE;
+            continue;
+        }
+        r->ret = submit_one(w, r->sub, r->replay_id);
+        if (r->ret < 0)
+            tx(w, "ROLLBACK TO one", "submit");
+        tx(w, "RELEASE one", "submit");
+    }
+    if (rc == 0 && tx(w, "COMMIT", "submit commit") < 0) {
+        tx(w, "ROLLBACK", "submit rollback");
+        for (struct submit_req *r = batch; r; r = r->next)
+            r->ret = ERR_STORE;
     }
     pthread_mutex_unlock(&s->wlock);
-    return ret;
+}
+
+/*
+ * Group commit: a submit joins the queue; whoever finds no batch in flight
+ * takes the whole queue and commits it, and the others wait for their
+ * result. While one batch waits for its fsync the next one gathers, so
+ * under load many submits share one fsync; alone, a submit commits at once.
+ */
+static int sq_submit(struct store *base, const struct store_submit *sub,
+                     char replay_id[UUID_STR_LEN + 1])
+{
+    struct store_sqlite *s = from_base(base);
+    struct submit_req req = { .sub = sub, .replay_id = replay_id };
+
+    pthread_mutex_lock(&s->qlock);
+    *s->qtail = &req;
+    s->qtail = &req.next;
+    while (!req.done) {
+        if (s->committing) {
+            pthread_cond_wait(&s->qcond, &s->qlock);
+            continue;
+        }
+        struct submit_req *batch = s->qhead;
+        s->qhead = NULL;
+        s->qtail = &s->qhead;
+        s->committing = true;
+        pthread_mutex_unlock(&s->qlock);
+        submit_batch(s, batch);
+        pthread_mutex_lock(&s->qlock);
+        /* The requests live on their waiters' stacks: read next first. */
+        for (struct submit_req *r = batch, *next; r; r = next) {
+            next = r->next;
+            r->done = true;
+        }
+        s->committing = false;
+        pthread_cond_broadcast(&s->qcond);
+    }
+    pthread_mutex_unlock(&s->qlock);
+    return req.ret;
 }
 
 static int sq_get(struct store *base, const char *task_id, struct task *out)
@@ -383,33 +636,94 @@ static int sq_get(struct store *base, const char *task_id, struct task *out)
     return ret;
 }
 
+/* The key whose turn it is, into key (0), or ERR_NOT_FOUND. */
+static int next_key(struct conn *w, char key[TASK_KEY_ID_MAX + 1])
+{
+    sqlite3_stmt *st = stmt(w, ST_NEXT_KEY);
+    if (!st)
+        return ERR_STORE;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        copy_col(st, 0, key, TASK_KEY_ID_MAX + 1);
+    stmt_done(st);
+    if (rc == SQLITE_ROW)
+        return 0;
+    return rc == SQLITE_DONE ? ERR_NOT_FOUND : db_fail(w->db, "claim");
+}
+
+static int claim_from(struct conn *w, const char *key, const char *worker,
+                      int64_t now_ms, int64_t lease_ms, struct task *out)
+{
+    sqlite3_stmt *st = stmt(w, ST_CLAIM);
+    if (!st)
+        return ERR_STORE;
+    sqlite3_bind_int64(st, 1, now_ms);
+    bind_text(st, 2, worker);
+    sqlite3_bind_int64(st, 3, now_ms + lease_ms);
+    bind_text(st, 4, key);
+    int ret, rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        row_to_task(st, out);
+        rc = sqlite3_step(st);
+        ret = rc == SQLITE_DONE ? 0 : db_fail(w->db, "claim");
+        if (ret < 0)
+            task_fini(out);
+    } else {
+        ret = rc == SQLITE_DONE ? ERR_NOT_FOUND : db_fail(w->db, "claim");
+    }
+    stmt_done(st);
+    if (ret < 0)
+        return ret;
+    if (!(st = stmt(w, ST_TURN))) {
+        task_fini(out);
+        return ERR_STORE;
+    }
+    bind_text(st, 1, key);
+    if ((ret = step_write(w, st, "claim turn", NULL)) < 0)
+        task_fini(out);
+    return ret;
+}
+
 static int sq_claim(struct store *base, const char *worker, int64_t now_ms,
                     int64_t lease_ms, struct task *out)
 {
     struct store_sqlite *s = from_base(base);
-    int ret = ERR_STORE;
+    struct conn *w = s->w;
+    char key[TASK_KEY_ID_MAX + 1];
+    int ret;
     pthread_mutex_lock(&s->wlock);
-    sqlite3_stmt *st = stmt(s->w, ST_CLAIM);
-    if (st) {
-        sqlite3_bind_int64(st, 1, now_ms);
-        bind_text(st, 2, worker);
-        sqlite3_bind_int64(st, 3, now_ms + lease_ms);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            row_to_task(st, out);
-            /* Step to the end so the UPDATE's implicit transaction commits
-             * before the task leaves this function. */
-            rc = sqlite3_step(st);
-            ret = rc == SQLITE_DONE ? 0 : db_fail(s->w->db, "claim");
-            if (ret < 0)
-                task_fini(out);
-        } else if (rc == SQLITE_DONE) {
-            ret = ERR_NOT_FOUND;
-        } else {
-            ret = db_fail(s->w->db, "claim");
+    if ((ret = tx(w, "BEGIN IMMEDIATE", "claim")) < 0)
+        goto out;
+    /* A key counted as pending with no pending task would be a bug in the
+     * triggers; recount it rather than stall the queue (bounded: each
+     * pass zeroes one key). */
+    for (int tries = 0; tries < 64; tries++) {
+        if ((ret = next_key(w, key)) < 0)
+            break;
+        ret = claim_from(w, key, worker, now_ms, lease_ms, out);
+        if (ret != ERR_NOT_FOUND)
+            break;
+        sqlite3_stmt *fix = stmt(w, ST_FIX_PENDING);
+        if (!fix) {
+            ret = ERR_STORE;
+            break;
         }
-        stmt_done(st);
+        bind_text(fix, 1, key);
+        log_warn("queue counter repaired", "key_id=%s", key);
+        if ((ret = step_write(w, fix, "claim repair", NULL)) < 0)
+            break;
+        ret = ERR_NOT_FOUND;
     }
+    if (ret == 0 || ret == ERR_NOT_FOUND) {
+        if (tx(w, "COMMIT", "claim commit") < 0) {
+            if (ret == 0)
+                task_fini(out);
+            ret = ERR_STORE;
+        }
+    }
+    if (ret < 0 && ret != ERR_NOT_FOUND)
+        tx(w, "ROLLBACK", "claim rollback");
+out:
     pthread_mutex_unlock(&s->wlock);
     return ret;
 }
@@ -507,6 +821,166 @@ static int sq_rescue(struct store *base, int64_t now_ms, int max_attempts,
 out:
     pthread_mutex_unlock(&s->wlock);
     return ret;
+}
+
+static int sq_cancel(struct store *base, const char *task_id,
+                     const char *key_id, int64_t now_ms,
+                     enum task_status *status)
+{
+    struct store_sqlite *s = from_base(base);
+    int ret = ERR_STORE, changes = 0;
+    pthread_mutex_lock(&s->wlock);
+    sqlite3_stmt *st = stmt(s->w, ST_CANCEL);
+    sqlite3_stmt *state = stmt(s->w, ST_STATE);
+    if (!st || !state)
+        goto out;
+    bind_text(st, 1, task_id);
+    bind_text(st, 2, key_id);
+    sqlite3_bind_int64(st, 3, now_ms);
+    if ((ret = step_write(s->w, st, "cancel", &changes)) < 0)
+        goto out;
+    if (changes == 1) {
+        *status = TASK_CANCELED;
+        goto out;
+    }
+    /* Not canceled: say why without telling another key anything. */
+    bind_text(state, 1, task_id);
+    int rc = sqlite3_step(state);
+    ret = ERR_NOT_FOUND;
+    if (rc == SQLITE_ROW) {
+        const char *owner = (const char *)sqlite3_column_text(state, 0);
+        const char *name = (const char *)sqlite3_column_text(state, 1);
+        int64_t expire_ms = sqlite3_column_int64(state, 2);
+        enum task_status st_now = TASK_UNKNOWN;
+        if (name)
+            task_status_parse(name, &st_now);
+        bool gone = task_status_terminal(st_now) && expire_ms <= now_ms;
+        if (owner && strcmp(owner, key_id) == 0 && !gone) {
+            *status = st_now;
+            ret = ERR_UNSUPPORTED_OPERATION;
+        }
+    } else if (rc != SQLITE_DONE) {
+        ret = db_fail(s->w->db, "cancel");
+    }
+    stmt_done(state);
+out:
+    pthread_mutex_unlock(&s->wlock);
+    return ret;
+}
+
+static void bind_filter(sqlite3_stmt *st, const struct store_filter *f)
+{
+    bind_text(st, 1, f->key_id);
+    sqlite3_bind_int64(st, 2, f->from_ms);
+    sqlite3_bind_int64(st, 3, f->to_ms);
+    sqlite3_bind_int64(st, 4, f->now_ms);
+    bind_text(st, 5, f->model);
+    bind_text(st, 6, f->status >= 0 ? task_status_name(f->status) : NULL);
+}
+
+static int sq_list(struct store *base, const struct store_filter *f,
+                   struct task **out, size_t *n, int64_t *total)
+{
+    struct store_sqlite *s = from_base(base);
+    struct conn *c = reader_get(s);
+    if (!c)
+        return ERR_STORE;
+    int ret = ERR_STORE, rc;
+    struct task *tasks = NULL;
+    size_t count = 0;
+    sqlite3_stmt *cnt = stmt(c, ST_LIST_COUNT), *st = stmt(c, ST_LIST);
+    if (!cnt || !st)
+        goto out;
+    /* One read transaction: the count and the page agree. */
+    if (tx(c, "BEGIN", "list") < 0)
+        goto out;
+    bind_filter(cnt, f);
+    rc = sqlite3_step(cnt);
+    if (rc == SQLITE_ROW)
+        *total = sqlite3_column_int64(cnt, 0);
+    stmt_done(cnt);
+    if (rc != SQLITE_ROW) {
+        db_fail(c->db, "list");
+        goto end;
+    }
+    bind_filter(st, f);
+    sqlite3_bind_int64(st, 7, f->limit);
+    sqlite3_bind_int64(st, 8, f->offset);
+    tasks = xcalloc(f->limit > 0 ? (size_t)f->limit : 1, sizeof(*tasks));
+    while (count < (size_t)f->limit && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        row_to_task(st, &tasks[count++]);
+    stmt_done(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        db_fail(c->db, "list");
+        goto end;
+    }
+    *out = tasks;
+    *n = count;
+    tasks = NULL;
+    count = 0;
+    ret = 0;
+end:
+    tx(c, "COMMIT", "list");
+out:
+    for (size_t i = 0; i < count; i++)
+        task_fini(&tasks[i]);
+    free(tasks);
+    reader_put(s, c);
+    return ret;
+}
+
+static int sq_purge(struct store *base, int64_t now_ms, int limit,
+                    char ***results, size_t *n)
+{
+    struct store_sqlite *s = from_base(base);
+    struct conn *w = s->w;
+    int ret, rc;
+    char **names = xcalloc((size_t)(limit > 0 ? limit : 1), sizeof(char *));
+    size_t count = 0;
+    pthread_mutex_lock(&s->wlock);
+    sqlite3_stmt *sel = stmt(w, ST_EXPIRED), *del = stmt(w, ST_DELETE),
+                 *idem = stmt(w, ST_IDEM_PURGE);
+    if (!sel || !del || !idem) {
+        ret = ERR_STORE;
+        goto out;
+    }
+    if ((ret = tx(w, "BEGIN IMMEDIATE", "purge")) < 0)
+        goto out;
+    sqlite3_bind_int64(sel, 1, now_ms);
+    sqlite3_bind_int(sel, 2, limit);
+    while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(sel, 0);
+        char *result = dup_col(sel, 1);
+        if (result && count < (size_t)limit)
+            names[count++] = result;
+        else
+            free(result);
+        sqlite3_bind_int64(del, 1, id);
+        if ((ret = step_write(w, del, "purge", NULL)) < 0)
+            break;
+    }
+    stmt_done(sel);
+    if (ret == 0 && rc != SQLITE_DONE)
+        ret = db_fail(w->db, "purge");
+    if (ret == 0) {
+        sqlite3_bind_int64(idem, 1, now_ms);
+        ret = step_write(w, idem, "purge", NULL);
+    }
+    if (ret == 0)
+        ret = tx(w, "COMMIT", "purge commit");
+    if (ret < 0)
+        tx(w, "ROLLBACK", "purge rollback");
+out:
+    pthread_mutex_unlock(&s->wlock);
+    if (ret < 0) {
+        for (size_t i = 0; i < count; i++)
+            free(names[i]);
+        free(names);
+        return ret;
+    }
+    *results = names;
+    *n = count;
+    return 0;
 }
 
 static int sq_key_put(struct store *base, const struct store_key *k)
@@ -619,19 +1093,24 @@ static void sq_close(struct store *base)
     }
     pthread_mutex_destroy(&s->wlock);
     pthread_mutex_destroy(&s->rlock);
+    pthread_mutex_destroy(&s->qlock);
+    pthread_cond_destroy(&s->qcond);
     free(s->path);
     free(s);
 }
 
 static const struct store_ops sqlite_ops = {
     .name = "sqlite",
-    .insert = sq_insert,
+    .submit = sq_submit,
     .get = sq_get,
     .claim = sq_claim,
     .renew = sq_renew,
     .finish = sq_finish,
     .release = sq_release,
     .rescue = sq_rescue,
+    .cancel = sq_cancel,
+    .list = sq_list,
+    .purge = sq_purge,
     .key_put = sq_key_put,
     .key_list = sq_key_list,
     .secret = sq_secret,
@@ -645,6 +1124,9 @@ int store_sqlite_open(const char *path, struct store **out, struct errmsg *err)
     s->path = xstrdup(path);
     pthread_mutex_init(&s->wlock, NULL);
     pthread_mutex_init(&s->rlock, NULL);
+    pthread_mutex_init(&s->qlock, NULL);
+    pthread_cond_init(&s->qcond, NULL);
+    s->qtail = &s->qhead;
     int ret = conn_open(path, &s->w, err);
     if (ret < 0)
         goto fail;

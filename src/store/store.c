@@ -27,9 +27,18 @@ const char *store_name(const struct store *s)
     return s->ops->name;
 }
 
+int store_submit(struct store *s, const struct store_submit *sub,
+                 char replay_id[UUID_STR_LEN + 1])
+{
+    replay_id[0] = '\0';
+    return s->ops->submit(s, sub, replay_id);
+}
+
 int store_insert(struct store *s, const struct task *t)
 {
-    return s->ops->insert(s, t);
+    struct store_submit sub = { .task = t };
+    char replay[UUID_STR_LEN + 1];
+    return store_submit(s, &sub, replay);
 }
 
 int store_get(struct store *s, const char *task_id, struct task *out)
@@ -75,6 +84,33 @@ int store_rescue(struct store *s, int64_t now_ms, int max_attempts,
     if (failed)
         *failed = f;
     return rc;
+}
+
+int store_cancel(struct store *s, const char *task_id, const char *key_id,
+                 int64_t now_ms, enum task_status *status)
+{
+    enum task_status st = TASK_UNKNOWN;
+    int rc = s->ops->cancel(s, task_id, key_id, now_ms, &st);
+    if (status)
+        *status = st;
+    return rc;
+}
+
+int store_list(struct store *s, const struct store_filter *f, struct task **out,
+               size_t *n, int64_t *total)
+{
+    *out = NULL;
+    *n = 0;
+    *total = 0;
+    return s->ops->list(s, f, out, n, total);
+}
+
+int store_purge(struct store *s, int64_t now_ms, int limit, char ***results,
+                size_t *n)
+{
+    *results = NULL;
+    *n = 0;
+    return s->ops->purge(s, now_ms, limit, results, n);
 }
 
 int store_key_put(struct store *s, const struct store_key *k)

@@ -36,9 +36,32 @@ struct store_key {
     int64_t revoked_ms; /* 0 while valid */
 };
 
+/* A submit: the task plus the checks that must hold in the same
+ * transaction as its insert (API.md s.7-8). */
+struct store_submit {
+    const struct task *task; /* PENDING, with submit_ms and expire_ms */
+    /* Idempotency-Key scoped to task->key_id, or NULL; body_hash is the
+     * SHA-256 of the request body it was sent with. */
+    const char *idem_key;
+    unsigned char body_hash[32];
+    int64_t max_active; /* per key PENDING+RUNNING; 0: no limit */
+    int64_t max_queue;  /* all keys' PENDING; 0: no limit */
+};
+
+/* Which tasks store_list returns (API.md s.6); NULL/-1 fields match all. */
+struct store_filter {
+    const char *key_id;     /* required: a key sees its own tasks */
+    const char *model;      /* or NULL */
+    int status;             /* enum task_status, or -1 */
+    int64_t from_ms, to_ms; /* submit_ms in [from, to) */
+    int64_t now_ms;         /* expired tasks are not listed */
+    int64_t offset, limit;  /* paging */
+};
+
 struct store_ops {
     const char *name;
-    int (*insert)(struct store *s, const struct task *t);
+    int (*submit)(struct store *s, const struct store_submit *sub,
+                  char replay_id[UUID_STR_LEN + 1]);
     int (*get)(struct store *s, const char *task_id, struct task *out);
     int (*claim)(struct store *s, const char *worker, int64_t now_ms,
                  int64_t lease_ms, struct task *out);
@@ -48,6 +71,12 @@ struct store_ops {
     int (*release)(struct store *s, const char *task_id, const char *worker);
     int (*rescue)(struct store *s, int64_t now_ms, int max_attempts,
                   int *requeued, int *failed);
+    int (*cancel)(struct store *s, const char *task_id, const char *key_id,
+                  int64_t now_ms, enum task_status *status);
+    int (*list)(struct store *s, const struct store_filter *f,
+                struct task **out, size_t *n, int64_t *total);
+    int (*purge)(struct store *s, int64_t now_ms, int limit, char ***results,
+                 size_t *n);
     int (*key_put)(struct store *s, const struct store_key *k);
     int (*key_list)(struct store *s, struct store_key **out, size_t *n);
     int (*secret)(struct store *s, const char *name, unsigned char out[32]);
@@ -70,7 +99,19 @@ void store_close(struct store *s);
 /* The backend's name ("sqlite"). */
 const char *store_name(const struct store *s);
 
-/* Insert a new PENDING task; returns after the commit is durable. */
+/*
+ * Insert a new PENDING task after the checks of `sub`, in one transaction;
+ * returns after the commit is durable. 0: inserted. 1: an earlier submit
+ * with the same idempotency key and body exists; its task id is in
+ * replay_id and nothing was inserted. Errors: ERR_IDEMPOTENCY_CONFLICT
+ * (same key, other body), ERR_ALLOCATION_QUOTA (the key has max_active
+ * unfinished tasks), ERR_THROTTLING (max_queue tasks pending), ERR_STORE.
+ * Concurrent submits are serialised: identical ones create one task.
+ * Backends may commit many submits with one fsync (group commit).
+ */
+int store_submit(struct store *s, const struct store_submit *sub,
+                 char replay_id[UUID_STR_LEN + 1]);
+/* store_submit without idempotency or limits. */
 int store_insert(struct store *s, const struct task *t);
 /* The task with `task_id` whatever its key, into *out (caller task_fini()s);
  * ERR_NOT_FOUND when absent. Callers check key_id and expiry. */
@@ -98,6 +139,27 @@ int store_release(struct store *s, const char *task_id, const char *worker);
  * them FAILED InternalError.Timeout once they used max_attempts claims. */
 int store_rescue(struct store *s, int64_t now_ms, int max_attempts,
                  int *requeued, int *failed);
+/*
+ * Cancel `key_id`'s task if it is PENDING: CANCELED with end_ms = now_ms.
+ * Atomic against claim: exactly one of them wins. 0; ERR_NOT_FOUND when
+ * the task does not exist, belongs to another key or has expired;
+ * ERR_UNSUPPORTED_OPERATION when it is not PENDING (*status says what it
+ * is).
+ */
+int store_cancel(struct store *s, const char *task_id, const char *key_id,
+                 int64_t now_ms, enum task_status *status);
+/* One page of a key's tasks, newest first, and how many match in all.
+ * Caller task_fini()s each of out[0..n) and free()s out. */
+int store_list(struct store *s, const struct store_filter *f, struct task **out,
+               size_t *n, int64_t *total);
+/*
+ * Delete up to `limit` finished tasks whose retention ended by now_ms, and
+ * expired idempotency keys. *results receives the result file names of the
+ * deleted tasks (the caller removes the files, then frees each name and the
+ * array); *n how many.
+ */
+int store_purge(struct store *s, int64_t now_ms, int limit, char ***results,
+                size_t *n);
 
 /* Add or replace a key record. */
 int store_key_put(struct store *s, const struct store_key *k);

@@ -336,6 +336,439 @@ static void claims_are_exclusive(void)
     store_close(s);
 }
 
+/* ------------------------------------------------- submit with checks */
+
+static struct store_submit idem_submit(const struct task *t, const char *key,
+                                       unsigned char body)
+{
+    struct store_submit sub = { .task = t, .idem_key = key };
+    memset(sub.body_hash, body, sizeof(sub.body_hash));
+    return sub;
+}
+
+static void idempotent_submit(void)
+{
+    struct store *s = fresh_store();
+    struct task a, b, g;
+    char replay[UUID_STR_LEN + 1];
+    int64_t now = clock_now_ms();
+    make_task(&a, "k1", now);
+    make_task(&b, "k1", now + 1);
+    struct store_submit sa = idem_submit(&a, "order-17", 1);
+    struct store_submit sb = idem_submit(&b, "order-17", 1);
+    CHECK_INT(store_submit(s, &sa, replay), 0);
+    CHECK_STR(replay, "");
+    /* Same key, same body: the first task, nothing new stored. */
+    CHECK_INT(store_submit(s, &sb, replay), 1);
+    CHECK_STR(replay, a.task_id);
+    CHECK_INT(store_get(s, b.task_id, &g), ERR_NOT_FOUND);
+    /* Same key, another body: a conflict naming nothing else. */
+    sb = idem_submit(&b, "order-17", 2);
+    CHECK_INT(store_submit(s, &sb, replay), ERR_IDEMPOTENCY_CONFLICT);
+    /* The same idempotency key under another API key is another task. */
+    snprintf(b.key_id, sizeof(b.key_id), "k2");
+    sb = idem_submit(&b, "order-17", 1);
+    CHECK_INT(store_submit(s, &sb, replay), 0);
+    task_fini(&a);
+    task_fini(&b);
+    store_close(s);
+}
+
+#define IDEM_THREADS 20
+
+struct idem_racer {
+    struct store *s;
+    struct task t;
+    int rc;
+    char replay[UUID_STR_LEN + 1];
+};
+
+static void *idem_race(void *arg)
+{
+    struct idem_racer *r = arg;
+    struct store_submit sub = idem_submit(&r->t, "same", 7);
+    r->rc = store_submit(r->s, &sub, r->replay);
+    return NULL;
+}
+
+/* 20 concurrent identical submits: one task; 19 replays of it. */
+static void idempotent_concurrent(void)
+{
+    struct store *s = fresh_store();
+    struct idem_racer r[IDEM_THREADS];
+    pthread_t th[IDEM_THREADS];
+    for (int i = 0; i < IDEM_THREADS; i++) {
+        r[i] = (struct idem_racer){ .s = s };
+        make_task(&r[i].t, "k1", clock_now_ms());
+        pthread_create(&th[i], NULL, idem_race, &r[i]);
+    }
+    int created = 0, replayed = 0;
+    const char *winner = NULL;
+    for (int i = 0; i < IDEM_THREADS; i++) {
+        pthread_join(th[i], NULL);
+        if (r[i].rc == 0) {
+            created++;
+            winner = r[i].t.task_id;
+        }
+        replayed += r[i].rc == 1;
+    }
+    CHECK_INT(created, 1);
+    CHECK_INT(replayed, IDEM_THREADS - 1);
+    for (int i = 0; i < IDEM_THREADS && winner; i++)
+        if (r[i].rc == 1)
+            CHECK_STR(r[i].replay, winner);
+    struct store_filter f = {
+        .key_id = "k1", .status = -1, .to_ms = INT64_MAX, .limit = 100
+    };
+    struct task *page;
+    size_t n;
+    int64_t total;
+    CHECK_INT(store_list(s, &f, &page, &n, &total), 0);
+    CHECK_INT(total, 1);
+    for (size_t i = 0; i < n; i++)
+        task_fini(&page[i]);
+    free(page);
+    for (int i = 0; i < IDEM_THREADS; i++)
+        task_fini(&r[i].t);
+    store_close(s);
+}
+
+static int submit_limited(struct store *s, const char *key, int64_t active,
+                          int64_t queue, char *task_id)
+{
+    struct task t;
+    char replay[UUID_STR_LEN + 1];
+    make_task(&t, key, clock_now_ms());
+    struct store_submit sub = { .task = &t,
+                                .max_active = active,
+                                .max_queue = queue };
+    int rc = store_submit(s, &sub, replay);
+    if (task_id)
+        memcpy(task_id, t.task_id, UUID_STR_LEN + 1);
+    task_fini(&t);
+    return rc;
+}
+
+/* Per-key unfinished tasks and the global queue depth, counted by the
+ * store through every state change. */
+static void limits(void)
+{
+    struct store *s = fresh_store();
+    char id[UUID_STR_LEN + 1];
+    struct task c;
+    CHECK_INT(submit_limited(s, "a", 2, 0, NULL), 0);
+    CHECK_INT(submit_limited(s, "a", 2, 0, NULL), 0);
+    CHECK_INT(submit_limited(s, "a", 2, 0, NULL), ERR_ALLOCATION_QUOTA);
+    CHECK_INT(submit_limited(s, "b", 2, 0, NULL), 0); /* per key */
+    /* Running still counts; finished does not. */
+    CHECK_INT(store_claim(s, "w", clock_now_ms(), 30000, &c), 0);
+    CHECK_INT(submit_limited(s, "a", 2, 0, NULL), ERR_ALLOCATION_QUOTA);
+    c.status = TASK_FAILED;
+    c.end_ms = clock_now_ms();
+    snprintf(c.code, sizeof(c.code), "InternalError.Algo");
+    CHECK_INT(store_finish(s, &c, "w"), 0);
+    task_fini(&c);
+    /* The claim served "a" (it queued first): its slot is free again. */
+    CHECK_INT(submit_limited(s, "a", 2, 0, NULL), 0);
+    CHECK_INT(submit_limited(s, "a", 2, 0, NULL), ERR_ALLOCATION_QUOTA);
+    /* Canceled frees a slot too. */
+    CHECK_INT(submit_limited(s, "c", 1, 0, id), 0);
+    CHECK_INT(submit_limited(s, "c", 1, 0, NULL), ERR_ALLOCATION_QUOTA);
+    CHECK_INT(store_cancel(s, id, "c", clock_now_ms(), NULL), 0);
+    CHECK_INT(submit_limited(s, "c", 1, 0, NULL), 0);
+    /* Queue depth: pending tasks of every key (a:2 b:1 c:1). */
+    CHECK_INT(submit_limited(s, "d", 0, 4, NULL), ERR_THROTTLING);
+    CHECK_INT(submit_limited(s, "d", 0, 5, NULL), 0);
+    store_close(s);
+}
+
+/* Key A queues 100 tasks, then key B one: B's task is the first or second
+ * claim, whatever A's backlog. */
+static void claims_are_fair(void)
+{
+    struct store *s = fresh_store();
+    char b_id[UUID_STR_LEN + 1];
+    for (int i = 0; i < 100; i++)
+        CHECK_INT(submit_limited(s, "A", 0, 0, NULL), 0);
+    CHECK_INT(submit_limited(s, "B", 0, 0, b_id), 0);
+    int at = -1;
+    for (int i = 0; i < 101; i++) {
+        struct task c;
+        CHECK_INT(store_claim(s, "w", clock_now_ms(), 30000, &c), 0);
+        if (strcmp(c.task_id, b_id) == 0)
+            at = i;
+        task_fini(&c);
+    }
+    CHECK(at >= 0 && at <= 1);
+    /* Round robin: with A and C both backlogged, claims alternate. */
+    for (int i = 0; i < 4; i++) {
+        CHECK_INT(submit_limited(s, "A", 0, 0, NULL), 0);
+        CHECK_INT(submit_limited(s, "C", 0, 0, NULL), 0);
+    }
+    char prev[TASK_KEY_ID_MAX + 1] = "";
+    for (int i = 0; i < 8; i++) {
+        struct task c;
+        CHECK_INT(store_claim(s, "w", clock_now_ms(), 30000, &c), 0);
+        CHECK(strcmp(prev, c.key_id) != 0);
+        snprintf(prev, sizeof(prev), "%s", c.key_id);
+        task_fini(&c);
+    }
+    store_close(s);
+}
+
+/* ------------------------------------------------------- cancel, list */
+
+static void cancel_rules(void)
+{
+    struct store *s = fresh_store();
+    char id[UUID_STR_LEN + 1], id2[UUID_STR_LEN + 1];
+    enum task_status st;
+    struct task g, c;
+    int64_t now = clock_now_ms();
+    CHECK_INT(submit_limited(s, "k", 0, 0, id), 0);
+    /* Another key: the same answer as no task at all. */
+    CHECK_INT(store_cancel(s, id, "other", now, &st), ERR_NOT_FOUND);
+    CHECK_INT(
+        store_cancel(s, "01900000-0000-7000-8000-000000000000", "k", now, &st),
+        ERR_NOT_FOUND);
+    CHECK_INT(store_cancel(s, id, "k", now + 5, &st), 0);
+    CHECK_INT(st, TASK_CANCELED);
+    CHECK_INT(store_get(s, id, &g), 0);
+    CHECK_INT(g.status, TASK_CANCELED);
+    CHECK_INT(g.end_ms, now + 5);
+    CHECK_INT(g.scheduled_ms, 0);
+    task_fini(&g);
+    /* Twice: not PENDING any more. */
+    CHECK_INT(store_cancel(s, id, "k", now, &st), ERR_UNSUPPORTED_OPERATION);
+    CHECK_INT(st, TASK_CANCELED);
+    /* A canceled task is never claimed; a running one cannot be canceled. */
+    CHECK_INT(submit_limited(s, "k", 0, 0, id2), 0);
+    CHECK_INT(store_claim(s, "w", now, 30000, &c), 0);
+    CHECK_STR(c.task_id, id2);
+    CHECK_INT(store_cancel(s, id2, "k", now, &st), ERR_UNSUPPORTED_OPERATION);
+    CHECK_INT(st, TASK_RUNNING);
+    task_fini(&c);
+    CHECK_INT(store_claim(s, "w", now, 30000, &c), ERR_NOT_FOUND);
+    store_close(s);
+}
+
+struct cancel_race {
+    struct store *s;
+    const char *id;
+    int rc;
+};
+
+static void *cancel_thread(void *arg)
+{
+    struct cancel_race *r = arg;
+    r->rc = store_cancel(r->s, r->id, "k", clock_now_ms(), NULL);
+    return NULL;
+}
+
+/* Cancel against claim, many times: exactly one of them wins each time. */
+static void cancel_races_claim(void)
+{
+    struct store *s = fresh_store();
+    for (int round = 0; round < 50; round++) {
+        char id[UUID_STR_LEN + 1];
+        CHECK_INT(submit_limited(s, "k", 0, 0, id), 0);
+        struct cancel_race r = { .s = s, .id = id };
+        pthread_t th;
+        pthread_create(&th, NULL, cancel_thread, &r);
+        struct task c;
+        int claimed = store_claim(s, "w", clock_now_ms(), 30000, &c);
+        pthread_join(th, NULL);
+        if (claimed == 0)
+            task_fini(&c);
+        CHECK((claimed == 0) != (r.rc == 0));
+        CHECK(claimed == 0 || claimed == ERR_NOT_FOUND);
+        CHECK(r.rc == 0 || r.rc == ERR_UNSUPPORTED_OPERATION);
+    }
+    store_close(s);
+}
+
+static void list_filters(void)
+{
+    struct store *s = fresh_store();
+    int64_t base = 1777000000000LL;
+    struct task t;
+    /* 30 tasks of key k, one a minute, two models; 5 of another key. */
+    for (int i = 0; i < 30; i++) {
+        make_task(&t, "k", base + i * 60000LL);
+        if (i % 3 == 0)
+            snprintf(t.model, sizeof(t.model), "happyhorse-1.0-i2v");
+        CHECK_INT(store_insert(s, &t), 0);
+        task_fini(&t);
+    }
+    for (int i = 0; i < 5; i++) {
+        make_task(&t, "other", base + i * 60000LL);
+        CHECK_INT(store_insert(s, &t), 0);
+        task_fini(&t);
+    }
+    struct task c;
+    CHECK_INT(store_claim(s, "w", base, 30000, &c), 0); /* k's oldest */
+    task_fini(&c);
+
+    struct store_filter f = { .key_id = "k",
+                              .status = -1,
+                              .from_ms = base,
+                              .to_ms = base + 30 * 60000LL,
+                              .now_ms = base,
+                              .limit = 10 };
+    struct task *page;
+    size_t n;
+    int64_t total;
+    CHECK_INT(store_list(s, &f, &page, &n, &total), 0);
+    CHECK_INT(total, 30);
+    CHECK_INT(n, 10);
+    if (n == 10) { /* newest first */
+        CHECK_INT(page[0].submit_ms, base + 29 * 60000LL);
+        CHECK_INT(page[9].submit_ms, base + 20 * 60000LL);
+    }
+    for (size_t i = 0; i < n; i++)
+        task_fini(&page[i]);
+    free(page);
+    f.offset = 25; /* the last page is short */
+    CHECK_INT(store_list(s, &f, &page, &n, &total), 0);
+    CHECK_INT(n, 5);
+    for (size_t i = 0; i < n; i++)
+        task_fini(&page[i]);
+    free(page);
+    f.offset = 0;
+    f.model = "happyhorse-1.0-i2v";
+    CHECK_INT(store_list(s, &f, &page, &n, &total), 0);
+    CHECK_INT(total, 10);
+    for (size_t i = 0; i < n; i++) {
+        CHECK_STR(page[i].model, "happyhorse-1.0-i2v");
+        task_fini(&page[i]);
+    }
+    free(page);
+    f.model = NULL;
+    f.status = TASK_RUNNING;
+    CHECK_INT(store_list(s, &f, &page, &n, &total), 0);
+    CHECK_INT(total, 1);
+    if (n == 1)
+        CHECK_INT(page[0].submit_ms, base);
+    for (size_t i = 0; i < n; i++)
+        task_fini(&page[i]);
+    free(page);
+    f.status = -1; /* a window of 5 minutes: [10, 15) */
+    f.from_ms = base + 10 * 60000LL;
+    f.to_ms = base + 15 * 60000LL;
+    CHECK_INT(store_list(s, &f, &page, &n, &total), 0);
+    CHECK_INT(total, 5);
+    for (size_t i = 0; i < n; i++)
+        task_fini(&page[i]);
+    free(page);
+    store_close(s);
+}
+
+/* ------------------------------------------------------------ purge */
+
+static void purge_expired(void)
+{
+    struct store *s = fresh_store();
+    int64_t now = clock_now_ms();
+    struct task old, fresh, pending, c;
+    char replay[UUID_STR_LEN + 1];
+    make_task(&old, "k", now - 10000);
+    old.expire_ms = now - 5000; /* submitted 10 s ago, kept 5 s */
+    struct store_submit sub = idem_submit(&old, "idem-old", 1);
+    CHECK_INT(store_submit(s, &sub, replay), 0);
+    CHECK_INT(store_claim(s, "w", now - 9000, 30000, &c), 0);
+    c.status = TASK_SUCCEEDED;
+    c.end_ms = now - 8000;
+    c.usage.output_s = 5;
+    c.result = xstrdup("old-1.mp4");
+    CHECK_INT(store_finish(s, &c, "w"), 0);
+    task_fini(&c);
+    make_task(&pending, "k", now - 10000); /* expired but never ran */
+    pending.expire_ms = now - 5000;
+    CHECK_INT(store_insert(s, &pending), 0);
+    make_task(&fresh, "k", now);
+    CHECK_INT(store_insert(s, &fresh), 0);
+
+    char **names;
+    size_t n;
+    CHECK_INT(store_purge(s, now, 100, &names, &n), 0);
+    CHECK_INT(n, 1);
+    if (n == 1)
+        CHECK_STR(names[0], "old-1.mp4");
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    CHECK_INT(store_get(s, old.task_id, &c), ERR_NOT_FOUND);
+    /* Unfinished tasks are never deleted: they are not lost. */
+    CHECK_INT(store_get(s, pending.task_id, &c), 0);
+    task_fini(&c);
+    CHECK_INT(store_get(s, fresh.task_id, &c), 0);
+    task_fini(&c);
+    /* The idempotency key went with its retention: reusable. */
+    make_task(&c, "k", now);
+    sub = idem_submit(&c, "idem-old", 9);
+    CHECK_INT(store_submit(s, &sub, replay), 0);
+    task_fini(&c);
+    /* A task finishing after its expiry is kept for another retention. */
+    CHECK_INT(store_claim(s, "w", now, 30000, &c), 0);
+    CHECK_STR(c.task_id, pending.task_id);
+    c.status = TASK_FAILED;
+    c.end_ms = now;
+    snprintf(c.code, sizeof(c.code), "InternalError.Algo");
+    CHECK_INT(store_finish(s, &c, "w"), 0);
+    task_fini(&c);
+    CHECK_INT(store_get(s, pending.task_id, &c), 0);
+    CHECK_INT(c.expire_ms, now + 5000);
+    task_fini(&c);
+    task_fini(&old);
+    task_fini(&pending);
+    task_fini(&fresh);
+    store_close(s);
+}
+
+/* ------------------------------------------------------ group commit */
+
+#define GROUP_THREADS 8
+#define GROUP_EACH    50
+
+static void *group_submitter(void *arg)
+{
+    struct store *s = arg;
+    for (int i = 0; i < GROUP_EACH; i++)
+        if (submit_limited(s, "g", 0, 0, NULL) != 0)
+            return (void *)1;
+    return NULL;
+}
+
+/* Many threads submitting at once: every submit durable and counted. */
+static void group_commit(void)
+{
+    struct store *s = fresh_store();
+    pthread_t th[GROUP_THREADS];
+    for (int i = 0; i < GROUP_THREADS; i++)
+        pthread_create(&th[i], NULL, group_submitter, s);
+    for (int i = 0; i < GROUP_THREADS; i++) {
+        void *ret;
+        pthread_join(th[i], &ret);
+        CHECK(ret == NULL);
+    }
+    store_close(s);
+    s = open_store();
+    struct store_filter f = {
+        .key_id = "g", .status = TASK_PENDING, .to_ms = INT64_MAX, .limit = 1
+    };
+    struct task *page;
+    size_t n;
+    int64_t total;
+    CHECK_INT(store_list(s, &f, &page, &n, &total), 0);
+    CHECK_INT(total, GROUP_THREADS * GROUP_EACH);
+    for (size_t i = 0; i < n; i++)
+        task_fini(&page[i]);
+    free(page);
+    CHECK_INT(submit_limited(s, "g", GROUP_THREADS * GROUP_EACH, 0, NULL),
+              ERR_ALLOCATION_QUOTA);
+    store_close(s);
+}
+
 static void bad_urls(void)
 {
     struct store *s = NULL;
@@ -364,6 +797,15 @@ int main(void)
     RUN(keys_and_secrets);
     RUN(survives_reopen);
     RUN(claims_are_exclusive);
+    RUN(idempotent_submit);
+    RUN(idempotent_concurrent);
+    RUN(limits);
+    RUN(claims_are_fair);
+    RUN(cancel_rules);
+    RUN(cancel_races_claim);
+    RUN(list_filters);
+    RUN(purge_expired);
+    RUN(group_commit);
     RUN(bad_urls);
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
