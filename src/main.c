@@ -7,6 +7,7 @@
 #include "engine/engine.h"
 #include "http/http.h"
 #include "log/log.h"
+#include "net/net.h"
 #include "store/store.h"
 #include "worker/worker.h"
 
@@ -31,6 +32,8 @@ static void usage(FILE *out)
             "Commands:\n"
             "  serve      serve the API (both dialects) with workers and the\n"
             "             sandbox engine; see paddock serve --help\n"
+            "  keys       create, list and revoke API keys; see paddock keys "
+            "help\n"
             "  version    print the version\n"
             "  help       this text\n"
             "\n"
@@ -107,6 +110,7 @@ static int cmd_serve(int argc, char **argv)
     struct blob *blob = NULL;
     struct auth *auth = NULL;
     struct engine *engine = NULL;
+    struct net_allow *allow = NULL;
     struct worker_pool *workers = NULL;
     struct http_server *http = NULL;
     struct api *api = NULL;
@@ -115,6 +119,7 @@ static int cmd_serve(int argc, char **argv)
     bool help;
     unsigned char sign_key[32];
     enum log_level level;
+    int64_t grace_ms = 0;
 
     if (conf_load(&conf, argc, argv, environ, &help, &err) < 0)
         goto out;
@@ -141,6 +146,15 @@ static int cmd_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    if (net_global_init(&err) < 0)
+        goto out;
+    if (net_allow_new((const char *const *)conf.fetch_allow.v,
+                      conf.fetch_allow.n, &allow, &err) < 0) {
+        char why[LIMIT_ERRMSG];
+        snprintf(why, sizeof(why), "%s", errmsg_text(&err));
+        errmsg_set(&err, err.code, "fetch-allow: %s", why);
+        goto out;
+    }
     if (make_dirs(conf.data_dir, &err) < 0 ||
         store_open(conf.store_url, &store, &err) < 0)
         goto out;
@@ -169,7 +183,11 @@ static int cmd_serve(int argc, char **argv)
                             conf.listen_host, http_port(http));
 
     struct worker_deps wdeps = {
-        .conf = &conf, .store = store, .blob = blob, .engine = engine
+        .conf = &conf,
+        .store = store,
+        .blob = blob,
+        .engine = engine,
+        .allow = allow,
     };
     if (worker_start(&wdeps, &workers, &err) < 0)
         goto out;
@@ -194,22 +212,183 @@ static int cmd_serve(int argc, char **argv)
              listen_base, conf.data_dir, store_name(store), conf.workers,
              conf.http_threads, engine_name(engine));
 
-    int sig = 0;
-    sigwait(&sigs, &sig);
-    log_info("shutting down", "signal=%d", sig);
+    /* Wait for a signal; meanwhile reread the keys each second, so a key
+     * revoked by `paddock keys revoke` (on any node) stops working within
+     * a second. */
+    int sig;
+    struct timespec tick = { .tv_sec = 1 };
+    while ((sig = sigtimedwait(&sigs, NULL, &tick)) < 0) {
+        if (errno == EAGAIN && auth_reload(auth, store) < 0)
+            log_warn("cannot reload API keys", "store=%s", store_name(store));
+    }
+    log_info("shutting down", "signal=%d grace_ms=%lld", sig,
+             (long long)conf.grace_ms);
+    grace_ms = conf.grace_ms;
     ret = 0;
 out:
     if (err.code)
         fprintf(stderr, "paddock: %s\n", errmsg_text(&err));
-    http_stop(http);      /* no new requests */
-    worker_stop(workers); /* running tasks go back to PENDING */
+    http_stop(http); /* no new requests; those in progress finish */
+    /* Running tasks get the grace period, then go back to PENDING. */
+    worker_stop(workers, grace_ms);
     api_free(api);
     engine_free(engine);
     auth_free(auth);
     blob_free(blob);
     store_close(store);
+    net_allow_free(allow);
+    net_global_fini();
     free(listen_base);
     conf_fini(&conf);
+    return ret;
+}
+
+static void keys_usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: paddock keys create [--name NAME] [options]\n"
+            "       paddock keys list [options]\n"
+            "       paddock keys revoke KEY_ID [options]\n"
+            "\n"
+            "Manage the API keys kept in the store (salted hashes only). "
+            "create prints\nthe new key once; revoke takes effect on every "
+            "node within a second.\nOptions: --data DIR, --store URL, "
+            "--config FILE (as for paddock serve).\n");
+}
+
+static int keys_create(struct store *store, const char *name)
+{
+    struct store_key rec;
+    char secret[AUTH_SECRET_MAX];
+    if (auth_key_mint(name, &rec, secret) < 0 ||
+        store_key_put(store, &rec) < 0) {
+        fprintf(stderr, "paddock: cannot create the key\n");
+        return 1;
+    }
+    printf("%s\n", secret);
+    fprintf(stderr,
+            "paddock: created key %s%s%s; the secret above is shown only "
+            "this once\n",
+            rec.key_id, name[0] ? " named " : "", name);
+    return 0;
+}
+
+static int keys_list(struct store *store, const struct conf *conf)
+{
+    struct store_key *keys;
+    size_t n;
+    if (store_key_list(store, &keys, &n) < 0) {
+        fprintf(stderr, "paddock: cannot read the keys\n");
+        return 1;
+    }
+    printf("%-14s %-24s %-23s %s\n", "KEY_ID", "NAME", "CREATED", "STATUS");
+    for (size_t i = 0; i < n; i++) {
+        char created[24], revoked[24];
+        clock_format(keys[i].created_ms, conf->utc_offset_min, created);
+        clock_format(keys[i].revoked_ms, conf->utc_offset_min, revoked);
+        printf("%-14s %-24s %-23s %s%s\n", keys[i].key_id,
+               keys[i].name[0] ? keys[i].name : "-", created,
+               keys[i].revoked_ms ? "revoked " : "active",
+               keys[i].revoked_ms ? revoked : "");
+    }
+    free(keys);
+    return 0;
+}
+
+static int keys_revoke(struct store *store, const char *key_id)
+{
+    struct store_key *keys;
+    size_t n;
+    int ret = 1;
+    if (store_key_list(store, &keys, &n) < 0) {
+        fprintf(stderr, "paddock: cannot read the keys\n");
+        return 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(keys[i].key_id, key_id) != 0)
+            continue;
+        if (!keys[i].revoked_ms) {
+            keys[i].revoked_ms = clock_now_ms();
+            if (store_key_put(store, &keys[i]) < 0) {
+                fprintf(stderr, "paddock: cannot revoke %s\n", key_id);
+                goto out;
+            }
+        }
+        fprintf(stderr, "paddock: key %s is revoked\n", key_id);
+        ret = 0;
+        goto out;
+    }
+    fprintf(stderr,
+            "paddock: no key %s in the store (see paddock keys list); keys "
+            "given by --api-key are removed from the configuration\n",
+            key_id);
+out:
+    free(keys);
+    return ret;
+}
+
+static int cmd_keys(int argc, char **argv)
+{
+    struct conf conf;
+    struct errmsg err = { 0 };
+    struct store *store = NULL;
+    const char *verb = argc > 0 ? argv[0] : "";
+    const char *name = "", *target = NULL;
+    char **rest = xcalloc((size_t)argc + 1, sizeof(char *));
+    int n_rest = 0, ret = 2;
+    bool help = false;
+
+    int first = 1;
+    if (argc > 1 && argv[1][0] != '-') /* revoke KEY_ID: right after */
+        target = argv[first++];
+    for (int i = first; i < argc; i++) {
+        if (strcmp(argv[i], "--name") == 0 && i + 1 < argc)
+            name = argv[++i];
+        else if (strncmp(argv[i], "--name=", 7) == 0)
+            name = argv[i] + 7;
+        else
+            rest[n_rest++] = argv[i];
+    }
+    if (strcmp(verb, "help") == 0 || strcmp(verb, "--help") == 0 ||
+        strcmp(verb, "-h") == 0) {
+        keys_usage(stdout);
+        free(rest);
+        return 0;
+    }
+    if (conf_load(&conf, n_rest, rest, environ, &help, &err) < 0) {
+        fprintf(stderr, "paddock: %s\n", errmsg_text(&err));
+        free(rest);
+        return 2;
+    }
+    if (help) {
+        keys_usage(stdout);
+        ret = 0;
+        goto out;
+    }
+    bool create = strcmp(verb, "create") == 0;
+    bool list = strcmp(verb, "list") == 0;
+    bool revoke = strcmp(verb, "revoke") == 0;
+    if (!(create || list || revoke) || (revoke != (target != NULL)) ||
+        strlen(name) >= sizeof(((struct store_key *)0)->name)) {
+        keys_usage(stderr);
+        goto out;
+    }
+    ret = 1;
+    if (make_dirs(conf.data_dir, &err) < 0 ||
+        store_open(conf.store_url, &store, &err) < 0) {
+        fprintf(stderr, "paddock: %s\n", errmsg_text(&err));
+        goto out;
+    }
+    if (create)
+        ret = keys_create(store, name);
+    else if (list)
+        ret = keys_list(store, &conf);
+    else
+        ret = keys_revoke(store, target);
+out:
+    store_close(store);
+    conf_fini(&conf);
+    free(rest);
     return ret;
 }
 
@@ -218,6 +397,8 @@ int main(int argc, char **argv)
     const char *cmd = argc > 1 ? argv[1] : "help";
     if (strcmp(cmd, "serve") == 0)
         return cmd_serve(argc - 2, argv + 2);
+    if (strcmp(cmd, "keys") == 0)
+        return cmd_keys(argc - 2, argv + 2);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("paddock %s\n", PADDOCK_VERSION);
         return 0;

@@ -1,7 +1,9 @@
 /* Routes and handlers of both dialects of the HappyHorse API. */
 #include "api.h"
 
+#include "../limit/limit.h"
 #include "../log/log.h"
+#include "../sign/sign.h"
 #include "../task/task.h"
 
 #include <stdlib.h>
@@ -18,8 +20,16 @@ enum dialect {
     D_PLAIN = 4,     /* files, health: no dialect */
 };
 
+/* Retry-After of a 429 for task quotas: tasks take seconds to finish. */
+#define QUOTA_RETRY_S "5"
+/* An Idempotency-Key is an opaque client string; this long at most. */
+#define IDEM_KEY_MAX 255
+/* The list answers at most 24 h of tasks at a time (API.md s.6). */
+#define LIST_SPAN_MS (24 * 3600 * 1000LL)
+
 struct api {
     struct api_deps d;
+    struct limit_rate *rate;
 };
 
 /* One request on its way through a handler. */
@@ -43,6 +53,8 @@ struct route {
 
 static void h_submit(struct call *c);
 static void h_query(struct call *c);
+static void h_cancel(struct call *c);
+static void h_list(struct call *c);
 static void h_file(struct call *c);
 static void h_health(struct call *c);
 
@@ -55,6 +67,8 @@ static const struct route routes[] = {
     { "POST", SUBMIT_BASE "reference-to-video", D_TTAPI, h_submit },
     { "POST", SUBMIT_BASE "video-edit", D_TTAPI, h_submit },
     { "GET", "/api/v1/tasks/*", D_DASHSCOPE | D_TTAPI, h_query },
+    { "POST", "/api/v1/tasks/*/cancel", D_DASHSCOPE | D_TTAPI, h_cancel },
+    { "GET", "/api/v1/tasks", D_DASHSCOPE | D_TTAPI, h_list },
     { "GET", "/files/*", D_PLAIN, h_file },
     { "HEAD", "/files/*", D_PLAIN, h_file },
     { "GET", "/healthz", D_PLAIN, h_health },
@@ -90,6 +104,14 @@ static void reply_errmsg(struct call *c, const struct errmsg *e)
     reply_error(c, e->code, errmsg_text(e));
 }
 
+/* A 429 tells the client when to come back. */
+static void reply_throttled(struct call *c, int err, const char *retry_s,
+                            const char *message)
+{
+    http_reply_header(c->rep, "Retry-After", retry_s);
+    reply_error(c, err, message);
+}
+
 /* -------------------------------------------------------------- auth */
 
 /* The key from "Authorization: Bearer <key>" or "TT-API-KEY: <key>"; both
@@ -111,13 +133,27 @@ static const char *presented_key(const struct http_req *req)
     return h;
 }
 
+/* The caller's key, then its request rate: false when answered. */
 static bool authenticate(struct call *c)
 {
+    int retry_s = 0;
     int err = auth_check(c->api->d.auth, presented_key(c->req), c->key_id);
-    if (err == 0)
-        return true;
-    reply_error(c, err, NULL);
-    return false;
+    if (err < 0) {
+        reply_error(c, err, NULL);
+        return false;
+    }
+    err = limit_rate_take(c->api->rate, c->key_id, clock_mono_ms(), &retry_s);
+    if (err < 0) {
+        char retry[16], msg[128];
+        snprintf(retry, sizeof(retry), "%d", retry_s);
+        snprintf(msg, sizeof(msg),
+                 "this key sent more than %d requests per second; retry "
+                 "after %d s",
+                 c->api->d.conf->rate_limit, retry_s);
+        reply_throttled(c, err, retry, msg);
+        return false;
+    }
+    return true;
 }
 
 /* The base of absolute URLs: the configured public URL, else the Host the
@@ -181,8 +217,52 @@ static void h_submit(struct call *c)
     t.submit_ms = clock_now_ms();
     t.expire_ms = t.submit_ms + a->d.conf->retention_ms;
 
-    int err = store_insert(a->d.store, &t);
+    struct store_submit sub = {
+        .task = &t,
+        .max_active = a->d.conf->max_active,
+        .max_queue = a->d.conf->max_queue,
+    };
+    const char *idem = http_req_header(c->req, "Idempotency-Key");
+    if (idem) {
+        size_t n = strlen(idem);
+        if (n == 0 || n > IDEM_KEY_MAX || !utf8_valid(idem, n)) {
+            reply_error(c, ERR_INVALID_PARAMETER,
+                        "header Idempotency-Key must be 1 to 255 bytes of "
+                        "UTF-8");
+            goto out;
+        }
+        sub.idem_key = idem;
+        sign_sha256(body, len, NULL, 0, sub.body_hash);
+    }
+    char replay[UUID_STR_LEN + 1];
+    int err = store_submit(a->d.store, &sub, replay);
     t.prompt = NULL; /* borrowed from job */
+    if (err == ERR_ALLOCATION_QUOTA) {
+        char msg[160];
+        snprintf(msg, sizeof(msg),
+                 "this key has %d unfinished tasks, the most it may have; "
+                 "submit again when one has finished",
+                 a->d.conf->max_active);
+        reply_throttled(c, err, QUOTA_RETRY_S, msg);
+        goto out;
+    }
+    if (err == ERR_THROTTLING) {
+        char msg[160];
+        snprintf(msg, sizeof(msg),
+                 "the queue holds %d pending tasks, its limit; retry later",
+                 a->d.conf->max_queue);
+        reply_throttled(c, err, QUOTA_RETRY_S, msg);
+        goto out;
+    }
+    if (err == ERR_IDEMPOTENCY_CONFLICT) {
+        char msg[200];
+        snprintf(msg, sizeof(msg),
+                 "Idempotency-Key was first used for task %s with a "
+                 "different body; use a new key for a new request",
+                 replay);
+        reply_error(c, err, msg);
+        goto out;
+    }
     if (err < 0) {
         /* Not committed, so nothing was promised: the client may retry. */
         reply_error(c, err,
@@ -190,11 +270,24 @@ static void h_submit(struct call *c)
                     "accepted, retry the request");
         goto out;
     }
+    if (err == 1) { /* the same request again: the first answer again */
+        struct task first = { 0 };
+        enum task_status st = TASK_PENDING;
+        if (store_get(a->d.store, replay, &first) == 0)
+            st = first.status;
+        task_fini(&first);
+        log_info("idempotent replay", "task_id=%s key_id=%s request_id=%s",
+                 replay, t.key_id, http_req_id(c->req));
+        http_reply_header(c->rep, "Idempotent-Replayed", "true");
+        task_json_submitted(&b, http_req_id(c->req), replay, st);
+        reply_json(c, 200, &b);
+        goto out;
+    }
     log_info("task submitted", "task_id=%s model=%s key_id=%s request_id=%s",
              t.task_id, t.model, t.key_id, http_req_id(c->req));
     if (a->d.on_submit)
         a->d.on_submit(a->d.on_submit_arg);
-    task_json_submitted(&b, http_req_id(c->req), t.task_id);
+    task_json_submitted(&b, http_req_id(c->req), t.task_id, TASK_PENDING);
     reply_json(c, 200, &b);
 out:
     task_fini(&t);
@@ -222,7 +315,7 @@ static void h_query(struct call *c)
         }
         /* Another key's task and an expired one look like no task. */
         if (err == 0 && strcmp(t.key_id, c->key_id) == 0 &&
-            t.expire_ms > clock_now_ms())
+            !task_expired(&t, clock_now_ms()))
             found = &t;
     }
     struct task_view view = { .utc_offset_min = a->d.conf->utc_offset_min };
@@ -239,6 +332,147 @@ out:
     task_fini(&t);
     buf_fini(&b);
     buf_fini(&url);
+}
+
+/* ------------------------------------------------------------ cancel */
+
+static void h_cancel(struct call *c)
+{
+    struct api *a = c->api;
+    struct buf b = BUF_INIT;
+    enum task_status st = TASK_UNKNOWN;
+    char msg[200];
+
+    if (!authenticate(c))
+        return;
+    int err = ERR_NOT_FOUND;
+    if (strlen(c->arg) == UUID_STR_LEN && id_is_uuid(c->arg))
+        err = store_cancel(a->d.store, c->arg, c->key_id, clock_now_ms(), &st);
+    switch (err) {
+    case 0:
+        log_info("task canceled", "task_id=%s key_id=%s request_id=%s", c->arg,
+                 c->key_id, http_req_id(c->req));
+        buf_puts(&b, "{\"request_id\":");
+        buf_json_str(&b, http_req_id(c->req));
+        buf_putc(&b, '}');
+        reply_json(c, 200, &b);
+        break;
+    case ERR_NOT_FOUND: /* absent, expired and another key's alike */
+        snprintf(msg, sizeof(msg), "no task %.40s for this API key", c->arg);
+        reply_error(c, err, msg);
+        break;
+    case ERR_UNSUPPORTED_OPERATION:
+        snprintf(msg, sizeof(msg),
+                 "task %s is %s; only a PENDING task can be canceled", c->arg,
+                 task_status_name(st));
+        reply_error(c, err, msg);
+        break;
+    default:
+        reply_error(c, err, "the task store is unavailable; retry");
+    }
+    buf_fini(&b);
+}
+
+/* -------------------------------------------------------------- list */
+
+/* An integer query parameter in [min, max], or `dflt` when absent. */
+static bool query_int(struct call *c, const char *name, int64_t min,
+                      int64_t max, int64_t dflt, int64_t *out)
+{
+    const char *v = http_req_query(c->req, name);
+    *out = dflt;
+    if (!v)
+        return true;
+    if (parse_i64(v, min, max, out) == 0)
+        return true;
+    char msg[160];
+    snprintf(msg, sizeof(msg), "%s must be an integer from %lld to %lld", name,
+             (long long)min, (long long)max);
+    reply_error(c, ERR_INVALID_PARAMETER, msg);
+    return false;
+}
+
+static bool query_time(struct call *c, const char *name, int64_t *out_ms,
+                       bool *given)
+{
+    const char *v = http_req_query(c->req, name);
+    *given = v != NULL;
+    if (!v ||
+        clock_parse_compact(v, c->api->d.conf->utc_offset_min, out_ms) == 0)
+        return true;
+    char msg[160];
+    snprintf(msg, sizeof(msg),
+             "%s must be a time YYYYMMDDhhmmss (UTC%+d:%02d), like "
+             "20260428120000",
+             name, c->api->d.conf->utc_offset_min / 60,
+             abs(c->api->d.conf->utc_offset_min) % 60);
+    reply_error(c, ERR_INVALID_PARAMETER, msg);
+    return false;
+}
+
+static void h_list(struct call *c)
+{
+    struct api *a = c->api;
+    struct store_filter f = { .key_id = c->key_id, .status = -1 };
+    int64_t page_no, page_size, from_ms = 0, to_ms = 0, total = 0;
+    bool has_from, has_to;
+    struct task *tasks = NULL;
+    size_t n = 0;
+    struct buf b = BUF_INIT;
+
+    if (!authenticate(c))
+        return;
+    if (!query_int(c, "page_no", 1, 1000000, 1, &page_no) ||
+        !query_int(c, "page_size", 1, 100, 10, &page_size) ||
+        !query_time(c, "start_time", &from_ms, &has_from) ||
+        !query_time(c, "end_time", &to_ms, &has_to))
+        return;
+    f.now_ms = clock_now_ms();
+    if (!has_to)
+        to_ms = has_from ? from_ms + LIST_SPAN_MS : f.now_ms;
+    if (!has_from)
+        from_ms = to_ms - LIST_SPAN_MS;
+    if (to_ms < from_ms || to_ms - from_ms > LIST_SPAN_MS) {
+        reply_error(c, ERR_INVALID_PARAMETER,
+                    "start_time must not be after end_time, and they may "
+                    "span at most 24 hours");
+        return;
+    }
+    f.from_ms = from_ms;
+    f.to_ms = to_ms + 1000; /* end_time names a whole second */
+    const char *status = http_req_query(c->req, "status");
+    if (status) {
+        enum task_status st;
+        if (task_status_parse(status, &st) < 0 || st == TASK_UNKNOWN) {
+            reply_error(c, ERR_INVALID_PARAMETER,
+                        "status must be one of PENDING, RUNNING, SUCCEEDED, "
+                        "FAILED, CANCELED");
+            return;
+        }
+        f.status = (int)st;
+    }
+    const char *model = http_req_query(c->req, "model_name");
+    if (model) {
+        if (!model[0] || strlen(model) > LIMIT_MODEL_NAME) {
+            reply_error(c, ERR_INVALID_PARAMETER,
+                        "model_name must be 1 to 64 characters");
+            return;
+        }
+        f.model = model;
+    }
+    f.limit = page_size;
+    f.offset = (page_no - 1) * page_size;
+    int err = store_list(a->d.store, &f, &tasks, &n, &total);
+    if (err < 0) {
+        reply_error(c, err, "the task store is unavailable; retry");
+        return;
+    }
+    task_json_list(&b, http_req_id(c->req), tasks, n, total, page_no,
+                   page_size);
+    reply_json(c, 200, &b);
+    for (size_t i = 0; i < n; i++)
+        task_fini(&tasks[i]);
+    free(tasks);
 }
 
 /* ------------------------------------------------------------- files */
@@ -418,10 +652,14 @@ struct api *api_new(const struct api_deps *deps)
 {
     struct api *a = xcalloc(1, sizeof(*a));
     a->d = *deps;
+    a->rate = limit_rate_new(deps->conf->rate_limit, deps->conf->rate_burst);
     return a;
 }
 
 void api_free(struct api *a)
 {
+    if (!a)
+        return;
+    limit_rate_free(a->rate);
     free(a);
 }

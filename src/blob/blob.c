@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,23 +28,72 @@ static int make_dir(const char *path, struct errmsg *err)
     return 0;
 }
 
-/* Renders that were in progress when their process died. */
-static void clean_tmp(const char *dir)
+/* A render's temporary file is "<host>.<pid>.<name>": the process that
+ * writes it is known, so another process sharing the directory can tell a
+ * dead render from a live one. */
+static void tmp_owner(char out[80])
 {
-    DIR *d = opendir(dir);
+    char host[64] = "host";
+    gethostname(host, sizeof(host) - 1);
+    host[sizeof(host) - 1] = '\0';
+    for (char *p = host; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+              (*p >= '0' && *p <= '9') || *p == '-'))
+            *p = '-';
+    snprintf(out, 80, "%s.%d", host, (int)getpid());
+}
+
+/* Is this temporary file's render certainly over? Ours from this host:
+ * when its process is gone (or is us: a previous life with our pid, as in a
+ * container). Another host's: when untouched for BLOB_TMP_STALE_MS. */
+static bool tmp_dead(int dirfd, const char *file, const char *me)
+{
+    size_t host_len = strcspn(me, ".");
+    const char *dot = strchr(file, '.');
+    if (dot && (size_t)(dot - file) == host_len &&
+        strncmp(file, me, host_len) == 0) {
+        char *end;
+        long pid = strtol(dot + 1, &end, 10);
+        if (end != dot + 1 && *end == '.' && pid > 0) {
+            if (pid == (long)getpid())
+                return true;
+            return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+        }
+    }
+    struct stat st;
+    if (fstatat(dirfd, file, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return false;
+    int64_t mtime_ms =
+        (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+    return clock_now_ms() - mtime_ms > BLOB_TMP_STALE_MS;
+}
+
+int blob_sweep_tmp(const struct blob *b, bool at_start)
+{
+    DIR *d = opendir(b->tmp);
     if (!d)
-        return;
+        return 0;
+    char me[80];
+    tmp_owner(me);
     struct dirent *e;
     int removed = 0;
     while ((e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.')
+            continue;
+        /* At start our own pid's files are a previous life's; later they
+         * are renders in progress. */
+        bool ours = strncmp(e->d_name, me, strlen(me)) == 0 &&
+                    e->d_name[strlen(me)] == '.';
+        if ((ours && !at_start) || !tmp_dead(dirfd(d), e->d_name, me))
             continue;
         if (unlinkat(dirfd(d), e->d_name, 0) == 0)
             removed++;
     }
     closedir(d);
     if (removed)
-        log_info("removed unfinished renders", "dir=%s count=%d", dir, removed);
+        log_info("removed unfinished renders", "dir=%s count=%d", b->tmp,
+                 removed);
+    return removed;
 }
 
 int blob_open(const char *data_dir, const unsigned char key[32],
@@ -61,7 +111,7 @@ int blob_open(const char *data_dir, const unsigned char key[32],
         *out = NULL;
         return ret;
     }
-    clean_tmp(b->tmp);
+    blob_sweep_tmp(b, true);
     *out = b;
     return 0;
 }
@@ -99,7 +149,9 @@ bool blob_name_valid(const char *name)
 
 char *blob_tmp_path(const struct blob *b, const char *name)
 {
-    return xasprintf("%s/%s", b->tmp, name);
+    char me[80];
+    tmp_owner(me);
+    return xasprintf("%s/%s.%s", b->tmp, me, name);
 }
 
 static int fsync_path(const char *path, int flags)
@@ -161,6 +213,32 @@ static void signature(const struct blob *b, const char *name,
     sign_hmac(b->key, sizeof(b->key), msg.data, msg.len, mac);
     id_hex(mac, sizeof(mac), out);
     buf_fini(&msg);
+}
+
+int blob_sweep(const struct blob *b, int64_t min_age_ms,
+               bool (*keep)(void *arg, const char *name), void *arg,
+               int *removed)
+{
+    *removed = 0;
+    DIR *d = opendir(b->results);
+    if (!d)
+        return ERR_IO;
+    int64_t now = clock_now_ms();
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        struct stat st;
+        if (!blob_name_valid(e->d_name) ||
+            fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+            continue;
+        int64_t mtime_ms =
+            (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+        if (now - mtime_ms < min_age_ms || keep(arg, e->d_name))
+            continue;
+        if (unlinkat(dirfd(d), e->d_name, 0) == 0)
+            (*removed)++;
+    }
+    closedir(d);
+    return 0;
 }
 
 void blob_url(const struct blob *b, struct buf *out, const char *base,

@@ -24,8 +24,11 @@ struct blob;
 /* A result file name: "<uuid>-<attempt>.mp4". */
 #define BLOB_NAME_MAX 64
 
-/* Open (creating results/ and tmp/) under data_dir; stale files in tmp/
- * from renders that died with their process are removed. */
+/* A temporary file of another host untouched this long is a dead render. */
+#define BLOB_TMP_STALE_MS (10 * 60 * 1000)
+
+/* Open (creating results/ and tmp/) under data_dir; files in tmp/ of
+ * renders that died with their process are removed (blob_sweep_tmp). */
 int blob_open(const char *data_dir, const unsigned char key[32],
               struct blob **out, struct errmsg *err);
 /* NULL is fine. */
@@ -36,12 +39,29 @@ void blob_name(const char *task_id, int attempt, char out[BLOB_NAME_MAX]);
 /* True when `name` has the shape blob_name() makes (nothing else is ever
  * opened, so no path can escape results/). */
 bool blob_name_valid(const char *name);
-/* The temporary path a render of `name` writes (caller frees). */
+/*
+ * Remove temporary files of renders that are over: this host's whose
+ * process is gone, other hosts' (a shared data directory) untouched for
+ * BLOB_TMP_STALE_MS. at_start: this process has no render yet, so files
+ * with its own pid are a previous life's. Returns how many were removed.
+ */
+int blob_sweep_tmp(const struct blob *b, bool at_start);
+/* The temporary path a render of `name` writes (caller frees); its file
+ * name carries this host and process. */
 char *blob_tmp_path(const struct blob *b, const char *name);
 /* fsync tmp_path, rename it to results/<name>, fsync the directory. */
 int blob_commit(const struct blob *b, const char *tmp_path, const char *name);
 /* Remove results/<name>; 0 when gone or never there. */
 int blob_remove(const struct blob *b, const char *name);
+
+/*
+ * Remove result files no task owns: each file older than min_age_ms (a
+ * younger one may be a result whose commit is under way) for which
+ * keep(arg, name) says false. *removed = how many. 0 or ERR_IO.
+ */
+int blob_sweep(const struct blob *b, int64_t min_age_ms,
+               bool (*keep)(void *arg, const char *name), void *arg,
+               int *removed);
 
 /* Append the signed absolute URL of `name` to out. base: "http://h:p". */
 void blob_url(const struct blob *b, struct buf *out, const char *base,

@@ -62,6 +62,25 @@ static const struct opt opts[] = {
       1LL << 30, "32M", "BYTES", "largest request body (413 above)" },
     { "log-level", "PADDOCK_LOG_LEVEL", OPT_STR, OFF(log_level), 0, 0, "info",
       "LEVEL", "debug, info, warn or error" },
+    { "rate-limit", "PADDOCK_RATE_LIMIT", OPT_INT, OFF(rate_limit), 0, 1000000,
+      "0", "N", "requests per second per key (0: no limit); 429 above" },
+    { "rate-burst", "PADDOCK_RATE_BURST", OPT_INT, OFF(rate_burst), 1, 1000000,
+      "100", "N", "requests a key may send at once before rate-limit applies" },
+    { "max-active", "PADDOCK_MAX_ACTIVE", OPT_INT, OFF(max_active), 0,
+      100000000, "1000", "N", "unfinished tasks per key (0: none); 429 above" },
+    { "max-queue", "PADDOCK_MAX_QUEUE", OPT_INT, OFF(max_queue), 0, 100000000,
+      "10000", "N", "pending tasks of all keys (0: none); 429 above" },
+    { "deadline", "PADDOCK_DEADLINE", OPT_DURATION, OFF(deadline_ms), 1000,
+      INT64_C(7) * 86400000, "10m", "DURATION",
+      "an engine run longer than this fails InternalError.Timeout" },
+    { "model-deadline", "PADDOCK_MODEL_DEADLINE", OPT_LIST, OFF(model_deadline),
+      0, 64, NULL, "MODEL=DURATION", "the deadline of one model (repeatable)" },
+    { "fetch-timeout", "PADDOCK_FETCH_TIMEOUT", OPT_DURATION,
+      OFF(fetch_timeout_ms), 1000, 3600000, "120s", "DURATION",
+      "time limit of one input download (images 20 MB, videos 100 MB)" },
+    { "grace", "PADDOCK_GRACE", OPT_DURATION, OFF(grace_ms), 0, 3600000, "10s",
+      "DURATION",
+      "at SIGTERM, time running tasks get before they are given back" },
 };
 
 static int bad(struct errmsg *err, const struct opt *o, const char *value,
@@ -95,6 +114,38 @@ static int parse_scaled(const char *s, const char *const *names,
         return ERR_INVALID_PARAMETER;
     *out = v * mul;
     return 0;
+}
+
+/* "500ms", "30s", "15m", "24h", "7d", or bare seconds. */
+static int parse_duration(const char *s, int64_t *out)
+{
+    static const char *const u[] = { "ms", "s", "m", "h", "d" };
+    static const int64_t k[] = { 1, 1000, 60000, 3600000, 86400000 };
+    return parse_scaled(s, u, k, ARRAY_LEN(u), 1000, out);
+}
+
+/* A model-deadline entry: "MODEL=DURATION"; *name_len is MODEL's length. */
+static int parse_model_deadline(const char *s, size_t *name_len, int64_t *ms)
+{
+    const char *eq = strchr(s, '=');
+    if (!eq || eq == s || (size_t)(eq - s) > LIMIT_MODEL_NAME ||
+        parse_duration(eq + 1, ms) < 0 || *ms < 1000)
+        return ERR_INVALID_PARAMETER;
+    *name_len = (size_t)(eq - s);
+    return 0;
+}
+
+int64_t conf_deadline_ms(const struct conf *c, const char *model)
+{
+    for (size_t i = 0; i < c->model_deadline.n; i++) {
+        size_t n;
+        int64_t ms;
+        const char *e = c->model_deadline.v[i];
+        if (parse_model_deadline(e, &n, &ms) == 0 && strlen(model) == n &&
+            strncmp(e, model, n) == 0)
+            return ms;
+    }
+    return c->deadline_ms;
 }
 
 static int parse_offset(const char *s, int *out)
@@ -176,10 +227,7 @@ static int set_opt(struct conf *c, const struct opt *o, const char *value,
         *(int *)field = (int)v;
         return 0;
     case OPT_DURATION: {
-        static const char *const u[] = { "ms", "s", "m", "h", "d" };
-        static const int64_t k[] = { 1, 1000, 60000, 3600000, 86400000 };
-        if (parse_scaled(value, u, k, ARRAY_LEN(u), 1000, &v) < 0 ||
-            v < o->min || v > o->max)
+        if (parse_duration(value, &v) < 0 || v < o->min || v > o->max)
             return bad(err, o, value,
                        "a duration like 500ms, 30s, 15m, 24h, in range");
         *(int64_t *)field = v;
@@ -373,6 +421,16 @@ int conf_load(struct conf *c, int argc, char **argv, char **envp, bool *help,
 
     if (!c->store_url)
         c->store_url = xasprintf("sqlite:%s/paddock.db", c->data_dir);
+    for (size_t i = 0; i < c->model_deadline.n; i++) {
+        size_t n;
+        int64_t ms;
+        if (parse_model_deadline(c->model_deadline.v[i], &n, &ms) < 0)
+            return errmsg_set(err, ERR_INVALID_PARAMETER,
+                              "model-deadline: '%.200s' is not valid: "
+                              "expected MODEL=DURATION, like "
+                              "happyhorse-1.0-t2v=20m (at least 1s)",
+                              c->model_deadline.v[i]);
+    }
     if (c->public_url) { /* "http://h:p/" and "http://h:p" alike */
         size_t n = strlen(c->public_url);
         while (n && c->public_url[n - 1] == '/')
@@ -393,7 +451,8 @@ void conf_fini(struct conf *c)
         if (opts[i].type == OPT_STR || opts[i].type == OPT_LISTEN)
             free(*(char **)((char *)c + opts[i].offset));
     free(c->listen_host);
-    struct conf_list *lists[] = { &c->api_keys, &c->fetch_allow };
+    struct conf_list *lists[] = { &c->api_keys, &c->fetch_allow,
+                                  &c->model_deadline };
     for (size_t k = 0; k < ARRAY_LEN(lists); k++) {
         for (size_t i = 0; i < lists[k]->n; i++)
             free(lists[k]->v[i]);

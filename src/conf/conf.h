@@ -38,6 +38,14 @@ struct conf {
     int utc_offset_min;
     int64_t body_limit;
     char *log_level;
+    int rate_limit;      /* requests per second per key; 0: none */
+    int rate_burst;      /* bucket size */
+    int max_active;      /* PENDING+RUNNING tasks per key; 0: none */
+    int max_queue;       /* PENDING tasks of all keys; 0: none */
+    int64_t deadline_ms; /* an engine run's time limit */
+    struct conf_list model_deadline; /* "MODEL=DURATION" overrides */
+    int64_t grace_ms; /* SIGTERM: running tasks may finish within this */
+    int64_t fetch_timeout_ms; /* one input's whole download */
 };
 
 /*
@@ -48,6 +56,8 @@ struct conf {
  */
 int conf_load(struct conf *c, int argc, char **argv, char **envp, bool *help,
               struct errmsg *err);
+/* The engine deadline of `model` (model-deadline, else deadline). */
+int64_t conf_deadline_ms(const struct conf *c, const char *model);
 /* Release everything conf_load allocated. */
 void conf_fini(struct conf *c);
 /* The option reference: flags, variables, file keys, defaults. */

@@ -5,6 +5,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -19,7 +21,11 @@ struct http_server {
     struct http_opts opts;
     int fd; /* the listening socket, ours to close */
     int port;
+    atomic_int inflight; /* requests begun and not yet completed */
 };
+
+/* How long http_stop lets requests in progress finish. */
+#define DRAIN_MS 5000
 
 struct http_req {
     struct MHD_Connection *conn;
@@ -154,6 +160,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     (void)version;
 
     if (!req) {
+        atomic_fetch_add(&srv->inflight, 1);
         req = xcalloc(1, sizeof(*req));
         req->conn = conn;
         req->method = method;
@@ -193,10 +200,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode why)
 {
+    struct http_server *srv = cls;
     struct http_req *req = *con_cls;
-    (void)cls, (void)conn, (void)why;
+    (void)conn, (void)why;
     if (!req)
         return;
+    atomic_fetch_sub(&srv->inflight, 1);
     buf_fini(&req->body);
     free(req->path);
     free(req);
@@ -263,9 +272,9 @@ int http_serve(struct http_server *srv, http_handler handler, void *arg,
     srv->handler = handler;
     srv->arg = arg;
     srv->daemon = MHD_start_daemon(
-        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-        on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
-        MHD_OPTION_LISTEN_SOCKET, srv->fd, MHD_OPTION_THREAD_POOL_SIZE,
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC, 0,
+        NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+        srv, MHD_OPTION_LISTEN_SOCKET, srv->fd, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)o->threads, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)LIMIT_HEADER_BYTES, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)o->conn_timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
@@ -286,8 +295,16 @@ void http_stop(struct http_server *srv)
 {
     if (!srv)
         return;
-    if (srv->daemon)
+    if (srv->daemon) {
+        /* Stop accepting, let requests in progress finish, then close. */
+        int lfd = MHD_quiesce_daemon(srv->daemon);
+        if (lfd >= 0)
+            close(lfd);
+        for (int waited = 0;
+             atomic_load(&srv->inflight) > 0 && waited < DRAIN_MS; waited += 10)
+            nanosleep(&(struct timespec){ .tv_nsec = 10000000 }, NULL);
         MHD_stop_daemon(srv->daemon);
+    }
     if (srv->fd >= 0)
         close(srv->fd);
     free(srv);

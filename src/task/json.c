@@ -20,6 +20,11 @@ void task_fini(struct task *t)
     memset(t, 0, sizeof(*t));
 }
 
+bool task_expired(const struct task *t, int64_t now_ms)
+{
+    return task_status_terminal(t->status) && t->expire_ms <= now_ms;
+}
+
 static void put_time(struct buf *b, const char *name, int64_t ms,
                      int offset_min)
 {
@@ -97,14 +102,49 @@ void task_json_query(struct buf *b, const char *request_id, const char *task_id,
     buf_putc(b, '}');
 }
 
+void task_json_list(struct buf *b, const char *request_id,
+                    const struct task *tasks, size_t n, int64_t total,
+                    int64_t page_no, int64_t page_size)
+{
+    buf_puts(b, "{\"request_id\":");
+    buf_json_str(b, request_id);
+    buf_printf(b,
+               ",\"total\":%lld,\"total_page\":%lld,\"page_no\":%lld,"
+               "\"page_size\":%lld,\"data\":[",
+               (long long)total,
+               (long long)((total + page_size - 1) / page_size),
+               (long long)page_no, (long long)page_size);
+    for (size_t i = 0; i < n; i++) {
+        const struct task *t = &tasks[i];
+        buf_puts(b, i ? ",{\"task_id\":" : "{\"task_id\":");
+        buf_json_str(b, t->task_id);
+        buf_printf(b, ",\"status\":\"%s\",\"model_name\":",
+                   task_status_name(t->status));
+        buf_json_str(b, t->model);
+        buf_printf(b, ",\"gmt_create\":%lld", (long long)t->submit_ms);
+        if (t->scheduled_ms)
+            buf_printf(b, ",\"start_time\":%lld", (long long)t->scheduled_ms);
+        if (task_status_terminal(t->status) && t->end_ms)
+            buf_printf(b, ",\"end_time\":%lld", (long long)t->end_ms);
+        if (t->status == TASK_FAILED) {
+            buf_puts(b, ",\"code\":");
+            buf_json_str(b, t->code[0] ? t->code : "InternalError");
+            buf_puts(b, ",\"message\":");
+            buf_json_str(b, t->message ? t->message : "");
+        }
+        buf_putc(b, '}');
+    }
+    buf_puts(b, "]}");
+}
+
 void task_json_submitted(struct buf *b, const char *request_id,
-                         const char *task_id)
+                         const char *task_id, enum task_status status)
 {
     buf_puts(b, "{\"request_id\":");
     buf_json_str(b, request_id);
     buf_puts(b, ",\"output\":{\"task_id\":");
     buf_json_str(b, task_id);
-    buf_puts(b, ",\"task_status\":\"PENDING\"}}");
+    buf_printf(b, ",\"task_status\":\"%s\"}}", task_status_name(status));
 }
 
 void task_json_error(struct buf *b, const char *request_id, const char *code,

@@ -143,6 +143,9 @@ struct task {
 
 /* Release owned strings and zero the struct. NULL is fine. */
 void task_fini(struct task *t);
+/* Gone for its client: finished and past its retention (API.md s.8). An
+ * unfinished task never expires: it is not lost. */
+bool task_expired(const struct task *t, int64_t now_ms);
 
 /* --------------------------------------------------- response writers */
 
@@ -158,9 +161,14 @@ struct task_view {
  */
 void task_json_query(struct buf *b, const char *request_id, const char *task_id,
                      const struct task *t, const struct task_view *view);
-/* The submit answer: request_id, output.task_id, output.task_status. */
+/* The list answer (API.md s.6): one page of tasks, times in epoch ms. */
+void task_json_list(struct buf *b, const char *request_id,
+                    const struct task *tasks, size_t n, int64_t total,
+                    int64_t page_no, int64_t page_size);
+/* The submit answer: request_id, output.task_id, output.task_status
+ * (PENDING for a new task; an idempotent replay shows the task as it is). */
 void task_json_submitted(struct buf *b, const char *request_id,
-                         const char *task_id);
+                         const char *task_id, enum task_status status);
 /* {"request_id", "code", "message"}. */
 void task_json_error(struct buf *b, const char *request_id, const char *code,
                      const char *message);

@@ -1,11 +1,12 @@
-/* Render threads (claim, run, commit) and the lease keeper. */
+/* Render threads (claim, run, commit) and the keeper (leases, deadlines,
+ * rescue, retention). */
 #include "worker.h"
 
 #include "../log/log.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -14,20 +15,44 @@
 /* An idle thread looks for work at least this often even without a wake-up
  * (tasks rescued from another process, or submitted by another node). */
 #define IDLE_POLL_MS 1000
-/* How often the keeper looks for expired leases. */
-#define RESCUE_EVERY_MS 1000
+/* How often the keeper looks for expired leases and for tasks past their
+ * retention, and checks engine deadlines. */
+#define RESCUE_EVERY_MS   1000
+#define JANITOR_EVERY_MS  1000
+#define DEADLINE_CHECK_MS 200
+/* Finished tasks one janitor pass deletes (a backlog drains over passes). */
+#define PURGE_BATCH 500
+/* How often the janitor looks for dead renders in a shared tmp/. */
+#define TMP_SWEEP_EVERY_MS 60000
+/* Redirects an input download may follow (API.md s.3). */
+#define FETCH_REDIRECTS 3
+/* A result file younger than this is never swept as an orphan: its task's
+ * commit may be under way in another process. */
+#define ORPHAN_MIN_AGE_MS 60000
+
+/* What one render thread is doing, for the keeper and for shutdown. */
+struct slot {
+    atomic_bool stop;      /* the engine's stop flag for this task */
+    atomic_bool timed_out; /* set with stop when the deadline passed */
+    pthread_t thread;
+    /* Guarded by pool->lock: */
+    bool busy;
+    int64_t deadline_mono; /* clock_mono_ms() limit of the engine run */
+};
 
 struct worker_pool {
     struct worker_deps d;
     char owner[128];
-    atomic_bool stop; /* engines poll it; set once by worker_stop */
+    atomic_bool draining; /* no new claims */
+    atomic_bool stop;     /* threads exit; set once by worker_stop */
 
-    pthread_mutex_t lock; /* guards wakeups, cond, keeper_cond */
+    pthread_mutex_t lock; /* guards wakeups, slots' busy/deadline */
     pthread_cond_t cond;  /* render threads wait here when idle */
     pthread_cond_t keeper_cond;
-    unsigned long wakeups; /* submits not yet picked up */
+    pthread_cond_t idle_cond; /* a slot became idle (drain waits) */
+    unsigned long wakeups;    /* submits not yet picked up */
 
-    pthread_t *threads;
+    struct slot *slots;
     int n_threads;
     pthread_t keeper;
     bool keeper_started;
@@ -58,13 +83,18 @@ void worker_notify(void *arg)
     pthread_mutex_unlock(&pool->lock);
 }
 
+static bool quitting(struct worker_pool *pool)
+{
+    return atomic_load(&pool->stop) || atomic_load(&pool->draining);
+}
+
 /* Sleep until a submit, stop, or `ms` pass. */
 static void idle_wait(struct worker_pool *pool, int64_t ms)
 {
     struct timespec ts;
     deadline_in(&ts, ms);
     pthread_mutex_lock(&pool->lock);
-    while (pool->wakeups == 0 && !atomic_load(&pool->stop)) {
+    while (pool->wakeups == 0 && !quitting(pool)) {
         if (pthread_cond_timedwait(&pool->cond, &pool->lock, &ts) == ETIMEDOUT)
             break;
     }
@@ -92,15 +122,71 @@ static void finish_failed(struct worker_pool *pool, struct task *t, int code,
                  t->code, t->attempt);
 }
 
-static void run_task(struct worker_pool *pool, struct task *t)
+static void slot_begin(struct worker_pool *pool, struct slot *sl,
+                       int64_t deadline_ms)
 {
+    /* Under the lock: worker_stop sets every slot's flag under it too, so
+     * a stop cannot slip in between and be overwritten. */
+    pthread_mutex_lock(&pool->lock);
+    atomic_store(&sl->stop, atomic_load(&pool->stop));
+    atomic_store(&sl->timed_out, false);
+    sl->busy = true;
+    sl->deadline_mono = clock_mono_ms() + deadline_ms;
+    pthread_mutex_unlock(&pool->lock);
+}
+
+static void slot_end(struct worker_pool *pool, struct slot *sl)
+{
+    pthread_mutex_lock(&pool->lock);
+    sl->busy = false;
+    pthread_cond_broadcast(&pool->idle_cond);
+    pthread_mutex_unlock(&pool->lock);
+}
+
+/* Download job->media into temporary files for the engine. 0, or the
+ * first failure with "media[i]: ..." in *err. paths[i] are the caller's to
+ * unlink and free, whatever the outcome. */
+static int fetch_inputs(struct worker_pool *pool, struct slot *sl,
+                        const struct task *t, const struct job *job,
+                        char **paths, struct job_inputs *in, struct errmsg *err)
+{
+    for (size_t i = 0; i < job->n_media; i++) {
+        char name[BLOB_NAME_MAX + 16];
+        snprintf(name, sizeof(name), "%s-%d-in%zu", t->task_id, t->attempt, i);
+        paths[i] = blob_tmp_path(pool->d.blob, name);
+        bool video = job->media[i].type == JOB_MEDIA_VIDEO;
+        struct net_fetch_opts o = {
+            .allow = pool->d.allow,
+            .max_bytes = video ? LIMIT_VIDEO_BYTES : LIMIT_IMAGE_BYTES,
+            .timeout_ms = pool->d.conf->fetch_timeout_ms,
+            .max_redirects = FETCH_REDIRECTS,
+            .stop = &sl->stop,
+            .http_only = video,
+        };
+        struct errmsg e = { 0 };
+        int64_t size = 0;
+        int rc = net_fetch(job->media[i].url, paths[i], &o, &size, &e);
+        if (rc < 0)
+            return errmsg_set(err, rc, "media[%zu]: %s", i, errmsg_text(&e));
+        in->path[i] = paths[i];
+        in->n = i + 1;
+    }
+    return 0;
+}
+
+static void run_task(struct worker_pool *pool, struct slot *sl, struct task *t)
+{
+    char *inputs[LIMIT_MEDIA_ITEMS] = { 0 };
+    struct job_inputs in = { 0 };
     struct job job = { 0 };
     struct job_result res = { 0 };
     struct errmsg e = { 0 };
     char name[BLOB_NAME_MAX];
     char *tmp = NULL;
     int64_t started = clock_mono_ms();
+    int64_t deadline_ms = conf_deadline_ms(pool->d.conf, t->model);
 
+    slot_begin(pool, sl, deadline_ms);
     if (task_job_from_json(t->spec, &job) < 0) {
         finish_failed(pool, t, ERR_INTERNAL,
                       "the stored job could not be read");
@@ -108,11 +194,27 @@ static void run_task(struct worker_pool *pool, struct task *t)
     }
     blob_name(t->task_id, t->attempt, name);
     tmp = blob_tmp_path(pool->d.blob, name);
-    struct job_ctl ctl = { .stop = &pool->stop };
+    struct job_ctl ctl = { .stop = &sl->stop };
     log_info("task started", "task_id=%s model=%s attempt=%d engine=%s",
              t->task_id, t->model, t->attempt, engine_name(pool->d.engine));
 
-    int rc = engine_run(pool->d.engine, &job, NULL, tmp, &ctl, &res, &e);
+    int rc = 0;
+    if (job.n_media && engine_local_media(pool->d.engine))
+        rc = fetch_inputs(pool, sl, t, &job, inputs, &in, &e);
+    if (rc == 0)
+        rc = engine_run(pool->d.engine, &job,
+                        engine_local_media(pool->d.engine) ? &in : NULL, tmp,
+                        &ctl, &res, &e);
+    if (rc < 0 && atomic_load(&sl->timed_out)) {
+        unlink(tmp);
+        char msg[160];
+        snprintf(msg, sizeof(msg),
+                 "the engine did not finish within the deadline of %lld s "
+                 "for %s",
+                 (long long)(deadline_ms / 1000), t->model);
+        finish_failed(pool, t, ERR_TIMEOUT, msg);
+        goto out;
+    }
     if (rc == ERR_STOPPED && atomic_load(&pool->stop)) {
         unlink(tmp);
         if (store_release(pool->d.store, t->task_id, pool->owner) == 0)
@@ -147,14 +249,27 @@ static void run_task(struct worker_pool *pool, struct task *t)
     log_info("task succeeded", "task_id=%s attempt=%d render_ms=%lld",
              t->task_id, t->attempt, (long long)(clock_mono_ms() - started));
 out:
+    slot_end(pool, sl);
+    for (size_t i = 0; i < LIMIT_MEDIA_ITEMS; i++) {
+        if (inputs[i])
+            unlink(inputs[i]);
+        free(inputs[i]);
+    }
     free(tmp);
     task_job_fini(&job);
 }
 
+struct thread_arg {
+    struct worker_pool *pool;
+    struct slot *slot;
+};
+
 static void *render_main(void *arg)
 {
-    struct worker_pool *pool = arg;
-    while (!atomic_load(&pool->stop)) {
+    struct worker_pool *pool = ((struct thread_arg *)arg)->pool;
+    struct slot *sl = ((struct thread_arg *)arg)->slot;
+    free(arg);
+    while (!quitting(pool)) {
         struct task t;
         int rc = store_claim(pool->d.store, pool->owner, clock_now_ms(),
                              pool->d.conf->lease_ms, &t);
@@ -166,10 +281,56 @@ static void *render_main(void *arg)
             idle_wait(pool, IDLE_POLL_MS);
             continue;
         }
-        run_task(pool, &t);
+        run_task(pool, sl, &t);
         task_fini(&t);
     }
     return NULL;
+}
+
+/* Stop the engines whose deadline passed. Called with pool->lock held. */
+static void check_deadlines(struct worker_pool *pool, int64_t now)
+{
+    for (int i = 0; i < pool->n_threads; i++) {
+        struct slot *sl = &pool->slots[i];
+        if (sl->busy && now >= sl->deadline_mono &&
+            !atomic_load(&sl->timed_out)) {
+            atomic_store(&sl->timed_out, true);
+            atomic_store(&sl->stop, true);
+        }
+    }
+}
+
+static void rescue(struct worker_pool *pool)
+{
+    int requeued = 0, failed = 0;
+    if (store_rescue(pool->d.store, clock_now_ms(), pool->d.conf->max_attempts,
+                     &requeued, &failed) == 0 &&
+        (requeued || failed)) {
+        log_info("expired leases rescued", "requeued=%d failed=%d", requeued,
+                 failed);
+        for (int i = 0; i < requeued; i++)
+            worker_notify(pool);
+    }
+}
+
+/* Delete tasks past retention, then their files. (A crash in between
+ * leaves files without tasks; the sweep at start removes those.) */
+static void purge(struct worker_pool *pool)
+{
+    char **names;
+    size_t n;
+    if (store_purge(pool->d.store, clock_now_ms(), PURGE_BATCH, &names, &n) <
+        0) {
+        log_warn("retention purge failed", "owner=%s", pool->owner);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        blob_remove(pool->d.blob, names[i]);
+        free(names[i]);
+    }
+    free(names);
+    if (n)
+        log_info("expired results deleted", "count=%zu", n);
 }
 
 static void *keeper_main(void *arg)
@@ -177,36 +338,41 @@ static void *keeper_main(void *arg)
     struct worker_pool *pool = arg;
     const struct conf *conf = pool->d.conf;
     int64_t renew_every = conf->lease_ms / 3;
-    int64_t next_renew = clock_mono_ms(), next_rescue = next_renew;
+    int64_t now = clock_mono_ms();
+    int64_t next_renew = now, next_rescue = now, next_purge = now;
+    int64_t next_tmp_sweep = now + TMP_SWEEP_EVERY_MS;
 
     pthread_mutex_lock(&pool->lock);
     while (!atomic_load(&pool->stop)) {
-        int64_t now = clock_mono_ms();
+        now = clock_mono_ms();
+        check_deadlines(pool, now);
+        pthread_mutex_unlock(&pool->lock);
         if (now >= next_renew) {
-            pthread_mutex_unlock(&pool->lock);
             if (store_renew(pool->d.store, pool->owner,
                             clock_now_ms() + conf->lease_ms, NULL) < 0)
                 log_warn("lease renewal failed", "owner=%s", pool->owner);
-            pthread_mutex_lock(&pool->lock);
             next_renew = now + renew_every;
         }
         if (now >= next_rescue) {
-            int requeued = 0, failed = 0;
-            pthread_mutex_unlock(&pool->lock);
-            if (store_rescue(pool->d.store, clock_now_ms(), conf->max_attempts,
-                             &requeued, &failed) == 0 &&
-                (requeued || failed)) {
-                log_info("expired leases rescued", "requeued=%d failed=%d",
-                         requeued, failed);
-                for (int i = 0; i < requeued; i++)
-                    worker_notify(pool);
-            }
-            pthread_mutex_lock(&pool->lock);
+            rescue(pool);
             next_rescue = now + RESCUE_EVERY_MS;
         }
-        int64_t wait = (next_renew < next_rescue ? next_renew : next_rescue) -
-                       clock_mono_ms();
-        if (wait > 0) {
+        if (now >= next_purge) {
+            purge(pool);
+            next_purge = now + JANITOR_EVERY_MS;
+        }
+        if (now >= next_tmp_sweep) {
+            blob_sweep_tmp(pool->d.blob, false);
+            next_tmp_sweep = now + TMP_SWEEP_EVERY_MS;
+        }
+        pthread_mutex_lock(&pool->lock);
+        int64_t next = next_renew < next_rescue ? next_renew : next_rescue;
+        if (next_purge < next)
+            next = next_purge;
+        if (now + DEADLINE_CHECK_MS < next)
+            next = now + DEADLINE_CHECK_MS;
+        int64_t wait = next - clock_mono_ms();
+        if (wait > 0 && !atomic_load(&pool->stop)) {
             struct timespec ts;
             deadline_in(&ts, wait);
             pthread_cond_timedwait(&pool->keeper_cond, &pool->lock, &ts);
@@ -216,18 +382,34 @@ static void *keeper_main(void *arg)
     return NULL;
 }
 
+/* Does a task own this result file? (the orphan sweep's question) */
+static bool result_owned(void *arg, const char *name)
+{
+    struct worker_pool *pool = arg;
+    char task_id[UUID_STR_LEN + 1];
+    struct task t;
+    snprintf(task_id, sizeof(task_id), "%s", name);
+    int rc = store_get(pool->d.store, task_id, &t);
+    bool owned = rc != ERR_NOT_FOUND &&
+                 (rc < 0 || (t.result && strcmp(t.result, name) == 0));
+    task_fini(&t);
+    return owned; /* on a store error, keep: never delete on doubt */
+}
+
 int worker_start(const struct worker_deps *deps, struct worker_pool **out,
                  struct errmsg *err)
 {
     struct worker_pool *pool = xcalloc(1, sizeof(*pool));
     pool->d = *deps;
     atomic_init(&pool->stop, false);
+    atomic_init(&pool->draining, false);
     pthread_mutex_init(&pool->lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&pool->cond, &ca);
     pthread_cond_init(&pool->keeper_cond, &ca);
+    pthread_cond_init(&pool->idle_cond, &ca);
     pthread_condattr_destroy(&ca);
 
     char host[64] = "host", nonce[9];
@@ -238,10 +420,22 @@ int worker_start(const struct worker_deps *deps, struct worker_pool **out,
     snprintf(pool->owner, sizeof(pool->owner), "%s/%d/%s", host, (int)getpid(),
              nonce);
 
+    int removed = 0;
+    if (blob_sweep(pool->d.blob, ORPHAN_MIN_AGE_MS, result_owned, pool,
+                   &removed) == 0 &&
+        removed)
+        log_info("orphan results removed", "count=%d", removed);
+
     int n = deps->conf->workers;
-    pool->threads = xcalloc((size_t)(n ? n : 1), sizeof(pthread_t));
+    pool->slots = xcalloc((size_t)(n ? n : 1), sizeof(struct slot));
     for (int i = 0; i < n; i++) {
-        if (pthread_create(&pool->threads[i], NULL, render_main, pool) != 0) {
+        struct thread_arg *ta = xmalloc(sizeof(*ta));
+        *ta = (struct thread_arg){ .pool = pool, .slot = &pool->slots[i] };
+        atomic_init(&pool->slots[i].stop, false);
+        atomic_init(&pool->slots[i].timed_out, false);
+        if (pthread_create(&pool->slots[i].thread, NULL, render_main, ta) !=
+            0) {
+            free(ta);
             errmsg_set(err, ERR_INTERNAL, "cannot start worker thread %d", i);
             goto fail;
         }
@@ -255,27 +449,56 @@ int worker_start(const struct worker_deps *deps, struct worker_pool **out,
     *out = pool;
     return 0;
 fail:
-    worker_stop(pool);
+    worker_stop(pool, 0);
     *out = NULL;
     return err->code;
 }
 
-void worker_stop(struct worker_pool *pool)
+/* Let running tasks finish for up to grace_ms; no new claims meanwhile
+ * (the keeper goes on renewing their leases). */
+static void drain(struct worker_pool *pool, int64_t grace_ms)
+{
+    struct timespec ts;
+    deadline_in(&ts, grace_ms);
+    pthread_mutex_lock(&pool->lock);
+    atomic_store(&pool->draining, true);
+    pthread_cond_broadcast(&pool->cond);
+    for (;;) {
+        int busy = 0;
+        for (int i = 0; i < pool->n_threads; i++)
+            busy += pool->slots[i].busy;
+        if (!busy)
+            break;
+        if (pthread_cond_timedwait(&pool->idle_cond, &pool->lock, &ts) ==
+            ETIMEDOUT) {
+            log_info("grace period over", "running=%d", busy);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&pool->lock);
+}
+
+void worker_stop(struct worker_pool *pool, int64_t grace_ms)
 {
     if (!pool)
         return;
+    if (grace_ms > 0)
+        drain(pool, grace_ms);
     pthread_mutex_lock(&pool->lock);
     atomic_store(&pool->stop, true);
+    for (int i = 0; i < pool->n_threads; i++)
+        atomic_store(&pool->slots[i].stop, true);
     pthread_cond_broadcast(&pool->cond);
     pthread_cond_broadcast(&pool->keeper_cond);
     pthread_mutex_unlock(&pool->lock);
     for (int i = 0; i < pool->n_threads; i++)
-        pthread_join(pool->threads[i], NULL);
+        pthread_join(pool->slots[i].thread, NULL);
     if (pool->keeper_started)
         pthread_join(pool->keeper, NULL);
     pthread_cond_destroy(&pool->cond);
     pthread_cond_destroy(&pool->keeper_cond);
+    pthread_cond_destroy(&pool->idle_cond);
     pthread_mutex_destroy(&pool->lock);
-    free(pool->threads);
+    free(pool->slots);
     free(pool);
 }

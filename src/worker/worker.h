@@ -2,11 +2,16 @@
  * worker: the threads that turn PENDING tasks into results.
  *
  * N render threads each loop: claim the oldest PENDING task (a lease in the
- * store), run the engine into a temporary file, make the file durable and
+ * store), fetch its input media through net/ when the engine wants local
+ * files, run the engine into a temporary file, make the file durable and
  * move it into place, then commit SUCCEEDED or FAILED in one conditional
  * update that only succeeds while this process still holds the lease.
- * One keeper thread renews this process's leases (every lease/3) and
- * rescues tasks whose lease expired, whoever held them.
+ * One keeper thread renews this process's leases (every lease/3), stops
+ * engines past their deadline (conf deadline / model-deadline; the task
+ * fails InternalError.Timeout), rescues tasks whose lease expired, whoever
+ * held them, and deletes finished tasks past retention with their files.
+ * At start, result files no task owns (a crash between file and commit)
+ * are removed.
  *
  * Threads: worker_notify may be called from any thread (the HTTP threads
  * call it after each submit); start and stop from the main thread only.
@@ -17,6 +22,7 @@
 #include "../blob/blob.h"
 #include "../conf/conf.h"
 #include "../engine/engine.h"
+#include "../net/net.h"
 #include "../store/store.h"
 
 struct worker_deps {
@@ -24,6 +30,7 @@ struct worker_deps {
     struct store *store;
     struct blob *blob;
     struct engine *engine;
+    const struct net_allow *allow; /* private ranges inputs may come from */
 };
 
 struct worker_pool;
@@ -34,9 +41,10 @@ int worker_start(const struct worker_deps *deps, struct worker_pool **out,
 /* A task was submitted: wake one idle render thread. `pool` is a
  * struct worker_pool * (the signature fits api_deps.on_submit). */
 void worker_notify(void *pool);
-/* Stop claiming, stop running engines, give their tasks back to PENDING,
- * join every thread. NULL is fine. */
-void worker_stop(struct worker_pool *pool);
+/* Stop claiming; let running tasks finish for up to grace_ms; then stop
+ * the engines still running and give their tasks back to PENDING; join
+ * every thread. NULL is fine. */
+void worker_stop(struct worker_pool *pool, int64_t grace_ms);
 /* This process's lease owner name ("host/pid/nonce"). */
 const char *worker_owner(const struct worker_pool *pool);
 

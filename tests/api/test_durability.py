@@ -85,12 +85,12 @@ def first_start_mints_a_key():
 def sigterm_gives_running_tasks_back():
     data = tempfile.mkdtemp(prefix="paddock-term-")
     try:
-        srv = Server(data=data, args=["--workers", "1"]).start()
+        srv = Server(data=data, args=["--workers", "1", "--grace", "0"]).start()
         r = srv.submit(t2v(resolution="1080P", duration=15))
         tid = r.json()["output"]["task_id"]
         srv.wait(tid, want=("RUNNING",))
         t0 = time.time()
-        srv.stop()  # must not wait for the 15 s render
+        srv.stop()  # no grace: must not wait for the 15 s render
         assert time.time() - t0 < 20
         db = sqlite3.connect(os.path.join(data, "paddock.db"))
         status = db.execute("SELECT status FROM tasks WHERE task_id = ?",

@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static char dir[] = "/tmp/paddock-test-blob-XXXXXX";
@@ -99,6 +101,54 @@ static void commit_and_open(void)
     blob_free(b);
 }
 
+static void touch(const char *path, int64_t age_s)
+{
+    int fd = open(path, O_CREAT | O_WRONLY, 0644);
+    CHECK(fd >= 0);
+    struct timespec t[2] = { { .tv_sec = time(NULL) - age_s },
+                             { .tv_sec = time(NULL) - age_s } };
+    CHECK(futimens(fd, t) == 0);
+    close(fd);
+}
+
+/* Another process's render in a shared tmp/ is left alone while it may
+ * still be running; a dead one goes. */
+static void tmp_sweep_keeps_live_renders(void)
+{
+    struct blob *b = NULL;
+    struct errmsg err = { 0 };
+    char host[64] = "host", path[600];
+    CHECK_INT(blob_open(dir, key, &b, &err), 0);
+    gethostname(host, sizeof(host) - 1);
+    for (char *p = host; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+              (*p >= '0' && *p <= '9') || *p == '-'))
+            *p = '-';
+    pid_t child = fork();
+    if (child == 0)
+        _exit(0);
+    waitpid(child, NULL, 0);  /* a pid that is certainly dead */
+    pid_t parent = getppid(); /* and one that is alive */
+    const char *n = "0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b-1.mp4";
+    snprintf(path, sizeof(path), "%s/tmp/%s.%d.%s", dir, host, (int)child, n);
+    touch(path, 0);
+    snprintf(path, sizeof(path), "%s/tmp/%s.%d.%s", dir, host, (int)parent, n);
+    touch(path, 0);
+    snprintf(path, sizeof(path), "%s/tmp/otherhost.12.%s", dir, n);
+    touch(path, 0);
+    snprintf(path, sizeof(path), "%s/tmp/oldhost.12.%s", dir, n);
+    touch(path, 3600);
+    CHECK_INT(blob_sweep_tmp(b, false), 2);
+    snprintf(path, sizeof(path), "%s/tmp/%s.%d.%s", dir, host, (int)parent, n);
+    CHECK(access(path, F_OK) == 0);
+    snprintf(path, sizeof(path), "%s/tmp/otherhost.12.%s", dir, n);
+    CHECK(access(path, F_OK) == 0);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/tmp/%s.%d.%s", dir, host, (int)parent, n);
+    unlink(path);
+    blob_free(b);
+}
+
 int main(void)
 {
     unit_suite = "blob";
@@ -107,6 +157,7 @@ int main(void)
     RUN(names);
     RUN(links);
     RUN(commit_and_open);
+    RUN(tmp_sweep_keeps_live_renders);
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     if (system(cmd) != 0)
