@@ -212,6 +212,38 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decoding of paths and query values, in place, except "%00": a
+ * NUL would cut the C string short and make "/tasks/%00" look like
+ * "/tasks/", another route. It stays literal. */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    (void)cls, (void)conn;
+    char *w = s;
+    for (const char *r = s; *r; r++) {
+        int hi, lo;
+        if (r[0] == '%' && (hi = hex_digit(r[1])) >= 0 &&
+            (lo = hex_digit(r[2])) >= 0 && (hi | lo) != 0) {
+            *w++ = (char)(hi * 16 + lo);
+            r += 2;
+        } else {
+            *w++ = *r;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     struct buf b = BUF_INIT;
@@ -278,7 +310,7 @@ int http_serve(struct http_server *srv, http_handler handler, void *arg,
         (unsigned)o->threads, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)LIMIT_HEADER_BYTES, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)o->conn_timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-        srv, MHD_OPTION_END);
+        srv, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_END);
     if (!srv->daemon)
         return errmsg_set(err, ERR_IO, "cannot start the HTTP server on %s:%d",
                           o->host, srv->port);
