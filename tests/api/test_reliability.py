@@ -399,6 +399,50 @@ def sigterm_lets_running_tasks_finish_within_grace():
         srv.cleanup()
 
 
+# ------------------------------------------------------------------ keys
+
+def paddock(*args, data):
+    import subprocess
+    from lib import BIN
+    return subprocess.run([BIN, *args, "--data", data], capture_output=True,
+                          text=True, timeout=60)
+
+
+@case
+def keys_cli_create_list_revoke_within_a_second():
+    srv = Server(args=["--workers", "0"]).start()
+    try:
+        made = paddock("keys", "create", "--name", "ci-key", data=srv.data)
+        assert made.returncode == 0, made
+        secret = made.stdout.strip()
+        assert secret.startswith("pdk_"), made
+        assert secret not in made.stderr
+        listed = paddock("keys", "list", data=srv.data)
+        assert "ci-key" in listed.stdout and "active" in listed.stdout, listed
+        assert secret not in listed.stdout, "the secret is shown only once"
+        key_id = [line.split()[0] for line in listed.stdout.splitlines()
+                  if "ci-key" in line][0]
+        deadline = time.time() + 5  # the server rereads keys each second
+        while srv.submit(t2v(), key=secret).status != 200:
+            assert time.time() < deadline, "new key never accepted"
+            time.sleep(0.1)
+        revoked = paddock("keys", "revoke", key_id, data=srv.data)
+        assert revoked.returncode == 0, revoked
+        t0 = time.time()
+        while srv.query("01900000-0000-7000-8000-000000000000",
+                        key=secret).status != 401:
+            assert time.time() - t0 < 2.0, "revocation took over a second"
+            time.sleep(0.05)
+        assert "revoked" in paddock("keys", "list", data=srv.data).stdout
+        bad = paddock("keys", "revoke", "nope", data=srv.data)
+        assert bad.returncode == 1 and "no key nope" in bad.stderr, bad
+        usage = paddock("keys", "frobnicate", data=srv.data)
+        assert usage.returncode == 2, usage
+    finally:
+        srv.stop()
+        srv.cleanup()
+
+
 # ------------------------------------------------------------- crash test
 
 @case

@@ -85,6 +85,11 @@ static void bad_values_named(void)
         { { "--no-such", "1" }, "unknown option" },
         { { "--workers" }, "needs" },
         { { "--config", "/nonexistent/paddock.conf" }, "cannot read" },
+        { { "--model-deadline", "20m" }, "MODEL=DURATION" },
+        { { "--model-deadline", "m=0s" }, "MODEL=DURATION" },
+        { { "--deadline", "0" }, "deadline" },
+        { { "--rate-limit", "-1" }, "rate-limit" },
+        { { "--max-queue", "many" }, "max-queue" },
     };
     for (size_t i = 0; i < ARRAY_LEN(rows); i++) {
         struct conf c;
@@ -110,6 +115,35 @@ static void bad_values_named(void)
     conf_fini(&c);
 }
 
+/* Engine deadlines: one default, per-model overrides. */
+static void deadlines(void)
+{
+    char *argv[] = { "--deadline",
+                     "90s",
+                     "--model-deadline",
+                     "happyhorse-1.0-r2v=20m",
+                     "--model-deadline",
+                     "happyhorse-1.0-t2v=1h",
+                     NULL };
+    char *envp[] = { NULL };
+    struct conf c;
+    struct errmsg e = { 0 };
+    CHECK_INT(load(&c, argv, envp, &e), 0);
+    CHECK_INT(conf_deadline_ms(&c, "happyhorse-1.0-t2v"), 3600000);
+    CHECK_INT(conf_deadline_ms(&c, "happyhorse-1.0-r2v"), 1200000);
+    CHECK_INT(conf_deadline_ms(&c, "happyhorse-1.0-i2v"), 90000);
+    CHECK_INT(conf_deadline_ms(&c, "happyhorse-1.0-t2"), 90000);
+    conf_fini(&c);
+    char *none[] = { NULL };
+    CHECK_INT(load(&c, none, envp, &e), 0);
+    CHECK_INT(conf_deadline_ms(&c, "happyhorse-1.0-t2v"), 600000);
+    CHECK_INT(c.grace_ms, 10000);
+    CHECK_INT(c.max_active, 1000);
+    CHECK_INT(c.max_queue, 10000);
+    CHECK_INT(c.rate_limit, 0);
+    conf_fini(&c);
+}
+
 int main(void)
 {
     unit_suite = "conf";
@@ -118,6 +152,7 @@ int main(void)
     RUN(defaults);
     RUN(precedence);
     RUN(bad_values_named);
+    RUN(deadlines);
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     if (system(cmd) != 0)
