@@ -5,6 +5,7 @@
  */
 #include "media.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* Glyph rows, top to bottom; bit 4 is the leftmost column. */
@@ -223,4 +224,186 @@ void media_draw_watermark(const struct media_frame *f, const char *text)
     media_watermark_box(f->width, f->height, text, &x, &y, &w, &h);
     media_blend_rect(f, x, y, w, h, media_rgb(0, 0, 0), MARK_ALPHA);
     media_draw_text(f, x + 2 * s, y + 2 * s, s, text, media_rgb(255, 255, 255));
+}
+
+/* ------------------------------------------------------------- pictures */
+
+#define PLANE_ALIGN 64
+
+static int align_up(int n)
+{
+    return (n + PLANE_ALIGN - 1) & ~(PLANE_ALIGN - 1);
+}
+
+void media_picture_init(struct media_picture *p, int width, int height)
+{
+    int cw = (width + 1) / 2, ch = (height + 1) / 2;
+    int ls = align_up(width), cls = align_up(cw);
+    size_t luma = (size_t)ls * height, chroma = (size_t)cls * ch;
+    /* ls and cls are multiples of 64, so is every plane's size. */
+    /* Every plane starts on a 64-byte boundary, like libav's. */
+    p->mem = xmalloc(luma + 2 * chroma + 3 * PLANE_ALIGN);
+    uint8_t *at = (uint8_t *)(((uintptr_t)p->mem + PLANE_ALIGN - 1) &
+                              ~(uintptr_t)(PLANE_ALIGN - 1));
+    p->f.data[0] = at;
+    p->f.data[1] = at + luma;
+    p->f.data[2] = p->f.data[1] + chroma;
+    p->f.linesize[0] = ls;
+    p->f.linesize[1] = p->f.linesize[2] = cls;
+    p->f.width = width;
+    p->f.height = height;
+}
+
+void media_picture_fini(struct media_picture *p)
+{
+    free(p->mem);
+    memset(p, 0, sizeof(*p));
+}
+
+struct media_frame media_frame_window(const struct media_frame *f, int x,
+                                      int y, int w, int h)
+{
+    struct media_frame out = *f;
+    x = x < 0 ? 0 : x & ~1;
+    y = y < 0 ? 0 : y & ~1;
+    if (x > f->width)
+        x = f->width & ~1;
+    if (y > f->height)
+        y = f->height & ~1;
+    out.width = w < 0 ? 0 : w > f->width - x ? f->width - x : w;
+    out.height = h < 0 ? 0 : h > f->height - y ? f->height - y : h;
+    out.data[0] = f->data[0] + (size_t)y * f->linesize[0] + x;
+    for (int p = 1; p < 3; p++)
+        out.data[p] = f->data[p] + (size_t)(y / 2) * f->linesize[p] + x / 2;
+    return out;
+}
+
+/* The size both frames have, luma and chroma. */
+static void common_size(const struct media_frame *a,
+                        const struct media_frame *b, int *w, int *h)
+{
+    *w = a->width < b->width ? a->width : b->width;
+    *h = a->height < b->height ? a->height : b->height;
+}
+
+void media_copy(const struct media_frame *dst, const struct media_frame *src)
+{
+    int w, h;
+    common_size(dst, src, &w, &h);
+    for (int p = 0; p < 3; p++) {
+        int pw = p ? (w + 1) / 2 : w, ph = p ? (h + 1) / 2 : h;
+        for (int y = 0; y < ph; y++)
+            memcpy(dst->data[p] + (size_t)y * dst->linesize[p],
+                   src->data[p] + (size_t)y * src->linesize[p], (size_t)pw);
+    }
+}
+
+void media_copy_lut(const struct media_frame *dst,
+                    const struct media_frame *src, const uint8_t lut[3][256])
+{
+    int w, h;
+    common_size(dst, src, &w, &h);
+    for (int p = 0; p < 3; p++) {
+        int pw = p ? (w + 1) / 2 : w, ph = p ? (h + 1) / 2 : h;
+        const uint8_t *t = lut[p];
+        for (int y = 0; y < ph; y++) {
+            uint8_t *d = dst->data[p] + (size_t)y * dst->linesize[p];
+            const uint8_t *s = src->data[p] + (size_t)y * src->linesize[p];
+            for (int x = 0; x < pw; x++)
+                d[x] = t[s[x]];
+        }
+    }
+}
+
+void media_mix(const struct media_frame *dst, const struct media_frame *a,
+               const struct media_frame *b, int alpha)
+{
+    int w, h;
+    common_size(dst, a, &w, &h);
+    common_size(&(struct media_frame){ .width = w, .height = h }, b, &w, &h);
+    alpha = alpha < 0 ? 0 : alpha > 256 ? 256 : alpha;
+    int keep = 256 - alpha;
+    for (int p = 0; p < 3; p++) {
+        int pw = p ? (w + 1) / 2 : w, ph = p ? (h + 1) / 2 : h;
+        for (int y = 0; y < ph; y++) {
+            uint8_t *d = dst->data[p] + (size_t)y * dst->linesize[p];
+            const uint8_t *pa = a->data[p] + (size_t)y * a->linesize[p];
+            const uint8_t *pb = b->data[p] + (size_t)y * b->linesize[p];
+            for (int x = 0; x < pw; x++)
+                d[x] = (uint8_t)((pa[x] * keep + pb[x] * alpha + 128) >> 8);
+        }
+    }
+}
+
+/*
+ * One plane of media_view. Separable bilinear in 8-bit weights: each
+ * output row blends two source rows into `tmp` (8.8 fixed point, a loop
+ * the compiler vectorises), then each output pixel blends two entries of
+ * `tmp` picked by the precomputed column table.
+ */
+static void view_plane(uint8_t *dst, int dls, int dw, int dh,
+                       const uint8_t *src, int sls, int sw, int sh,
+                       int64_t x0, int64_t y0, int64_t step)
+{
+    int *xi = xmalloc((size_t)dw * sizeof(*xi));
+    uint16_t *xf = xmalloc((size_t)dw * sizeof(*xf));
+    uint16_t *tmp = xmalloc(((size_t)sw + 1) * sizeof(*tmp));
+    for (int x = 0; x < dw; x++) {
+        int64_t sx = x0 + x * step;
+        int64_t i = sx >> 16; /* x0 >= 0 by contract; clamped anyway */
+        int f = (int)((sx >> 8) & 255);
+        if (sx < 0)
+            i = 0, f = 0;
+        if (i >= sw - 1)
+            i = sw - 1, f = 0;
+        xi[x] = (int)i;
+        xf[x] = (uint16_t)f;
+    }
+    int lo = xi[0], hi = xi[dw - 1] + 1 < sw ? xi[dw - 1] + 1 : sw - 1;
+    for (int y = 0; y < dh; y++) {
+        int64_t sy = y0 + y * step;
+        int64_t j = sy >> 16;
+        int fy = (int)((sy >> 8) & 255);
+        if (sy < 0)
+            j = 0, fy = 0;
+        if (j >= sh - 1)
+            j = sh - 1, fy = 0;
+        const uint8_t *r0 = src + (size_t)j * sls;
+        const uint8_t *r1 = fy ? r0 + sls : r0;
+        int ky = 256 - fy;
+        for (int i = lo; i <= hi; i++)
+            tmp[i] = (uint16_t)(r0[i] * ky + r1[i] * fy);
+        uint8_t *d = dst + (size_t)y * dls;
+        for (int x = 0; x < dw; x++) {
+            int i = xi[x], f = xf[x];
+            int v = tmp[i] * (256 - f) + (f ? tmp[i + 1] * f : 0);
+            d[x] = (uint8_t)((v + 32768) >> 16);
+        }
+    }
+    free(xi);
+    free(xf);
+    free(tmp);
+}
+
+void media_view(const struct media_frame *dst, const struct media_frame *src,
+                int64_t x0, int64_t y0, int64_t step)
+{
+    if (dst->width <= 0 || dst->height <= 0 || src->width <= 0 ||
+        src->height <= 0 || step <= 0)
+        return;
+    if (step == 65536 && x0 % (2 << 16) == 0 && y0 % (2 << 16) == 0 &&
+        x0 >= 0 && y0 >= 0) {
+        struct media_frame win = media_frame_window(
+            src, (int)(x0 >> 16), (int)(y0 >> 16), dst->width, dst->height);
+        media_copy(dst, &win);
+        return;
+    }
+    view_plane(dst->data[0], dst->linesize[0], dst->width, dst->height,
+               src->data[0], src->linesize[0], src->width, src->height, x0, y0,
+               step);
+    int dcw = (dst->width + 1) / 2, dch = (dst->height + 1) / 2;
+    int scw = (src->width + 1) / 2, sch = (src->height + 1) / 2;
+    for (int p = 1; p < 3; p++)
+        view_plane(dst->data[p], dst->linesize[p], dcw, dch, src->data[p],
+                   src->linesize[p], scw, sch, x0 / 2, y0 / 2, step);
 }
