@@ -197,6 +197,7 @@ static int cmd_serve(int argc, char **argv)
         .auth = auth,
         .blob = blob,
         .listen_base = listen_base,
+        .n_engines = engine ? 1 : 0,
         .on_submit = worker_notify,
         .on_submit_arg = workers,
     };

@@ -3,6 +3,7 @@
 
 #include "../limit/limit.h"
 #include "../log/log.h"
+#include "../metrics/metrics.h"
 #include "../sign/sign.h"
 #include "../task/task.h"
 
@@ -45,6 +46,7 @@ struct call {
 typedef void (*route_fn)(struct call *c);
 
 struct route {
+    const char *name; /* the route label in /metrics and logs */
     const char *method;
     const char *pattern; /* '*' matches one non-empty segment */
     unsigned dialects;
@@ -57,21 +59,27 @@ static void h_cancel(struct call *c);
 static void h_list(struct call *c);
 static void h_file(struct call *c);
 static void h_health(struct call *c);
+static void h_ready(struct call *c);
+static void h_metrics(struct call *c);
 
 #define SUBMIT_BASE "/api/v1/services/aigc/video-generation/"
 
 /* The model field decides the task type, never the path (API.md s.1). */
 static const struct route routes[] = {
-    { "POST", SUBMIT_BASE "video-synthesis", D_DASHSCOPE | D_TTAPI, h_submit },
-    { "POST", SUBMIT_BASE "image-to-video", D_TTAPI, h_submit },
-    { "POST", SUBMIT_BASE "reference-to-video", D_TTAPI, h_submit },
-    { "POST", SUBMIT_BASE "video-edit", D_TTAPI, h_submit },
-    { "GET", "/api/v1/tasks/*", D_DASHSCOPE | D_TTAPI, h_query },
-    { "POST", "/api/v1/tasks/*/cancel", D_DASHSCOPE | D_TTAPI, h_cancel },
-    { "GET", "/api/v1/tasks", D_DASHSCOPE | D_TTAPI, h_list },
-    { "GET", "/files/*", D_PLAIN, h_file },
-    { "HEAD", "/files/*", D_PLAIN, h_file },
-    { "GET", "/healthz", D_PLAIN, h_health },
+    { "submit", "POST", SUBMIT_BASE "video-synthesis", D_DASHSCOPE | D_TTAPI,
+      h_submit },
+    { "submit", "POST", SUBMIT_BASE "image-to-video", D_TTAPI, h_submit },
+    { "submit", "POST", SUBMIT_BASE "reference-to-video", D_TTAPI, h_submit },
+    { "submit", "POST", SUBMIT_BASE "video-edit", D_TTAPI, h_submit },
+    { "query", "GET", "/api/v1/tasks/*", D_DASHSCOPE | D_TTAPI, h_query },
+    { "cancel", "POST", "/api/v1/tasks/*/cancel", D_DASHSCOPE | D_TTAPI,
+      h_cancel },
+    { "list", "GET", "/api/v1/tasks", D_DASHSCOPE | D_TTAPI, h_list },
+    { "file", "GET", "/files/*", D_PLAIN, h_file },
+    { "file", "HEAD", "/files/*", D_PLAIN, h_file },
+    { "healthz", "GET", "/healthz", D_PLAIN, h_health },
+    { "readyz", "GET", "/readyz", D_PLAIN, h_ready },
+    { "metrics", "GET", "/metrics", D_PLAIN, h_metrics },
 };
 
 /* ------------------------------------------------------------ replies */
@@ -283,6 +291,7 @@ static void h_submit(struct call *c)
         reply_json(c, 200, &b);
         goto out;
     }
+    metrics_add(METRIC_SUBMITS, 1);
     log_info("task submitted", "task_id=%s model=%s key_id=%s request_id=%s",
              t.task_id, t.model, t.key_id, http_req_id(c->req));
     if (a->d.on_submit)
@@ -576,6 +585,48 @@ static void h_health(struct call *c)
     reply_json(c, 200, &b);
 }
 
+/* Ready to serve: the store answers and an engine is configured. */
+static void h_ready(struct call *c)
+{
+    struct task t;
+    struct buf b = BUF_INIT;
+    const char *why = NULL;
+    int err =
+        store_get(c->api->d.store, "00000000-0000-0000-0000-000000000000", &t);
+    task_fini(&t);
+    if (err < 0 && err != ERR_NOT_FOUND)
+        why = "the task store does not answer";
+    else if (c->api->d.n_engines == 0)
+        why = "no engine is configured";
+    buf_puts(&b, why ? "{\"status\":\"unready\",\"reason\":"
+                     : "{\"status\":\"ready\"");
+    if (why)
+        buf_json_str(&b, why);
+    buf_putc(&b, '}');
+    reply_json(c, why ? 503 : 200, &b);
+}
+
+static void h_metrics(struct call *c)
+{
+    struct buf b = BUF_INIT;
+    struct store_stats st;
+    metrics_write(&b);
+    if (store_stats(c->api->d.store, &st) == 0) {
+        metrics_gauge_header(&b, "paddock_tasks",
+                             "Tasks in the store by state (all nodes).");
+        for (int i = 0; i < TASK_UNKNOWN; i++)
+            metrics_gauge(&b, "paddock_tasks", "state",
+                          task_status_name((enum task_status)i),
+                          (double)st.by_status[i]);
+        metrics_gauge_header(&b, "paddock_queue_depth",
+                             "PENDING tasks per model (all nodes).");
+        for (size_t i = 0; i < st.n_queue; i++)
+            metrics_gauge(&b, "paddock_queue_depth", "model", st.queue[i].model,
+                          (double)st.queue[i].pending);
+    }
+    http_reply_take_body(c->rep, 200, "text/plain; version=0.0.4", &b);
+}
+
 /* ----------------------------------------------------------- routing */
 
 /* Does `path` match `pattern`? Sets *arg to the '*' segment. */
@@ -600,9 +651,12 @@ static bool match(const char *pattern, const char *path, size_t n,
     return true;
 }
 
-void api_handle(void *arg, struct http_req *req, struct http_reply *rep)
+/* Route the request and run its handler; returns the route's name, or
+ * NULL when none matched. */
+static const char *dispatch(struct call *cl)
 {
-    struct call c = { .api = arg, .req = req, .rep = rep, .arg = "" };
+    struct call c = *cl;
+    struct http_req *req = c.req;
     const char *path = http_req_path(req);
     const char *method = http_req_method(req);
     char argbuf[256];
@@ -622,7 +676,7 @@ void api_handle(void *arg, struct http_req *req, struct http_reply *rep)
                  "request body is larger than the limit of %lld bytes",
                  (long long)c.api->d.conf->body_limit);
         reply_error(&c, ERR_TOO_LARGE, msg);
-        return;
+        return NULL;
     }
 
     bool path_known = false;
@@ -640,12 +694,30 @@ void api_handle(void *arg, struct http_req *req, struct http_reply *rep)
         if (r->dialects & D_PLAIN)
             c.dialect = D_PLAIN;
         r->fn(&c);
-        return;
+        memcpy(cl->key_id, c.key_id, sizeof(c.key_id));
+        return r->name;
     }
     char msg[160];
     snprintf(msg, sizeof(msg), "%s %.100s is not a route of this server",
              method, http_req_path(req));
     reply_error(&c, path_known ? ERR_METHOD_NOT_ALLOWED : ERR_NOT_FOUND, msg);
+    return NULL;
+}
+
+void api_handle(void *arg, struct http_req *req, struct http_reply *rep)
+{
+    struct call c = { .api = arg, .req = req, .rep = rep, .arg = "" };
+    int64_t t0 = clock_mono_us();
+    const char *route = dispatch(&c);
+    int64_t us = clock_mono_us() - t0;
+    metrics_http(route, rep->status, us);
+    /* The path only: a query string may hold a link's signature. */
+    log_info("request",
+             "method=%s path=\"%.200s\" route=%s status=%d us=%lld "
+             "request_id=%s key_id=%s",
+             http_req_method(req), http_req_path(req), route ? route : "none",
+             rep->status, (long long)us, http_req_id(req),
+             c.key_id[0] ? c.key_id : "-");
 }
 
 struct api *api_new(const struct api_deps *deps)

@@ -1,8 +1,9 @@
 /*
  * api: the HappyHorse API on top of http/: the route table of both dialects
  * (DashScope: /api/v1/..., Bearer key, X-DashScope-Async; TTAPI: the same
- * under /happyhorse, TT-API-KEY) and their handlers: submit, query, result
- * files, health.
+ * under /happyhorse, TT-API-KEY) and their handlers: submit, query, cancel,
+ * list, result files, health, readiness and metrics. One log line and one
+ * metrics sample per request.
  *
  * Threads: api_handle runs on every HTTP thread at once; struct api is
  * read-only after api_new, and everything it points to is thread-safe.
@@ -23,6 +24,7 @@ struct api_deps {
     struct auth *auth;
     struct blob *blob;
     const char *listen_base; /* "http://127.0.0.1:8080", the bound address */
+    size_t n_engines;        /* engines configured (readiness) */
     /* Called after a task is committed, to wake an idle worker; may be
      * NULL (API-only node). */
     void (*on_submit)(void *arg);

@@ -202,6 +202,8 @@ void id_hex(const void *p, size_t n, char *out);
 int64_t clock_now_ms(void);
 /* Monotonic milliseconds, for timeouts and intervals. */
 int64_t clock_mono_ms(void);
+/* Monotonic microseconds, for latencies. */
+int64_t clock_mono_us(void);
 /* Format epoch ms as "YYYY-MM-DD HH:mm:ss.SSS" at UTC+offset_min into
  * out[24]. */
 void clock_format(int64_t ms, int offset_min, char out[24]);

@@ -11,6 +11,7 @@
 #include "store.h"
 
 #include "../log/log.h"
+#include "../metrics/metrics.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -52,6 +53,8 @@ enum stmt_id {
     ST_EXPIRED,
     ST_DELETE,
     ST_IDEM_PURGE,
+    ST_STATS_STATUS,
+    ST_STATS_QUEUE,
     ST_GET,
     ST_CLAIM,
     ST_RENEW,
@@ -99,6 +102,10 @@ static const char *const stmt_sql[ST__COUNT] = {
                    "ORDER BY expire_ms LIMIT ?2",
     [ST_DELETE] = "DELETE FROM tasks WHERE id = ?1",
     [ST_IDEM_PURGE] = "DELETE FROM idem WHERE expire_ms <= ?1",
+    [ST_STATS_STATUS] = "SELECT status, count(*) FROM tasks GROUP BY status",
+    [ST_STATS_QUEUE] = "SELECT model, count(*) AS n FROM tasks "
+                       "WHERE status = 'PENDING' GROUP BY model "
+                       "ORDER BY n DESC, model LIMIT ?1",
     [ST_GET] = "SELECT " TASK_COLS " FROM tasks WHERE task_id = ?1",
     [ST_CLAIM] = "UPDATE tasks SET status = 'RUNNING', "
                  "scheduled_ms = COALESCE(scheduled_ms, ?1), "
@@ -264,6 +271,7 @@ static struct store_sqlite *from_base(struct store *s)
 
 static int db_fail(sqlite3 *db, const char *what)
 {
+    metrics_add(METRIC_STORE_ERRORS, 1);
     log_error("store failed", "backend=sqlite op=%s error=\"%s\"", what,
               sqlite3_errmsg(db));
     return ERR_STORE;
@@ -983,6 +991,46 @@ out:
     return 0;
 }
 
+static int sq_stats(struct store *base, struct store_stats *out)
+{
+    struct store_sqlite *s = from_base(base);
+    struct conn *c = reader_get(s);
+    if (!c)
+        return ERR_STORE;
+    int ret = ERR_STORE, rc;
+    sqlite3_stmt *st = stmt(c, ST_STATS_STATUS), *q = stmt(c, ST_STATS_QUEUE);
+    if (!st || !q)
+        goto out;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        enum task_status status;
+        if (name && task_status_parse(name, &status) == 0 &&
+            status < TASK_UNKNOWN)
+            out->by_status[status] = sqlite3_column_int64(st, 1);
+    }
+    stmt_done(st);
+    if (rc != SQLITE_DONE) {
+        db_fail(c->db, "stats");
+        goto out;
+    }
+    sqlite3_bind_int(q, 1, STORE_STATS_MODELS);
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW &&
+           out->n_queue < STORE_STATS_MODELS) {
+        copy_col(q, 0, out->queue[out->n_queue].model,
+                 sizeof(out->queue[0].model));
+        out->queue[out->n_queue++].pending = sqlite3_column_int64(q, 1);
+    }
+    stmt_done(q);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        db_fail(c->db, "stats");
+        goto out;
+    }
+    ret = 0;
+out:
+    reader_put(s, c);
+    return ret;
+}
+
 static int sq_key_put(struct store *base, const struct store_key *k)
 {
     struct store_sqlite *s = from_base(base);
@@ -1111,6 +1159,7 @@ static const struct store_ops sqlite_ops = {
     .cancel = sq_cancel,
     .list = sq_list,
     .purge = sq_purge,
+    .stats = sq_stats,
     .key_put = sq_key_put,
     .key_list = sq_key_list,
     .secret = sq_secret,

@@ -113,6 +113,12 @@ int store_purge(struct store *s, int64_t now_ms, int limit, char ***results,
     return s->ops->purge(s, now_ms, limit, results, n);
 }
 
+int store_stats(struct store *s, struct store_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    return s->ops->stats(s, out);
+}
+
 int store_key_put(struct store *s, const struct store_key *k)
 {
     return s->ops->key_put(s, k);

@@ -58,6 +58,17 @@ struct store_filter {
     int64_t offset, limit;  /* paging */
 };
 
+/* Gauges for /metrics, read at scrape time. */
+#define STORE_STATS_MODELS 16
+struct store_stats {
+    int64_t by_status[TASK_UNKNOWN]; /* PENDING .. CANCELED */
+    struct {
+        char model[LIMIT_MODEL_NAME + 1];
+        int64_t pending;
+    } queue[STORE_STATS_MODELS]; /* pending tasks per model */
+    size_t n_queue;
+};
+
 struct store_ops {
     const char *name;
     int (*submit)(struct store *s, const struct store_submit *sub,
@@ -77,6 +88,7 @@ struct store_ops {
                 struct task **out, size_t *n, int64_t *total);
     int (*purge)(struct store *s, int64_t now_ms, int limit, char ***results,
                  size_t *n);
+    int (*stats)(struct store *s, struct store_stats *out);
     int (*key_put)(struct store *s, const struct store_key *k);
     int (*key_list)(struct store *s, struct store_key **out, size_t *n);
     int (*secret)(struct store *s, const char *name, unsigned char out[32]);
@@ -160,6 +172,10 @@ int store_list(struct store *s, const struct store_filter *f, struct task **out,
  */
 int store_purge(struct store *s, int64_t now_ms, int limit, char ***results,
                 size_t *n);
+
+/* Tasks by state and pending tasks per model (at most STORE_STATS_MODELS
+ * models, the busiest first). 0 or ERR_STORE. */
+int store_stats(struct store *s, struct store_stats *out);
 
 /* Add or replace a key record. */
 int store_key_put(struct store *s, const struct store_key *k);

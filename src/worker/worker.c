@@ -3,6 +3,7 @@
 #include "worker.h"
 
 #include "../log/log.h"
+#include "../metrics/metrics.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -117,9 +118,11 @@ static void finish_failed(struct worker_pool *pool, struct task *t, int code,
         log_warn("lease lost; failure discarded", "task_id=%s", t->task_id);
     else if (rc < 0)
         log_error("could not record failure", "task_id=%s", t->task_id);
-    else
+    else {
+        metrics_add(METRIC_FAILED, 1);
         log_info("task failed", "task_id=%s code=%s attempt=%d", t->task_id,
                  t->code, t->attempt);
+    }
 }
 
 static void slot_begin(struct worker_pool *pool, struct slot *sl,
@@ -168,6 +171,7 @@ static int fetch_inputs(struct worker_pool *pool, struct slot *sl,
         int rc = net_fetch(job->media[i].url, paths[i], &o, &size, &e);
         if (rc < 0)
             return errmsg_set(err, rc, "media[%zu]: %s", i, errmsg_text(&e));
+        metrics_add(METRIC_FETCH_BYTES, (uint64_t)size);
         in->path[i] = paths[i];
         in->n = i + 1;
     }
@@ -201,10 +205,14 @@ static void run_task(struct worker_pool *pool, struct slot *sl, struct task *t)
     int rc = 0;
     if (job.n_media && engine_local_media(pool->d.engine))
         rc = fetch_inputs(pool, sl, t, &job, inputs, &in, &e);
-    if (rc == 0)
+    if (rc == 0) {
+        int64_t run_start = clock_mono_ms();
         rc = engine_run(pool->d.engine, &job,
                         engine_local_media(pool->d.engine) ? &in : NULL, tmp,
                         &ctl, &res, &e);
+        metrics_render(engine_name(pool->d.engine),
+                       clock_mono_ms() - run_start);
+    }
     if (rc < 0 && atomic_load(&sl->timed_out)) {
         unlink(tmp);
         char msg[160];
@@ -246,6 +254,7 @@ static void run_task(struct worker_pool *pool, struct slot *sl, struct task *t)
                  rc == ERR_CONFLICT ? "lease lost" : "store error");
         goto out;
     }
+    metrics_add(METRIC_SUCCEEDED, 1);
     log_info("task succeeded", "task_id=%s attempt=%d render_ms=%lld",
              t->task_id, t->attempt, (long long)(clock_mono_ms() - started));
 out:
@@ -281,6 +290,7 @@ static void *render_main(void *arg)
             idle_wait(pool, IDLE_POLL_MS);
             continue;
         }
+        metrics_add(METRIC_CLAIMS, 1);
         run_task(pool, sl, &t);
         task_fini(&t);
     }
@@ -306,6 +316,8 @@ static void rescue(struct worker_pool *pool)
     if (store_rescue(pool->d.store, clock_now_ms(), pool->d.conf->max_attempts,
                      &requeued, &failed) == 0 &&
         (requeued || failed)) {
+        metrics_add(METRIC_RESCUED, (uint64_t)requeued);
+        metrics_add(METRIC_RESCUE_FAILED, (uint64_t)failed);
         log_info("expired leases rescued", "requeued=%d failed=%d", requeued,
                  failed);
         for (int i = 0; i < requeued; i++)
