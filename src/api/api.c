@@ -41,6 +41,8 @@ struct call {
     enum dialect dialect;
     const char *arg; /* the '*' segment of the route */
     char key_id[TASK_KEY_ID_MAX + 1];
+    int64_t t0_us; /* when api_handle began */
+    bool deferred; /* the reply comes later (its completion logs it) */
 };
 
 typedef void (*route_fn)(struct call *c);
@@ -186,13 +188,116 @@ static void url_base(struct call *c, struct buf *out)
 
 /* ------------------------------------------------------------ submit */
 
+/* A submit waiting for its commit; the reply is written when it lands. */
+struct pending_submit {
+    struct call call; /* req and rep stay valid: the request is in flight */
+    struct http_defer *defer;
+    struct job job;
+    struct task task; /* prompt borrowed from job */
+    struct store_submit sub;
+    char *idem_key;
+};
+
+static void log_request(struct call *c, const char *route)
+{
+    int64_t us = clock_mono_us() - c->t0_us;
+    metrics_http(route, c->rep->status, us);
+    /* The path only: a query string may hold a link's signature. */
+    log_info("request",
+             "method=%s path=\"%.200s\" route=%s status=%d us=%lld "
+             "request_id=%s key_id=%s",
+             http_req_method(c->req), http_req_path(c->req),
+             route ? route : "none", c->rep->status, (long long)us,
+             http_req_id(c->req), c->key_id[0] ? c->key_id : "-");
+}
+
+/* The answer to a submit once the store has decided. */
+static void submit_reply(struct call *c, const struct task *t, int err,
+                         const char *replay)
+{
+    struct api *a = c->api;
+    const struct conf *conf = a->d.conf;
+    struct buf b = BUF_INIT;
+    char msg[200];
+
+    switch (err) {
+    case 0:
+        metrics_add(METRIC_SUBMITS, 1);
+        log_info("task submitted",
+                 "task_id=%s model=%s key_id=%s request_id=%s", t->task_id,
+                 t->model, t->key_id, http_req_id(c->req));
+        if (a->d.on_submit)
+            a->d.on_submit(a->d.on_submit_arg);
+        task_json_submitted(&b, http_req_id(c->req), t->task_id, TASK_PENDING);
+        reply_json(c, 200, &b);
+        break;
+    case 1: { /* the same request again: the first answer again */
+        struct task first = { 0 };
+        enum task_status st = TASK_PENDING;
+        if (store_get(a->d.store, replay, &first) == 0)
+            st = first.status;
+        task_fini(&first);
+        log_info("idempotent replay", "task_id=%s key_id=%s request_id=%s",
+                 replay, t->key_id, http_req_id(c->req));
+        http_reply_header(c->rep, "Idempotent-Replayed", "true");
+        task_json_submitted(&b, http_req_id(c->req), replay, st);
+        reply_json(c, 200, &b);
+        break;
+    }
+    case ERR_ALLOCATION_QUOTA:
+        snprintf(msg, sizeof(msg),
+                 "this key has %d unfinished tasks, the most it may have; "
+                 "submit again when one has finished",
+                 conf->max_active);
+        reply_throttled(c, err, QUOTA_RETRY_S, msg);
+        break;
+    case ERR_THROTTLING:
+        snprintf(msg, sizeof(msg),
+                 "the queue holds %d pending tasks, its limit; retry later",
+                 conf->max_queue);
+        reply_throttled(c, err, QUOTA_RETRY_S, msg);
+        break;
+    case ERR_IDEMPOTENCY_CONFLICT:
+        snprintf(msg, sizeof(msg),
+                 "Idempotency-Key was first used for task %s with a "
+                 "different body; use a new key for a new request",
+                 replay);
+        reply_error(c, err, msg);
+        break;
+    default:
+        /* Not committed, so nothing was promised: the client may retry. */
+        reply_error(c, err,
+                    "the task could not be stored; it was not accepted, "
+                    "retry the request");
+    }
+    buf_fini(&b);
+}
+
+static void pending_free(struct pending_submit *p)
+{
+    p->task.prompt = NULL; /* borrowed from job */
+    task_fini(&p->task);
+    task_job_fini(&p->job);
+    free(p->idem_key);
+    free(p);
+}
+
+/* store_submit_done: on the store's commit thread. */
+static void submit_committed(void *arg, int err, const char *replay)
+{
+    struct pending_submit *p = arg;
+    struct http_defer *defer = p->defer;
+    submit_reply(&p->call, &p->task, err, replay);
+    log_request(&p->call, "submit");
+    pending_free(p);
+    http_resume(defer); /* last: the request may be gone after it */
+}
+
 static void h_submit(struct call *c)
 {
     struct api *a = c->api;
-    struct job job = { 0 };
-    struct task t = { 0 };
     struct errmsg e = { 0 };
-    struct buf b = BUF_INIT;
+    struct pending_submit *p = NULL;
 
     if (!authenticate(c))
         return;
@@ -203,6 +308,13 @@ static void h_submit(struct call *c)
             return;
         }
     }
+    const char *idem = http_req_header(c->req, "Idempotency-Key");
+    if (idem && (!idem[0] || strlen(idem) > IDEM_KEY_MAX ||
+                 !utf8_valid(idem, strlen(idem)))) {
+        reply_error(c, ERR_INVALID_PARAMETER,
+                    "header Idempotency-Key must be 1 to 255 bytes of UTF-8");
+        return;
+    }
 
     uint32_t r = 0;
     if (id_random(&r, sizeof(r)) < 0) {
@@ -211,97 +323,40 @@ static void h_submit(struct call *c)
     }
     size_t len;
     const char *body = http_req_body(c->req, &len);
-    if (task_job_parse(body, len, (int64_t)(r & 0x7fffffff), &job, &e) < 0) {
+    p = xcalloc(1, sizeof(*p));
+    if (task_job_parse(body, len, (int64_t)(r & 0x7fffffff), &p->job, &e) < 0) {
         reply_errmsg(c, &e);
+        pending_free(p);
         return;
     }
 
-    id_uuid7(t.task_id);
-    snprintf(t.key_id, sizeof(t.key_id), "%s", c->key_id);
-    snprintf(t.model, sizeof(t.model), "%s", job.model);
-    t.status = TASK_PENDING;
-    t.spec = task_job_to_json(&job);
-    t.prompt = job.prompt;
-    t.submit_ms = clock_now_ms();
-    t.expire_ms = t.submit_ms + a->d.conf->retention_ms;
-
-    struct store_submit sub = {
-        .task = &t,
+    struct task *t = &p->task;
+    id_uuid7(t->task_id);
+    snprintf(t->key_id, sizeof(t->key_id), "%s", c->key_id);
+    snprintf(t->model, sizeof(t->model), "%s", p->job.model);
+    t->status = TASK_PENDING;
+    t->spec = task_job_to_json(&p->job);
+    t->prompt = p->job.prompt;
+    t->submit_ms = clock_now_ms();
+    t->expire_ms = t->submit_ms + a->d.conf->retention_ms;
+    p->sub = (struct store_submit){
+        .task = t,
         .max_active = a->d.conf->max_active,
         .max_queue = a->d.conf->max_queue,
     };
-    const char *idem = http_req_header(c->req, "Idempotency-Key");
     if (idem) {
-        size_t n = strlen(idem);
-        if (n == 0 || n > IDEM_KEY_MAX || !utf8_valid(idem, n)) {
-            reply_error(c, ERR_INVALID_PARAMETER,
-                        "header Idempotency-Key must be 1 to 255 bytes of "
-                        "UTF-8");
-            goto out;
-        }
-        sub.idem_key = idem;
-        sign_sha256(body, len, NULL, 0, sub.body_hash);
+        p->idem_key = xstrdup(idem);
+        p->sub.idem_key = p->idem_key;
+        sign_sha256(body, len, NULL, 0, p->sub.body_hash);
     }
-    char replay[UUID_STR_LEN + 1];
-    int err = store_submit(a->d.store, &sub, replay);
-    t.prompt = NULL; /* borrowed from job */
-    if (err == ERR_ALLOCATION_QUOTA) {
-        char msg[160];
-        snprintf(msg, sizeof(msg),
-                 "this key has %d unfinished tasks, the most it may have; "
-                 "submit again when one has finished",
-                 a->d.conf->max_active);
-        reply_throttled(c, err, QUOTA_RETRY_S, msg);
-        goto out;
-    }
-    if (err == ERR_THROTTLING) {
-        char msg[160];
-        snprintf(msg, sizeof(msg),
-                 "the queue holds %d pending tasks, its limit; retry later",
-                 a->d.conf->max_queue);
-        reply_throttled(c, err, QUOTA_RETRY_S, msg);
-        goto out;
-    }
-    if (err == ERR_IDEMPOTENCY_CONFLICT) {
-        char msg[200];
-        snprintf(msg, sizeof(msg),
-                 "Idempotency-Key was first used for task %s with a "
-                 "different body; use a new key for a new request",
-                 replay);
-        reply_error(c, err, msg);
-        goto out;
-    }
-    if (err < 0) {
-        /* Not committed, so nothing was promised: the client may retry. */
-        reply_error(c, err,
-                    "the task could not be stored; it was not "
-                    "accepted, retry the request");
-        goto out;
-    }
-    if (err == 1) { /* the same request again: the first answer again */
-        struct task first = { 0 };
-        enum task_status st = TASK_PENDING;
-        if (store_get(a->d.store, replay, &first) == 0)
-            st = first.status;
-        task_fini(&first);
-        log_info("idempotent replay", "task_id=%s key_id=%s request_id=%s",
-                 replay, t.key_id, http_req_id(c->req));
-        http_reply_header(c->rep, "Idempotent-Replayed", "true");
-        task_json_submitted(&b, http_req_id(c->req), replay, st);
-        reply_json(c, 200, &b);
-        goto out;
-    }
-    metrics_add(METRIC_SUBMITS, 1);
-    log_info("task submitted", "task_id=%s model=%s key_id=%s request_id=%s",
-             t.task_id, t.model, t.key_id, http_req_id(c->req));
-    if (a->d.on_submit)
-        a->d.on_submit(a->d.on_submit_arg);
-    task_json_submitted(&b, http_req_id(c->req), t.task_id, TASK_PENDING);
-    reply_json(c, 200, &b);
-out:
-    task_fini(&t);
-    task_job_fini(&job);
-    buf_fini(&b);
+    /* The HTTP thread does not wait for the disk: the reply is written
+     * when the group commit that holds this task lands. */
+    p->call = *c;
+    p->call.arg = ""; /* the route segment lives on the caller's stack */
+    p->defer = http_reply_defer(c->rep);
+    c->deferred = true;
+    if (store_submit_async(a->d.store, &p->sub, submit_committed, p) < 0)
+        submit_committed(p, ERR_STORE, "");
 }
 
 /* ------------------------------------------------------------- query */
@@ -695,6 +750,7 @@ static const char *dispatch(struct call *cl)
             c.dialect = D_PLAIN;
         r->fn(&c);
         memcpy(cl->key_id, c.key_id, sizeof(c.key_id));
+        cl->deferred = c.deferred;
         return r->name;
     }
     char msg[160];
@@ -707,17 +763,10 @@ static const char *dispatch(struct call *cl)
 void api_handle(void *arg, struct http_req *req, struct http_reply *rep)
 {
     struct call c = { .api = arg, .req = req, .rep = rep, .arg = "" };
-    int64_t t0 = clock_mono_us();
+    c.t0_us = clock_mono_us();
     const char *route = dispatch(&c);
-    int64_t us = clock_mono_us() - t0;
-    metrics_http(route, rep->status, us);
-    /* The path only: a query string may hold a link's signature. */
-    log_info("request",
-             "method=%s path=\"%.200s\" route=%s status=%d us=%lld "
-             "request_id=%s key_id=%s",
-             http_req_method(req), http_req_path(req), route ? route : "none",
-             rep->status, (long long)us, http_req_id(req),
-             c.key_id[0] ? c.key_id : "-");
+    if (!c.deferred) /* else the completion logs it */
+        log_request(&c, route);
 }
 
 struct api *api_new(const struct api_deps *deps)

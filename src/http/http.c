@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <time.h>
 #include <microhttpd.h>
@@ -28,6 +29,7 @@ struct http_server {
 #define DRAIN_MS 5000
 
 struct http_req {
+    struct http_reply rep; /* filled by the handler, now or later */
     struct MHD_Connection *conn;
     const char *method; /* MHD's, valid for the request */
     char *path;
@@ -35,6 +37,11 @@ struct http_req {
     struct buf body;
     bool too_large;
     bool answered;
+    /* A deferred reply (http_reply_defer): the connection is suspended
+     * until http_resume; the lock orders suspend before resume whichever
+     * thread gets there first. */
+    pthread_mutex_t lock;
+    bool deferred, suspended, ready;
 };
 
 const char *http_req_method(const struct http_req *req)
@@ -109,45 +116,78 @@ static void reply_fini(struct http_reply *rep)
         close(rep->fd);
 }
 
-/* Run the handler and queue its reply. */
-static enum MHD_Result answer(struct http_server *srv, struct http_req *req)
+/* Queue req->rep as the response. */
+static enum MHD_Result queue_reply(struct http_req *req)
 {
-    struct http_reply rep = { .fd = -1 };
+    struct http_reply *rep = &req->rep;
     struct MHD_Response *resp = NULL;
     enum MHD_Result ret = MHD_NO;
 
-    req->answered = true;
-    srv->handler(srv->arg, req, &rep);
-    if (rep.status == 0) {
+    if (rep->status == 0) {
         log_error("handler gave no status", "path=%s request_id=%s", req->path,
                   req->id);
-        rep.status = 500;
+        rep->status = 500;
     }
-    if (rep.fd >= 0) {
-        resp = MHD_create_response_from_fd_at_offset64(rep.length, rep.fd,
-                                                       rep.offset);
+    if (rep->fd >= 0) {
+        resp = MHD_create_response_from_fd_at_offset64(rep->length, rep->fd,
+                                                       rep->offset);
         if (resp)
-            rep.fd = -1; /* MHD closes it with the response */
+            rep->fd = -1; /* MHD closes it with the response */
     } else {
-        resp = MHD_create_response_from_buffer(rep.body_len, rep.body,
+        resp = MHD_create_response_from_buffer(rep->body_len, rep->body,
                                                MHD_RESPMEM_MUST_FREE);
         if (resp)
-            rep.body = NULL; /* MHD frees it with the response */
+            rep->body = NULL; /* MHD frees it with the response */
     }
     if (!resp)
         goto out;
     MHD_add_response_header(resp, "X-Request-Id", req->id);
-    if (rep.content_type)
+    if (rep->content_type)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                rep.content_type);
-    for (size_t i = 0; i < rep.n_headers; i++)
-        MHD_add_response_header(resp, rep.headers[i].name,
-                                rep.headers[i].value);
-    ret = MHD_queue_response(req->conn, (unsigned)rep.status, resp);
+                                rep->content_type);
+    for (size_t i = 0; i < rep->n_headers; i++)
+        MHD_add_response_header(resp, rep->headers[i].name,
+                                rep->headers[i].value);
+    ret = MHD_queue_response(req->conn, (unsigned)rep->status, resp);
     MHD_destroy_response(resp);
 out:
-    reply_fini(&rep);
+    reply_fini(rep);
+    *rep = (struct http_reply){ .fd = -1 };
     return ret;
+}
+
+/* Run the handler; queue its reply, or suspend until http_resume. */
+static enum MHD_Result answer(struct http_server *srv, struct http_req *req)
+{
+    req->answered = true;
+    srv->handler(srv->arg, req, &req->rep);
+    if (!req->deferred)
+        return queue_reply(req);
+    pthread_mutex_lock(&req->lock);
+    bool ready = req->ready;
+    if (!ready) {
+        req->suspended = true;
+        MHD_suspend_connection(req->conn);
+    }
+    pthread_mutex_unlock(&req->lock);
+    return ready ? queue_reply(req) : MHD_YES;
+}
+
+struct http_defer *http_reply_defer(struct http_reply *rep)
+{
+    struct http_req *req = container_of(rep, struct http_req, rep);
+    req->deferred = true;
+    return (struct http_defer *)req;
+}
+
+void http_resume(struct http_defer *d)
+{
+    struct http_req *req = (struct http_req *)d;
+    pthread_mutex_lock(&req->lock);
+    req->ready = true;
+    if (req->suspended)
+        MHD_resume_connection(req->conn);
+    pthread_mutex_unlock(&req->lock);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
@@ -162,6 +202,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     if (!req) {
         atomic_fetch_add(&srv->inflight, 1);
         req = xcalloc(1, sizeof(*req));
+        req->rep.fd = -1;
+        pthread_mutex_init(&req->lock, NULL);
         req->conn = conn;
         req->method = method;
         req->path = xstrdup(url);
@@ -179,8 +221,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         }
         return MHD_YES;
     }
-    if (req->answered) { /* too large: discard what still arrives */
-        *upload_size = 0;
+    if (req->answered) {
+        if (req->suspended && req->ready) { /* resumed: answer now */
+            req->suspended = false;
+            return queue_reply(req);
+        }
+        *upload_size = 0; /* too large: discard what still arrives */
         return MHD_YES;
     }
     if (*upload_size) {
@@ -206,6 +252,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!req)
         return;
     atomic_fetch_sub(&srv->inflight, 1);
+    reply_fini(&req->rep);
+    pthread_mutex_destroy(&req->lock);
     buf_fini(&req->body);
     free(req->path);
     free(req);
@@ -304,8 +352,9 @@ int http_serve(struct http_server *srv, http_handler handler, void *arg,
     srv->handler = handler;
     srv->arg = arg;
     srv->daemon = MHD_start_daemon(
-        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC, 0,
-        NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC |
+            MHD_ALLOW_SUSPEND_RESUME,
+        0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
         srv, MHD_OPTION_LISTEN_SOCKET, srv->fd, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)o->threads, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)LIMIT_HEADER_BYTES, MHD_OPTION_CONNECTION_TIMEOUT,

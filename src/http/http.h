@@ -88,6 +88,16 @@ bool http_req_is_head(const struct http_req *req);
 /* Body from a buffer (taken: the buffer is left empty). */
 void http_reply_take_body(struct http_reply *rep, int status,
                           const char *content_type, struct buf *body);
+/*
+ * Answer later: the handler fills nothing now and returns; the connection
+ * then waits without holding a thread. Whoever holds the handle fills the
+ * reply (the same rep pointer, still valid) and calls http_resume once,
+ * from any thread. Until then the request stays in flight (http_stop
+ * waits for it).
+ */
+struct http_defer;
+struct http_defer *http_reply_defer(struct http_reply *rep);
+void http_resume(struct http_defer *d);
 /* Add a header; the value is copied. Extra headers past the limit drop. */
 void http_reply_header(struct http_reply *rep, const char *name,
                        const char *value);

@@ -242,22 +242,25 @@ struct conn {
     struct conn *next;
 };
 
-/* A submit waiting for its batch (sq_submit). */
+/* A submit waiting for its batch (sq_submit_async). */
 struct submit_req {
     const struct store_submit *sub;
-    char *replay_id;
+    store_submit_done done;
+    void *arg;
     int ret;
-    bool done;
+    char replay_id[UUID_STR_LEN + 1];
     struct submit_req *next;
 };
 
 struct store_sqlite {
     struct store base;
     char *path;
-    pthread_mutex_t qlock; /* guards the submit queue */
-    pthread_cond_t qcond;
+    pthread_mutex_t qlock; /* guards the submit queue and closing */
+    pthread_cond_t qcond;  /* the committer waits here */
     struct submit_req *qhead, **qtail;
-    bool committing;       /* a batch is being committed */
+    bool closing;
+    pthread_t committer;
+    bool committer_started;
     pthread_mutex_t wlock; /* guards w */
     struct conn *w;
     pthread_mutex_t rlock; /* guards readers */
@@ -581,42 +584,58 @@ static void submit_batch(struct store_sqlite *s, struct submit_req *batch)
 }
 
 /*
- * Group commit: a submit joins the queue; whoever finds no batch in flight
- * takes the whole queue and commits it, and the others wait for their
- * result. While one batch waits for its fsync the next one gathers, so
- * under load many submits share one fsync; alone, a submit commits at once.
+ * Group commit: submits join a queue; one committer thread takes the whole
+ * queue, commits it in one transaction, and calls each submit's done().
+ * While a batch waits for its fsync the next one gathers, so under load
+ * many submits share one fsync; alone, a submit commits at once. No HTTP
+ * thread ever waits for the disk.
  */
-static int sq_submit(struct store *base, const struct store_submit *sub,
-                     char replay_id[UUID_STR_LEN + 1])
+static void *committer_main(void *arg)
 {
-    struct store_sqlite *s = from_base(base);
-    struct submit_req req = { .sub = sub, .replay_id = replay_id };
-
+    struct store_sqlite *s = arg;
     pthread_mutex_lock(&s->qlock);
-    *s->qtail = &req;
-    s->qtail = &req.next;
-    while (!req.done) {
-        if (s->committing) {
+    for (;;) {
+        while (!s->qhead && !s->closing)
             pthread_cond_wait(&s->qcond, &s->qlock);
-            continue;
-        }
+        if (!s->qhead)
+            break; /* closing and drained */
         struct submit_req *batch = s->qhead;
         s->qhead = NULL;
         s->qtail = &s->qhead;
-        s->committing = true;
         pthread_mutex_unlock(&s->qlock);
         submit_batch(s, batch);
-        pthread_mutex_lock(&s->qlock);
-        /* The requests live on their waiters' stacks: read next first. */
         for (struct submit_req *r = batch, *next; r; r = next) {
             next = r->next;
-            r->done = true;
+            r->done(r->arg, r->ret, r->replay_id);
+            free(r);
         }
-        s->committing = false;
-        pthread_cond_broadcast(&s->qcond);
+        pthread_mutex_lock(&s->qlock);
     }
     pthread_mutex_unlock(&s->qlock);
-    return req.ret;
+    return NULL;
+}
+
+static int sq_submit_async(struct store *base, const struct store_submit *sub,
+                           store_submit_done done, void *arg)
+{
+    struct store_sqlite *s = from_base(base);
+    struct submit_req *r = xcalloc(1, sizeof(*r));
+    r->sub = sub;
+    r->done = done;
+    r->arg = arg;
+    pthread_mutex_lock(&s->qlock);
+    if (s->closing) {
+        pthread_mutex_unlock(&s->qlock);
+        free(r);
+        return ERR_STORE;
+    }
+    bool was_empty = s->qhead == NULL;
+    *s->qtail = r;
+    s->qtail = &r->next;
+    if (was_empty)
+        pthread_cond_signal(&s->qcond);
+    pthread_mutex_unlock(&s->qlock);
+    return 0;
 }
 
 static int sq_get(struct store *base, const char *task_id, struct task *out)
@@ -1133,6 +1152,13 @@ static int sq_secret(struct store *base, const char *name,
 static void sq_close(struct store *base)
 {
     struct store_sqlite *s = from_base(base);
+    if (s->committer_started) { /* commit what is queued, then stop */
+        pthread_mutex_lock(&s->qlock);
+        s->closing = true;
+        pthread_cond_signal(&s->qcond);
+        pthread_mutex_unlock(&s->qlock);
+        pthread_join(s->committer, NULL);
+    }
     conn_free(s->w);
     while (s->readers) {
         struct conn *c = s->readers;
@@ -1149,7 +1175,7 @@ static void sq_close(struct store *base)
 
 static const struct store_ops sqlite_ops = {
     .name = "sqlite",
-    .submit = sq_submit,
+    .submit_async = sq_submit_async,
     .get = sq_get,
     .claim = sq_claim,
     .renew = sq_renew,
@@ -1182,6 +1208,11 @@ int store_sqlite_open(const char *path, struct store **out, struct errmsg *err)
     ret = migrate(s->w, err);
     if (ret < 0)
         goto fail;
+    if (pthread_create(&s->committer, NULL, committer_main, s) != 0) {
+        ret = errmsg_set(err, ERR_STORE, "cannot start the commit thread");
+        goto fail;
+    }
+    s->committer_started = true;
     *out = &s->base;
     return 0;
 fail:

@@ -1,6 +1,8 @@
 /* The store registry and the wrappers every caller goes through. */
 #include "store.h"
 
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 int store_open(const char *url, struct store **out, struct errmsg *err)
@@ -27,11 +29,50 @@ const char *store_name(const struct store *s)
     return s->ops->name;
 }
 
+int store_submit_async(struct store *s, const struct store_submit *sub,
+                       store_submit_done done, void *arg)
+{
+    return s->ops->submit_async(s, sub, done, arg);
+}
+
+/* A synchronous submit waits on its own condition for the async one. */
+struct waiter {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done;
+    int rc;
+    char *replay_id;
+};
+
+static void wake(void *arg, int rc, const char *replay_id)
+{
+    struct waiter *w = arg;
+    pthread_mutex_lock(&w->lock);
+    w->rc = rc;
+    snprintf(w->replay_id, UUID_STR_LEN + 1, "%s", replay_id);
+    w->done = true;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
 int store_submit(struct store *s, const struct store_submit *sub,
                  char replay_id[UUID_STR_LEN + 1])
 {
+    struct waiter w = { .replay_id = replay_id };
     replay_id[0] = '\0';
-    return s->ops->submit(s, sub, replay_id);
+    pthread_mutex_init(&w.lock, NULL);
+    pthread_cond_init(&w.cond, NULL);
+    int rc = s->ops->submit_async(s, sub, wake, &w);
+    if (rc == 0) {
+        pthread_mutex_lock(&w.lock);
+        while (!w.done)
+            pthread_cond_wait(&w.cond, &w.lock);
+        pthread_mutex_unlock(&w.lock);
+        rc = w.rc;
+    }
+    pthread_cond_destroy(&w.cond);
+    pthread_mutex_destroy(&w.lock);
+    return rc;
 }
 
 int store_insert(struct store *s, const struct task *t)

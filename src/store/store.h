@@ -69,10 +69,13 @@ struct store_stats {
     size_t n_queue;
 };
 
+/* The end of an asynchronous submit: rc and replay_id as store_submit's. */
+typedef void (*store_submit_done)(void *arg, int rc, const char *replay_id);
+
 struct store_ops {
     const char *name;
-    int (*submit)(struct store *s, const struct store_submit *sub,
-                  char replay_id[UUID_STR_LEN + 1]);
+    int (*submit_async)(struct store *s, const struct store_submit *sub,
+                        store_submit_done done, void *arg);
     int (*get)(struct store *s, const char *task_id, struct task *out);
     int (*claim)(struct store *s, const char *worker, int64_t now_ms,
                  int64_t lease_ms, struct task *out);
@@ -123,6 +126,14 @@ const char *store_name(const struct store *s);
  */
 int store_submit(struct store *s, const struct store_submit *sub,
                  char replay_id[UUID_STR_LEN + 1]);
+/*
+ * store_submit without waiting: done(arg, rc, replay_id) is called once,
+ * on a store thread, after the commit (or its failure); `sub` and what it
+ * points to must stay valid until then. Returns 0, or ERR_STORE when the
+ * submit could not even be queued (done is then not called).
+ */
+int store_submit_async(struct store *s, const struct store_submit *sub,
+                       store_submit_done done, void *arg);
 /* store_submit without idempotency or limits. */
 int store_insert(struct store *s, const struct task *t);
 /* The task with `task_id` whatever its key, into *out (caller task_fini()s);
