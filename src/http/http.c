@@ -222,10 +222,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         return MHD_YES;
     }
     if (req->answered) {
-        if (req->suspended && req->ready) { /* resumed: answer now */
+        /* Resumed: answer now. The lock also waits until http_resume has
+         * let go of req, which may be freed soon after the answer. */
+        pthread_mutex_lock(&req->lock);
+        bool resumed = req->suspended && req->ready;
+        if (resumed)
             req->suspended = false;
+        pthread_mutex_unlock(&req->lock);
+        if (resumed)
             return queue_reply(req);
-        }
         *upload_size = 0; /* too large: discard what still arrives */
         return MHD_YES;
     }

@@ -238,6 +238,50 @@ def idempotent_submits():
         srv.cleanup()
 
 
+@case
+def concurrent_submits_on_keep_alive():
+    """32 clients, 40 submits each on one connection: every reply is 200
+    and every acknowledged task is in the store (group commit, deferred
+    replies)."""
+    import http.client
+    import json
+    srv = Server(args=["--workers", "0", "--max-active", "0"]).start()
+    acked, errors = [], []
+    body = json.dumps(t2v(prompt="concurrent"))
+    headers = {"Authorization": "Bearer " + KEY, "X-DashScope-Async": "enable",
+               "Content-Type": "application/json"}
+
+    def client():
+        c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+        try:
+            for _ in range(40):
+                c.request("POST", "/api/v1/services/aigc/video-generation/"
+                          "video-synthesis", body, headers)
+                r = c.getresponse()
+                data = r.read()
+                if r.status != 200:
+                    errors.append((r.status, data[:200]))
+                else:
+                    acked.append(json.loads(data)["output"]["task_id"])
+        except Exception as e:  # a dropped connection is a failure here
+            errors.append(repr(e))
+        finally:
+            c.close()
+    try:
+        threads = [threading.Thread(target=client) for _ in range(32)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors[:3]
+        assert len(set(acked)) == 32 * 40
+        n = db_rows(srv.data, "SELECT count(*) FROM tasks")[0][0]
+        assert n == 32 * 40, n
+    finally:
+        srv.stop()
+        srv.cleanup()
+
+
 # --------------------------------------------------------------- fairness
 
 @case
