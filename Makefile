@@ -69,6 +69,7 @@ run: setup
 
 test: setup
 	@$(MAKE) --no-print-directory BUILD=asan tests
+	@$(MAKE) --no-print-directory BUILD=release all
 	@./tests/run.sh build/asan
 
 lint: setup
@@ -76,7 +77,7 @@ lint: setup
 
 bench: setup
 	@$(MAKE) --no-print-directory BUILD=release all
-	@./bench/run.sh build/release
+	@./bench/run.sh $(if $(filter command line,$(origin O)),$(O),build/release)
 
 clean:
 	rm -rf build

@@ -11,6 +11,7 @@ libcurl4-openssl-dev
 libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
 libswresample-dev libx264-dev
 ffmpeg python3 curl ca-certificates
+wrk nginx-light
 "
 
 missing=""

@@ -41,6 +41,25 @@ for t in tests/api/test_*.py; do
     run "$(basename "$t")" python3 "$t"
 done
 
+# The benchmark in quick mode against a release build (bench/README.md):
+# it fails when something is broken (a server does not start, a request
+# errors), never on a missed target.
+BENCH_BUILD=${BENCH_BUILD:-build/release}
+bench_quick() {
+    if BENCH_QUICK=1 ./bench/run.sh "$BENCH_BUILD"; then
+        echo "PASS bench.quick"
+    else
+        echo "FAIL bench.quick"
+        return 1
+    fi
+}
+if [ -x "$BENCH_BUILD/paddock" ]; then
+    run bench.quick bench_quick
+else
+    echo "FAIL bench.quick (no $BENCH_BUILD/paddock; make BUILD=release)" |
+        tee -a "$log"
+fi
+
 passed=$(grep -c '^PASS ' "$log")
 failed=$(grep -c '^FAIL ' "$log")
 echo "$passed passed, $failed failed"

@@ -1,0 +1,1168 @@
+#!/usr/bin/env python3
+"""make bench: paddock's hot paths beside references measured in the same
+run on the same machine (bench/README.md says what each row means).
+
+Prints one table and writes it as JSON to bench/results/<timestamp>.json
+and bench/results/latest.json. Targets get a verdict ("meets", "misses by
+X%"); a missed target never fails the run. The exit status is 1 only when
+something is broken: a server does not start, a request errors, a render
+fails for a reason other than "not implemented yet".
+
+BENCH_QUICK=1 runs every row briefly (CI). BENCH_ONLY=query,submit,render,
+memory runs some rows. Standard library only; every process is started
+here, on 127.0.0.1, and stopped by its pid on exit.
+"""
+
+import argparse
+import atexit
+import ctypes
+import datetime
+import errno
+import functools
+import http.client
+import http.server
+import json
+import os
+import platform
+import pwd
+import re
+import select
+import selectors
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.join(ROOT, "bench")
+QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
+
+KEY = "bench-key-0123456789"
+SUBMIT = "/api/v1/services/aigc/video-generation/video-synthesis"
+# ~150 characters: the stored spec is then ~300 bytes (as in sqlite_raw.c).
+PROMPT = ("a chestnut horse galloping along a wide beach at dawn, waves "
+          "breaking behind it, low sun, long shadows, slow camera pan from "
+          "left to right")
+
+# How much of each row to run: full (make bench) and quick (CI, < 60 s).
+P = {
+    "wrk_threads": 2,
+    "wrk_connections": 64,
+    "wrk_rounds": 1 if QUICK else 3,    # alternated paddock / reference
+    "wrk_seconds": 2 if QUICK else 4,   # per round
+    "warmup_seconds": 0 if QUICK else 1,
+    "render_runs": 1 if QUICK else 5,   # per task kind, different seeds
+    "render_seconds": 5,
+    "tasks": 1000 if QUICK else 10000,
+    "conns": 1000 if QUICK else 10000,
+}
+
+# A render that fails with one of these is a task kind the sandbox does not
+# do yet: its row reads "n/a (not implemented)" instead of breaking the run.
+NOT_IMPLEMENTED = re.compile(
+    r"does not render|cannot render|not implemented|not supported yet",
+    re.I)
+
+
+class Broken(Exception):
+    """Something that should work did not: the run exits 1."""
+
+
+class NotAvailable(Exception):
+    """A row that cannot be measured yet (the feature does not exist)."""
+
+
+# ------------------------------------------------------------ processes
+
+_live = []  # every process started here that may still run
+try:  # resolved before any fork: a child must not dlopen
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):
+    _prctl = None
+
+
+def _child_setup(drop_to=None):
+    """preexec_fn: optionally drop root, then die with the bench."""
+    def setup():
+        if drop_to:
+            os.setgroups([])
+            os.setgid(drop_to[1])
+            os.setuid(drop_to[0])
+        if _prctl:  # PR_SET_PDEATHSIG: no orphan if the bench is killed
+            _prctl(1, int(signal.SIGKILL))
+    return setup
+
+
+def spawn(cmd, drop_to=None, **kw):
+    p = subprocess.Popen(cmd, preexec_fn=_child_setup(drop_to), **kw)
+    _live.append(p)
+    return p
+
+
+def stop(p, sig=signal.SIGTERM, timeout=30):
+    """Signal p by its pid and wait; SIGKILL after timeout. Returns rc."""
+    if p.poll() is None:
+        try:
+            p.send_signal(sig)
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    if p in _live:
+        _live.remove(p)
+    return p.returncode
+
+
+def _cleanup():
+    for p in list(_live):
+        stop(p, timeout=10)
+
+
+def _on_signal(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+def run(cmd, timeout, env=None):
+    """Run a short command; Broken if it fails."""
+    try:
+        r = subprocess.run(cmd, capture_output=True, timeout=timeout,
+                           env=env, preexec_fn=_child_setup())
+    except subprocess.TimeoutExpired:
+        raise Broken("%s: no result in %d s" % (cmd[0], timeout))
+    if r.returncode != 0:
+        raise Broken("%s exited %d: %s" % (
+            " ".join(cmd[:3]), r.returncode,
+            r.stderr.decode(errors="replace")[-800:]))
+    return r.stdout.decode(errors="replace")
+
+
+def proc_status(pid):
+    """VmHWM and VmRSS of a process, in kB."""
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("VmHWM", "VmRSS"):
+                out[k] = int(v.split()[0])
+    return out
+
+
+def children(pid):
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # the command may hold spaces and parentheses: ppid follows the
+        # last ')'
+        if int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
+            out.append(int(d))
+    return out
+
+
+def count_sockets(pid):
+    n = 0
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            if os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("socket:"):
+                n += 1
+        except OSError:
+            pass
+    return n
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def http_request(port, method, path, body=None, headers=None, timeout=30):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        return r.status, dict((k.lower(), v) for k, v in r.getheaders()), \
+            r.read()
+    finally:
+        conn.close()
+
+
+# ------------------------------------------------------------ servers
+
+class Paddock:
+    """paddock serve on an ephemeral port of 127.0.0.1 (as tests/api)."""
+
+    def __init__(self, binary, tmp, name, args=()):
+        self.binary = binary
+        self.name = name
+        self.data = os.path.join(tmp, name)
+        os.makedirs(self.data)
+        self.args = list(args)
+        self.proc = None
+        self.port = None
+
+    def start(self, timeout=30):
+        cmd = [self.binary, "serve", "--listen", "127.0.0.1:0",
+               "--data", self.data, "--api-key", KEY] + self.args
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("PADDOCK_")}
+        self.log_path = os.path.join(self.data, "server.log")
+        log = open(self.log_path, "ab")
+        self.proc = spawn(cmd, stdout=subprocess.PIPE, stderr=log, env=env)
+        log.close()
+        lines = []
+        found = threading.Event()
+
+        def read():  # then keep draining stdout so the server never blocks
+            for raw in self.proc.stdout:
+                line = raw.decode(errors="replace")
+                lines.append(line)
+                if not found.is_set() and "listening on http://" in line:
+                    self.port = int(line.strip().rsplit(":", 1)[1])
+                    found.set()
+        threading.Thread(target=read, daemon=True).start()
+        if not found.wait(timeout):
+            stop(self.proc, signal.SIGKILL)
+            raise Broken("paddock (%s) did not start: %s\n%s" % (
+                self.name, "".join(lines), self.log_tail()))
+        return self
+
+    def log_tail(self, n=3000):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode(errors="replace")[-n:]
+        except OSError:
+            return ""
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def request(self, method, path, body=None, headers=None):
+        return http_request(self.port, method, path, body, headers)
+
+    def submit(self, body):
+        return self.request("POST", SUBMIT, json.dumps(body), {
+            "Authorization": "Bearer " + KEY, "X-DashScope-Async": "enable",
+            "Content-Type": "application/json"})
+
+    def query(self, task_id):
+        return self.request("GET", "/api/v1/tasks/" + task_id,
+                            headers={"Authorization": "Bearer " + KEY})
+
+    def wait(self, task_id, timeout=300):
+        deadline = time.time() + timeout
+        while True:
+            status, _, body = self.query(task_id)
+            if status != 200:
+                raise Broken("query %s: HTTP %d %r" % (task_id, status,
+                                                       body[:300]))
+            doc = json.loads(body)
+            if doc["output"]["task_status"] in ("SUCCEEDED", "FAILED",
+                                                 "CANCELED", "UNKNOWN"):
+                return doc
+            if time.time() > deadline:
+                raise Broken("task %s still %s after %d s" % (
+                    task_id, doc["output"]["task_status"], timeout))
+            time.sleep(0.02)
+
+    def stop(self):
+        if not self.proc:
+            return
+        rc = stop(self.proc, signal.SIGTERM, timeout=60)
+        self.proc = None
+        if rc != 0:
+            raise Broken("paddock (%s) exited %d on SIGTERM:\n%s" % (
+                self.name, rc, self.log_tail()))
+
+
+class Nginx:
+    """nginx as an unprivileged foreground process with a generated
+    minimal config in a temp dir: a static file server on 127.0.0.1."""
+
+    def __init__(self, binary, tmp, name, files, nofile, connections=1024):
+        self.binary = binary
+        self.connections = connections  # per worker: nginx preallocates
+        self.dir = os.path.join(tmp, name)
+        self.www = os.path.join(self.dir, "www")
+        os.makedirs(self.www)
+        for fname, data in files.items():
+            with open(os.path.join(self.www, fname), "wb") as f:
+                f.write(data)
+        self.nofile = nofile
+        self.proc = None
+        self.port = None
+
+    def conf(self):
+        d = self.dir
+        temps = "".join("    %s_temp_path %s/%s;\n" % (t, d, t) for t in (
+            "client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        return (
+            "# generated by bench/bench.py\n"
+            "daemon off;\n"
+            "master_process on;\n"
+            "worker_processes auto;\n"
+            "worker_rlimit_nofile %d;\n"
+            "pid %s/nginx.pid;\n"
+            "error_log %s/error.log warn;\n"
+            "events {\n"
+            "    worker_connections %d;\n"
+            "    use epoll;\n"
+            "}\n"
+            "http {\n"
+            "    access_log off;\n"
+            "    server_tokens off;\n"
+            "    sendfile on;\n"
+            "    tcp_nopush on;\n"
+            "    tcp_nodelay on;\n"
+            "    open_file_cache max=64 inactive=60s;\n"
+            "    keepalive_timeout 300s;\n"
+            "    keepalive_requests 100000000;\n"
+            "    types { application/json json; video/mp4 mp4; }\n"
+            "    default_type application/octet-stream;\n"
+            "%s"
+            "    server {\n"
+            "        listen 127.0.0.1:%d backlog=1024;\n"
+            "        root %s;\n"
+            "    }\n"
+            "}\n") % (self.nofile, d, d, self.connections, temps,
+                      self.port, self.www)
+
+    def start(self, timeout=15):
+        self.port = free_port()
+        conf = os.path.join(self.dir, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(self.conf())
+        drop = None
+        if os.geteuid() == 0:  # never run the reference as root
+            pw = pwd.getpwnam("nobody")
+            drop = (pw.pw_uid, pw.pw_gid)
+            for base, dirs, files in os.walk(self.dir):
+                for n in [base] + [os.path.join(base, x) for x in files]:
+                    os.chown(n, pw.pw_uid, pw.pw_gid)
+        self.log = os.path.join(self.dir, "error.log")
+        self.proc = spawn([self.binary, "-p", self.dir, "-c", conf,
+                           "-e", self.log],
+                          drop_to=drop, stdout=subprocess.DEVNULL,
+                          stderr=open(os.path.join(self.dir, "stderr"), "wb"))
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                break
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 1).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        err = ""
+        for n in ("stderr", "error.log"):
+            try:
+                with open(os.path.join(self.dir, n)) as f:
+                    err += f.read()[-1500:]
+            except OSError:
+                pass
+        stop(self.proc, signal.SIGKILL)
+        raise Broken("nginx did not start: " + err)
+
+    def pids(self):
+        return [self.proc.pid] + children(self.proc.pid)
+
+    def rss_kb(self, field="VmRSS"):
+        return sum(proc_status(p)[field] for p in self.pids())
+
+    def stop(self):
+        if self.proc:
+            stop(self.proc, signal.SIGTERM, timeout=30)
+            self.proc = None
+
+
+class FileServer:
+    """A loopback HTTP server for input media (what `python3 -m
+    http.server` does, on a thread of this process)."""
+
+    def __init__(self, directory):
+        handler = functools.partial(_QuietHandler, directory=directory)
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                                     handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever,
+                                       daemon=True)
+        self.thread.start()
+
+    def url(self, name):
+        return "http://127.0.0.1:%d/%s" % (self.port, name)
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+# ------------------------------------------------------------ wrk
+
+def wrk(ctx, url, seconds, body=None):
+    """One wrk run; returns its BENCH_JSON summary plus rps. Broken on any
+    socket error or non-2xx/3xx answer."""
+    env = dict(os.environ, BENCH_KEY=KEY, BENCH_BODY=body or "")
+    cmd = [ctx.tools["wrk"], "-t%d" % P["wrk_threads"],
+           "-c%d" % P["wrk_connections"], "-d%ds" % seconds, "--latency",
+           "-s", os.path.join(BENCH, "wrk.lua"), url]
+    out = run(cmd, timeout=seconds + 60, env=env)
+    m = re.search(r"^BENCH_JSON (\{.*\})$", out, re.M)
+    if not m:
+        raise Broken("wrk printed no summary:\n" + out[-1500:])
+    r = json.loads(m.group(1))
+    errors = {k: r[k] for k in ("connect", "read", "write", "status",
+                                "timeout") if r[k]}
+    if errors or r["requests"] == 0:
+        raise Broken("wrk against %s: %d requests, errors %s" % (
+            url, r["requests"], errors or "none"))
+    r["rps"] = r["requests"] / (r["duration_us"] / 1e6)
+    r["bytes_per_response"] = round(r["bytes"] / r["requests"], 1)
+    return r
+
+
+def alternate(rounds, runners):
+    """Run each runner once per round, alternating which goes first, so a
+    noisy neighbour hits both sides alike. Returns a list per runner."""
+    results = [[] for _ in runners]
+    for i in range(rounds):
+        order = list(range(len(runners)))
+        if i % 2:
+            order.reverse()
+        for j in order:
+            results[j].append(runners[j]())
+    return results
+
+
+# ------------------------------------------------------------ rows
+
+def row(name, **kw):
+    r = {"row": name, "paddock": None, "reference": None, "ratio": None,
+         "target": None, "verdict": None}
+    r.update(kw)
+    return r
+
+
+def verdict_at_least(value, target):
+    if value >= target:
+        return "meets"
+    return "misses by %d%%" % round((1 - value / target) * 100)
+
+
+def verdict_below(value, target):
+    if value < target:
+        return "meets"
+    return "misses by %d%%" % round((value / target - 1) * 100)
+
+
+def verdict_at_most(value, target):
+    if value <= target:
+        return "meets"
+    return "misses by %d%%" % round((value / target - 1) * 100)
+
+
+def t2v_body(prompt=PROMPT, **params):
+    body = {"model": "happyhorse-1.0-t2v", "input": {"prompt": prompt},
+            "parameters": {"resolution": "480P", "duration": 3}}
+    body["parameters"].update(params)
+    return body
+
+
+def submit_ok(server, body):
+    status, _, data = server.submit(body)
+    if status != 200:
+        raise Broken("submit: HTTP %d %r" % (status, data[:400]))
+    return json.loads(data)["output"]["task_id"]
+
+
+def bench_query(ctx):
+    """GET /api/v1/tasks/{id} of a SUCCEEDED task vs nginx serving a static
+    file of the same byte size."""
+    s = ctx.own(Paddock(ctx.binary, ctx.tmp, "query").start())
+    task = submit_ok(s, t2v_body("a horse running on a beach", seed=7))
+    doc = s.wait(task)
+    if doc["output"]["task_status"] != "SUCCEEDED":
+        raise Broken("query row's task ended %s: %s" % (
+            doc["output"]["task_status"], doc["output"].get("message")))
+    status, _, body = s.query(task)
+    out = json.loads(body)
+    if status != 200 or "video_url" not in out["output"] or \
+            "usage" not in out:
+        raise Broken("query of a SUCCEEDED task lacks video_url/usage: %r"
+                     % body[:400])
+    ng = ctx.own(Nginx(ctx.tools["nginx"], ctx.tmp, "nginx-query",
+                       {"task.json": body}, ctx.nofile).start())
+    st, _, nbody = http_request(ng.port, "GET", "/task.json")
+    if st != 200 or len(nbody) != len(body):
+        raise Broken("nginx answered %d with %d bytes" % (st, len(nbody)))
+    purl = "http://127.0.0.1:%d/api/v1/tasks/%s" % (s.port, task)
+    nurl = "http://127.0.0.1:%d/task.json" % ng.port
+    if P["warmup_seconds"]:
+        wrk(ctx, purl, P["warmup_seconds"])
+        wrk(ctx, nurl, P["warmup_seconds"])
+    pr, nr = alternate(P["wrk_rounds"], [
+        lambda: wrk(ctx, purl, P["wrk_seconds"]),
+        lambda: wrk(ctx, nurl, P["wrk_seconds"])])
+    ng.stop()
+    s.stop()
+    p_rps = statistics.median(r["rps"] for r in pr)
+    n_rps = statistics.median(r["rps"] for r in nr)
+    p_p99 = statistics.median(r["p99_us"] for r in pr) / 1000
+    n_p99 = statistics.median(r["p99_us"] for r in nr) / 1000
+    raw = {"body_bytes": len(body), "paddock_rounds": pr, "nginx_rounds": nr}
+    note = "%d-byte body" % len(body)
+    return [
+        row("query req/s", paddock=p_rps, reference=n_rps, ref_name="nginx",
+            unit="req/s", ratio=p_rps / n_rps, target="≥ 1.0× nginx",
+            verdict=verdict_at_least(p_rps / n_rps, 1.0), note=note,
+            raw=raw),
+        row("query p99", paddock=p_p99, reference=n_p99, ref_name="nginx",
+            unit="ms", ratio=p_p99 / n_p99 if n_p99 else None,
+            target="< 5 ms", verdict=verdict_below(p_p99, 5.0)),
+    ]
+
+
+def bench_submit(ctx):
+    """Durable DashScope t2v submits (no workers) vs one-row-per-commit
+    SQLite inserts with the same durability."""
+    s = ctx.own(Paddock(ctx.binary, ctx.tmp, "submit", [
+        "--workers", "0", "--max-active", "0", "--max-queue", "0"]).start())
+    body = json.dumps(t2v_body(), separators=(",", ":"))
+    submit_ok(s, json.loads(body))
+    url = "http://127.0.0.1:%d%s" % (s.port, SUBMIT)
+    raw_db = os.path.join(ctx.tmp, "sqlite_raw", "raw.db")
+    os.makedirs(os.path.dirname(raw_db))
+
+    def raw_run():
+        out = run([ctx.sqlite_raw, raw_db, str(P["wrk_seconds"])],
+                  timeout=P["wrk_seconds"] + 60)
+        return json.loads(out)
+
+    if P["warmup_seconds"]:
+        wrk(ctx, url, P["warmup_seconds"], body=body)
+    pr, rr = alternate(P["wrk_rounds"], [
+        lambda: wrk(ctx, url, P["wrk_seconds"], body=body), raw_run])
+    s.stop()
+    p_rps = statistics.median(r["rps"] for r in pr)
+    r_rps = statistics.median(r["rows_per_s"] for r in rr)
+    p_p99 = statistics.median(r["p99_us"] for r in pr) / 1000
+    return [
+        row("durable submits/s", paddock=p_rps, reference=r_rps,
+            ref_name="sqlite_raw", unit="/s", ratio=p_rps / r_rps,
+            target="≥ 2.0× sqlite_raw",
+            verdict=verdict_at_least(p_rps / r_rps, 2.0),
+            note="one row per commit, synchronous=FULL",
+            raw={"paddock_rounds": pr, "sqlite_raw_rounds": rr}),
+        row("submit p99", paddock=p_p99, unit="ms", target="—",
+            verdict="—"),
+    ]
+
+
+def media_h():
+    """The encoder settings the reference must match, read from the code."""
+    with open(os.path.join(ROOT, "src", "media", "media.h")) as f:
+        text = f.read()
+    def get(name, pattern=r'"?([^"\s]+)"?'):
+        m = re.search(r"#define\s+%s\s+%s" % (name, pattern), text)
+        if not m:
+            raise Broken("src/media/media.h has no %s" % name)
+        return m.group(1)
+    return {"preset": get("MEDIA_X264_PRESET"),
+            "crf": get("MEDIA_X264_CRF"),
+            "threads": get("MEDIA_X264_THREADS"),
+            "fps": int(get("MEDIA_FPS"))}
+
+
+def x264_args(m):
+    return ["-c:v", "libx264", "-preset", m["preset"], "-crf", m["crf"],
+            "-threads", m["threads"], "-pix_fmt", "yuv420p",
+            "-movflags", "+faststart"]
+
+
+# Task kinds of the render rows: what paddock is asked, and the ffmpeg
+# command that makes a comparable 720p clip of the same length from the
+# same inputs. Adding a kind is one entry.
+def _ref_t2v(m, fx, secs, out):
+    return ["-f", "lavfi", "-i",
+            "testsrc2=size=1280x720:rate=%d" % m["fps"], "-t", str(secs)] + \
+        x264_args(m) + [out]
+
+
+def _ref_zoom(m, fx, secs, out):
+    n = secs * m["fps"]
+    return ["-i", fx["image"], "-vf",
+            "zoompan=z='1+0.15*on/%d':x='iw/2-(iw/zoom/2)':"
+            "y='ih/2-(ih/zoom/2)':d=%d:s=1280x720:fps=%d" % (
+                n - 1, n, m["fps"]),
+            "-frames:v", str(n)] + x264_args(m) + [out]
+
+
+def _ref_edit(m, fx, secs, out):
+    return ["-i", fx["video"], "-t", str(secs), "-vf",
+            "lutyuv=y='clip(val*1.1,16,235)'"] + x264_args(m) + ["-an", out]
+
+
+RENDERS = [
+    {"kind": "t2v", "model": "happyhorse-1.0-t2v", "media": [],
+     "params": {"ratio": "16:9"}, "ref": _ref_t2v,
+     "ref_desc": "ffmpeg testsrc2"},
+    {"kind": "i2v", "model": "happyhorse-1.0-i2v",
+     "media": [("first_frame", "image")], "params": {}, "ref": _ref_zoom,
+     "ref_desc": "ffmpeg zoompan of the image"},
+    {"kind": "r2v", "model": "happyhorse-1.0-r2v",
+     "media": [("reference_image", "image")], "params": {"ratio": "16:9"},
+     "ref": _ref_zoom, "ref_desc": "ffmpeg zoompan of the image"},
+    {"kind": "video-edit", "model": "happyhorse-1.0-video-edit",
+     "media": [("video", "video")], "params": {}, "ref": _ref_edit,
+     "ref_desc": "ffmpeg decode+lutyuv+encode"},
+]
+
+
+def make_fixtures(ctx, m, secs):
+    """A 1280x720 PNG and a 720p MP4 (with audio) served from loopback."""
+    www = os.path.join(ctx.tmp, "www")
+    os.makedirs(www)
+    ff = [ctx.tools["ffmpeg"], "-nostdin", "-y", "-loglevel", "error"]
+    run(ff + ["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=1",
+              "-frames:v", "1", os.path.join(www, "first.png")], 60)
+    run(ff + ["-f", "lavfi", "-i",
+              "testsrc2=size=1280x720:rate=%d" % m["fps"], "-f", "lavfi",
+              "-i", "sine=frequency=440:sample_rate=48000", "-t", str(secs),
+              "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt",
+              "yuv420p", "-c:a", "aac", "-shortest", "-movflags",
+              "+faststart", os.path.join(www, "clip.mp4")], 120)
+    fs = ctx.own(FileServer(www))
+    return {"image": os.path.join(www, "first.png"),
+            "video": os.path.join(www, "clip.mp4"),
+            "image_url": fs.url("first.png"),
+            "video_url": fs.url("clip.mp4")}
+
+
+def parse_time(s):
+    return datetime.datetime.strptime(s, "%Y-%m-%d %H:%M:%S.%f")
+
+
+def render_once(ctx, s, spec, fx, secs, seed):
+    """Submit one task, wait; its scheduled_time -> end_time in seconds."""
+    media = [{"type": t, "url": fx[f + "_url"]} for t, f in spec["media"]]
+    params = {"resolution": "720P", "duration": secs, "seed": seed}
+    params.update(spec["params"])
+    body = {"model": spec["model"],
+            "input": {"prompt": "a horse galloping along a beach at dawn"},
+            "parameters": params}
+    if media:
+        body["input"]["media"] = media
+    status, _, data = s.submit(body)
+    if status != 200:
+        doc = json.loads(data) if data.startswith(b"{") else {}
+        if doc.get("code") == "ModelNotFound":
+            raise NotAvailable("n/a (model not configured)")
+        raise Broken("%s submit: HTTP %d %r" % (spec["kind"], status,
+                                                data[:400]))
+    task = json.loads(data)["output"]["task_id"]
+    out = s.wait(task)["output"]
+    if out["task_status"] == "FAILED" and \
+            NOT_IMPLEMENTED.search(out.get("message", "")):
+        raise NotAvailable("n/a (not implemented)")
+    if out["task_status"] != "SUCCEEDED":
+        raise Broken("%s render ended %s: %s %s" % (
+            spec["kind"], out["task_status"], out.get("code"),
+            out.get("message")))
+    return (parse_time(out["end_time"]) -
+            parse_time(out["scheduled_time"])).total_seconds(), out
+
+
+def bench_render(ctx):
+    """Sandbox renders (5 s, 720P) timed by the server itself vs ffmpeg
+    making a comparable clip with the same x264 settings."""
+    m = media_h()
+    secs = P["render_seconds"]
+    fx = make_fixtures(ctx, m, secs)
+    s = ctx.own(Paddock(ctx.binary, ctx.tmp, "render", [
+        "--workers", "1", "--fetch-allow", "127.0.0.1/32"]).start())
+    ff = [ctx.tools["ffmpeg"], "-nostdin", "-y", "-loglevel", "error"]
+    rows = []
+    for spec in RENDERS:
+        name = "render %s 720P %ds" % (spec["kind"], secs)
+        target = "≤ 1.3× ffmpeg"
+        pt, ft = [], []
+        try:
+            for i in range(P["render_runs"]):
+                t, out = render_once(ctx, s, spec, fx, secs, 1000 + i)
+                if i == 0:  # the video is really there
+                    st, _, _ = s.request("HEAD", out["video_url"].split(
+                        str(s.port), 1)[1])
+                    if st != 200:
+                        raise Broken("%s video_url: HTTP %d" % (
+                            spec["kind"], st))
+                pt.append(t)
+                dst = os.path.join(ctx.tmp, "ref-%s.mp4" % spec["kind"])
+                t0 = time.perf_counter()
+                run(ff + spec["ref"](m, fx, secs, dst), 300)
+                ft.append(time.perf_counter() - t0)
+        except NotAvailable as e:
+            rows.append(row(name, paddock=str(e), target=target,
+                            verdict="—", ref_name=spec["ref_desc"]))
+            continue
+        p, f = statistics.median(pt), statistics.median(ft)
+        rows.append(row(name, paddock=p, reference=f, unit="s",
+                        ref_name=spec["ref_desc"], ratio=p / f,
+                        target=target, verdict=verdict_at_most(p / f, 1.3),
+                        raw={"paddock_s": pt, "ffmpeg_s": ft,
+                             "ffmpeg_args": spec["ref"](m, fx, secs,
+                                                        "OUT.mp4")}))
+    s.stop()
+    return rows
+
+
+def submit_many(server, n, threads=8):
+    """n durable t2v submits over keep-alive connections; Broken on any
+    non-200."""
+    body = json.dumps(t2v_body(), separators=(",", ":"))
+    headers = {"Authorization": "Bearer " + KEY,
+               "X-DashScope-Async": "enable",
+               "Content-Type": "application/json"}
+    errors = []
+
+    def work(count):
+        conn = http.client.HTTPConnection("127.0.0.1", server.port,
+                                          timeout=30)
+        try:
+            for _ in range(count):
+                conn.request("POST", SUBMIT, body=body, headers=headers)
+                r = conn.getresponse()
+                data = r.read()
+                if r.status != 200:
+                    errors.append("HTTP %d %r" % (r.status, data[:200]))
+                    return
+        except Exception as e:
+            errors.append(repr(e))
+        finally:
+            conn.close()
+    ts = [threading.Thread(target=work,
+                           args=(n // threads + (i < n % threads),))
+          for i in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    if errors:
+        raise Broken("submitting %d tasks: %s" % (n, errors[0]))
+
+
+def _response_done(buf):
+    """True once buf holds a whole response; ConnectionError if the server
+    says it will close."""
+    head, sep, rest = buf.partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    if b"connection: close" in head.lower():
+        raise ConnectionError("server answers Connection: close")
+    m = re.search(rb"(?i)content-length:\s*(\d+)", head)
+    return len(rest) >= (int(m.group(1)) if m else 0)
+
+
+def hold_connections(port, n, path, budget=15.0, batch=500):
+    """Open up to n keep-alive connections, one request each, and keep them
+    open. Opens in concurrent batches and stops when a batch mostly fails
+    (the server no longer takes connections) or after `budget` seconds
+    (under paddock's 30 s idle timeout). Returns the sockets the server
+    still holds open."""
+    req = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % path).encode()
+    sel = selectors.DefaultSelector()
+    held = []
+    deadline = time.monotonic() + budget
+    while len(held) < n and time.monotonic() < deadline:
+        want = min(batch, n - len(held))
+        bufs = {}
+        for _ in range(want):
+            s = socket.socket()
+            s.setblocking(False)
+            if s.connect_ex(("127.0.0.1", port)) not in (0, errno.EINPROGRESS):
+                s.close()
+                continue
+            bufs[s] = None  # None: not sent yet
+            sel.register(s, selectors.EVENT_WRITE)
+        done = 0
+        until = min(deadline, time.monotonic() + 3.0)
+        while bufs and time.monotonic() < until:
+            for key, _ in sel.select(timeout=0.1):
+                s = key.fileobj
+                try:
+                    if bufs[s] is None:
+                        err = s.getsockopt(socket.SOL_SOCKET,
+                                           socket.SO_ERROR)
+                        if err:
+                            raise ConnectionError(os.strerror(err))
+                        s.send(req)
+                        bufs[s] = b""
+                        sel.modify(s, selectors.EVENT_READ)
+                        continue
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        raise ConnectionError("closed")
+                    bufs[s] += chunk
+                    if not _response_done(bufs[s]):
+                        continue
+                    held.append(s)
+                    done += 1
+                    sel.unregister(s)
+                    del bufs[s]
+                except OSError:
+                    sel.unregister(s)
+                    del bufs[s]
+                    s.close()
+        for s in bufs:  # no answer in time: the server is full
+            sel.unregister(s)
+            s.close()
+        if done < want // 2:
+            break
+    sel.close()
+    # Count what the server really keeps: a closed one reads as EOF.
+    time.sleep(0.3)
+    poll = select.poll()
+    for s in held:
+        poll.register(s, select.POLLIN | select.POLLRDHUP)
+    closed = {fd for fd, ev in poll.poll(0)}
+    alive = []
+    for s in held:
+        if s.fileno() in closed:
+            s.close()
+        else:
+            alive.append(s)
+    return alive
+
+
+def close_all(socks):
+    for s in socks:
+        s.close()
+
+
+def bench_memory(ctx):
+    """Peak RSS (VmHWM) idle, after many submits, and holding many idle
+    keep-alive connections; nginx for the idle and connection rows."""
+    mb = lambda kb: kb / 1024.0  # noqa: E731
+    args = ["--workers", "0", "--max-active", "0", "--max-queue", "0"]
+    rows = []
+    n_tasks, n_conns = P["tasks"], min(P["conns"], ctx.nofile - 200)
+
+    m = ctx.own(Paddock(ctx.binary, ctx.tmp, "memory", args).start())
+    time.sleep(0.3)
+    idle = proc_status(m.pid)["VmHWM"]
+    ng = ctx.own(Nginx(ctx.tools["nginx"], ctx.tmp, "nginx-idle",
+                       {"healthz": b"ok\n"}, ctx.nofile).start())
+    time.sleep(0.3)
+    ng_idle = ng.rss_kb("VmHWM")
+    ng.stop()
+    rows.append(row("idle RSS", paddock=mb(idle), reference=mb(ng_idle),
+                    ref_name="nginx (all processes)", unit="MB",
+                    ratio=idle / ng_idle, target="< 30 MB",
+                    verdict=verdict_below(mb(idle), 30.0),
+                    note="paddock --workers 0"))
+    t0 = time.perf_counter()
+    submit_many(m, n_tasks)
+    took = time.perf_counter() - t0
+    after = proc_status(m.pid)["VmHWM"]
+    m.stop()
+    rows.append(row("RSS after %d tasks" % n_tasks, paddock=mb(after),
+                    unit="MB", target="—", verdict="—",
+                    note="submitted in %.1f s over 8 connections" % took))
+
+    c = ctx.own(Paddock(ctx.binary, ctx.tmp, "conns", args).start())
+    time.sleep(0.3)
+    c_idle = proc_status(c.pid)["VmHWM"]
+    socks = hold_connections(c.port, n_conns, "/healthz")
+    held = len(socks)
+    server_socks = count_sockets(c.pid) - 1  # less the listening socket
+    c_peak = proc_status(c.pid)["VmHWM"]
+    close_all(socks)
+    c.stop()
+    # nginx allocates worker_connections up front: size it to the load
+    ng = ctx.own(Nginx(ctx.tools["nginx"], ctx.tmp, "nginx-conns",
+                       {"healthz": b"ok\n"}, ctx.nofile,
+                       connections=n_conns + 64).start())
+    time.sleep(0.3)
+    ng_idle = ng.rss_kb("VmHWM")
+    socks = hold_connections(ng.port, n_conns, "/healthz")
+    ng_held = len(socks)
+    ng_peak = ng.rss_kb("VmHWM")
+    close_all(socks)
+    ng.stop()
+    note = "held %d of %d (server sees %d); nginx held %d" % (
+        held, n_conns, server_socks, ng_held)
+    if n_conns < P["conns"]:
+        note += "; capped by ulimit -n %d" % ctx.nofile
+    per = (c_peak - c_idle) / held if held else 0
+    ng_per = (ng_peak - ng_idle) / ng_held if ng_held else 0
+    if held < n_conns:
+        note += "; at %d: ~%.0f MB" % (n_conns, mb(c_idle + per * n_conns))
+    rows.append(row("RSS holding %d conns" % P["conns"], paddock=mb(c_peak),
+                    reference=mb(ng_peak), ref_name="nginx (all processes)",
+                    unit="MB", ratio=c_peak / ng_peak,
+                    target="holds %d" % n_conns,
+                    verdict="meets" if held >= n_conns else
+                    "misses by %d%% (holds %d)" % (
+                        round((1 - held / n_conns) * 100), held),
+                    note=note + "; %.1f vs %.1f KB/conn" % (per, ng_per),
+                    raw={"held": held, "server_sockets": server_socks,
+                         "nginx_held": ng_held, "paddock_idle_kb": c_idle,
+                         "paddock_kb_per_conn": per,
+                         "nginx_kb_per_conn": ng_per}))
+    return rows
+
+
+SECTIONS = [
+    ("query", bench_query, ["query req/s", "query p99"]),
+    ("submit", bench_submit, ["durable submits/s", "submit p99"]),
+    ("render", bench_render, ["render %s 720P %ds" % (k["kind"],
+                                                       P["render_seconds"])
+                              for k in RENDERS]),
+    ("memory", bench_memory, ["idle RSS", "RSS after %d tasks" % P["tasks"],
+                              "RSS holding %d conns" % P["conns"]]),
+]
+
+
+# ------------------------------------------------------------ output
+
+def fmt_value(v, unit):
+    if v is None:
+        return "—"
+    if isinstance(v, str):
+        return v
+    if unit in ("req/s", "/s"):
+        return "{:,.0f} {}".format(v, unit)
+    if unit == "ms":
+        return "%.2f ms" % v
+    if unit == "s":
+        return "%.2f s" % v
+    if unit == "MB":
+        return "%.1f MB" % v
+    return "%g %s" % (v, unit)
+
+
+def table(rows):
+    head = ["row", "paddock", "reference", "ratio", "target", "verdict"]
+    lines = []
+    for r in rows:
+        ref = r.get("reference")
+        ref_s = "—" if ref is None else "%s %s" % (
+            r.get("ref_name", ""), fmt_value(ref, r.get("unit")))
+        ratio = "—" if r.get("ratio") is None else "%.2f×" % r["ratio"]
+        lines.append([r["row"], fmt_value(r.get("paddock"), r.get("unit")),
+                      ref_s, ratio, r.get("target") or "—",
+                      r.get("verdict") or "—"])
+    w = [max(len(x[i]) for x in [head] + lines) for i in range(len(head))]
+    fmt = lambda cells: "| " + " | ".join(  # noqa: E731
+        c.ljust(w[i]) for i, c in enumerate(cells)) + " |"
+    out = [fmt(head), "|" + "|".join("-" * (n + 2) for n in w) + "|"]
+    out += [fmt(x) for x in lines]
+    notes = ["%s: %s" % (r["row"], r["note"]) for r in rows if r.get("note")]
+    return "\n".join(out), notes
+
+
+def tool_version(cmd):
+    try:
+        r = subprocess.run(cmd, capture_output=True, timeout=10)
+        text = (r.stdout + r.stderr).decode(errors="replace").strip()
+        return text.splitlines()[0] if text else ""
+    except Exception:
+        return ""
+
+
+def fs_type(path):
+    best, kind = "", "?"
+    with open("/proc/mounts") as f:
+        for line in f:
+            parts = line.split()
+            mnt = parts[1]
+            if (path == mnt or path.startswith(mnt.rstrip("/") + "/")) and \
+                    len(mnt) >= len(best):
+                best, kind = mnt, parts[2]
+    return "%s on %s" % (kind, best)
+
+
+def git_commit():
+    """The checked-out commit, read from .git without running git."""
+    try:
+        with open(os.path.join(ROOT, ".git", "HEAD")) as f:
+            head = f.read().strip()
+        if not head.startswith("ref: "):
+            return head
+        ref = head[5:]
+        p = os.path.join(ROOT, ".git", ref)
+        if os.path.exists(p):
+            with open(p) as f:
+                return f.read().strip()
+        with open(os.path.join(ROOT, ".git", "packed-refs")) as f:
+            for line in f:
+                if line.strip().endswith(" " + ref):
+                    return line.split()[0]
+    except OSError:
+        pass
+    return None
+
+
+def machine(ctx):
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            m = re.search(r"^model name\s*:\s*(.*)$", f.read(), re.M)
+            cpu = m.group(1) if m else ""
+    except OSError:
+        pass
+    import sqlite3
+    return {
+        "cores": len(os.sched_getaffinity(0)),
+        "cpu": cpu,
+        "kernel": platform.release(),
+        "tmp_fs": fs_type(ctx.tmp),
+        "nofile": ctx.nofile,
+        "nginx": tool_version([ctx.tools["nginx"], "-v"]),
+        "wrk": tool_version([ctx.tools["wrk"], "-v"]),
+        "ffmpeg": tool_version([ctx.tools["ffmpeg"], "-version"]),
+        "sqlite": sqlite3.sqlite_version,
+        "commit": git_commit(),
+    }
+
+
+class Ctx:
+    def __init__(self, binary, sqlite_raw, tools, tmp, nofile):
+        self.binary = binary
+        self.sqlite_raw = sqlite_raw
+        self.tools = tools
+        self.tmp = tmp
+        self.nofile = nofile
+        self._owned = []
+
+    def own(self, thing):
+        self._owned.append(thing)
+        return thing
+
+    def release(self):
+        """Stop whatever a failed row left running (never raises)."""
+        for t in reversed(self._owned):
+            try:
+                if isinstance(t, Paddock) and t.proc:
+                    stop(t.proc, signal.SIGKILL)
+                    t.proc = None
+                else:
+                    t.stop()
+            except Exception:
+                pass
+        self._owned = []
+
+
+def raise_nofile():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else 65536
+    want = min(want, 65536)
+    if soft < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            soft = want
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bin", required=True, help="paddock binary")
+    ap.add_argument("--sqlite-raw", required=True, help="bench/sqlite_raw")
+    ap.add_argument("--nginx", default="nginx")
+    ap.add_argument("--wrk", default="wrk")
+    ap.add_argument("--ffmpeg", default="ffmpeg")
+    ap.add_argument("--results", default=os.path.join(BENCH, "results"))
+    a = ap.parse_args()
+
+    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(s, _on_signal)
+    atexit.register(_cleanup)
+    started = time.time()
+    load = os.getloadavg()[0]  # other work on the machine skews every row
+    nofile = raise_nofile()  # inherited by the servers and wrk
+    tmp = tempfile.mkdtemp(prefix="paddock-bench-")
+    os.chmod(tmp, 0o755)  # nginx runs as nobody when we are root
+    if os.environ.get("BENCH_KEEP"):  # for debugging: logs and databases
+        print("bench: keeping %s" % tmp)
+    else:
+        atexit.register(shutil.rmtree, tmp, True)
+    ctx = Ctx(os.path.abspath(a.bin), os.path.abspath(a.sqlite_raw),
+              {"nginx": a.nginx, "wrk": a.wrk, "ffmpeg": a.ffmpeg}, tmp,
+              nofile)
+
+    print("bench: %s mode, %s; %d cores shared by the servers, wrk and the "
+          "references" % ("quick" if QUICK else "full", ctx.binary,
+                          len(os.sched_getaffinity(0))), flush=True)
+    rows, broken = [], []
+    for name, fn, names in SECTIONS:
+        if ONLY and name not in ONLY:
+            continue
+        t0 = time.time()
+        print("bench: %s ..." % name, end=" ", flush=True)
+        try:
+            rows += fn(ctx)
+            print("%.1f s" % (time.time() - t0), flush=True)
+        except Broken as e:
+            print("BROKEN", flush=True)
+            broken.append("%s: %s" % (name, e))
+            rows += [row(n, paddock="error", verdict="error") for n in names]
+        ctx.release()
+
+    text, notes = table(rows)
+    wall = time.time() - started
+    print()
+    print(text)
+    print()
+    for n in notes:
+        print("- " + n)
+    print("- paddock: default --http-threads (= cores), nginx: "
+          "worker_processes auto (= cores); wrk -t%d -c%d; all on the same "
+          "%d cores (no pinning)" % (P["wrk_threads"], P["wrk_connections"],
+                                     len(os.sched_getaffinity(0))))
+    print("- wall time %.1f s (%s mode); load average at start %.2f" % (
+        wall, "quick" if QUICK else "full", load))
+
+    doc = {"time": datetime.datetime.now(datetime.timezone.utc).isoformat(
+               timespec="seconds"),
+           "quick": QUICK, "only": sorted(ONLY), "params": P,
+           "wall_s": round(wall, 1), "load_at_start": load,
+           "machine": machine(ctx), "rows": rows,
+           "broken": broken}
+    os.makedirs(a.results, exist_ok=True)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime(
+        "%Y%m%dT%H%M%SZ")
+    # a quick (CI) run never hides the last full one
+    suffix = ".quick.json" if QUICK else ".json"
+    for name in (stamp + suffix, "latest" + suffix):
+        with open(os.path.join(a.results, name), "w") as f:
+            json.dump(doc, f, indent=1, default=str)
+            f.write("\n")
+    print("- written to %s" % os.path.relpath(
+        os.path.join(a.results, "latest" + suffix), os.getcwd()), flush=True)
+    for b in broken:
+        print("BROKEN " + b, file=sys.stderr)
+    return 1 if broken else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
