@@ -216,8 +216,11 @@ class Paddock:
         self.port = None
 
     def start(self, timeout=30):
+        # Request log lines off, as nginx runs with access_log off: the
+        # rows compare serving, not logging (--log-level warn).
         cmd = [self.binary, "serve", "--listen", "127.0.0.1:0",
-               "--data", self.data, "--api-key", KEY] + self.args
+               "--data", self.data, "--api-key", KEY,
+               "--log-level", "warn"] + self.args
         env = {k: v for k, v in os.environ.items()
                if not k.startswith("PADDOCK_")}
         self.log_path = os.path.join(self.data, "server.log")

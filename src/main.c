@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #define PADDOCK_VERSION "0.1.0"
@@ -137,6 +138,15 @@ static int cmd_serve(int argc, char **argv)
     }
     log_set_level(level);
 
+    /* Every idle keep-alive connection is a descriptor: take all the
+     * system allows this process. */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 &&
+        nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &nofile);
+    }
+
     /* Signals go to the main thread's sigwait, never to a worker or an
      * HTTP thread: block them before any thread starts. */
     sigset_t sigs;
@@ -166,7 +176,7 @@ static int cmd_serve(int argc, char **argv)
         goto out;
     auth = auth_new();
     if (setup_keys(&conf, store, auth, &err) < 0 ||
-        engine_new("sandbox", &engine, &err) < 0)
+        engine_new(conf.engine, &engine, &err) < 0)
         goto out;
 
     struct http_opts hopts = {

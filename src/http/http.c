@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -354,6 +355,14 @@ int http_serve(struct http_server *srv, http_handler handler, void *arg,
                struct errmsg *err)
 {
     const struct http_opts *o = &srv->opts;
+    /* As many connections as descriptors allow, less a reserve for the
+     * store, files being served and fetches. */
+    struct rlimit rl;
+    unsigned conn_limit = 1000;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > 256)
+        conn_limit = (unsigned)(rl.rlim_cur - 128 < LIMIT_CONNECTIONS
+                                    ? rl.rlim_cur - 128
+                                    : LIMIT_CONNECTIONS);
     srv->handler = handler;
     srv->arg = arg;
     srv->daemon = MHD_start_daemon(
@@ -363,8 +372,9 @@ int http_serve(struct http_server *srv, http_handler handler, void *arg,
         srv, MHD_OPTION_LISTEN_SOCKET, srv->fd, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)o->threads, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)LIMIT_HEADER_BYTES, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)o->conn_timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-        srv, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_END);
+        (unsigned)o->conn_timeout_s, MHD_OPTION_CONNECTION_LIMIT, conn_limit,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_END);
     if (!srv->daemon)
         return errmsg_set(err, ERR_IO, "cannot start the HTTP server on %s:%d",
                           o->host, srv->port);
