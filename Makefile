@@ -4,6 +4,7 @@
 #   make test       set up, build with ASan+UBSan, run every test
 #   make lint       clang-format check, banned functions
 #   make bench      benchmarks against references measured in the same run
+#   make fuzz       fuzz the media probe for FUZZ_TIME seconds (default 60)
 #   BUILD=release|debug|asan|tsan selects the flavour; CC=clang works too;
 #   O=DIR puts the objects elsewhere (default build/$(BUILD)).
 
@@ -39,7 +40,7 @@ OBJS := $(SRCS:%.c=$(O)/%.o)
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:%.c=$(O)/%)
 
-.PHONY: all run test tests setup lint bench clean
+.PHONY: all run test tests setup lint bench clean fuzz fuzz-prep fuzz-short
 
 all: $(O)/paddock
 
@@ -70,6 +71,7 @@ run: setup
 test: setup
 	@$(MAKE) --no-print-directory BUILD=asan tests
 	@$(MAKE) --no-print-directory BUILD=release all
+	@$(MAKE) --no-print-directory fuzz-prep
 	@./tests/run.sh build/asan
 
 lint: setup
@@ -78,6 +80,40 @@ lint: setup
 bench: setup
 	@$(MAKE) --no-print-directory BUILD=release all
 	@./bench/run.sh $(if $(filter command line,$(origin O)),$(O),build/release)
+
+# Fuzzing: libFuzzer targets under fuzz/, built with clang and linked with
+# the sources they reach, instrumented together. The seed corpus is made by
+# fuzz/make_corpus.sh with the ffmpeg CLI (no committed binaries).
+FUZZ_CC ?= clang
+FUZZ_O := build/fuzz
+FUZZ_TIME ?= 60
+FUZZ_FLAGS := $(CFLAGS_COMMON) -O1 -fno-omit-frame-pointer \
+              -fsanitize=fuzzer,address,undefined \
+              -fno-sanitize-recover=undefined
+FUZZ_PROBE_SRCS := $(sort $(wildcard src/media/*.c src/core/*.c src/log/*.c))
+
+$(FUZZ_O)/fuzz_probe: fuzz/fuzz_probe.c $(FUZZ_PROBE_SRCS) \
+                      $(wildcard src/media/*.h src/core/*.h src/log/*.h)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ fuzz/fuzz_probe.c $(FUZZ_PROBE_SRCS) \
+	    $(LDLIBS)
+
+$(FUZZ_O)/corpus/probe/.made: fuzz/make_corpus.sh
+	./fuzz/make_corpus.sh $(@D)
+	@touch $@
+
+fuzz: setup $(FUZZ_O)/fuzz_probe $(FUZZ_O)/corpus/probe/.made
+	./fuzz/run.sh $(FUZZ_O)/fuzz_probe $(FUZZ_O)/corpus/probe \
+	    $(FUZZ_O)/work/probe $(FUZZ_TIME)
+
+# The target and its seeds; tests/run.sh runs it for 10 s (fuzz.probe).
+fuzz-prep: $(FUZZ_O)/fuzz_probe $(FUZZ_O)/corpus/probe/.made
+
+# The bounded run on its own: 10 s from the seeds alone.
+fuzz-short: $(FUZZ_O)/fuzz_probe $(FUZZ_O)/corpus/probe/.made
+	@rm -rf $(FUZZ_O)/work/probe-short
+	@./fuzz/run.sh $(FUZZ_O)/fuzz_probe $(FUZZ_O)/corpus/probe \
+	    $(FUZZ_O)/work/probe-short 10
 
 clean:
 	rm -rf build

@@ -176,7 +176,7 @@ static int cmd_serve(int argc, char **argv)
         goto out;
     auth = auth_new();
     if (setup_keys(&conf, store, auth, &err) < 0 ||
-        engine_new("sandbox", &engine, &err) < 0)
+        engine_new(conf.engine, &engine, &err) < 0)
         goto out;
 
     struct http_opts hopts = {

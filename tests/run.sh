@@ -41,6 +41,17 @@ for t in tests/api/test_*.py; do
     run "$(basename "$t")" python3 "$t"
 done
 
+# The media probe's fuzz target for 10 s from its seeds (make fuzz runs
+# longer); built by make test's fuzz-prep.
+if [ -x build/fuzz/fuzz_probe ]; then
+    rm -rf build/fuzz/work/probe-short
+    run fuzz.probe ./fuzz/run.sh build/fuzz/fuzz_probe \
+        build/fuzz/corpus/probe build/fuzz/work/probe-short 10
+else
+    echo "FAIL fuzz.probe (no build/fuzz/fuzz_probe; make fuzz-prep)" |
+        tee -a "$log"
+fi
+
 # The benchmark in quick mode against a release build (bench/README.md):
 # it fails when something is broken (a server does not start, a request
 # errors), never on a missed target.

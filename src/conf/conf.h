@@ -46,6 +46,7 @@ struct conf {
     struct conf_list model_deadline; /* "MODEL=DURATION" overrides */
     int64_t grace_ms; /* SIGTERM: running tasks may finish within this */
     int64_t fetch_timeout_ms; /* one input's whole download */
+    char *engine;             /* the engine spec of every model ("sandbox") */
 };
 
 /*

@@ -17,6 +17,8 @@ static const struct engine_entry {
 int engine_new(const char *name, struct engine **out, struct errmsg *err)
 {
     *out = NULL;
+    if (name && strncmp(name, "command:", 8) == 0)
+        return engine_command_new(name + 8, out, err);
     for (size_t i = 0; i < ARRAY_LEN(engines); i++) {
         if (name && strcmp(engines[i].name, name) == 0) {
             *out = engines[i].make();
@@ -27,8 +29,9 @@ int engine_new(const char *name, struct engine **out, struct errmsg *err)
     for (size_t i = 0; i < ARRAY_LEN(engines); i++)
         buf_printf(&known, "%s%s", i ? ", " : "", engines[i].name);
     int rc = errmsg_set(err, ERR_INVALID_PARAMETER,
-                        "unknown engine '%s' (known: %s)", name ? name : "",
-                        known.data);
+                        "unknown engine '%.100s' (known: %s, "
+                        "command:/path/to/program)",
+                        name ? name : "", known.data);
     buf_fini(&known);
     return rc;
 }

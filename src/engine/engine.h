@@ -3,7 +3,8 @@
  *
  * An engine is a const ops table behind the engine_* wrappers (callers never
  * touch ops directly). Backends: "sandbox" (built in, deterministic, renders
- * real H.264 MP4s through media/); later "command" and "upstream".
+ * real H.264 MP4s through media/), "command" (an operator's program per
+ * task, contract in docs/engines.md); later "upstream".
  *
  * Threads: one engine instance is shared by all worker threads; run() must be
  * reentrant (keep per-run state on the stack or in per-run allocations).
@@ -71,9 +72,10 @@ struct engine {
     const struct engine_ops *ops;
 };
 
-/* Registry: make the engine named `name` ("sandbox"); 0 or
+/* Registry: make the engine `spec` names: "sandbox", or "command:PROGRAM
+ * [ARG...]" (an absolute path, words split on blanks, no shell); 0 or
  * ERR_INVALID_PARAMETER with a message naming the known engines. */
-int engine_new(const char *name, struct engine **out, struct errmsg *err);
+int engine_new(const char *spec, struct engine **out, struct errmsg *err);
 /* The backend's name ("sandbox"). */
 const char *engine_name(const struct engine *e);
 /* Whether the caller must fetch job->media first (engine_ops.local_media). */
@@ -88,5 +90,7 @@ void engine_free(struct engine *e);
 
 /* Backends (only the registry in engine.c calls these). */
 struct engine *engine_sandbox_new(void);
+int engine_command_new(const char *cmdline, struct engine **out,
+                       struct errmsg *err);
 
 #endif

@@ -1,13 +1,17 @@
 /*
  * Test helpers for MP4 files: what ffprobe says about one (codec, size,
- * rate, durations, frame count), the order of its top-level atoms, byte
- * comparison, and one decoded frame's luma via the ffmpeg CLI. Paths come
- * from mkdtemp, so they are safe to put in a shell command.
+ * rate, durations, frame count; its audio track), the order of its
+ * top-level atoms, byte comparison, one decoded frame's luma and the audio's
+ * loudness via the ffmpeg CLI, and fixtures made with the ffmpeg CLI (no
+ * binary file is committed). Paths come from mkdtemp, so they are safe to
+ * put in a shell command.
  */
 #ifndef PADDOCK_MP4PROBE_H
 #define PADDOCK_MP4PROBE_H
 
 #include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -137,6 +141,121 @@ static inline int mp4_luma(const char *path, int index, int w, int h,
     size_t got = fread(out, 1, (size_t)w * h, p);
     int status = pclose(p);
     return status == 0 && got == (size_t)w * h ? 0 : -1;
+}
+
+struct mp4_audio {
+    char codec[32];
+    int sample_rate, channels;
+    double duration;
+};
+
+/* ffprobe of the first audio stream; 0, or -1 when there is none. */
+static inline int mp4_probe_audio(const char *path, struct mp4_audio *a)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd),
+             "ffprobe -v error -select_streams a:0 -show_streams -of json "
+             "'%s'",
+             path);
+    memset(a, 0, sizeof(*a));
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    json_t *root = json_loadf(p, 0, NULL);
+    int status = pclose(p);
+    json_t *st = json_array_get(json_object_get(root, "streams"), 0);
+    int rc = -1;
+    if (status == 0 && st) {
+        mp4_copy_str(a->codec, sizeof(a->codec),
+                     json_object_get(st, "codec_name"));
+        a->sample_rate = (int)mp4_num(json_object_get(st, "sample_rate"));
+        a->channels = (int)json_integer_value(json_object_get(st, "channels"));
+        a->duration = mp4_num(json_object_get(st, "duration"));
+        rc = 0;
+    }
+    json_decref(root);
+    return rc;
+}
+
+/* Root mean square of the audio's first `seconds` (mono, 16-bit full
+ * scale = 32768) into *rms; 0 or -1. */
+static inline int mp4_audio_rms(const char *path, double seconds, double *rms)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd),
+             "ffmpeg -v error -i '%s' -vn -t %.3f -ac 1 -ar 48000 -f s16le -",
+             path, seconds);
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    int16_t buf[4096];
+    size_t n, total = 0;
+    double sum = 0;
+    while ((n = fread(buf, sizeof(buf[0]), 4096, p)) > 0) {
+        for (size_t i = 0; i < n; i++)
+            sum += (double)buf[i] * buf[i];
+        total += n;
+    }
+    int status = pclose(p);
+    *rms = total ? sqrt(sum / (double)total) : 0;
+    return status == 0 && total > 0 ? 0 : -1;
+}
+
+/* Frame 0 of any picture or video as 8-bit luma, scaled to cover w x h
+ * and centre-cropped (what the sandbox does to an input); 0 or -1. */
+static inline int mp4_fit_luma(const char *path, int w, int h,
+                               unsigned char *out)
+{
+    char cmd[640];
+    snprintf(cmd, sizeof(cmd),
+             "ffmpeg -v error -i '%s' -vf "
+             "'scale=%d:%d:force_original_aspect_ratio=increase:flags=bicubic,"
+             "crop=%d:%d' -frames:v 1 -f rawvideo -pix_fmt gray -",
+             path, w, h, w, h);
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    size_t got = fread(out, 1, (size_t)w * h, p);
+    int status = pclose(p);
+    return status == 0 && got == (size_t)w * h ? 0 : -1;
+}
+
+/* Run `ffmpeg -v error -y <args>` (printf-style) to make a fixture; 0 or
+ * -1. */
+static inline int mp4_make(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+static inline int mp4_make(const char *fmt, ...)
+{
+    char cmd[1024];
+    int n = snprintf(cmd, sizeof(cmd), "ffmpeg -nostdin -v error -y ");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd + n, sizeof(cmd) - (size_t)n, fmt, ap);
+    va_end(ap);
+    int rc = system(cmd);
+    if (rc != 0)
+        fprintf(stderr, "  fixture failed: %s\n", cmd);
+    return rc == 0 ? 0 : -1;
+}
+
+/* Write n bytes to a new file; 0 or -1. */
+static inline int mp4_write(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    size_t put = fwrite(data, 1, n, f);
+    return fclose(f) == 0 && put == n ? 0 : -1;
+}
+
+/* Mean absolute difference of two n-byte pictures. */
+static inline double mp4_mad(const unsigned char *a, const unsigned char *b,
+                             size_t n)
+{
+    long long sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += a[i] > b[i] ? a[i] - b[i] : b[i] - a[i];
+    return n ? (double)sum / (double)n : 0;
 }
 
 #endif
