@@ -2,6 +2,7 @@
 #include "api/api.h"
 #include "auth/auth.h"
 #include "blob/blob.h"
+#include "cli/cli.h"
 #include "conf/conf.h"
 #include "core/core.h"
 #include "engine/engine.h"
@@ -37,6 +38,16 @@ static void usage(FILE *out)
             "help\n"
             "  version    print the version\n"
             "  help       this text\n"
+            "\n"
+            "Client commands, for any HappyHorse endpoint (paddock, TTAPI,\n"
+            "DashScope); see paddock help <command>:\n"
+            "  submit     create a video-generation task (--wait -o FILE: "
+            "all the way)\n"
+            "  get        show one task\n"
+            "  wait       wait for a task to finish, with a live status line\n"
+            "  cancel     cancel a pending task\n"
+            "  list       list your tasks\n"
+            "  download   download the video of a finished task\n"
             "\n"
             "With no options, paddock serve listens on 127.0.0.1:8080, keeps\n"
             "its data in ./paddock-data/, and on first start prints a new\n"
@@ -410,6 +421,8 @@ int main(int argc, char **argv)
         return cmd_serve(argc - 2, argv + 2);
     if (strcmp(cmd, "keys") == 0)
         return cmd_keys(argc - 2, argv + 2);
+    if (cli_is_command(cmd))
+        return cli_run(cmd, argc - 2, argv + 2);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("paddock %s\n", PADDOCK_VERSION);
         return 0;
@@ -418,6 +431,8 @@ int main(int argc, char **argv)
         strcmp(cmd, "-h") == 0) {
         if (argc > 2 && strcmp(argv[2], "serve") == 0)
             serve_usage(stdout);
+        else if (argc > 2 && cli_is_command(argv[2]))
+            cli_help(argv[2], stdout);
         else
             usage(stdout);
         return 0;

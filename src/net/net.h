@@ -14,6 +14,9 @@
  *   address we would see is the proxy's.
  * - messages never carry a URL's user info, query or fragment (they can hold
  *   a signature or a password): only scheme://host/path, cut short.
+ * - net_http: plain HTTP requests for the CLI, which talks to any endpoint
+ *   its user names (loopback included), so without the guard; never for a
+ *   URL an API client supplied.
  *
  * Threads: net_global_init/fini once per process, from main, while no other
  * thread runs. Everything else is reentrant: each net_fetch owns its own
@@ -21,7 +24,9 @@
  * one may serve every worker thread at once.
  * Ownership: net_allow_new makes the list, net_allow_free releases it. The
  * file net_fetch writes is the caller's on success; on failure net_fetch
- * has removed it.
+ * has removed it. A struct net_http is used by one thread at a time;
+ * net_http_new makes it, net_http_free releases it; a response's body is
+ * the caller's until net_http_resp_fini.
  */
 #ifndef PADDOCK_NET_H
 #define PADDOCK_NET_H
@@ -102,6 +107,88 @@ struct net_fetch_opts {
  */
 int net_fetch(const char *url, const char *path, const struct net_fetch_opts *o,
               int64_t *size, struct errmsg *err);
+
+/* ------------------------------------------------- plain HTTP client */
+
+/*
+ * net_http: plain HTTP(S) requests for the CLI (src/cli), which talks to
+ * whatever endpoint its user names, 127.0.0.1 included. There is NO address
+ * guard here: never pass it a URL that came from an API client; the server
+ * fetches those with net_fetch only.
+ *
+ * A struct net_http is one libcurl handle whose connections are reused from
+ * one request to the next (one thread at a time). Proxies follow libcurl's
+ * usual variables (http_proxy, https_proxy, no_proxy), as curl(1) does.
+ */
+
+/* Bytes of a non-2xx answer kept while the body goes to a file. */
+#define NET_HTTP_ERROR_BYTES (64 << 10)
+/* Headers one request may carry (the CLI sends three at most). */
+#define NET_HTTP_HEADERS_MAX 16
+
+struct net_http;
+
+struct net_http_req {
+    const char *method;         /* "GET" or "POST" */
+    const char *url;            /* http:// or https:// */
+    const char *const *headers; /* n_headers "Name: value" lines, no CR/LF */
+    size_t n_headers;
+    const char *body; /* POST body (NULL: empty), body_len bytes */
+    size_t body_len;
+    int64_t max_bytes;  /* response body cap; > 0 */
+    int64_t timeout_ms; /* the whole exchange; 0: no total limit */
+    int64_t stall_ms;   /* give up when nothing arrives for this long; 0:
+                           never (then set timeout_ms) */
+    int max_redirects;  /* 0: a 3xx is the answer, not followed */
+    bool to_fd;         /* a 2xx body goes to `fd` as it arrives; any other
+                           status's body to resp->body (NET_HTTP_ERROR_BYTES) */
+    int fd;
+    const atomic_bool *stop; /* may be NULL; when set, abort soon with
+                                ERR_STOPPED */
+    /* May be NULL; called about once a second and as bytes arrive, with the
+     * body bytes so far and the announced total (0: unknown). */
+    void (*progress)(void *arg, int64_t got, int64_t total);
+    void *progress_arg;
+};
+
+struct net_http_resp {
+    long status;       /* the final answer's HTTP status */
+    struct buf body;   /* the body (when !to_fd or not 2xx); NUL-ended */
+    int64_t bytes;     /* body bytes received (to fd or to body) */
+    int retry_after_s; /* the final answer's Retry-After, in seconds (an
+                          HTTP date is converted); -1 when absent */
+};
+
+/* A client; 0 or ERR_INTERNAL. net_global_init must have run. */
+int net_http_new(struct net_http **out, struct errmsg *err);
+/* NULL is fine. */
+void net_http_free(struct net_http *h);
+
+/*
+ * One request. Returns 0 when a complete answer arrived, whatever its
+ * status (resp->status tells), or a negative code with *err naming the
+ * method and the URL (scheme://host/path only) and what went wrong:
+ *   ERR_INVALID_URL        not http(s), or unparsable
+ *   ERR_TOO_LARGE          the body went past max_bytes
+ *   ERR_IO                 no answer: DNS, connect, TLS, timeout, stall,
+ *                          a connection cut short; or `fd` not writable
+ *   ERR_STOPPED            the stop flag was set
+ *   ERR_INVALID_PARAMETER  a caller's bug (method, limits, header)
+ *   ERR_INTERNAL           libcurl refused a setting
+ * *resp is initialised by the call in every case; release it with
+ * net_http_resp_fini. Bytes already written to `fd` stay there.
+ */
+int net_http_request(struct net_http *h, const struct net_http_req *req,
+                     struct net_http_resp *resp, struct errmsg *err);
+/* Release resp->body; NULL is fine. */
+void net_http_resp_fini(struct net_http_resp *resp);
+
+/* Room for what net_url_show writes. */
+#define NET_URL_SHOW_SIZE (NET_URL_SHOW + 8)
+/* What a message may show of `url`: scheme://host[:port]/path, without
+ * user info, query or fragment, cut at NET_URL_SHOW bytes with "..." (a
+ * URL without "://" shows up to its first ";,?#"). */
+void net_url_show(const char *url, char out[NET_URL_SHOW_SIZE]);
 
 /* Once per process before threads start (curl_global_init); 0 or
  * ERR_INTERNAL. */

@@ -1,0 +1,507 @@
+/*
+ * paddock submit: flags checked against the model's needs, local images
+ * read and inlined as data: URLs, the body written with the house JSON
+ * writer (a 27 MB base64 image is encoded once, straight into the body).
+ */
+#include "cli.h"
+#include "../task/task.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SUBMIT_PATH "/api/v1/services/aigc/video-generation/video-synthesis"
+
+/* --model shortcuts; "happyhorse-" may also be left off ("1.1-t2v"). */
+static const struct shortcut {
+    const char *name, *model;
+} shortcuts[] = {
+    { "t2v", "happyhorse-1.0-t2v" },
+    { "i2v", "happyhorse-1.0-i2v" },
+    { "r2v", "happyhorse-1.0-r2v" },
+    { "edit", "happyhorse-1.0-video-edit" },
+    { "video-edit", "happyhorse-1.0-video-edit" },
+};
+
+/* What each kind of HappyHorse model takes (API.md section 2). */
+static const struct kind_rule {
+    enum task_kind kind;
+    bool prompt;                 /* --prompt required */
+    int images;                  /* --image: exactly this many (0 or 1) */
+    int refs_min, refs_max;      /* --ref */
+    int videos;                  /* --video: exactly this many */
+    bool ratio, duration, audio; /* parameters it uses */
+    const char *image_role;
+} rules[] = {
+    { TASK_T2V, true, 0, 0, 0, 0, true, true, false, NULL },
+    { TASK_I2V, false, 1, 0, 0, 0, false, true, false, "its first frame" },
+    { TASK_R2V, true, 0, 1, 9, 0, true, true, false, NULL },
+    { TASK_EDIT, true, 0, 0, 5, 1, false, false, true, NULL },
+};
+
+int cli_model(const char *arg, char out[LIMIT_MODEL_NAME + 1],
+              struct errmsg *err)
+{
+    size_t n = strlen(arg);
+    if (n == 0 || n > LIMIT_MODEL_NAME ||
+        strspn(arg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                    "0123456789._-") != n)
+        return errmsg_set(err, ERR_INVALID_PARAMETER,
+                          "--model: '%.*s' is not a model name (letters, "
+                          "digits, '.', '_' and '-', at most %d)",
+                          80, arg, LIMIT_MODEL_NAME);
+    for (size_t i = 0; i < ARRAY_LEN(shortcuts); i++)
+        if (strcasecmp(arg, shortcuts[i].name) == 0) {
+            snprintf(out, LIMIT_MODEL_NAME + 1, "%s", shortcuts[i].model);
+            return 0;
+        }
+    char full[LIMIT_MODEL_NAME + 16];
+    snprintf(full, sizeof(full), "happyhorse-%s", arg);
+    const struct task_model *m = task_model_find(full);
+    snprintf(out, LIMIT_MODEL_NAME + 1, "%s", m ? m->name : arg);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- media */
+
+static bool has_prefix_ci(const char *s, const char *prefix)
+{
+    return strncasecmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static bool is_http(const char *s)
+{
+    return has_prefix_ci(s, "http://") || has_prefix_ci(s, "https://");
+}
+
+const char *cli_image_type(const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    if (n >= 8 && memcmp(p, "\x89PNG\r\n\x1a\n", 8) == 0)
+        return "image/png";
+    if (n >= 3 && p[0] == 0xff && p[1] == 0xd8 && p[2] == 0xff)
+        return "image/jpeg";
+    if (n >= 12 && memcmp(p, "RIFF", 4) == 0 && memcmp(p + 8, "WEBP", 4) == 0)
+        return "image/webp";
+    return NULL;
+}
+
+/* The local path an argument names, or NULL when it is a URL. */
+static const char *local_path(const char *arg)
+{
+    if (is_http(arg) || has_prefix_ci(arg, "data:"))
+        return NULL;
+    if (has_prefix_ci(arg, "file://"))
+        return arg + 7;
+    return arg;
+}
+
+/* Everything about one --image/--ref/--video value short of reading it. */
+static int check_media(const char *flag, const char *arg, bool image,
+                       struct errmsg *err)
+{
+    const char *path = local_path(arg);
+    if (!path) {
+        size_t n = strlen(arg);
+        if (has_prefix_ci(arg, "data:")) {
+            if (!image)
+                return errmsg_set(err, ERR_INVALID_PARAMETER,
+                                  "%s: a data: URL is accepted for images "
+                                  "only",
+                                  flag);
+            if (!has_prefix_ci(arg, "data:image/jpeg;base64,") &&
+                !has_prefix_ci(arg, "data:image/png;base64,") &&
+                !has_prefix_ci(arg, "data:image/webp;base64,"))
+                return errmsg_set(err, ERR_INVALID_PARAMETER,
+                                  "%s: a data: URL must be image/jpeg, "
+                                  "image/png or image/webp with ;base64",
+                                  flag);
+            return 0;
+        }
+        if (n > LIMIT_URL_BYTES)
+            return errmsg_set(err, ERR_INVALID_PARAMETER,
+                              "%s: the URL is longer than %d bytes", flag,
+                              LIMIT_URL_BYTES);
+        for (size_t i = 0; i < n; i++)
+            if ((unsigned char)arg[i] <= 0x20 || arg[i] == 0x7f)
+                return errmsg_set(err, ERR_INVALID_PARAMETER,
+                                  "%s: whitespace or a control character in "
+                                  "the URL (escape spaces as %%20)",
+                                  flag);
+        return 0;
+    }
+    if (!image)
+        return errmsg_set(err, ERR_INVALID_PARAMETER,
+                          "%s '%.*s': a video must be an http(s):// URL the "
+                          "server can fetch; local video files are not "
+                          "uploaded (an upload extension for paddock is "
+                          "planned). Put the file on a web server or bucket "
+                          "and pass its URL.",
+                          flag, 200, arg);
+    if (strstr(arg, "://"))
+        return errmsg_set(err, ERR_INVALID_PARAMETER,
+                          "%s '%.*s': only http(s) URLs, data: URLs and local "
+                          "files are accepted",
+                          flag, 200, arg);
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return errmsg_set(err, ERR_INVALID_PARAMETER, "%s %.*s: %s", flag, 200,
+                          path, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return errmsg_set(err, ERR_INVALID_PARAMETER,
+                          "%s %.*s: not a regular file", flag, 200, path);
+    if (st.st_size > LIMIT_IMAGE_BYTES)
+        return errmsg_set(err, ERR_INVALID_PARAMETER,
+                          "%s %.*s: %.1f MB is over the %lld MB limit of an "
+                          "image input",
+                          flag, 200, path, (double)st.st_size / (1 << 20),
+                          (long long)(LIMIT_IMAGE_BYTES >> 20));
+    if (st.st_size == 0)
+        return errmsg_set(err, ERR_INVALID_PARAMETER,
+                          "%s %.*s: the file is "
+                          "empty",
+                          flag, 200, path);
+    return 0;
+}
+
+static void put_base64(struct buf *b, const unsigned char *p, size_t n)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuv"
+                              "wxyz0123456789+/";
+    buf_reserve(b, (n + 2) / 3 * 4);
+    char *o = b->data + b->len;
+    size_t i = 0;
+    for (; i + 3 <= n; i += 3) {
+        unsigned v = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8 | p[i + 2];
+        *o++ = tab[v >> 18];
+        *o++ = tab[(v >> 12) & 63];
+        *o++ = tab[(v >> 6) & 63];
+        *o++ = tab[v & 63];
+    }
+    if (i < n) {
+        unsigned v = (unsigned)p[i] << 16;
+        if (i + 1 < n)
+            v |= (unsigned)p[i + 1] << 8;
+        *o++ = tab[v >> 18];
+        *o++ = tab[(v >> 12) & 63];
+        *o++ = i + 1 < n ? tab[(v >> 6) & 63] : '=';
+        *o++ = '=';
+    }
+    b->len = (size_t)(o - b->data);
+    b->data[b->len] = '\0';
+}
+
+/* A local image (checked by check_media) as a JSON string "data:...". */
+static int put_data_url(struct buf *b, const char *flag, const char *path,
+                        struct errmsg *err)
+{
+    unsigned char *data = NULL;
+    struct stat st;
+    size_t got = 0;
+    int ret = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        ret = errmsg_set(err, ERR_INVALID_PARAMETER, "%s %.*s: %s", flag, 200,
+                         path, strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_size <= 0 ||
+        st.st_size > LIMIT_IMAGE_BYTES) {
+        ret = errmsg_set(err, ERR_INVALID_PARAMETER,
+                         "%s %.*s: changed while being read", flag, 200, path);
+        goto out;
+    }
+    size_t size = (size_t)st.st_size;
+    data = xmalloc(size);
+    while (got < size) {
+        ssize_t r = read(fd, data + got, size - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            ret = errmsg_set(err, ERR_INVALID_PARAMETER, "%s %.*s: %s", flag,
+                             200, path,
+                             r < 0 ? strerror(errno)
+                                   : "changed while being "
+                                     "read");
+            goto out;
+        }
+        got += (size_t)r;
+    }
+    const char *type = cli_image_type(data, size);
+    if (!type) {
+        ret = errmsg_set(err, ERR_INVALID_PARAMETER,
+                         "%s %.*s: not a JPEG, PNG or WEBP image (by its "
+                         "first bytes); HappyHorse takes only these",
+                         flag, 200, path);
+        goto out;
+    }
+    buf_printf(b, "\"data:%s;base64,", type);
+    put_base64(b, data, size);
+    buf_putc(b, '"');
+out:
+    if (fd >= 0)
+        close(fd);
+    free(data);
+    return ret;
+}
+
+static int put_media(struct buf *b, bool *first, const char *type,
+                     const char *flag, const char *arg, struct errmsg *err)
+{
+    buf_puts(b, *first ? "{\"type\":" : ",{\"type\":");
+    *first = false;
+    buf_json_str(b, type);
+    buf_puts(b, ",\"url\":");
+    const char *path = local_path(arg);
+    if (!path)
+        buf_json_str(b, arg);
+    else if (put_data_url(b, flag, path, err) < 0)
+        return err->code;
+    buf_putc(b, '}');
+    return 0;
+}
+
+/* --------------------------------------------------------------- values */
+
+static int check_choice(const char *flag, const char *v,
+                        const char *const *choices, size_t n, bool any_case,
+                        const char **canonical, struct errmsg *err)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((any_case ? strcasecmp : strcmp)(v, choices[i]) == 0) {
+            *canonical = choices[i];
+            return 0;
+        }
+    struct buf list = BUF_INIT;
+    for (size_t i = 0; i < n; i++)
+        buf_printf(&list, "%s%s", i ? (i + 1 == n ? " or " : ", ") : "",
+                   choices[i]);
+    errmsg_set(err, ERR_INVALID_PARAMETER, "%s: '%.*s' is not %s", flag, 40, v,
+               list.data);
+    buf_fini(&list);
+    return err->code;
+}
+
+struct values {
+    const char *resolution, *ratio, *audio;
+    int64_t duration, seed;
+};
+
+static int check_values(const struct cli_opts *o, struct values *v,
+                        struct errmsg *err)
+{
+    static const char *const tiers[] = { "480P", "720P", "1080P" };
+    static const char *const audio[] = { "auto", "origin" };
+    size_t n_ratios;
+    const char *const *ratios = task_ratios(&n_ratios);
+
+    if (o->resolution &&
+        check_choice("--resolution", o->resolution, tiers, ARRAY_LEN(tiers),
+                     true, &v->resolution, err) < 0)
+        return err->code;
+    if (o->ratio && check_choice("--ratio", o->ratio, ratios, n_ratios, false,
+                                 &v->ratio, err) < 0)
+        return err->code;
+    if (o->audio_setting &&
+        check_choice("--audio-setting", o->audio_setting, audio,
+                     ARRAY_LEN(audio), false, &v->audio, err) < 0)
+        return err->code;
+    if (o->duration && parse_i64(o->duration, LIMIT_DURATION_MIN,
+                                 LIMIT_DURATION_MAX, &v->duration) < 0)
+        return errmsg_set(err, ERR_INVALID_PARAMETER,
+                          "--duration: '%.*s' is not a whole number of "
+                          "seconds from %d to %d",
+                          40, o->duration, LIMIT_DURATION_MIN,
+                          LIMIT_DURATION_MAX);
+    if (o->seed && parse_i64(o->seed, 0, LIMIT_SEED_MAX, &v->seed) < 0)
+        return errmsg_set(err, ERR_INVALID_PARAMETER,
+                          "--seed: '%.*s' is not an integer from 0 to %lld", 40,
+                          o->seed, (long long)LIMIT_SEED_MAX);
+    if (o->prompt) {
+        size_t n = strlen(o->prompt);
+        if (n > LIMIT_PROMPT_BYTES)
+            return errmsg_set(err, ERR_INVALID_PARAMETER,
+                              "--prompt: %zu bytes is over the %d-byte limit",
+                              n, LIMIT_PROMPT_BYTES);
+        if (!utf8_valid(o->prompt, n))
+            return errmsg_set(err, ERR_INVALID_PARAMETER,
+                              "--prompt is not valid UTF-8");
+    }
+    return 0;
+}
+
+/* The counts a HappyHorse model needs, named by flag. */
+static int check_rule(const struct kind_rule *r, const char *model,
+                      const struct cli_opts *o, FILE *warn, struct errmsg *err)
+{
+    int images = o->image != NULL, videos = o->video != NULL;
+    int refs = (int)o->n_refs;
+    if (r->prompt && (!o->prompt || !o->prompt[0]))
+        return errmsg_set(err, ERR_INVALID_PARAMETER,
+                          "--prompt is required by %s", model);
+    if (images != r->images)
+        return errmsg_set(err, ERR_INVALID_PARAMETER,
+                          r->images ? "--image is required by %s (%s)"
+                                    : "--image does not apply to %s%s",
+                          model, r->images ? r->image_role : "");
+    if (videos != r->videos)
+        return errmsg_set(err, ERR_INVALID_PARAMETER,
+                          r->videos ? "--video is required by %s"
+                                    : "--video does not apply to %s",
+                          model);
+    if (refs < r->refs_min || refs > r->refs_max) {
+        if (r->refs_max == 0)
+            return errmsg_set(err, ERR_INVALID_PARAMETER,
+                              "--ref does not apply to %s", model);
+        return errmsg_set(err, ERR_INVALID_PARAMETER,
+                          "--ref: %s takes %d to %d reference images, not %d",
+                          model, r->refs_min, r->refs_max, refs);
+    }
+    if (!warn)
+        return 0;
+    if (o->ratio && !r->ratio)
+        fprintf(warn,
+                "paddock submit: note: %s ignores --ratio (the video "
+                "follows its input)\n",
+                model);
+    if (o->duration && !r->duration)
+        fprintf(warn,
+                "paddock submit: note: %s ignores --duration (the video "
+                "keeps its input's length)\n",
+                model);
+    if (o->audio_setting && !r->audio)
+        fprintf(warn,
+                "paddock submit: note: %s ignores --audio-setting "
+                "(video-edit only)\n",
+                model);
+    return 0;
+}
+
+int cli_submit_body(const struct cli_opts *o, struct buf *b, FILE *warn,
+                    struct errmsg *err)
+{
+    char model[LIMIT_MODEL_NAME + 1];
+    struct values v = { 0 };
+
+    /* Without --model, the inputs say which kind is meant. */
+    const char *given = o->model    ? o->model
+                        : o->video  ? "edit"
+                        : o->n_refs ? "r2v"
+                        : o->image  ? "i2v"
+                                    : "t2v";
+    if (cli_model(given, model, err) < 0 || check_values(o, &v, err) < 0)
+        return err->code;
+    const struct task_model *m = task_model_find(model);
+    for (size_t i = 0; m && i < ARRAY_LEN(rules); i++)
+        if (rules[i].kind == m->kind &&
+            check_rule(&rules[i], model, o, warn, err) < 0)
+            return err->code;
+    if (o->image && check_media("--image", o->image, true, err) < 0)
+        return err->code;
+    for (size_t i = 0; i < o->n_refs; i++)
+        if (check_media("--ref", o->refs[i], true, err) < 0)
+            return err->code;
+    if (o->video && check_media("--video", o->video, false, err) < 0)
+        return err->code;
+
+    /* Everything is checked: now read files and write. */
+    buf_reset(b);
+    buf_puts(b, "{\"model\":");
+    buf_json_str(b, model);
+    buf_puts(b, ",\"input\":{");
+    if (o->prompt) {
+        buf_puts(b, "\"prompt\":");
+        buf_json_str(b, o->prompt);
+    }
+    if (o->image || o->n_refs || o->video) {
+        bool first = true;
+        buf_puts(b, o->prompt ? ",\"media\":[" : "\"media\":[");
+        if (o->image &&
+            put_media(b, &first, "first_frame", "--image", o->image, err) < 0)
+            goto fail;
+        for (size_t i = 0; i < o->n_refs; i++)
+            if (put_media(b, &first, "reference_image", "--ref", o->refs[i],
+                          err) < 0)
+                goto fail;
+        if (o->video &&
+            put_media(b, &first, "video", "--video", o->video, err) < 0)
+            goto fail;
+        buf_putc(b, ']');
+    }
+    buf_putc(b, '}');
+
+    struct buf p = BUF_INIT;
+    if (v.resolution)
+        buf_printf(&p, ",\"resolution\":\"%s\"", v.resolution);
+    if (v.ratio)
+        buf_printf(&p, ",\"ratio\":\"%s\"", v.ratio);
+    if (o->duration)
+        buf_printf(&p, ",\"duration\":%lld", (long long)v.duration);
+    if (o->seed)
+        buf_printf(&p, ",\"seed\":%lld", (long long)v.seed);
+    if (o->no_watermark)
+        buf_puts(&p, ",\"watermark\":false");
+    if (v.audio)
+        buf_printf(&p, ",\"audio_setting\":\"%s\"", v.audio);
+    if (p.len)
+        buf_printf(b, ",\"parameters\":{%s}", p.data + 1);
+    buf_fini(&p);
+    buf_putc(b, '}');
+    return 0;
+fail:
+    buf_reset(b);
+    return err->code;
+}
+
+/* -------------------------------------------------------------- command */
+
+int cli_cmd_submit(struct cli *c)
+{
+    struct buf body = BUF_INIT;
+    struct cli_reply rep = { 0 };
+    struct errmsg err = { 0 };
+    char task_id[CLI_TASK_ID_MAX + 1];
+    int64_t timeout_ms = 0;
+    int ret;
+
+    /* Flags of the whole flow first: nothing is sent on a usage error. */
+    if ((c->o.wait && cli_timeout(&c->o, &timeout_ms, &err) < 0) ||
+        (c->o.output && cli_check_output(c->o.output, &err) < 0) ||
+        cli_submit_body(&c->o, &body, stderr, &err) < 0) {
+        ret = cli_usage_error(c, &err);
+        goto out;
+    }
+    if ((ret = cli_connect(c)) != CLI_EXIT_OK)
+        goto out;
+    ret = cli_call(c, "POST", SUBMIT_PATH, &body, &rep);
+    buf_fini(&body); /* the images are sent: free them before waiting */
+    if (ret != CLI_EXIT_OK)
+        goto out;
+    const char *id = cli_jstr(cli_output(&rep), "task_id");
+    if (!id || !cli_valid_task_id(id)) {
+        fprintf(stderr, "paddock: HTTP 200 but the answer has no "
+                        "valid output.task_id\n");
+        cli_print_json(c, &rep);
+        ret = CLI_EXIT_HTTP;
+        goto out;
+    }
+    snprintf(task_id, sizeof(task_id), "%s", id);
+    if (c->o.json)
+        cli_print_json(c, &rep);
+    else
+        printf("%s\n", task_id);
+    fflush(stdout);
+    cli_reply_fini(&rep);
+    if (c->o.wait)
+        ret = cli_wait_task(c, task_id, timeout_ms, c->o.output, true);
+out:
+    cli_reply_fini(&rep);
+    buf_fini(&body);
+    return ret;
+}
