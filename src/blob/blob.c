@@ -15,9 +15,9 @@
 #include <unistd.h>
 
 struct blob {
-    char *results; /* <data>/results */
-    char *tmp;     /* <data>/tmp */
-    unsigned char key[32];
+    char *results;        /* <data>/results */
+    char *tmp;            /* <data>/tmp */
+    struct sign_key *key; /* the link-signing key, pre-keyed */
 };
 
 static int make_dir(const char *path, struct errmsg *err)
@@ -102,7 +102,7 @@ int blob_open(const char *data_dir, const unsigned char key[32],
     struct blob *b = xcalloc(1, sizeof(*b));
     b->results = xasprintf("%s/results", data_dir);
     b->tmp = xasprintf("%s/tmp", data_dir);
-    memcpy(b->key, key, sizeof(b->key));
+    b->key = sign_key_new(key, 32);
     int ret = make_dir(b->results, err);
     if (ret == 0)
         ret = make_dir(b->tmp, err);
@@ -122,6 +122,7 @@ void blob_free(struct blob *b)
         return;
     free(b->results);
     free(b->tmp);
+    sign_key_free(b->key);
     free(b);
 }
 
@@ -207,12 +208,12 @@ int blob_remove(const struct blob *b, const char *name)
 static void signature(const struct blob *b, const char *name,
                       const char *expires, char out[2 * SIGN_HASH_LEN + 1])
 {
-    struct buf msg = BUF_INIT;
+    char msg[BLOB_NAME_MAX + 48];
     unsigned char mac[SIGN_HASH_LEN];
-    buf_printf(&msg, "/files/%s\n%s", name, expires);
-    sign_hmac(b->key, sizeof(b->key), msg.data, msg.len, mac);
+    size_t n =
+        (size_t)snprintf(msg, sizeof(msg), "/files/%s\n%s", name, expires);
+    sign_hmac_keyed(b->key, msg, n < sizeof(msg) ? n : sizeof(msg) - 1, mac);
     id_hex(mac, sizeof(mac), out);
-    buf_fini(&msg);
 }
 
 int blob_sweep(const struct blob *b, int64_t min_age_ms,
@@ -249,8 +250,13 @@ void blob_url(const struct blob *b, struct buf *out, const char *base,
     snprintf(expires, sizeof(expires), "%lld",
              (long long)((expires_ms + 999) / 1000));
     signature(b, name, expires, sig);
-    buf_printf(out, "%s/files/%s?expires=%s&signature=%s", base, name, expires,
-               sig);
+    buf_puts(out, base); /* on every query: appends, no format parsing */
+    buf_puts(out, "/files/");
+    buf_puts(out, name);
+    buf_puts(out, "?expires=");
+    buf_puts(out, expires);
+    buf_puts(out, "&signature=");
+    buf_puts(out, sig);
 }
 
 int blob_verify(const struct blob *b, const char *name, const char *expires,

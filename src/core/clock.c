@@ -26,18 +26,56 @@ int64_t clock_mono_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+static void digits(char *p, unsigned v, int n)
+{
+    while (n-- > 0) {
+        p[n] = (char)('0' + v % 10);
+        v /= 10;
+    }
+}
+
+/* Civil date of a day count since 1970-01-01 (proleptic Gregorian; the
+ * days-from-civil inverse of H. Hinnant's public-domain algorithms). */
+static void civil(int64_t z, int *y, unsigned *m, unsigned *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+/* Written digit by digit: three times on every query, where snprintf and
+ * gmtime_r cost more than the rest of the answer. */
 void clock_format(int64_t ms, int offset_min, char out[24])
 {
     int64_t local = ms + (int64_t)offset_min * 60000;
-    time_t secs = (time_t)(local >= 0 ? local / 1000 : (local - 999) / 1000);
-    int milli = (int)(local - (int64_t)secs * 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    /* Years past 9999 do not occur; the cast keeps the width provable. */
-    snprintf(out, 24, "%04u-%02u-%02u %02u:%02u:%02u.%03u",
-             (unsigned)(tm.tm_year + 1900) % 10000u, (unsigned)tm.tm_mon + 1,
-             (unsigned)tm.tm_mday, (unsigned)tm.tm_hour, (unsigned)tm.tm_min,
-             (unsigned)tm.tm_sec, (unsigned)milli);
+    int64_t secs = local >= 0 ? local / 1000 : (local - 999) / 1000;
+    unsigned milli = (unsigned)(local - secs * 1000);
+    int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
+    unsigned sod = (unsigned)(secs - days * 86400);
+    int y;
+    unsigned m, d;
+    civil(days, &y, &m, &d);
+    /* Years past 9999 do not occur; keep the width fixed anyway. */
+    digits(out, (unsigned)(y < 0 ? 0 : y) % 10000u, 4);
+    out[4] = '-';
+    digits(out + 5, m, 2);
+    out[7] = '-';
+    digits(out + 8, d, 2);
+    out[10] = ' ';
+    digits(out + 11, sod / 3600, 2);
+    out[13] = ':';
+    digits(out + 14, sod / 60 % 60, 2);
+    out[16] = ':';
+    digits(out + 17, sod % 60, 2);
+    out[19] = '.';
+    digits(out + 20, milli, 3);
+    out[23] = '\0';
 }
 
 int clock_parse_compact(const char *s, int offset_min, int64_t *out_ms)

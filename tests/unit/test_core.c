@@ -2,6 +2,8 @@
 #include "../../src/core/core.h"
 #include "unit.h"
 
+#include <time.h>
+
 #include <stdlib.h>
 
 static void buf_grows_and_escapes(void)
@@ -37,6 +39,33 @@ static void uuid_shapes(void)
     CHECK(!id_is_uuid("not-a-uuid"));
     CHECK(!id_is_uuid("0123456789abcdef0123456789abcdef0123"));
     CHECK(id_is_uuid("051C7B40-B2C5-4341-AEE4-0123456789AB"));
+}
+
+/* The digit-by-digit formatter against libc's calendar, over leap years,
+ * century rules, month ends, offsets and times before 1970. */
+static void clock_matches_libc(void)
+{
+    uint64_t x = 88172645463325252ull;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        /* 1900..2199, any millisecond */
+        int64_t ms = (int64_t)(x % 9467280000000ull) - 2208988800000LL;
+        int off = (int)(x >> 40) % (14 * 60 * 2 + 1) - 14 * 60;
+        char got[24], want[24];
+        clock_format(ms, off, got);
+        int64_t local = ms + (int64_t)off * 60000;
+        time_t secs =
+            (time_t)(local >= 0 ? local / 1000 : (local - 999) / 1000);
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        snprintf(want, sizeof(want), "%04d-%02d-%02d %02d:%02d:%02d.%03d",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                 tm.tm_min, tm.tm_sec, (int)(local - (int64_t)secs * 1000));
+        if (strcmp(got, want) != 0) {
+            CHECK_STR(got, want);
+            break;
+        }
+    }
 }
 
 static void clock_utc8(void)
@@ -112,6 +141,7 @@ int main(void)
     RUN(buf_grows_and_escapes);
     RUN(uuid_shapes);
     RUN(clock_utc8);
+    RUN(clock_matches_libc);
     RUN(utf8_rules);
     RUN(error_table);
     RUN(numbers);
