@@ -12,7 +12,7 @@ BUILD ?= release
 CC ?= cc
 O ?= build/$(BUILD)
 
-PKGS := libmicrohttpd jansson sqlite3 libcrypto libcurl \
+PKGS := libmicrohttpd jansson sqlite3 libcrypto libcurl libpq \
         libavformat libavcodec libavutil libswscale libswresample
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Werror

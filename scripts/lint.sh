@@ -18,7 +18,7 @@ fi
 if command -v clang >/dev/null 2>&1; then
     for f in src/*/*.c src/main.c; do
         clang -std=c17 -D_GNU_SOURCE -fsyntax-only -Wall -Wextra -Wshadow \
-            -Wstrict-prototypes -Werror $(pkg-config --cflags jansson \
+            -Wstrict-prototypes -Werror $(pkg-config --cflags jansson libpq \
             libmicrohttpd libavformat 2>/dev/null) "$f" || status=1
     done
 fi

@@ -8,6 +8,7 @@ PACKAGES="
 gcc make pkg-config clang clang-format libclang-rt-14-dev
 libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev
 libcurl4-openssl-dev
+libpq-dev postgresql
 libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
 libswresample-dev libx264-dev
 ffmpeg python3 curl ca-certificates

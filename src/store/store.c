@@ -10,11 +10,17 @@ int store_open(const char *url, struct store **out, struct errmsg *err)
     *out = NULL;
     if (strncmp(url, "sqlite:", 7) == 0)
         return store_sqlite_open(url + 7, out, err);
-    if (strstr(url, "://") != NULL)
+    if (strncmp(url, "postgres://", 11) == 0 ||
+        strncmp(url, "postgresql://", 13) == 0)
+        return store_pg_open(url, out, err);
+    const char *scheme_end = strstr(url, "://");
+    if (scheme_end) { /* the scheme only: the rest may hold a password */
+        size_t len = (size_t)(scheme_end - url);
         return errmsg_set(err, ERR_INVALID_PARAMETER,
-                          "store URL '%.100s' is not supported: use "
-                          "sqlite:PATH",
-                          url);
+                          "store URL scheme '%.*s' is not supported: use "
+                          "sqlite:PATH or postgres://...",
+                          (int)(len < 32 ? len : 32), url);
+    }
     return store_sqlite_open(url, out, err);
 }
 
@@ -175,4 +181,11 @@ int store_key_list(struct store *s, struct store_key **out, size_t *n)
 int store_secret(struct store *s, const char *name, unsigned char out[32])
 {
     return s->ops->secret(s, name, out);
+}
+
+int store_wait_work(struct store *s, uint64_t *seen, int timeout_ms)
+{
+    if (!s->ops->wait_work)
+        return ERR_UNSUPPORTED_OPERATION;
+    return s->ops->wait_work(s, seen, timeout_ms);
 }

@@ -2,7 +2,8 @@
  * store: durable task records, API keys and shared secrets.
  *
  * One interface (struct store_ops), several backends: sqlite.c (default,
- * "sqlite:PATH"), later pg.c ("postgres://..."). Callers use the store_*
+ * "sqlite:PATH") and pg.c ("postgres://..." or "postgresql://...", a libpq
+ * URL: many nodes on one database). Callers use the store_*
  * wrappers only; the registry in store.c is the one place that names a
  * backend. One conformance suite (tests/unit/test_store.c) runs on each.
  *
@@ -95,6 +96,8 @@ struct store_ops {
     int (*key_put)(struct store *s, const struct store_key *k);
     int (*key_list)(struct store *s, struct store_key **out, size_t *n);
     int (*secret)(struct store *s, const char *name, unsigned char out[32]);
+    /* Optional (NULL: the backend has no wake-ups). */
+    int (*wait_work)(struct store *s, uint64_t *seen, int timeout_ms);
     void (*close)(struct store *s);
 };
 
@@ -104,14 +107,17 @@ struct store {
 };
 
 /*
- * Open the store at `url`: "sqlite:PATH" (or a bare path). Creates the
- * database and migrates its schema to the current version.
- * 0, or ERR_STORE / ERR_INVALID_PARAMETER with a message in *err.
+ * Open the store at `url`: "sqlite:PATH" (or a bare path), or
+ * "postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?PARAM=VALUE...]" (libpq's URL,
+ * "postgresql://" too; the database must exist). Creates the database (or
+ * the tables) and migrates its schema to the current version.
+ * 0, or ERR_STORE / ERR_INVALID_PARAMETER with a message in *err (which
+ * never contains a password).
  */
 int store_open(const char *url, struct store **out, struct errmsg *err);
 /* NULL is fine. */
 void store_close(struct store *s);
-/* The backend's name ("sqlite"). */
+/* The backend's name ("sqlite", "postgres"). */
 const char *store_name(const struct store *s);
 
 /*
@@ -196,7 +202,23 @@ int store_key_list(struct store *s, struct store_key **out, size_t *n);
  * key): created at random on first use, the same ever after. */
 int store_secret(struct store *s, const char *name, unsigned char out[32]);
 
+/*
+ * Wait up to timeout_ms for work announced by any node on this store: a
+ * submit committed, a task released or rescued to PENDING. *seen is the
+ * caller's count of wake-ups (start at 0, keep it per thread across calls):
+ * the wait ends at once if one came since the last call, so one that lands
+ * between a claim that found nothing and this call is not lost. 1: woken
+ * (claim now; another worker may get there first), 0: timed out (claim
+ * anyway: wake-ups are missed while the database restarts).
+ * ERR_UNSUPPORTED_OPERATION at once when the backend has none (sqlite: one
+ * process, whose worker pool wakes its own threads). Any thread; the first
+ * call starts the backend's listener (postgres: LISTEN on a connection of
+ * its own).
+ */
+int store_wait_work(struct store *s, uint64_t *seen, int timeout_ms);
+
 /* Backends (only store.c calls these). */
 int store_sqlite_open(const char *path, struct store **out, struct errmsg *err);
+int store_pg_open(const char *url, struct store **out, struct errmsg *err);
 
 #endif

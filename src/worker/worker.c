@@ -278,12 +278,18 @@ static void *render_main(void *arg)
     struct worker_pool *pool = ((struct thread_arg *)arg)->pool;
     struct slot *sl = ((struct thread_arg *)arg)->slot;
     free(arg);
+    uint64_t seen = 0; /* wake-ups from the store seen by this thread */
     while (!quitting(pool)) {
         struct task t;
         int rc = store_claim(pool->d.store, pool->owner, clock_now_ms(),
                              pool->d.conf->lease_ms, &t);
         if (rc == ERR_NOT_FOUND) {
-            idle_wait(pool, IDLE_POLL_MS);
+            /* A store shared by many nodes announces work (postgres:
+             * LISTEN/NOTIFY); one process's store has this pool's own
+             * wake-ups. Either way the poll interval is the safety net. */
+            if (store_wait_work(pool->d.store, &seen, IDLE_POLL_MS) ==
+                ERR_UNSUPPORTED_OPERATION)
+                idle_wait(pool, IDLE_POLL_MS);
             continue;
         }
         if (rc < 0) { /* the store failed: back off, then try again */

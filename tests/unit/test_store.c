@@ -1,17 +1,26 @@
 /*
  * The store conformance suite: every behaviour the API and the workers rely
- * on, run against each backend (SQLite now; PostgreSQL joins with the same
- * cases).
+ * on, run against each backend: SQLite always, PostgreSQL when
+ * PADDOCK_TEST_PG holds a libpq URL of a server where the user may create
+ * databases (tests/pg.sh starts a throw-away one; tests/run.sh runs this
+ * suite under it). Each case gets a database of its own. Cases with two
+ * handles on one database stand for two nodes (processes).
  */
 #include "../../src/store/store.h"
 #include "unit.h"
 
+#include <libpq-fe.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 static char dir[] = "/tmp/paddock-test-store-XXXXXX";
-static char url[256];
+static char url[600];
+static const char *backend = "sqlite";
+/* PostgreSQL: PADDOCK_TEST_PG split around its database name, so each
+ * case can name its own; the databases made so far. */
+static char pg_prefix[256], pg_query[256];
+static int pg_dbs;
 
 /* Reopen the current database. */
 static struct store *open_store(void)
@@ -24,11 +33,59 @@ static struct store *open_store(void)
     return s;
 }
 
+/* Run SQL on the server's maintenance database (PADDOCK_TEST_PG). */
+static int pg_admin(const char *sql)
+{
+    char admin[600];
+    snprintf(admin, sizeof(admin), "%s/postgres%s", pg_prefix, pg_query);
+    PGconn *pg = PQconnectdb(admin);
+    int ok = PQstatus(pg) == CONNECTION_OK;
+    if (ok) {
+        PGresult *r = PQexec(pg, sql);
+        ok = PQresultStatus(r) == PGRES_COMMAND_OK ||
+             PQresultStatus(r) == PGRES_TUPLES_OK;
+        PQclear(r);
+    }
+    if (!ok)
+        fprintf(stderr, "  %s: %s", sql, PQerrorMessage(pg));
+    PQfinish(pg);
+    return ok ? 0 : -1;
+}
+
+/* Run SQL on the current case's database. */
+static int pg_case_sql(const char *sql)
+{
+    PGconn *pg = PQconnectdb(url);
+    PGresult *r = PQexec(pg, sql);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK ||
+             PQresultStatus(r) == PGRES_TUPLES_OK;
+    if (!ok)
+        fprintf(stderr, "  %s: %s", sql, PQerrorMessage(pg));
+    PQclear(r);
+    PQfinish(pg);
+    return ok ? 0 : -1;
+}
+
+/* A new, empty database for the next case; url names it. */
+static void fresh_url(void)
+{
+    static int n;
+    if (strcmp(backend, "sqlite") == 0) {
+        snprintf(url, sizeof(url), "sqlite:%s/test%d.db", dir, ++n);
+        return;
+    }
+    char sql[128];
+    snprintf(sql, sizeof(sql), "CREATE DATABASE paddock_test_%d_%d",
+             (int)getpid(), ++pg_dbs);
+    pg_admin(sql);
+    snprintf(url, sizeof(url), "%s/paddock_test_%d_%d%s", pg_prefix,
+             (int)getpid(), pg_dbs, pg_query);
+}
+
 /* Each case starts on a database of its own. */
 static struct store *fresh_store(void)
 {
-    static int n;
-    snprintf(url, sizeof(url), "sqlite:%s/test%d.db", dir, ++n);
+    fresh_url();
     return open_store();
 }
 
@@ -301,20 +358,19 @@ static int cmp_id(const void *a, const void *b)
     return strcmp(a, b);
 }
 
-/* Concurrent claimers: every task is claimed exactly once. */
-static void claims_are_exclusive(void)
+/* Concurrent claimers, half on each handle: every task claimed once. */
+static void claim_race(struct store *s, struct store *s2)
 {
-    struct store *s = fresh_store();
     struct task t;
     for (int i = 0; i < RACE_TASKS; i++) {
-        make_task(&t, "k3", clock_now_ms());
-        CHECK_INT(store_insert(s, &t), 0);
+        make_task(&t, i % 2 ? "k3" : "k4", clock_now_ms());
+        CHECK_INT(store_insert(i % 2 ? s : s2, &t), 0);
         task_fini(&t);
     }
     struct racer r[RACE_THREADS];
     pthread_t th[RACE_THREADS];
     for (int i = 0; i < RACE_THREADS; i++) {
-        r[i] = (struct racer){ .s = s };
+        r[i] = (struct racer){ .s = i % 2 ? s2 : s };
         snprintf(r[i].name, sizeof(r[i].name), "racer%d", i);
         r[i].ids = xcalloc(RACE_TASKS, UUID_STR_LEN + 1);
         pthread_create(&th[i], NULL, race, &r[i]);
@@ -333,6 +389,21 @@ static void claims_are_exclusive(void)
     for (int i = 1; i < total; i++)
         CHECK(strcmp(all[i - 1], all[i]) != 0);
     free(all);
+}
+
+static void claims_are_exclusive(void)
+{
+    struct store *s = fresh_store();
+    claim_race(s, s);
+    store_close(s);
+}
+
+/* Two nodes on one database: claims are exclusive across them too. */
+static void claims_are_exclusive_across_nodes(void)
+{
+    struct store *s = fresh_store(), *s2 = open_store();
+    claim_race(s, s2);
+    store_close(s2);
     store_close(s);
 }
 
@@ -391,14 +462,14 @@ static void *idem_race(void *arg)
     return NULL;
 }
 
-/* 20 concurrent identical submits: one task; 19 replays of it. */
-static void idempotent_concurrent(void)
+/* 20 concurrent identical submits, half on each handle: one task; 19
+ * replays of it. */
+static void idem_race_on(struct store *s, struct store *s2)
 {
-    struct store *s = fresh_store();
     struct idem_racer r[IDEM_THREADS];
     pthread_t th[IDEM_THREADS];
     for (int i = 0; i < IDEM_THREADS; i++) {
-        r[i] = (struct idem_racer){ .s = s };
+        r[i] = (struct idem_racer){ .s = i % 2 ? s2 : s };
         make_task(&r[i].t, "k1", clock_now_ms());
         pthread_create(&th[i], NULL, idem_race, &r[i]);
     }
@@ -430,6 +501,20 @@ static void idempotent_concurrent(void)
     free(page);
     for (int i = 0; i < IDEM_THREADS; i++)
         task_fini(&r[i].t);
+}
+
+static void idempotent_concurrent(void)
+{
+    struct store *s = fresh_store();
+    idem_race_on(s, s);
+    store_close(s);
+}
+
+static void idempotent_across_nodes(void)
+{
+    struct store *s = fresh_store(), *s2 = open_store();
+    idem_race_on(s, s2);
+    store_close(s2);
     store_close(s);
 }
 
@@ -769,6 +854,242 @@ static void group_commit(void)
     store_close(s);
 }
 
+/* ------------------------------------------------ many nodes, restarts */
+
+#define NODE_THREADS 8
+#define NODE_EACH    10
+
+struct limit_racer {
+    struct store *s;
+    const char *key; /* NULL: a key of its own per submit */
+    int64_t active, queue;
+    int ok, quota, throttled, other;
+};
+
+static void *limit_race(void *arg)
+{
+    struct limit_racer *r = arg;
+    for (int i = 0; i < NODE_EACH; i++) {
+        char key[32];
+        snprintf(key, sizeof(key), "%s-%d", r->key ? r->key : "q", i);
+        int rc = submit_limited(r->s, r->key ? r->key : key, r->active,
+                                r->queue, NULL);
+        r->ok += rc == 0;
+        r->quota += rc == ERR_ALLOCATION_QUOTA;
+        r->throttled += rc == ERR_THROTTLING;
+        r->other +=
+            rc != 0 && rc != ERR_ALLOCATION_QUOTA && rc != ERR_THROTTLING;
+    }
+    return NULL;
+}
+
+/* 8 threads on two handles submit 80 tasks at once; what is accepted. */
+static void limit_race_on(struct store *s, struct store *s2, const char *key,
+                          int64_t active, int64_t queue, int *ok, int *quota,
+                          int *throttled)
+{
+    struct limit_racer r[NODE_THREADS];
+    pthread_t th[NODE_THREADS];
+    *ok = *quota = *throttled = 0;
+    for (int i = 0; i < NODE_THREADS; i++) {
+        r[i] = (struct limit_racer){
+            .s = i % 2 ? s2 : s, .key = key, .active = active, .queue = queue
+        };
+        pthread_create(&th[i], NULL, limit_race, &r[i]);
+    }
+    for (int i = 0; i < NODE_THREADS; i++) {
+        pthread_join(th[i], NULL);
+        *ok += r[i].ok;
+        *quota += r[i].quota;
+        *throttled += r[i].throttled;
+        CHECK_INT(r[i].other, 0);
+    }
+}
+
+/* Limits count what the database holds, not what one node saw. */
+static void limits_hold_across_nodes(void)
+{
+    struct store *s = fresh_store(), *s2 = open_store();
+    int ok, quota, throttled;
+    limit_race_on(s, s2, "x", 25, 0, &ok, &quota, &throttled);
+    CHECK_INT(ok, 25);
+    CHECK_INT(quota, NODE_THREADS * NODE_EACH - 25);
+    /* 25 pending now; the queue takes 15 more, whatever the key. */
+    limit_race_on(s, s2, NULL, 0, 40, &ok, &quota, &throttled);
+    CHECK_INT(ok, 15);
+    CHECK_INT(throttled, NODE_THREADS * NODE_EACH - 15);
+    store_close(s2);
+    store_close(s);
+}
+
+struct opener {
+    struct store *s;
+};
+
+static void *open_thread(void *arg)
+{
+    ((struct opener *)arg)->s = open_store();
+    return NULL;
+}
+
+/* Nodes starting at once on a new database: one migrates, all work. */
+static void concurrent_open(void)
+{
+    fresh_url();
+    struct opener o[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&th[i], NULL, open_thread, &o[i]);
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < 4; i++) {
+        CHECK(o[i].s != NULL);
+        if (o[i].s)
+            CHECK_INT(submit_limited(o[i].s, "k", 0, 0, NULL), 0);
+    }
+    for (int i = 0; i < 4; i++)
+        store_close(o[i].s);
+}
+
+/* Idle workers wake when any node makes work: a submit, a release, a
+ * rescue. (Backends without wake-ups say so at once.) */
+static void wake_ups(void)
+{
+    struct store *s = fresh_store(), *s2 = open_store();
+    uint64_t seen = 0;
+    int rc = store_wait_work(s2, &seen, 5000);
+    if (rc == ERR_UNSUPPORTED_OPERATION) {
+        CHECK_STR(store_name(s), "sqlite");
+        goto out;
+    }
+    CHECK(rc == 0 || rc == 1);                    /* listening from now on */
+    CHECK_INT(store_wait_work(s2, &seen, 50), 0); /* nothing new */
+    /* A submit on the other node; the wait comes after it and still sees
+     * it (the wake-up is counted, not lost). */
+    CHECK_INT(submit_limited(s, "k", 0, 0, NULL), 0);
+    CHECK_INT(store_wait_work(s2, &seen, 10000), 1);
+    struct task c;
+    CHECK_INT(store_claim(s2, "w", clock_now_ms(), 1000, &c), 0);
+    CHECK_INT(store_wait_work(s2, &seen, 50), 0);
+    CHECK_INT(store_release(s2, c.task_id, "w"), 0);
+    CHECK_INT(store_wait_work(s2, &seen, 10000), 1);
+    task_fini(&c);
+    int64_t now = clock_now_ms();
+    CHECK_INT(store_claim(s2, "w", now, 1000, &c), 0);
+    task_fini(&c);
+    int requeued = 0;
+    CHECK_INT(store_wait_work(s2, &seen, 50), 0);
+    CHECK_INT(store_rescue(s, now + 2000, 3, &requeued, NULL), 0);
+    CHECK_INT(requeued, 1);
+    CHECK_INT(store_wait_work(s2, &seen, 10000), 1);
+out:
+    store_close(s2);
+    store_close(s);
+}
+
+/* The server, through tests/pg.sh (PADDOCK_TEST_PG_CTL). */
+static int pg_ctl(const char *verb)
+{
+    const char *ctl = getenv("PADDOCK_TEST_PG_CTL");
+    char cmd[700];
+    if (!ctl || !*ctl) {
+        fprintf(stderr,
+                "  PADDOCK_TEST_PG_CTL is not set: cannot %s the "
+                "server\n",
+                verb);
+        return -1;
+    }
+    snprintf(cmd, sizeof(cmd), "%s %s", ctl, verb);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static int count_tasks(struct store *s, const char *key)
+{
+    struct store_filter f = {
+        .key_id = key, .status = -1, .to_ms = INT64_MAX, .limit = 1
+    };
+    struct task *page;
+    size_t n;
+    int64_t total = -1;
+    if (store_list(s, &f, &page, &n, &total) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        task_fini(&page[i]);
+    free(page);
+    return (int)total;
+}
+
+/* The server restarts (and is down for a while): every op answers, an
+ * error while it is down, success once it is back; nothing acknowledged
+ * is lost. */
+static void server_restart(void)
+{
+    struct store *s = fresh_store();
+    struct task t, c, g;
+    make_task(&t, "r", clock_now_ms());
+    CHECK_INT(store_insert(s, &t), 0);
+    CHECK_INT(submit_limited(s, "r", 0, 0, NULL), 0);
+    CHECK_INT(store_claim(s, "w", clock_now_ms(), 30000, &c), 0);
+    CHECK_STR(c.task_id, t.task_id);
+
+    uint64_t seen = 0; /* the listener is up before the restart */
+    CHECK(store_wait_work(s, &seen, 5000) >= 0);
+
+    CHECK_INT(pg_ctl("restart"), 0);
+    /* Every pooled connection died: each op reconnects first. */
+    CHECK_INT(store_get(s, t.task_id, &g), 0);
+    task_fini(&g);
+    CHECK_INT(submit_limited(s, "r", 0, 0, NULL), 0);
+    c.status = TASK_SUCCEEDED;
+    c.end_ms = clock_now_ms();
+    c.result = xstrdup("r.mp4");
+    CHECK_INT(store_finish(s, &c, "w"), 0);
+    task_fini(&c);
+    CHECK_INT(store_claim(s, "w", clock_now_ms(), 30000, &c), 0);
+    task_fini(&c);
+    CHECK_INT(count_tasks(s, "r"), 3);
+    /* The listener connected again: wake-ups still come. */
+    CHECK_INT(store_wait_work(s, &seen, 10000), 1);
+    CHECK_INT(submit_limited(s, "r2", 0, 0, NULL), 0);
+    CHECK_INT(store_wait_work(s, &seen, 10000), 1);
+
+    CHECK_INT(pg_ctl("stop"), 0);
+    CHECK_INT(store_get(s, t.task_id, &g), ERR_STORE);
+    task_fini(&g);
+    CHECK(submit_limited(s, "r", 0, 0, NULL) == ERR_STORE);
+    CHECK_INT(store_claim(s, "w", clock_now_ms(), 30000, &c), ERR_STORE);
+    CHECK_INT(store_renew(s, "w", clock_now_ms(), NULL), ERR_STORE);
+    CHECK_INT(pg_ctl("start"), 0);
+
+    CHECK_INT(store_get(s, t.task_id, &g), 0);
+    CHECK_INT(g.status, TASK_SUCCEEDED);
+    task_fini(&g);
+    CHECK_INT(submit_limited(s, "r", 0, 0, NULL), 0);
+    CHECK_INT(count_tasks(s, "r"), 4);
+    CHECK_INT(count_tasks(s, "r2"), 1);
+    task_fini(&t);
+    store_close(s);
+    /* And a store opened while the server is down says so at once. */
+    CHECK_INT(pg_ctl("stop"), 0);
+    s = open_store();
+    CHECK(s == NULL);
+    store_close(s);
+    CHECK_INT(pg_ctl("start"), 0);
+}
+
+/* A database migrated by a newer paddock is refused, not misread. */
+static void newer_schema_refused(void)
+{
+    struct store *s = fresh_store();
+    CHECK(s != NULL);
+    CHECK_STR(store_name(s), "postgres");
+    store_close(s);
+    CHECK_INT(pg_case_sql("UPDATE paddock_schema SET version = 999"), 0);
+    struct errmsg err = { 0 };
+    CHECK(store_open(url, &s, &err) == ERR_STORE);
+    CHECK(strstr(err.text, "newer") != NULL);
+}
+
 static void bad_urls(void)
 {
     struct store *s = NULL;
@@ -778,15 +1099,17 @@ static void bad_urls(void)
     CHECK(s == NULL);
     CHECK(store_open("sqlite:/nonexistent-dir/x/y.db", &s, &err) < 0);
     CHECK(s == NULL);
+    /* Nothing listens there: an error, at once. */
+    CHECK_INT(store_open("postgres://paddock:secret@127.0.0.1:1/x", &s, &err),
+              ERR_STORE);
+    CHECK(s == NULL);
+    CHECK(strstr(err.text, "secret") == NULL);
+    CHECK_INT(store_open("postgresql://[::1", &s, &err), ERR_INVALID_PARAMETER);
+    CHECK(s == NULL);
 }
 
-int main(void)
+static void run_suite(void)
 {
-    unit_suite = "store.sqlite";
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
     RUN(insert_get_roundtrip);
     RUN(get_missing);
     RUN(claim_oldest_first);
@@ -797,16 +1120,70 @@ int main(void)
     RUN(keys_and_secrets);
     RUN(survives_reopen);
     RUN(claims_are_exclusive);
+    RUN(claims_are_exclusive_across_nodes);
     RUN(idempotent_submit);
     RUN(idempotent_concurrent);
+    RUN(idempotent_across_nodes);
     RUN(limits);
+    RUN(limits_hold_across_nodes);
     RUN(claims_are_fair);
     RUN(cancel_rules);
     RUN(cancel_races_claim);
     RUN(list_filters);
     RUN(purge_expired);
     RUN(group_commit);
+    RUN(concurrent_open);
+    RUN(wake_ups);
     RUN(bad_urls);
+}
+
+/* PADDOCK_TEST_PG: "postgresql://USER@HOST:PORT/DB?QUERY" → the parts
+ * around DB. 0, or -1 when it is not such a URL. */
+static int pg_split(const char *base)
+{
+    const char *auth = strstr(base, "://");
+    const char *slash = auth ? strchr(auth + 3, '/') : NULL;
+    if (!slash || (size_t)(slash - base) >= sizeof(pg_prefix))
+        return -1;
+    snprintf(pg_prefix, sizeof(pg_prefix), "%.*s", (int)(slash - base), base);
+    const char *q = strchr(slash, '?');
+    snprintf(pg_query, sizeof(pg_query), "%s", q ? q : "");
+    return 0;
+}
+
+int main(void)
+{
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    unit_suite = "store.sqlite";
+    run_suite();
+
+    const char *pg = getenv("PADDOCK_TEST_PG");
+    if (pg && *pg) {
+        unit_suite = "store.postgres";
+        backend = "postgres";
+        if (pg_split(pg) < 0) {
+            fprintf(stderr, "PADDOCK_TEST_PG is not a postgresql:// URL\n");
+            return 1;
+        }
+        run_suite();
+        RUN(newer_schema_refused);
+        RUN(server_restart);
+        for (int i = 1; i <= pg_dbs; i++) {
+            char sql[128];
+            snprintf(sql, sizeof(sql),
+                     "DROP DATABASE IF EXISTS paddock_test_%d_%d WITH (FORCE)",
+                     (int)getpid(), i);
+            pg_admin(sql);
+        }
+    } else {
+        fprintf(stderr,
+                "store: PADDOCK_TEST_PG is not set: the PostgreSQL "
+                "cases did not run (tests/pg.sh run %s)\n",
+                "build/asan/tests/unit/test_store");
+    }
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     if (system(cmd) != 0)
