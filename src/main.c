@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define PADDOCK_VERSION "0.1.0"
 
@@ -158,6 +159,10 @@ static int cmd_serve(int argc, char **argv)
         setrlimit(RLIMIT_NOFILE, &nofile);
     }
 
+    /* The command engine waits for its children: they must not be reaped
+     * behind its back, whatever disposition we were started with. */
+    signal(SIGCHLD, SIG_DFL);
+
     /* Signals go to the main thread's sigwait, never to a worker or an
      * HTTP thread: block them before any thread starts. */
     sigset_t sigs;
@@ -250,7 +255,14 @@ static int cmd_serve(int argc, char **argv)
 out:
     if (err.code)
         fprintf(stderr, "paddock: %s\n", errmsg_text(&err));
-    http_stop(http); /* no new requests; those in progress finish */
+    /* No new requests; those in progress finish. */
+    if (!http_stop(http)) {
+        /* A handler may still run: free nothing it uses. Every task that
+         * was acknowledged is already in the store. */
+        fprintf(stderr, "paddock: exiting with requests in flight\n");
+        fflush(NULL);
+        _exit(1);
+    }
     /* Running tasks get the grace period, then go back to PENDING. */
     worker_stop(workers, grace_ms);
     api_free(api);

@@ -41,6 +41,8 @@ extern char **environ;
 #define STDOUT_MAX_BYTES (1 << 20)
 /* The tail of stderr kept for the failure message. */
 #define STDERR_TAIL 400
+/* How long output pipes may stay open after the program exited. */
+#define PIPE_LINGER_MS 1000
 /* Arguments of the command line. */
 #define ARGS_MAX 32
 
@@ -143,15 +145,21 @@ static void said_bytes(struct said *s, const char *p, size_t n,
     }
 }
 
+/* Keep the last STDERR_TAIL bytes seen, quotes and newlines blanked: one
+ * memmove per read, whatever the program writes. */
 static void tail_bytes(char *tail, size_t *len, const char *p, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (*len == STDERR_TAIL) {
-            memmove(tail, tail + 1, STDERR_TAIL - 1);
-            (*len)--;
-        }
-        tail[(*len)++] = p[i] == '\n' || p[i] == '"' ? ' ' : p[i];
+    if (n > STDERR_TAIL) {
+        p += n - STDERR_TAIL;
+        n = STDERR_TAIL;
     }
+    if (*len + n > STDERR_TAIL) {
+        size_t drop = *len + n - STDERR_TAIL;
+        memmove(tail, tail + drop, *len - drop);
+        *len -= drop;
+    }
+    for (size_t i = 0; i < n; i++)
+        tail[(*len)++] = p[i] == '\n' || p[i] == '"' ? ' ' : p[i];
     tail[*len] = '\0';
 }
 
@@ -240,17 +248,40 @@ static int command_run(struct engine *e, const struct job *job,
     set_nonblock(fin);
     set_nonblock(fout);
     set_nonblock(ferr);
-    while (fout >= 0 || ferr >= 0) {
-        if (stop_set(ctl) && !term_at) {
-            kill(-pid, SIGTERM);
-            term_at = clock_mono_ms();
+    /* Until the program has exited and its output is read: a descendant
+     * that keeps the pipes open (a background helper, a daemon outside
+     * the group) holds them at most PIPE_LINGER_MS past the exit. */
+    bool exited = false;
+    int64_t exited_at = 0;
+    while (!exited || fout >= 0 || ferr >= 0) {
+        int64_t now = clock_mono_ms();
+        if (!exited) {
+            pid_t w = waitpid(pid, &status, WNOHANG);
+            if (w == pid || (w < 0 && errno != EINTR)) {
+                if (w < 0) { /* cannot learn how it ended: not a success */
+                    ret = errmsg_set(err, ERR_ALGO,
+                                     "cannot wait for the engine: %s",
+                                     strerror(errno));
+                    pid = -1;
+                    goto out;
+                }
+                exited = true;
+                exited_at = now;
+                kill(-pid, SIGKILL); /* what it left behind goes too */
+            }
         }
-        if (term_at && clock_mono_ms() - term_at > COMMAND_KILL_GRACE_MS)
+        if (exited && now - exited_at > PIPE_LINGER_MS)
+            break;
+        if (!exited && stop_set(ctl) && !term_at) {
+            kill(-pid, SIGTERM);
+            term_at = now;
+        }
+        if (!exited && term_at && now - term_at > COMMAND_KILL_GRACE_MS)
             kill(-pid, SIGKILL);
         struct pollfd p[3] = { { .fd = fout, .events = POLLIN },
                                { .fd = ferr, .events = POLLIN },
                                { .fd = fin, .events = POLLOUT } };
-        if (poll(p, 3, 100) < 0 && errno != EINTR)
+        if (poll(p, 3, exited ? 10 : 100) < 0 && errno != EINTR)
             break;
         char b[4096];
         if (fin >= 0 && p[2].revents) {
@@ -283,18 +314,16 @@ static int command_run(struct engine *e, const struct job *job,
     }
     if (said->len)
         said_line(said, ctl);
-    /* Output closed: wait for the exit, still honouring stop. */
-    while (waitpid(pid, &status, WNOHANG) == 0) {
-        if (stop_set(ctl) && !term_at) {
-            kill(-pid, SIGTERM);
-            term_at = clock_mono_ms();
-        }
-        if (term_at && clock_mono_ms() - term_at > COMMAND_KILL_GRACE_MS)
-            kill(-pid, SIGKILL);
-        nanosleep(&(struct timespec){ .tv_nsec = 20000000 }, NULL);
+    if (!exited) { /* poll failed: end it and learn how */
+        kill(-pid, SIGKILL);
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+            ;
+        pid = -1;
+        ret = errmsg_set(err, ERR_ALGO, "lost the engine's output: %s",
+                         strerror(errno));
+        goto out;
     }
-    kill(-pid, SIGKILL); /* children left behind go with the leader */
-    pid = -1;
+    pid = -1; /* reaped */
 
     if (term_at) {
         ret = errmsg_set(err, ERR_STOPPED, "the engine was stopped");

@@ -26,8 +26,9 @@ struct http_server {
     atomic_int inflight; /* requests begun and not yet completed */
 };
 
-/* How long http_stop lets requests in progress finish. */
-#define DRAIN_MS 5000
+/* How long http_stop lets requests in progress finish: longer than the
+ * store's own time limits, so a deferred submit always gets its answer. */
+#define DRAIN_MS 30000
 
 struct http_req {
     struct http_reply rep; /* filled by the handler, now or later */
@@ -387,21 +388,32 @@ int http_port(const struct http_server *srv)
     return srv->port;
 }
 
-void http_stop(struct http_server *srv)
+bool http_stop(struct http_server *srv)
 {
     if (!srv)
-        return;
+        return true;
     if (srv->daemon) {
-        /* Stop accepting, let requests in progress finish, then close. */
+        /* Stop accepting, let requests in progress finish (a deferred
+         * reply waits for its commit: bounded by the store's timeouts),
+         * then close. */
         int lfd = MHD_quiesce_daemon(srv->daemon);
-        if (lfd >= 0)
-            close(lfd);
         for (int waited = 0;
              atomic_load(&srv->inflight) > 0 && waited < DRAIN_MS; waited += 10)
             nanosleep(&(struct timespec){ .tv_nsec = 10000000 }, NULL);
+        if (atomic_load(&srv->inflight) > 0) {
+            /* Stopping MHD with suspended connections is undefined, and
+             * their completions would touch freed state: leave it all. */
+            log_error("requests still in flight at shutdown",
+                      "count=%d waited_ms=%d", atomic_load(&srv->inflight),
+                      DRAIN_MS);
+            return false;
+        }
         MHD_stop_daemon(srv->daemon);
+        if (lfd >= 0) /* after the stop: no thread may accept on it */
+            close(lfd);
     }
     if (srv->fd >= 0)
         close(srv->fd);
     free(srv);
+    return true;
 }

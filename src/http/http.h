@@ -63,9 +63,11 @@ int http_serve(struct http_server *srv, http_handler handler, void *arg,
                struct errmsg *err);
 /* The port actually bound (known after http_listen). */
 int http_port(const struct http_server *srv);
-/* Stop accepting, close connections, join the threads, close the
- * socket. NULL is fine. */
-void http_stop(struct http_server *srv);
+/* Stop accepting, let requests in flight finish, close connections, join
+ * the threads, close the socket. false: requests were still in flight
+ * after the drain time; nothing was stopped or freed, and the caller must
+ * not free what handlers use (exit instead). NULL is fine. */
+bool http_stop(struct http_server *srv);
 
 /* ---------------------------------------------------------- requests */
 

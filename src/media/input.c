@@ -973,6 +973,9 @@ const struct media_info *media_video_info(const struct media_video *v)
     return &v->info;
 }
 
+/* Input frames one output frame may skip (a 240 fps input skips 10). */
+#define MEDIA_SKIP_MAX 1000
+
 int media_video_frame_at(struct media_video *v, int64_t num, int64_t den,
                          int width, int height, struct media_frame *out,
                          struct errmsg *err)
@@ -981,9 +984,17 @@ int media_video_frame_at(struct media_video *v, int64_t num, int64_t den,
         return errmsg_set(err, ERR_ALGO, "bad frame request %lld/%lld %dx%d",
                           (long long)num, (long long)den, width, height);
     AVRational t_tb = { 1, den > INT_MAX ? INT_MAX : (int)den };
-    /* Step on while the frame after the current one has started. */
+    /* Step on while the frame after the current one has started. A file
+     * whose timestamps do not advance would make one step decode all of
+     * it (hours for millions of tiny frames, deaf to the stop flag). */
+    int skipped = 0;
     while (v->have_next &&
            av_compare_ts(v->next_pts - v->origin, v->tb, num, t_tb) <= 0) {
+        if (++skipped > MEDIA_SKIP_MAX)
+            return errmsg_set(err, ERR_UNSUPPORTED_FILE_FORMAT,
+                              "%s: more than %d frames within one output "
+                              "frame: its timestamps do not advance",
+                              v->name, MEDIA_SKIP_MAX);
         AVFrame *t = v->cur;
         v->cur = v->next;
         v->next = t;

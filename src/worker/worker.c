@@ -31,19 +31,28 @@
  * commit may be under way in another process. */
 #define ORPHAN_MIN_AGE_MS 60000
 
+#define OWNER_MAX 192
+
 /* What one render thread is doing, for the keeper and for shutdown. */
 struct slot {
     atomic_bool stop;      /* the engine's stop flag for this task */
     atomic_bool timed_out; /* set with stop when the deadline passed */
     pthread_t thread;
+    int index;
+    uint64_t claims; /* claim attempts of this slot (render thread only) */
     /* Guarded by pool->lock: */
     bool busy;
     int64_t deadline_mono; /* clock_mono_ms() limit of the engine run */
+    /* The lease owner of this slot's current claim: "<process>/<slot>/<n>",
+     * new for every claim. The keeper renews only the leases of busy
+     * slots, so a row this process gave up on (its finish failed) is not
+     * kept alive: its lease runs out and it is rescued. */
+    char owner[OWNER_MAX];
 };
 
 struct worker_pool {
     struct worker_deps d;
-    char owner[128];
+    char owner[128];      /* "<host>/<pid>/<nonce>": this process */
     atomic_bool draining; /* no new claims */
     atomic_bool stop;     /* threads exit; set once by worker_stop */
 
@@ -105,15 +114,15 @@ static void idle_wait(struct worker_pool *pool, int64_t ms)
 }
 
 /* Record a failure; the lease decides whether it counts. */
-static void finish_failed(struct worker_pool *pool, struct task *t, int code,
-                          const char *message)
+static void finish_failed(struct worker_pool *pool, const char *owner,
+                          struct task *t, int code, const char *message)
 {
     t->status = TASK_FAILED;
     t->end_ms = clock_now_ms();
     snprintf(t->code, sizeof(t->code), "%s", err_code(code));
     free(t->message);
     t->message = xstrdup(message);
-    int rc = store_finish(pool->d.store, t, pool->owner);
+    int rc = store_finish(pool->d.store, t, owner);
     if (rc == ERR_CONFLICT)
         log_warn("lease lost; failure discarded", "task_id=%s", t->task_id);
     else if (rc < 0)
@@ -192,7 +201,7 @@ static void run_task(struct worker_pool *pool, struct slot *sl, struct task *t)
 
     slot_begin(pool, sl, deadline_ms);
     if (task_job_from_json(t->spec, &job) < 0) {
-        finish_failed(pool, t, ERR_INTERNAL,
+        finish_failed(pool, sl->owner, t, ERR_INTERNAL,
                       "the stored job could not be read");
         goto out;
     }
@@ -220,23 +229,23 @@ static void run_task(struct worker_pool *pool, struct slot *sl, struct task *t)
                  "the engine did not finish within the deadline of %lld s "
                  "for %s",
                  (long long)(deadline_ms / 1000), t->model);
-        finish_failed(pool, t, ERR_TIMEOUT, msg);
+        finish_failed(pool, sl->owner, t, ERR_TIMEOUT, msg);
         goto out;
     }
     if (rc == ERR_STOPPED && atomic_load(&pool->stop)) {
         unlink(tmp);
-        if (store_release(pool->d.store, t->task_id, pool->owner) == 0)
+        if (store_release(pool->d.store, t->task_id, sl->owner) == 0)
             log_info("task given back at shutdown", "task_id=%s", t->task_id);
         goto out;
     }
     if (rc < 0) {
         unlink(tmp);
-        finish_failed(pool, t, rc, errmsg_text(&e));
+        finish_failed(pool, sl->owner, t, rc, errmsg_text(&e));
         goto out;
     }
     if (blob_commit(pool->d.blob, tmp, name) < 0) {
         unlink(tmp);
-        finish_failed(pool, t, ERR_INTERNAL,
+        finish_failed(pool, sl->owner, t, ERR_INTERNAL,
                       "the result could not be stored durably");
         goto out;
     }
@@ -245,7 +254,7 @@ static void run_task(struct worker_pool *pool, struct slot *sl, struct task *t)
     t->usage = res.usage;
     free(t->result);
     t->result = xstrdup(name);
-    rc = store_finish(pool->d.store, t, pool->owner);
+    rc = store_finish(pool->d.store, t, sl->owner);
     if (rc < 0) {
         /* Lost the lease (another worker owns the task now) or the store
          * failed: this file must not outlive the decision. */
@@ -281,7 +290,11 @@ static void *render_main(void *arg)
     uint64_t seen = 0; /* wake-ups from the store seen by this thread */
     while (!quitting(pool)) {
         struct task t;
-        int rc = store_claim(pool->d.store, pool->owner, clock_now_ms(),
+        pthread_mutex_lock(&pool->lock);
+        snprintf(sl->owner, sizeof(sl->owner), "%s/%d/%llu", pool->owner,
+                 sl->index, (unsigned long long)++sl->claims);
+        pthread_mutex_unlock(&pool->lock);
+        int rc = store_claim(pool->d.store, sl->owner, clock_now_ms(),
                              pool->d.conf->lease_ms, &t);
         if (rc == ERR_NOT_FOUND) {
             /* A store shared by many nodes announces work (postgres:
@@ -351,6 +364,24 @@ static void purge(struct worker_pool *pool)
         log_info("expired results deleted", "count=%zu", n);
 }
 
+/* Extend the leases of the tasks render threads are working on. */
+static void renew(struct worker_pool *pool)
+{
+    int n = 0;
+    char(*owners)[OWNER_MAX] =
+        xcalloc((size_t)(pool->n_threads + 1), OWNER_MAX);
+    pthread_mutex_lock(&pool->lock);
+    for (int i = 0; i < pool->n_threads; i++)
+        if (pool->slots[i].busy)
+            memcpy(owners[n++], pool->slots[i].owner, OWNER_MAX);
+    pthread_mutex_unlock(&pool->lock);
+    for (int i = 0; i < n; i++)
+        if (store_renew(pool->d.store, owners[i],
+                        clock_now_ms() + pool->d.conf->lease_ms, NULL) < 0)
+            log_warn("lease renewal failed", "owner=%s", owners[i]);
+    free(owners);
+}
+
 static void *keeper_main(void *arg)
 {
     struct worker_pool *pool = arg;
@@ -366,9 +397,7 @@ static void *keeper_main(void *arg)
         check_deadlines(pool, now);
         pthread_mutex_unlock(&pool->lock);
         if (now >= next_renew) {
-            if (store_renew(pool->d.store, pool->owner,
-                            clock_now_ms() + conf->lease_ms, NULL) < 0)
-                log_warn("lease renewal failed", "owner=%s", pool->owner);
+            renew(pool);
             next_renew = now + renew_every;
         }
         if (now >= next_rescue) {
@@ -449,6 +478,7 @@ int worker_start(const struct worker_deps *deps, struct worker_pool **out,
     for (int i = 0; i < n; i++) {
         struct thread_arg *ta = xmalloc(sizeof(*ta));
         *ta = (struct thread_arg){ .pool = pool, .slot = &pool->slots[i] };
+        pool->slots[i].index = i;
         atomic_init(&pool->slots[i].stop, false);
         atomic_init(&pool->slots[i].timed_out, false);
         if (pthread_create(&pool->slots[i].thread, NULL, render_main, ta) !=

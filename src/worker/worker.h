@@ -6,7 +6,9 @@
  * files, run the engine into a temporary file, make the file durable and
  * move it into place, then commit SUCCEEDED or FAILED in one conditional
  * update that only succeeds while this process still holds the lease.
- * One keeper thread renews this process's leases (every lease/3), stops
+ * One keeper thread renews the leases of the tasks its render threads are
+ * running (every lease/3; each claim has its own lease owner, so a task a
+ * thread gave up on is not kept alive), stops
  * engines past their deadline (conf deadline / model-deadline; the task
  * fails InternalError.Timeout), rescues tasks whose lease expired, whoever
  * held them, and deletes finished tasks past retention with their files.

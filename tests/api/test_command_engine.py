@@ -154,6 +154,29 @@ def nonzero_exit_and_error_json():
 
 
 @case
+def background_helper_holding_the_pipes_does_not_block():
+    """The program leaves a child that keeps stdout open and exits 0 with
+    a good video: the task succeeds at once, not at the deadline, and the
+    child is gone with it."""
+    prog = engine("leaves_child.py",
+                  "import subprocess\n"
+                  "subprocess.Popen(['sleep', '1000'])\n"
+                  "subprocess.run(['ffmpeg', '-v', 'error', '-y', '-f', "
+                  "'lavfi', '-i', 'testsrc2=size=832x480:rate=24', '-t', "
+                  "'3', '-c:v', 'libx264', '-preset', 'ultrafast', "
+                  "'-pix_fmt', 'yuv420p', job['output']], check=True)\n")
+    srv = serve(prog, "--deadline", "60s")
+    try:
+        t0 = time.time()
+        out = run(srv)
+        assert out["task_status"] == "SUCCEEDED", out
+        assert time.time() - t0 < 30, "waited for the helper's pipes"
+    finally:
+        srv.stop()
+        srv.cleanup()
+
+
+@case
 def running_task_cannot_be_canceled_but_shutdown_stops_it():
     prog = engine("slow.py", "time.sleep(1000)\n")
     data = tempfile.mkdtemp(prefix="paddock-cmd-")
