@@ -35,6 +35,8 @@ static void usage(FILE *out)
             "Commands:\n"
             "  serve      serve the API (both dialects) with workers and the\n"
             "             sandbox engine; see paddock serve --help\n"
+            "  worker     render tasks of a shared store, no HTTP; see "
+            "paddock worker --help\n"
             "  keys       create, list and revoke API keys; see paddock keys "
             "help\n"
             "  version    print the version\n"
@@ -62,6 +64,18 @@ static void serve_usage(FILE *out)
                  "Serves the HappyHorse API: DashScope dialect under /api/v1, "
                  "TTAPI dialect\nunder /happyhorse/api/v1, result files under "
                  "/files.\n\n");
+    conf_usage(out);
+}
+
+static void worker_usage(FILE *out)
+{
+    fprintf(out, "Usage: paddock worker [options]\n\n"
+                 "Claims and renders tasks of a shared store, without "
+                 "serving HTTP: a\nrender host beside API nodes "
+                 "(paddock serve --workers 0). Give it the\nsame --store "
+                 "and a --data directory shared with the API nodes (their\n"
+                 "result files are served from there). The HTTP options "
+                 "are ignored.\n\n");
     conf_usage(out);
 }
 
@@ -115,7 +129,9 @@ static int setup_keys(const struct conf *conf, struct store *store,
     return 0;
 }
 
-static int cmd_serve(int argc, char **argv)
+/* serve (API + workers) and worker (workers only: a render host of a
+ * shared store) share everything but the HTTP side. */
+static int cmd_serve(int argc, char **argv, bool with_api)
 {
     struct conf conf;
     struct errmsg err = { 0 };
@@ -137,8 +153,17 @@ static int cmd_serve(int argc, char **argv)
     if (conf_load(&conf, argc, argv, environ, &help, &err) < 0)
         goto out;
     if (help) {
-        serve_usage(stdout);
+        if (with_api)
+            serve_usage(stdout);
+        else
+            worker_usage(stdout);
         ret = 0;
+        goto out;
+    }
+    if (!with_api && conf.workers == 0) {
+        errmsg_set(&err, ERR_INVALID_PARAMETER,
+                   "workers: a worker process needs at least 1 render "
+                   "thread (--workers N)");
         goto out;
     }
     if (log_level_parse(conf.log_level, &level) < 0) {
@@ -190,9 +215,26 @@ static int cmd_serve(int argc, char **argv)
     }
     if (blob_open(conf.data_dir, sign_key, &blob, &err) < 0)
         goto out;
+    if (engine_new(conf.engine, &engine, &err) < 0)
+        goto out;
+    if (!with_api) {
+        struct worker_deps wd = { .conf = &conf,
+                                  .store = store,
+                                  .blob = blob,
+                                  .engine = engine,
+                                  .allow = allow };
+        if (worker_start(&wd, &workers, &err) < 0)
+            goto out;
+        printf("paddock: worker running %d render threads on %s\n",
+               conf.workers, store_name(store));
+        fflush(stdout);
+        log_info("working", "data=%s store=%s workers=%d engine=%s owner=%s",
+                 conf.data_dir, store_name(store), conf.workers,
+                 engine_name(engine), worker_owner(workers));
+        goto wait;
+    }
     auth = auth_new();
-    if (setup_keys(&conf, store, auth, &err) < 0 ||
-        engine_new(conf.engine, &engine, &err) < 0)
+    if (setup_keys(&conf, store, auth, &err) < 0)
         goto out;
 
     struct http_opts hopts = {
@@ -242,10 +284,11 @@ static int cmd_serve(int argc, char **argv)
     /* Wait for a signal; meanwhile reread the keys each second, so a key
      * revoked by `paddock keys revoke` (on any node) stops working within
      * a second. */
+wait:;
     int sig;
     struct timespec tick = { .tv_sec = 1 };
     while ((sig = sigtimedwait(&sigs, NULL, &tick)) < 0) {
-        if (errno == EAGAIN && auth_reload(auth, store) < 0)
+        if (errno == EAGAIN && auth && auth_reload(auth, store) < 0)
             log_warn("cannot reload API keys", "store=%s", store_name(store));
     }
     log_info("shutting down", "signal=%d grace_ms=%lld", sig,
@@ -430,7 +473,9 @@ int main(int argc, char **argv)
 {
     const char *cmd = argc > 1 ? argv[1] : "help";
     if (strcmp(cmd, "serve") == 0)
-        return cmd_serve(argc - 2, argv + 2);
+        return cmd_serve(argc - 2, argv + 2, true);
+    if (strcmp(cmd, "worker") == 0)
+        return cmd_serve(argc - 2, argv + 2, false);
     if (strcmp(cmd, "keys") == 0)
         return cmd_keys(argc - 2, argv + 2);
     if (cli_is_command(cmd))
