@@ -1,0 +1,160 @@
+"""Many nodes on one PostgreSQL (run through tests/pg.sh, which sets
+PADDOCK_TEST_PG): two API nodes and three `paddock worker` processes on a
+shared data directory; 300 tasks across both API nodes while a worker is
+SIGKILLed mid-render and an API node restarts; then PostgreSQL itself
+restarts under load. Nothing acknowledged is lost, nothing runs to
+SUCCEEDED twice, every link works from both API nodes."""
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.parse
+
+from lib import BIN, Server, case, main, t2v
+
+PG = os.environ.get("PADDOCK_TEST_PG")
+PG_CTL = os.environ.get("PADDOCK_TEST_PG_CTL")
+
+
+def fresh_database(name):
+    subprocess.run(["psql", "-q", PG, "-c", "DROP DATABASE IF EXISTS " + name],
+                   check=True, capture_output=True)
+    subprocess.run(["psql", "-q", PG, "-c", "CREATE DATABASE " + name],
+                   check=True, capture_output=True)
+    return PG.rsplit("/", 1)[0] + "/" + name
+
+
+class Worker:
+    def __init__(self, data, store, n):
+        self.log_path = os.path.join(data, "worker-%d.log" % n)
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [BIN, "worker", "--data", data, "--store", store, "--workers",
+             "1", "--lease", "3s"], stdout=subprocess.PIPE, stderr=self.log)
+        line = self.proc.stdout.readline().decode()
+        assert "worker running" in line, line
+
+    def kill(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self.proc.stdout.close()
+        self.log.close()
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout=120)
+        self.proc.stdout.close()
+        self.log.close()
+        assert rc == 0, (rc, open(self.log_path, errors="replace").read()[-3000:])
+
+
+def rows(store, sql):
+    out = subprocess.run(["psql", "-qAtX", store, "-c", sql], check=True,
+                         capture_output=True, text=True).stdout
+    return [line.split("|") for line in out.splitlines() if line]
+
+
+def submit_all(nodes, n, acked, errors, start=0, pause=0.0):
+    for i in range(start, start + n):
+        time.sleep(pause)
+        node = nodes[i % len(nodes)]
+        try:
+            r = node.submit(t2v(prompt="cluster %d" % i, seed=i))
+            if r.status == 200:
+                acked.append(r.json()["output"]["task_id"])
+            else:
+                errors.append(r.status)
+        except OSError:
+            errors.append("down")  # a node restarting: not acknowledged
+
+
+@case
+def two_api_nodes_three_workers():
+    assert PG, "PADDOCK_TEST_PG is not set (run through tests/pg.sh)"
+    store = fresh_database("paddock_cluster")
+    data = tempfile.mkdtemp(prefix="paddock-cluster-")
+    args = ["--workers", "0", "--store", store]
+    api = [Server(data=data, args=args).start(),
+           Server(data=data, args=args).start()]
+    workers = [Worker(data, store, i) for i in range(3)]
+    acked, errors = [], []
+    try:
+        submit_all(api, 100, acked, errors)
+        # A worker dies mid-render; another takes its place.
+        deadline = time.time() + 60
+        while not rows(store, "SELECT 1 FROM tasks WHERE status = "
+                       "'RUNNING' LIMIT 1"):
+            assert time.time() < deadline, "nothing ever ran"
+            time.sleep(0.05)
+        workers[0].kill()
+        workers.append(Worker(data, store, 3))
+        submit_all(api, 100, acked, errors, start=100)
+        # An API node restarts.
+        api[1].stop()
+        api[1] = Server(data=data, args=args).start()
+        submit_all(api, 100, acked, errors, start=200)
+        assert len(acked) == 300, (len(acked), errors[:5])
+        deadline = time.time() + 600
+        for tid in acked:
+            body = api[0].wait(tid, timeout=max(1, deadline - time.time()))
+            assert body["output"]["task_status"] == "SUCCEEDED", body
+            link = body["output"]["video_url"]
+            u = urllib.parse.urlsplit(link)
+            for node in api:  # the link works on every API node
+                r = node.request("HEAD", u.path + "?" + u.query)
+                assert r.status == 200, (node.port, r)
+        files = os.listdir(os.path.join(data, "results"))
+        for tid in acked:
+            assert len([f for f in files if f.startswith(tid)]) == 1, tid
+        logs = "".join(open(os.path.join(data, f), errors="replace").read()
+                       for f in os.listdir(data) if f.endswith(".log"))
+        twice = [t for t in acked
+                 if logs.count('msg="task succeeded" task_id=%s' % t) != 1]
+        assert not twice, twice[:5]
+        print("cluster: 300 acknowledged and SUCCEEDED across 2 API nodes "
+              "and 4 workers (1 killed), %d submits refused while a node "
+              "restarted" % len(errors), flush=True)
+    finally:
+        for w in workers[1:]:
+            w.stop()
+        for node in api:
+            node.stop()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@case
+def postgres_restart_under_load():
+    assert PG and PG_CTL, "run through tests/pg.sh"
+    store = fresh_database("paddock_restart")
+    data = tempfile.mkdtemp(prefix="paddock-pgrestart-")
+    api = Server(data=data, args=["--workers", "1", "--store", store]).start()
+    acked, errors = [], []
+    try:
+        # Submits every 50 ms for 3 s; the database restarts after 1 s.
+        t = threading.Thread(target=submit_all, args=([api], 60, acked,
+                                                      errors, 0, 0.05))
+        t.start()
+        time.sleep(1)
+        subprocess.run(PG_CTL.split() + ["restart"], check=True,
+                       capture_output=True)
+        t.join()
+        assert len(acked) >= 30, (len(acked), errors[:5])
+        for tid in acked:
+            body = api.wait(tid, timeout=300)
+            assert body["output"]["task_status"] == "SUCCEEDED", body
+        # Refused submits were refused with an answer, not a hang.
+        assert all(e in (500, 503, "down") for e in errors), errors[:5]
+        print("postgres restart: %d acknowledged, all SUCCEEDED; %d "
+              "refused during the restart" % (len(acked), len(errors)),
+              flush=True)
+    finally:
+        api.stop()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
