@@ -439,17 +439,6 @@ struct pgconn {
     struct pgconn *next;
 };
 
-/* A submit waiting for its batch. */
-struct submit_req {
-    const struct store_submit *sub;
-    store_submit_done done;
-    void *arg;
-    int ret;
-    bool settled; /* ret is final (a failed submit taken out of a batch) */
-    char replay_id[UUID_STR_LEN + 1];
-    struct submit_req *next;
-};
-
 struct store_pg {
     struct store base;
     char *url;
@@ -457,22 +446,16 @@ struct store_pg {
     pthread_cond_t freed; /* a connection went back to idle */
     struct pgconn conns[PG_POOL];
     struct pgconn *idle;
-    pthread_mutex_t qlock; /* guards the submit queue and closing */
-    pthread_cond_t qcond;  /* the committer waits here */
-    struct submit_req *qhead, **qtail;
-    size_t qlen;
-    bool closing;
-    pthread_t committer;
-    bool committer_started;
-    struct pgconn w;           /* the committer's own */
-    atomic_int churn;          /* pending rows deleted since a vacuum */
-    pthread_mutex_t wait_lock; /* guards the wake-up state below */
-    pthread_cond_t wait_cond;  /* store_wait_work sleepers */
-    pthread_t listener;        /* LISTEN thread, started on first wait */
-    bool listener_started;     /* under wait_lock */
-    atomic_bool listener_stop; /* close() asks it to end */
-    uint64_t wake_seq;         /* under wait_lock: notifications seen */
-    bool listening;            /* under wait_lock: LISTEN is active */
+    struct store_committer committer; /* group commit of submits */
+    struct pgconn w;                  /* the committer's own */
+    atomic_int churn;                 /* pending rows deleted since a vacuum */
+    pthread_mutex_t wait_lock;        /* guards the wake-up state below */
+    pthread_cond_t wait_cond;         /* store_wait_work sleepers */
+    pthread_t listener;               /* LISTEN thread, started on first wait */
+    bool listener_started;            /* under wait_lock */
+    atomic_bool listener_stop;        /* close() asks it to end */
+    uint64_t wake_seq;                /* under wait_lock: notifications seen */
+    bool listening;                   /* under wait_lock: LISTEN is active */
 };
 
 static struct store_pg *from_base(struct store *s)
@@ -1047,8 +1030,8 @@ static int submit_one(struct pgconn *c, const struct store_submit *sub,
 /* One try at committing the batch's unsettled submits. 0: committed, each
  * r->ret final. Else ERR_STORE with *culprit the submit whose statement
  * failed (NULL: the transaction as a whole failed). */
-static int submit_round(struct store_pg *s, struct submit_req *batch, size_t n,
-                        struct submit_req **culprit)
+static int submit_round(struct store_pg *s, struct store_batch_req *batch,
+                        size_t n, struct store_batch_req **culprit)
 {
     struct pgconn *c = &s->w;
     /* One per key and one for the depth, at most. */
@@ -1062,7 +1045,7 @@ static int submit_round(struct store_pg *s, struct submit_req *batch, size_t n,
                 ")",
                 0, NULL, "submit", NULL) < 0)
         goto fail;
-    for (struct submit_req *r = batch; r; r = r->next) {
+    for (struct store_batch_req *r = batch; r; r = r->next) {
         if (r->settled)
             continue;
         r->replay_id[0] = '\0';
@@ -1093,14 +1076,15 @@ fail:
  * statement fails is answered ERR_STORE and the others run again without
  * it; a failed commit or connection fails them all (never retried: a
  * commit that failed may still have happened). */
-static void submit_batch(struct store_pg *s, struct submit_req *batch)
+static void commit_batch(void *ctx, struct store_batch_req *batch)
 {
+    struct store_pg *s = ctx;
     size_t n = 0;
-    for (struct submit_req *r = batch; r; r = r->next)
+    for (struct store_batch_req *r = batch; r; r = r->next)
         n++;
     int ret = conn_ready(s, &s->w);
     while (ret == 0) {
-        struct submit_req *culprit;
+        struct store_batch_req *culprit;
         ret = submit_round(s, batch, n, &culprit);
         if (ret == 0 || !culprit || s->w.bad)
             break;
@@ -1108,68 +1092,17 @@ static void submit_batch(struct store_pg *s, struct submit_req *batch)
         culprit->settled = true;
     }
     if (ret < 0)
-        for (struct submit_req *r = batch; r; r = r->next)
+        for (struct store_batch_req *r = batch; r; r = r->next)
             if (!r->settled)
                 r->ret = ERR_STORE;
     if (s->w.bad)
         conn_close(&s->w);
 }
 
-/*
- * Group commit, as sqlite.c: submits join a queue; the committer takes up
- * to PG_BATCH_MAX of them, commits them in one transaction, and calls each
- * one's done(). While a batch waits for its commit the next one gathers.
- */
-static void *committer_main(void *arg)
-{
-    struct store_pg *s = arg;
-    pthread_mutex_lock(&s->qlock);
-    for (;;) {
-        while (!s->qhead && !s->closing)
-            pthread_cond_wait(&s->qcond, &s->qlock);
-        if (!s->qhead)
-            break; /* closing and drained */
-        struct submit_req *batch = s->qhead, **tail = &s->qhead;
-        for (size_t n = 0; *tail && n < PG_BATCH_MAX; n++)
-            tail = &(*tail)->next;
-        s->qhead = *tail;
-        *tail = NULL;
-        if (!s->qhead)
-            s->qtail = &s->qhead;
-        pthread_mutex_unlock(&s->qlock);
-        submit_batch(s, batch);
-        for (struct submit_req *r = batch, *next; r; r = next) {
-            next = r->next;
-            r->done(r->arg, r->ret, r->replay_id);
-            free(r);
-        }
-        pthread_mutex_lock(&s->qlock);
-    }
-    pthread_mutex_unlock(&s->qlock);
-    return NULL;
-}
-
 static int pg_submit_async(struct store *base, const struct store_submit *sub,
                            store_submit_done done, void *arg)
 {
-    struct store_pg *s = from_base(base);
-    struct submit_req *r = xcalloc(1, sizeof(*r));
-    r->sub = sub;
-    r->done = done;
-    r->arg = arg;
-    pthread_mutex_lock(&s->qlock);
-    if (s->closing) {
-        pthread_mutex_unlock(&s->qlock);
-        free(r);
-        return ERR_STORE;
-    }
-    bool was_empty = s->qhead == NULL;
-    *s->qtail = r;
-    s->qtail = &r->next;
-    if (was_empty)
-        pthread_cond_signal(&s->qcond);
-    pthread_mutex_unlock(&s->qlock);
-    return 0;
+    return store_committer_push(&from_base(base)->committer, sub, done, arg);
 }
 
 /* --------------------------------------------------------------- ops */
@@ -1695,20 +1628,12 @@ static void pg_close(struct store *base)
         atomic_store(&s->listener_stop, true);
         pthread_join(s->listener, NULL);
     }
-    if (s->committer_started) { /* commit what is queued, then stop */
-        pthread_mutex_lock(&s->qlock);
-        s->closing = true;
-        pthread_cond_signal(&s->qcond);
-        pthread_mutex_unlock(&s->qlock);
-        pthread_join(s->committer, NULL);
-    }
+    store_committer_stop(&s->committer); /* commits what is queued */
     conn_close(&s->w);
     for (int i = 0; i < PG_POOL; i++)
         conn_close(&s->conns[i]);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->freed);
-    pthread_mutex_destroy(&s->qlock);
-    pthread_cond_destroy(&s->qcond);
     pthread_mutex_destroy(&s->wait_lock);
     pthread_cond_destroy(&s->wait_cond);
     free(s->url);
@@ -1753,13 +1678,10 @@ int store_pg_open(const char *url, struct store **out, struct errmsg *err)
     s->url = xstrdup(url);
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->freed, NULL);
-    pthread_mutex_init(&s->qlock, NULL);
-    pthread_cond_init(&s->qcond, NULL);
     pthread_mutex_init(&s->wait_lock, NULL);
     pthread_cond_init(&s->wait_cond, NULL);
     atomic_init(&s->churn, 0);
     atomic_init(&s->listener_stop, false);
-    s->qtail = &s->qhead;
     for (int i = PG_POOL - 1; i >= 0; i--) {
         s->conns[i].next = s->idle;
         s->idle = &s->conns[i];
@@ -1771,11 +1693,11 @@ int store_pg_open(const char *url, struct store **out, struct errmsg *err)
     ret = migrate(&s->conns[0], err);
     if (ret < 0)
         goto fail;
-    if (pthread_create(&s->committer, NULL, committer_main, s) != 0) {
+    if (store_committer_start(&s->committer, PG_BATCH_MAX, commit_batch, s) <
+        0) {
         ret = errmsg_set(err, ERR_STORE, "cannot start the commit thread");
         goto fail;
     }
-    s->committer_started = true;
     *out = &s->base;
     return 0;
 fail:

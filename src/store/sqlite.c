@@ -242,26 +242,11 @@ struct conn {
     struct conn *next;
 };
 
-/* A submit waiting for its batch (sq_submit_async). */
-struct submit_req {
-    const struct store_submit *sub;
-    store_submit_done done;
-    void *arg;
-    int ret;
-    char replay_id[UUID_STR_LEN + 1];
-    struct submit_req *next;
-};
-
 struct store_sqlite {
     struct store base;
     char *path;
-    pthread_mutex_t qlock; /* guards the submit queue and closing */
-    pthread_cond_t qcond;  /* the committer waits here */
-    struct submit_req *qhead, **qtail;
-    bool closing;
-    pthread_t committer;
-    bool committer_started;
-    pthread_mutex_t wlock; /* guards w */
+    struct store_committer committer; /* group commit of submits */
+    pthread_mutex_t wlock;            /* guards w */
     struct conn *w;
     pthread_mutex_t rlock; /* guards readers */
     struct conn *readers;  /* idle reader connections */
@@ -556,12 +541,13 @@ static int submit_one(struct conn *w, const struct store_submit *sub,
 
 /* Commit a batch of submits in one transaction (one fsync); each runs in
  * a savepoint so one refused submit does not undo the others. */
-static void submit_batch(struct store_sqlite *s, struct submit_req *batch)
+static void commit_batch(void *ctx, struct store_batch_req *batch)
 {
+    struct store_sqlite *s = ctx;
     pthread_mutex_lock(&s->wlock);
     struct conn *w = s->w;
     int rc = tx(w, "BEGIN IMMEDIATE", "submit");
-    for (struct submit_req *r = batch; r; r = r->next) {
+    for (struct store_batch_req *r = batch; r; r = r->next) {
         if (rc < 0) {
             r->ret = rc;
             continue;
@@ -577,65 +563,16 @@ static void submit_batch(struct store_sqlite *s, struct submit_req *batch)
     }
     if (rc == 0 && tx(w, "COMMIT", "submit commit") < 0) {
         tx(w, "ROLLBACK", "submit rollback");
-        for (struct submit_req *r = batch; r; r = r->next)
+        for (struct store_batch_req *r = batch; r; r = r->next)
             r->ret = ERR_STORE;
     }
     pthread_mutex_unlock(&s->wlock);
 }
 
-/*
- * Group commit: submits join a queue; one committer thread takes the whole
- * queue, commits it in one transaction, and calls each submit's done().
- * While a batch waits for its fsync the next one gathers, so under load
- * many submits share one fsync; alone, a submit commits at once. No HTTP
- * thread ever waits for the disk.
- */
-static void *committer_main(void *arg)
-{
-    struct store_sqlite *s = arg;
-    pthread_mutex_lock(&s->qlock);
-    for (;;) {
-        while (!s->qhead && !s->closing)
-            pthread_cond_wait(&s->qcond, &s->qlock);
-        if (!s->qhead)
-            break; /* closing and drained */
-        struct submit_req *batch = s->qhead;
-        s->qhead = NULL;
-        s->qtail = &s->qhead;
-        pthread_mutex_unlock(&s->qlock);
-        submit_batch(s, batch);
-        for (struct submit_req *r = batch, *next; r; r = next) {
-            next = r->next;
-            r->done(r->arg, r->ret, r->replay_id);
-            free(r);
-        }
-        pthread_mutex_lock(&s->qlock);
-    }
-    pthread_mutex_unlock(&s->qlock);
-    return NULL;
-}
-
 static int sq_submit_async(struct store *base, const struct store_submit *sub,
                            store_submit_done done, void *arg)
 {
-    struct store_sqlite *s = from_base(base);
-    struct submit_req *r = xcalloc(1, sizeof(*r));
-    r->sub = sub;
-    r->done = done;
-    r->arg = arg;
-    pthread_mutex_lock(&s->qlock);
-    if (s->closing) {
-        pthread_mutex_unlock(&s->qlock);
-        free(r);
-        return ERR_STORE;
-    }
-    bool was_empty = s->qhead == NULL;
-    *s->qtail = r;
-    s->qtail = &r->next;
-    if (was_empty)
-        pthread_cond_signal(&s->qcond);
-    pthread_mutex_unlock(&s->qlock);
-    return 0;
+    return store_committer_push(&from_base(base)->committer, sub, done, arg);
 }
 
 static int sq_get(struct store *base, const char *task_id, struct task *out)
@@ -1152,13 +1089,7 @@ static int sq_secret(struct store *base, const char *name,
 static void sq_close(struct store *base)
 {
     struct store_sqlite *s = from_base(base);
-    if (s->committer_started) { /* commit what is queued, then stop */
-        pthread_mutex_lock(&s->qlock);
-        s->closing = true;
-        pthread_cond_signal(&s->qcond);
-        pthread_mutex_unlock(&s->qlock);
-        pthread_join(s->committer, NULL);
-    }
+    store_committer_stop(&s->committer); /* commits what is queued */
     conn_free(s->w);
     while (s->readers) {
         struct conn *c = s->readers;
@@ -1167,8 +1098,6 @@ static void sq_close(struct store *base)
     }
     pthread_mutex_destroy(&s->wlock);
     pthread_mutex_destroy(&s->rlock);
-    pthread_mutex_destroy(&s->qlock);
-    pthread_cond_destroy(&s->qcond);
     free(s->path);
     free(s);
 }
@@ -1199,20 +1128,16 @@ int store_sqlite_open(const char *path, struct store **out, struct errmsg *err)
     s->path = xstrdup(path);
     pthread_mutex_init(&s->wlock, NULL);
     pthread_mutex_init(&s->rlock, NULL);
-    pthread_mutex_init(&s->qlock, NULL);
-    pthread_cond_init(&s->qcond, NULL);
-    s->qtail = &s->qhead;
     int ret = conn_open(path, &s->w, err);
     if (ret < 0)
         goto fail;
     ret = migrate(s->w, err);
     if (ret < 0)
         goto fail;
-    if (pthread_create(&s->committer, NULL, committer_main, s) != 0) {
+    if (store_committer_start(&s->committer, 0, commit_batch, s) < 0) {
         ret = errmsg_set(err, ERR_STORE, "cannot start the commit thread");
         goto fail;
     }
-    s->committer_started = true;
     *out = &s->base;
     return 0;
 fail:

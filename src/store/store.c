@@ -2,7 +2,9 @@
 #include "store.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int store_open(const char *url, struct store **out, struct errmsg *err)
@@ -188,4 +190,92 @@ int store_wait_work(struct store *s, uint64_t *seen, int timeout_ms)
     if (!s->ops->wait_work)
         return ERR_UNSUPPORTED_OPERATION;
     return s->ops->wait_work(s, seen, timeout_ms);
+}
+
+/* ------------------------------------------------------- group commit */
+
+static void *committer_main(void *arg)
+{
+    struct store_committer *q = arg;
+    pthread_mutex_lock(&q->lock);
+    for (;;) {
+        while (!q->head && !q->closing)
+            pthread_cond_wait(&q->cond, &q->lock);
+        if (!q->head)
+            break; /* closing and drained */
+        struct store_batch_req *batch = q->head, **end = &q->head;
+        for (size_t n = 0; *end && n < q->batch_max; n++)
+            end = &(*end)->next;
+        q->head = *end;
+        *end = NULL;
+        if (!q->head)
+            q->tail = &q->head;
+        pthread_mutex_unlock(&q->lock);
+        q->commit(q->ctx, batch);
+        for (struct store_batch_req *r = batch, *next; r; r = next) {
+            next = r->next;
+            r->done(r->arg, r->ret, r->replay_id);
+            free(r);
+        }
+        pthread_mutex_lock(&q->lock);
+    }
+    pthread_mutex_unlock(&q->lock);
+    return NULL;
+}
+
+int store_committer_start(struct store_committer *q, size_t batch_max,
+                          store_commit_fn commit, void *ctx)
+{
+    pthread_mutex_init(&q->lock, NULL);
+    pthread_cond_init(&q->cond, NULL);
+    q->head = NULL;
+    q->tail = &q->head;
+    q->closing = false;
+    q->batch_max = batch_max ? batch_max : SIZE_MAX;
+    q->commit = commit;
+    q->ctx = ctx;
+    if (pthread_create(&q->thread, NULL, committer_main, q) != 0) {
+        pthread_cond_destroy(&q->cond);
+        pthread_mutex_destroy(&q->lock);
+        return ERR_STORE;
+    }
+    q->started = true;
+    return 0;
+}
+
+int store_committer_push(struct store_committer *q,
+                         const struct store_submit *sub, store_submit_done done,
+                         void *arg)
+{
+    struct store_batch_req *r = xcalloc(1, sizeof(*r));
+    r->sub = sub;
+    r->done = done;
+    r->arg = arg;
+    pthread_mutex_lock(&q->lock);
+    if (q->closing) {
+        pthread_mutex_unlock(&q->lock);
+        free(r);
+        return ERR_STORE;
+    }
+    bool was_empty = q->head == NULL;
+    *q->tail = r;
+    q->tail = &r->next;
+    if (was_empty)
+        pthread_cond_signal(&q->cond);
+    pthread_mutex_unlock(&q->lock);
+    return 0;
+}
+
+void store_committer_stop(struct store_committer *q)
+{
+    if (!q->started)
+        return;
+    pthread_mutex_lock(&q->lock);
+    q->closing = true;
+    pthread_cond_signal(&q->cond);
+    pthread_mutex_unlock(&q->lock);
+    pthread_join(q->thread, NULL);
+    pthread_cond_destroy(&q->cond);
+    pthread_mutex_destroy(&q->lock);
+    q->started = false;
 }

@@ -25,6 +25,8 @@
 #include "../core/core.h"
 #include "../task/task.h"
 
+#include <pthread.h>
+
 struct store;
 
 /* An API key as kept at rest: only a salted hash of the secret. */
@@ -216,6 +218,51 @@ int store_secret(struct store *s, const char *name, unsigned char out[32]);
  * its own).
  */
 int store_wait_work(struct store *s, uint64_t *seen, int timeout_ms);
+
+/* ------------------------------------ group commit (for backends only) */
+
+/* A submit waiting for its batch. */
+struct store_batch_req {
+    const struct store_submit *sub;
+    store_submit_done done;
+    void *arg;
+    int ret;
+    bool settled; /* ret is final (a backend took it out of a batch) */
+    char replay_id[UUID_STR_LEN + 1];
+    struct store_batch_req *next;
+};
+
+/* Commit a batch: set each request's ret (and replay_id). */
+typedef void (*store_commit_fn)(void *ctx, struct store_batch_req *batch);
+
+/*
+ * The group commit every backend shares: submits join a queue; one thread
+ * takes up to batch_max of them, hands them to commit() (one transaction,
+ * one fsync) and calls each one's done(). While a batch commits the next
+ * one gathers, so under load many submits share one commit; alone, a
+ * submit commits at once. Zeroed until store_committer_start.
+ */
+struct store_committer {
+    pthread_mutex_t lock; /* guards head, tail, closing */
+    pthread_cond_t cond;  /* the thread waits here */
+    struct store_batch_req *head, **tail;
+    bool closing, started;
+    pthread_t thread;
+    size_t batch_max;
+    store_commit_fn commit;
+    void *ctx;
+};
+
+/* Start the commit thread; 0 or ERR_STORE. */
+int store_committer_start(struct store_committer *q, size_t batch_max,
+                          store_commit_fn commit, void *ctx);
+/* Queue a submit (store_ops.submit_async); ERR_STORE when closing. */
+int store_committer_push(struct store_committer *q,
+                         const struct store_submit *sub, store_submit_done done,
+                         void *arg);
+/* Commit what is queued, stop the thread, release. A committer that was
+ * never started is fine. */
+void store_committer_stop(struct store_committer *q);
 
 /* Backends (only store.c calls these). */
 int store_sqlite_open(const char *path, struct store **out, struct errmsg *err);
