@@ -215,6 +215,15 @@ void clock_format(int64_t ms, int offset_min, char out[24]);
  * ERR_INVALID_PARAMETER. */
 int clock_parse_compact(const char *s, int offset_min, int64_t *out_ms);
 
+/* ---------------------------------------------------------------- base64 */
+
+/* Why s[0..n) is not padded standard base64, or NULL with *decoded set to
+ * the byte count it decodes to. */
+const char *base64_problem(const char *s, size_t n, size_t *decoded);
+/* Decode whole quads of checked base64 s[0..n) into out[0..cap); returns
+ * the bytes written (stops at cap). */
+size_t base64_decode(const char *s, size_t n, unsigned char *out, size_t cap);
+
 /* ------------------------------------------------------------------ utf8 */
 
 /* True when s[0..n) is well-formed UTF-8 (no overlongs, no surrogates). */

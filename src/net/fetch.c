@@ -20,9 +20,6 @@
 #define NET_USER_AGENT "paddock"
 #endif
 
-/* A shown URL: NET_URL_SHOW bytes, one last %XX escape, "..." and NUL. */
-#define SHOW_SIZE (NET_URL_SHOW + 3 + 3 + 1)
-
 /* One fetch in progress; lives on net_fetch's stack. */
 struct fetch {
     const struct net_fetch_opts *o;
@@ -62,7 +59,7 @@ static void show_bytes(char *out, size_t *o, const char *s, size_t n, bool *cut)
  * at NET_URL_SHOW bytes. Of anything without "://" (a data: URI), only the
  * part before the first of ";,?#".
  */
-static void show_url(const char *url, char out[SHOW_SIZE])
+void net_url_show(const char *url, char out[NET_URL_SHOW_SIZE])
 {
     size_t o = 0;
     bool cut = false;
@@ -163,43 +160,12 @@ static const char *const data_heads[] = {
     "data:image/webp;base64,",
 };
 
-static int b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
 /* The payload of an accepted data: URI, or NULL. */
 static const char *data_payload(const char *url)
 {
     for (size_t i = 0; i < ARRAY_LEN(data_heads); i++)
         if (has_prefix_ci(url, data_heads[i]))
             return url + strlen(data_heads[i]);
-    return NULL;
-}
-
-/* Why s[0..n) is not padded base64, or NULL; *out_len: decoded bytes. */
-static const char *b64_problem(const char *s, size_t n, int64_t *out_len)
-{
-    if (n == 0)
-        return "the base64 payload is empty";
-    if (n % 4 != 0)
-        return "the base64 payload is not padded to a multiple of 4";
-    size_t pad = s[n - 1] == '=' ? (s[n - 2] == '=' ? 2 : 1) : 0;
-    for (size_t i = 0; i < n - pad; i++)
-        if (b64_value((unsigned char)s[i]) < 0)
-            return "the base64 payload has a character outside "
-                   "A-Z a-z 0-9 + / or misplaced padding";
-    *out_len = (int64_t)(n / 4 * 3 - pad);
     return NULL;
 }
 
@@ -211,36 +177,22 @@ static const char *b64_problem(const char *s, size_t n, int64_t *out_len)
 static int fetch_data(struct fetch *f, const char *s, const char *shown,
                       struct errmsg *err)
 {
-    size_t n = strlen(s);
-    int64_t len = 0;
-    const char *why = b64_problem(s, n, &len);
+    size_t n = strlen(s), len = 0;
+    const char *why = base64_problem(s, n, &len);
     if (why)
         return errmsg_set(err, ERR_INPUT_DOWNLOAD_FAILED, "%s: %s", shown, why);
-    if (len > f->o->max_bytes)
+    if ((int64_t)len > f->o->max_bytes)
         return too_large(err, shown, f->o->max_bytes);
 
-    unsigned char out[3 * 4096];
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 4) {
-        unsigned v = 0, bytes = 3;
-        for (size_t k = 0; k < 4; k++) {
-            int d = b64_value((unsigned char)s[i + k]);
-            if (d < 0) { /* padding, only at the end (checked above) */
-                d = 0;
-                bytes--;
-            }
-            v = (v << 6) | (unsigned)d;
-        }
-        for (unsigned k = 0; k < bytes; k++)
-            out[o++] = (unsigned char)(v >> (16 - 8 * k));
-        if (o + 3 > sizeof(out) || i + 4 == n) {
-            if (!write_all(f, out, o))
-                return errmsg_set(err, ERR_IO, "writing %s: %s", f->path,
-                                  strerror(f->write_errno));
-            o = 0;
-            if (stop_set(f->o))
-                return errmsg_set(err, ERR_STOPPED, "%s: stopped", shown);
-        }
+    unsigned char out[3 * 4096]; /* decoded 4096 quads at a time */
+    for (size_t i = 0; i < n; i += 4 * 4096) {
+        size_t chunk = n - i < 4 * 4096 ? n - i : 4 * 4096;
+        size_t o = base64_decode(s + i, chunk, out, sizeof(out));
+        if (!write_all(f, out, o))
+            return errmsg_set(err, ERR_IO, "writing %s: %s", f->path,
+                              strerror(f->write_errno));
+        if (stop_set(f->o))
+            return errmsg_set(err, ERR_STOPPED, "%s: stopped", shown);
     }
     return 0;
 }
@@ -348,7 +300,7 @@ static int http_failure(struct fetch *f, CURL *h, CURLcode code,
                         const char *shown, struct errmsg *err)
 {
     const struct net_fetch_opts *o = f->o;
-    char where[2 * SHOW_SIZE + 32], t[32];
+    char where[2 * NET_URL_SHOW_SIZE + 32], t[32];
     long status = 0, os_errno = 0;
     curl_off_t connect_us = 0;
     long redirects = 0;
@@ -360,8 +312,8 @@ static int http_failure(struct fetch *f, CURL *h, CURLcode code,
     if (redirects > 0 &&
         curl_easy_getinfo(h, CURLINFO_EFFECTIVE_URL, &last) == CURLE_OK &&
         last) {
-        char to[SHOW_SIZE];
-        show_url(last, to);
+        char to[NET_URL_SHOW_SIZE];
+        net_url_show(last, to);
         snprintf(where, sizeof(where), "%s (redirected to %s)", shown, to);
     }
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
@@ -484,7 +436,7 @@ int net_fetch(const char *url, const char *path, const struct net_fetch_opts *o,
               int64_t *size, struct errmsg *err)
 {
     struct fetch f = { .o = o, .path = path, .fd = -1 };
-    char shown[SHOW_SIZE];
+    char shown[NET_URL_SHOW_SIZE];
     const char *payload = NULL;
     int rc = 0;
 
@@ -493,7 +445,7 @@ int net_fetch(const char *url, const char *path, const struct net_fetch_opts *o,
         o->max_redirects < 0)
         return errmsg_set(err, ERR_INVALID_PARAMETER,
                           "net_fetch: missing url or path, or a limit <= 0");
-    show_url(url, shown);
+    net_url_show(url, shown);
 
     /* Refuse what we will not fetch before touching the file. */
     if (has_prefix_ci(url, "data:")) {

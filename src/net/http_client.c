@@ -30,48 +30,6 @@ struct xfer {
     int write_errno; /* req->fd could not be written */
 };
 
-/* ---------------------------------------------------------- messages */
-
-static void show_bytes(char *out, size_t *o, const char *s, size_t n, bool *cut)
-{
-    for (size_t i = 0; i < n && !*cut; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (*o >= NET_URL_SHOW)
-            *cut = true;
-        else
-            out[(*o)++] = c > 0x20 && c < 0x7f ? (char)c : '?';
-    }
-}
-
-void net_url_show(const char *url, char out[NET_URL_SHOW_SIZE])
-{
-    size_t o = 0;
-    bool cut = false;
-    const char *sep = strstr(url, "://");
-    size_t scheme = sep ? (size_t)(sep - url) : 0;
-    if (scheme == 0 ||
-        strspn(url, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                    "0123456789+.-") != scheme) {
-        show_bytes(out, &o, url, strcspn(url, ";,?#"), &cut);
-    } else {
-        const char *auth = sep + 3;
-        size_t auth_len = strcspn(auth, "/?#");
-        const char *host = auth;
-        for (size_t i = 0; i < auth_len; i++)
-            if (auth[i] == '@')
-                host = auth + i + 1;
-        const char *path = auth + auth_len;
-        show_bytes(out, &o, url, scheme + 3, &cut);
-        show_bytes(out, &o, host, (size_t)(path - host), &cut);
-        show_bytes(out, &o, path, strcspn(path, "?#"), &cut);
-    }
-    if (cut) {
-        memcpy(out + o, "...", 3);
-        o += 3;
-    }
-    out[o] = '\0';
-}
-
 /* -------------------------------------------------------- callbacks */
 
 static bool stop_set(const struct net_http_req *r)

@@ -184,10 +184,11 @@ int net_http_request(struct net_http *h, const struct net_http_req *req,
 void net_http_resp_fini(struct net_http_resp *resp);
 
 /* Room for what net_url_show writes. */
-#define NET_URL_SHOW_SIZE (NET_URL_SHOW + 8)
+#define NET_URL_SHOW_SIZE (NET_URL_SHOW + 3 + 3 + 1)
 /* What a message may show of `url`: scheme://host[:port]/path, without
  * user info, query or fragment, cut at NET_URL_SHOW bytes with "..." (a
- * URL without "://" shows up to its first ";,?#"). */
+ * URL without "://" shows up to its first ";,?#"); bytes outside printable
+ * ASCII as %XX. Used by net_fetch and net_http alike. */
 void net_url_show(const char *url, char out[NET_URL_SHOW_SIZE]);
 
 /* Once per process before threads start (curl_global_init); 0 or

@@ -247,60 +247,17 @@ static int want_int(const json_t *v, const char *field, int64_t min,
 
 /* ------------------------------------------------------------- base64 */
 
-static int b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
 static const char b64_too_big[] = "the image is over 20 MB";
 
 /* Why s[0..n) is not padded base64 of an image we accept, or NULL. */
 static const char *b64_problem(const char *s, size_t n)
 {
-    if (n == 0)
-        return "the base64 payload is empty";
-    if (n % 4 != 0)
-        return "the base64 payload is not padded to a multiple of 4";
-    size_t pad = s[n - 1] == '=' ? (s[n - 2] == '=' ? 2 : 1) : 0;
-    for (size_t i = 0; i < n - pad; i++)
-        if (b64_value((unsigned char)s[i]) < 0)
-            return "the base64 payload has a character outside "
-                   "A-Z a-z 0-9 + / or misplaced padding";
+    size_t decoded = 0;
+    const char *why = base64_problem(s, n, &decoded);
     /* Inline and fetched images weigh the same (LIMIT_IMAGE_BYTES). */
-    if (n / 4 * 3 - pad > (size_t)LIMIT_IMAGE_BYTES)
-        return b64_too_big;
-    return NULL;
-}
-
-/* Decode the first bytes of valid base64 into out[0..cap); returns the
- * count decoded. */
-static size_t b64_head(const char *s, size_t n, unsigned char *out, size_t cap)
-{
-    size_t o = 0;
-    for (size_t i = 0; i + 4 <= n && o < cap; i += 4) {
-        unsigned v = 0, bytes = 3;
-        for (size_t k = 0; k < 4; k++) {
-            int d = b64_value((unsigned char)s[i + k]);
-            if (d < 0) { /* padding */
-                d = 0;
-                bytes--;
-            }
-            v = (v << 6) | (unsigned)d;
-        }
-        for (unsigned k = 0; k < bytes && o < cap; k++)
-            out[o++] = (unsigned char)(v >> (16 - 8 * k));
-    }
-    return o;
+    if (!why && decoded > (size_t)LIMIT_IMAGE_BYTES)
+        why = b64_too_big;
+    return why;
 }
 
 /* The data URI head for an image with these first bytes, or NULL. */
@@ -412,7 +369,7 @@ static int media_url(const struct media_src *m, char **out, struct errmsg *err)
         const char *canonical = NULL;
         why = b64_problem(s, n);
         if (!why)
-            canonical = sniff(head, b64_head(s, n, head, sizeof(head)));
+            canonical = sniff(head, base64_decode(s, n, head, sizeof(head)));
         if (canonical) {
             *out = concat(canonical, s, n);
             return 0;

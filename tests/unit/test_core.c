@@ -68,6 +68,22 @@ static void clock_matches_libc(void)
     }
 }
 
+static void base64_rules(void)
+{
+    unsigned char out[16];
+    size_t len = 0;
+    CHECK(base64_problem("aGVsbG8=", 8, &len) == NULL);
+    CHECK_INT(len, 5);
+    CHECK_INT(base64_decode("aGVsbG8=", 8, out, sizeof(out)), 5);
+    CHECK(memcmp(out, "hello", 5) == 0);
+    CHECK_INT(base64_decode("aGVsbG8=", 8, out, 2), 2); /* stops at cap */
+    CHECK(memcmp(out, "he", 2) == 0);
+    CHECK(base64_problem("", 0, &len) != NULL);
+    CHECK(base64_problem("aGVsbG8", 7, &len) != NULL);
+    CHECK(base64_problem("aGV*bG8=", 8, &len) != NULL);
+    CHECK(base64_problem("aG=sbG8=", 8, &len) != NULL);
+}
+
 static void clock_utc8(void)
 {
     char out[24];
@@ -141,6 +157,7 @@ int main(void)
     RUN(buf_grows_and_escapes);
     RUN(uuid_shapes);
     RUN(clock_utc8);
+    RUN(base64_rules);
     RUN(clock_matches_libc);
     RUN(utf8_rules);
     RUN(error_table);
