@@ -215,6 +215,11 @@ void clock_format(int64_t ms, int offset_min, char out[24]);
  * ERR_INVALID_PARAMETER. */
 int clock_parse_compact(const char *s, int offset_min, int64_t *out_ms);
 
+/* -------------------------------------------------------------------- fd */
+
+/* Write all n bytes (retrying short writes and EINTR): 0, or the errno. */
+int write_full(int fd, const void *p, size_t n);
+
 /* ---------------------------------------------------------------- base64 */
 
 /* Why s[0..n) is not padded standard base64, or NULL with *decoded set to

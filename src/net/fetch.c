@@ -135,19 +135,10 @@ static bool has_control(const char *s)
 /* Write all of p[0..n) to f->fd; false (and f->write_errno) on failure. */
 static bool write_all(struct fetch *f, const void *p, size_t n)
 {
-    const char *c = p;
-    while (n > 0) {
-        ssize_t w = write(f->fd, c, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0) {
-            f->write_errno = errno;
-            return false;
-        }
-        c += w;
-        n -= (size_t)w;
-        f->bytes += w;
-    }
+    f->write_errno = write_full(f->fd, p, n);
+    if (f->write_errno)
+        return false;
+    f->bytes += (int64_t)n;
     return true;
 }
 

@@ -39,18 +39,8 @@ static bool stop_set(const struct net_http_req *r)
 
 static bool write_all(struct xfer *x, const char *p, size_t n)
 {
-    while (n > 0) {
-        ssize_t w = write(x->req->fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0) {
-            x->write_errno = errno;
-            return false;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return true;
+    x->write_errno = write_full(x->req->fd, p, n);
+    return x->write_errno == 0;
 }
 
 static size_t on_write(char *p, size_t size, size_t nmemb, void *userdata)
