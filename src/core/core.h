@@ -199,6 +199,8 @@ bool id_is_uuid(const char *s);
 int id_random(void *buf, size_t n);
 /* Lower-case hex of n bytes into out (2n+1 bytes). */
 void id_hex(const void *p, size_t n, char *out);
+/* The value of one hex digit (either case), or -1. */
+int hex_value(char c);
 
 /* ----------------------------------------------------------------- clock */
 

@@ -24,6 +24,17 @@ int id_random(void *buf, size_t n)
     return 0;
 }
 
+int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 void id_hex(const void *p, size_t n, char *out)
 {
     static const char hex[] = "0123456789abcdef";

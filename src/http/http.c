@@ -267,17 +267,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decoding of paths and query values, in place, except "%00": a
  * NUL would cut the C string short and make "/tasks/%00" look like
  * "/tasks/", another route. It stays literal. */
@@ -287,8 +276,8 @@ static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
     char *w = s;
     for (const char *r = s; *r; r++) {
         int hi, lo;
-        if (r[0] == '%' && (hi = hex_digit(r[1])) >= 0 &&
-            (lo = hex_digit(r[2])) >= 0 && (hi | lo) != 0) {
+        if (r[0] == '%' && (hi = hex_value(r[1])) >= 0 &&
+            (lo = hex_value(r[2])) >= 0 && (hi | lo) != 0) {
             *w++ = (char)(hi * 16 + lo);
             r += 2;
         } else {

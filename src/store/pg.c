@@ -696,17 +696,6 @@ static double col_f64(const PGresult *r, int row, int col)
     return strtod(PQgetvalue(r, row, col), NULL);
 }
 
-static int hex_val(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* A bytea column (hex output) into dst[0..n), zero-filled; its length. */
 static size_t col_bytes(const PGresult *r, int row, int col, unsigned char *dst,
                         size_t n)
@@ -717,7 +706,7 @@ static size_t col_bytes(const PGresult *r, int row, int col, unsigned char *dst,
         return 0;
     size_t len = 0;
     for (v += 2; v[0] && v[1]; v += 2) {
-        int hi = hex_val(v[0]), lo = hex_val(v[1]);
+        int hi = hex_value(v[0]), lo = hex_value(v[1]);
         if (hi < 0 || lo < 0)
             break;
         if (len < n)

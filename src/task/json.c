@@ -33,6 +33,15 @@ static void put_time(struct buf *b, const char *name, int64_t ms,
     buf_printf(b, ",\"%s\":\"%s\"", name, ts);
 }
 
+/* ,"code":…,"message":… of a FAILED task (query and list alike). */
+static void put_failure(struct buf *b, const struct task *t)
+{
+    buf_puts(b, ",\"code\":");
+    buf_json_str(b, t->code[0] ? t->code : "InternalError");
+    buf_puts(b, ",\"message\":");
+    buf_json_str(b, t->message ? t->message : "");
+}
+
 /* usage (API.md s.5): integers for t2v/i2v/r2v, two decimals for edit,
  * ratio for t2v and r2v only. */
 static void put_usage(struct buf *b, const struct task *t)
@@ -90,12 +99,8 @@ void task_json_query(struct buf *b, const char *request_id, const char *task_id,
         buf_puts(b, ",\"video_url\":");
         buf_json_str(b, view->video_url);
     }
-    if (t->status == TASK_FAILED) {
-        buf_puts(b, ",\"code\":");
-        buf_json_str(b, t->code[0] ? t->code : "InternalError");
-        buf_puts(b, ",\"message\":");
-        buf_json_str(b, t->message ? t->message : "");
-    }
+    if (t->status == TASK_FAILED)
+        put_failure(b, t);
     buf_putc(b, '}');
     if (t->status == TASK_SUCCEEDED)
         put_usage(b, t);
@@ -126,12 +131,8 @@ void task_json_list(struct buf *b, const char *request_id,
             buf_printf(b, ",\"start_time\":%lld", (long long)t->scheduled_ms);
         if (task_status_terminal(t->status) && t->end_ms)
             buf_printf(b, ",\"end_time\":%lld", (long long)t->end_ms);
-        if (t->status == TASK_FAILED) {
-            buf_puts(b, ",\"code\":");
-            buf_json_str(b, t->code[0] ? t->code : "InternalError");
-            buf_puts(b, ",\"message\":");
-            buf_json_str(b, t->message ? t->message : "");
-        }
+        if (t->status == TASK_FAILED)
+            put_failure(b, t);
         buf_putc(b, '}');
     }
     buf_puts(b, "]}");
