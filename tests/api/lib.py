@@ -26,6 +26,16 @@ SUBMIT = "/api/v1/services/aigc/video-generation/video-synthesis"
 TT = "/happyhorse"
 
 _cases = []
+_live = []  # servers started and not yet stopped; main() reaps them
+
+
+def _reap():
+    """Kill what a case left running (it failed before its stop): no
+    server outlives the case that started it."""
+    while _live:
+        srv = _live.pop()
+        if srv.proc:
+            srv.kill()
 
 
 def case(fn):
@@ -59,6 +69,7 @@ class Server:
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
                                      stderr=self.log, env=env)
+        _live.append(self)
         deadline = time.time() + timeout
         while time.time() < deadline:
             line = self.proc.stdout.readline().decode()
@@ -210,7 +221,14 @@ def main(setup=None, teardown=None):
             if only and fn.__name__ not in only:
                 continue
             try:
-                fn(state) if setup else fn()
+                try:
+                    fn(state) if setup else fn()
+                finally:
+                    # The shared server of setup() lives on; others go.
+                    keep = [state] if isinstance(state, Server) else []
+                    _live[:] = [x for x in _live if x not in keep]
+                    _reap()
+                    _live.extend(keep)
                 print("PASS api.%s.%s" % (name, fn.__name__), flush=True)
             except Exception:
                 failed += 1
