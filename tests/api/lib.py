@@ -215,6 +215,7 @@ def main(setup=None, teardown=None):
     name = name[5:] if name.startswith("test_") else name
     only = set(sys.argv[1:])
     state = setup() if setup else None
+    _live.clear()  # servers of setup() are shared by every case
     failed = 0
     try:
         for fn in _cases:
@@ -224,11 +225,7 @@ def main(setup=None, teardown=None):
                 try:
                     fn(state) if setup else fn()
                 finally:
-                    # The shared server of setup() lives on; others go.
-                    keep = [state] if isinstance(state, Server) else []
-                    _live[:] = [x for x in _live if x not in keep]
-                    _reap()
-                    _live.extend(keep)
+                    _reap()  # what this case started (setup's live on)
                 print("PASS api.%s.%s" % (name, fn.__name__), flush=True)
             except Exception:
                 failed += 1
