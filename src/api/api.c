@@ -324,7 +324,7 @@ static void h_submit(struct call *c)
     size_t len;
     const char *body = http_req_body(c->req, &len);
     p = xcalloc(1, sizeof(*p));
-    if (task_job_parse(body, len, (int64_t)(r & 0x7fffffff), &p->job, &e) < 0) {
+    if (task_job_parse(body, len, (int64_t)(r & 0x7fffffff), NULL, &p->job, &e) < 0) {
         reply_errmsg(c, &e);
         pending_free(p);
         return;

@@ -110,7 +110,7 @@ static void said_line(struct said *s, const struct job_ctl *ctl)
     } else if (sscanf(s->line, "progress %d%c", &pct, &rest) == 1 && pct >= 0 &&
                pct <= 100) {
         if (ctl && ctl->progress)
-            ctl->progress(ctl->progress_arg, pct < 100 ? pct : 99);
+            ctl->progress(ctl->arg, pct < 100 ? pct : 99);
     } else if (strncmp(s->line, "error ", 6) == 0) {
         json_t *e = json_loads(s->line + 6, 0, NULL);
         const char *code =
@@ -361,7 +361,7 @@ static int command_run(struct engine *e, const struct job *job,
     res->usage.sr = job->resolution;
     snprintf(res->usage.ratio, sizeof(res->usage.ratio), "%s", job->ratio);
     if (ctl && ctl->progress)
-        ctl->progress(ctl->progress_arg, 100);
+        ctl->progress(ctl->arg, 100);
     if (said->garbage)
         log_debug("engine printed unknown lines", "count=%d", said->garbage);
     ret = 0;

@@ -62,6 +62,11 @@ int engine_run(struct engine *e, const struct job *job,
     return rc;
 }
 
+int engine_check(struct engine *e, struct errmsg *err)
+{
+    return e->ops->check ? e->ops->check(e, err) : 0;
+}
+
 void engine_free(struct engine *e)
 {
     if (e)

@@ -4,7 +4,8 @@
  * An engine is a const ops table behind the engine_* wrappers (callers never
  * touch ops directly). Backends: "sandbox" (built in, deterministic, renders
  * real H.264 MP4s through media/), "command" (an operator's program per
- * task, contract in docs/engines.md); later "upstream".
+ * task, contract in docs/engines.md), "upstream" (a relay to a DashScope- or
+ * TTAPI-dialect service, engine/upstream.c).
  *
  * Threads: one engine instance is shared by all worker threads; run() must be
  * reentrant (keep per-run state on the stack or in per-run allocations).
@@ -21,14 +22,27 @@
 #include <stdatomic.h>
 
 /* How the caller steers a running job. `ctl` itself may be NULL (run to
- * the end, report nothing); so may `stop` and `progress`. */
+ * the end, report nothing, keep no reference); so may each member. */
 struct job_ctl {
     /* Set by cancel, deadline or shutdown; engines poll it at least once
-     * per rendered frame and return ERR_STOPPED soon after it is set. */
+     * per rendered frame (or poll interval) and return ERR_STOPPED soon
+     * after it is set. */
     const atomic_bool *stop;
-    /* Reports progress 0..100; may be NULL. Called from the run() thread. */
+    /* Reports progress 0..100. Called from the run() thread. */
     void (*progress)(void *arg, int percent);
-    void *progress_arg;
+    /*
+     * The engine's own durable reference for this task (an upstream task
+     * id), saved by an earlier attempt of the same task, or NULL. An engine
+     * that finds one resumes that work instead of starting it again.
+     */
+    const char *ref;
+    /*
+     * Store `ref` (at most TASK_REF_MAX bytes) with the task; returns only
+     * once it is durable. 0; ERR_CONFLICT when this worker lost the task
+     * (the engine must give up: return ERR_STOPPED); ERR_STORE.
+     */
+    int (*save_ref)(void *arg, const char *ref);
+    void *arg; /* first argument of progress and save_ref */
 };
 
 /*
@@ -42,9 +56,12 @@ struct job_inputs {
     size_t n;
 };
 
-/* What a successful run reports. */
+/* What a run reports. */
 struct job_result {
-    struct task_usage usage; /* billed seconds, SR, ratio (API.md s.5) */
+    struct task_usage usage; /* success: billed seconds, SR, ratio (s.5) */
+    /* Failure: a code to record exactly as it is (an upstream service's
+     * own, API.md s.7), with the message in *err; "": err_code(rc). */
+    char code[TASK_CODE_MAX];
 };
 
 struct engine;
@@ -64,6 +81,13 @@ struct engine_ops {
                const struct job_inputs *in, const char *out_path,
                const struct job_ctl *ctl, struct job_result *res,
                struct errmsg *err);
+    /*
+     * Optional (NULL: always able). Whether the engine can take work now,
+     * e.g. its upstream answers and accepts the key: 0, or
+     * ERR_MODEL_UNAVAILABLE with the reason in *err. May block for a few
+     * seconds; called from a background thread, never from a request.
+     */
+    int (*check)(struct engine *e, struct errmsg *err);
     void (*free)(struct engine *e);
 };
 
@@ -72,8 +96,9 @@ struct engine {
     const struct engine_ops *ops;
 };
 
-/* Registry: make the engine `spec` names: "sandbox", or "command:PROGRAM
- * [ARG...]" (an absolute path, words split on blanks, no shell); 0 or
+/* Registry: make the engine `spec` names: "sandbox", "command:PROGRAM
+ * [ARG...]" (an absolute path, words split on blanks, no shell), or
+ * "upstream:DIALECT BASE_URL [OPTION=VALUE...]" (docs/engines.md); 0 or
  * ERR_INVALID_PARAMETER with a message naming the known engines. */
 int engine_new(const char *spec, struct engine **out, struct errmsg *err);
 /* The backend's name ("sandbox"). */
@@ -85,6 +110,8 @@ int engine_run(struct engine *e, const struct job *job,
                const struct job_inputs *in, const char *out_path,
                const struct job_ctl *ctl, struct job_result *res,
                struct errmsg *err);
+/* The engine's check (engine_ops.check); 0 when it has none. */
+int engine_check(struct engine *e, struct errmsg *err);
 /* NULL is fine. */
 void engine_free(struct engine *e);
 
@@ -92,5 +119,7 @@ void engine_free(struct engine *e);
 struct engine *engine_sandbox_new(void);
 int engine_command_new(const char *cmdline, struct engine **out,
                        struct errmsg *err);
+int engine_upstream_new(const char *args, struct engine **out,
+                        struct errmsg *err);
 
 #endif

@@ -823,7 +823,7 @@ static const struct kind {
 static void progress(const struct job_ctl *ctl, int percent, int *last)
 {
     if (ctl && ctl->progress && percent != *last) {
-        ctl->progress(ctl->progress_arg, percent);
+        ctl->progress(ctl->arg, percent);
         *last = percent;
     }
 }

@@ -385,8 +385,8 @@ static int media_url(const struct media_src *m, char **out, struct errmsg *err)
 
 /* ------------------------------------------------------------- fields */
 
-static int parse_model(const json_t *root, const struct task_model **out,
-                       struct errmsg *err)
+static int parse_model(const json_t *root, const struct task_catalog *cat,
+                       const struct task_model **out, struct errmsg *err)
 {
     const json_t *v = member(root, "model");
     char g[GOT_MAX];
@@ -396,16 +396,23 @@ static int parse_model(const json_t *root, const struct task_model **out,
         return bad(err, "model must be a string%s", got(v, g));
     const char *name = json_string_value(v);
     size_t n = json_string_length(v);
-    *out = n <= LIMIT_MODEL_NAME ? task_model_find(name) : NULL;
+    *out = n > LIMIT_MODEL_NAME ? NULL
+           : cat                ? cat->find(cat->arg, name)
+                                : task_model_find(name);
     if (*out)
         return 0;
 
-    size_t n_models, keep = utf8_cut(name, n, LIMIT_MODEL_NAME);
-    const struct task_model *models = task_models(&n_models);
+    size_t keep = utf8_cut(name, n, LIMIT_MODEL_NAME);
     const char *names[16] = { 0 };
-    size_t k;
-    for (k = 0; k < n_models && k < ARRAY_LEN(names); k++)
-        names[k] = models[k].name;
+    size_t k = 0;
+    if (cat) {
+        k = cat->names(cat->arg, names, ARRAY_LEN(names));
+    } else {
+        size_t n_models;
+        const struct task_model *models = task_models(&n_models);
+        for (k = 0; k < n_models && k < ARRAY_LEN(names); k++)
+            names[k] = models[k].name;
+    }
     char list[LIMIT_ERRMSG / 2];
     join(list, sizeof(list), names, k);
     return fail(err, ERR_MODEL_NOT_FOUND,
@@ -811,7 +818,8 @@ static int bad_json(const json_error_t *je, size_t len, struct errmsg *err)
 }
 
 int task_job_parse(const char *body, size_t len, int64_t random_seed,
-                   struct job *out, struct errmsg *err)
+                   const struct task_catalog *cat, struct job *out,
+                   struct errmsg *err)
 {
     struct errmsg scratch;
     struct job job = { 0 };
@@ -836,7 +844,7 @@ int task_job_parse(const char *body, size_t len, int64_t random_seed,
         rc = bad(err, "request body must be a JSON object%s", got(root, g));
         goto out;
     }
-    if ((rc = parse_model(root, &model, err)) < 0)
+    if ((rc = parse_model(root, cat, &model, err)) < 0)
         goto out;
     snprintf(job.model, sizeof(job.model), "%s", model->name);
     job.kind = model->kind;

@@ -17,6 +17,7 @@ void task_fini(struct task *t)
     free(t->prompt);
     free(t->message);
     free(t->result);
+    free(t->ref);
     memset(t, 0, sizeof(*t));
 }
 

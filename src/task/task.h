@@ -79,14 +79,29 @@ struct job {
 const char *task_media_type_name(enum job_media_type type);
 
 /*
- * Validate a submit body (API.md sections 2, 3, 9) into *out.
+ * The model names a server takes: models it has a route for and aliases
+ * (route/). find() gives the table entry a name means (an alias gives its
+ * target), or NULL when the name is not served; names() fills out[0..max)
+ * with the names a client may send, for messages, and returns how many.
+ */
+struct task_catalog {
+    const struct task_model *(*find)(const void *arg, const char *name);
+    size_t (*names)(const void *arg, const char **out, size_t max);
+    const void *arg;
+};
+
+/*
+ * Validate a submit body (API.md sections 2, 3, 9) into *out. `cat` says
+ * which model names are served (NULL: every model of the table); job->model
+ * is the model the name means (an alias is resolved).
  * `random_seed` is used when the body has no seed (the caller draws it, so
  * this stays pure). On failure returns a negative code (ERR_INVALID_PARAMETER,
  * ERR_EMPTY_MODEL, ERR_EMPTY_INPUT, ERR_MODEL_NOT_FOUND) with the message
  * in *err naming the field and what was expected, and *out is left empty.
  */
 int task_job_parse(const char *body, size_t len, int64_t random_seed,
-                   struct job *out, struct errmsg *err);
+                   const struct task_catalog *cat, struct job *out,
+                   struct errmsg *err);
 /* Release the job's heap strings; the struct may be reused. NULL is fine. */
 void task_job_fini(struct job *job);
 /* The job as JSON text for the store (caller frees). */
@@ -114,6 +129,7 @@ bool task_status_terminal(enum task_status status);
 
 #define TASK_KEY_ID_MAX 64
 #define TASK_CODE_MAX   64
+#define TASK_REF_MAX    256 /* an engine's reference (upstream task id) */
 
 /* Billed usage of a SUCCEEDED task (API.md section 5). */
 struct task_usage {
@@ -139,6 +155,8 @@ struct task {
     char *message; /* owned; FAILED only */
     struct task_usage usage;
     char *result; /* owned result file name under results/, SUCCEEDED */
+    int progress; /* RUNNING: 0..100 as the engine last reported */
+    char *ref;    /* owned engine reference (upstream task id), or NULL */
 };
 
 /* Release owned strings and zero the struct. NULL is fine. */

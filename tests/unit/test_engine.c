@@ -372,7 +372,7 @@ static void stop_flag(void)
     struct progress_log log = { .monotonic = true, .stop_at = 10 };
     log.stop = &stop;
     ctl.progress = on_progress;
-    ctl.progress_arg = &log;
+    ctl.arg = &log;
     t0 = clock_mono_ms();
     CHECK_INT(engine_run(sandbox, &job, NULL, path, &ctl, &res, &err),
               ERR_STOPPED);

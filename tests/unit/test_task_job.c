@@ -505,7 +505,7 @@ static void bad_bodies(void)
         struct errmsg e = { 0 };
         memset(&job, 0xa5, sizeof(job)); /* must come back empty */
 
-        int rc = task_job_parse(body, len, SEED, &job, &e);
+        int rc = task_job_parse(body, len, SEED, NULL, &job, &e);
         const char *msg = errmsg_text(&e);
         CHECK(rc < 0);
         CHECK_INT(e.code, rc);
@@ -797,7 +797,7 @@ static void good_bodies(void)
         struct job job;
         struct errmsg e = { 0 };
 
-        int rc = task_job_parse(body, strlen(body), SEED, &job, &e);
+        int rc = task_job_parse(body, strlen(body), SEED, NULL, &job, &e);
         if (rc < 0) {
             fprintf(stderr, "  refused: %s\n", errmsg_text(&e));
             unit_failed_checks++;
@@ -831,17 +831,17 @@ static void seed_from_caller(void)
     struct job job;
     struct errmsg e = { 0 };
     const char *body = T2V_INPUT(PROMPT);
-    CHECK_INT(task_job_parse(body, strlen(body), 123456, &job, &e), 0);
+    CHECK_INT(task_job_parse(body, strlen(body), 123456, NULL, &job, &e), 0);
     CHECK_INT(job.seed, 123456);
     task_job_fini(&job);
     /* A body seed wins over the caller's. */
     body = T2V_PARAMS("\"seed\":42");
-    CHECK_INT(task_job_parse(body, strlen(body), 123456, &job, &e), 0);
+    CHECK_INT(task_job_parse(body, strlen(body), 123456, NULL, &job, &e), 0);
     CHECK_INT(job.seed, 42);
     task_job_fini(&job);
     /* Whatever the caller drew, the job's seed is in the API's range. */
     body = T2V_INPUT(PROMPT);
-    CHECK_INT(task_job_parse(body, strlen(body), -1, &job, &e), 0);
+    CHECK_INT(task_job_parse(body, strlen(body), -1, NULL, &job, &e), 0);
     CHECK(job.seed >= 0 && job.seed <= LIMIT_SEED_MAX);
     task_job_fini(&job);
 }
@@ -850,7 +850,7 @@ static void null_body_and_fini(void)
 {
     struct job job;
     struct errmsg e = { 0 };
-    CHECK_INT(task_job_parse(NULL, 0, SEED, &job, &e), ERR_INVALID_PARAMETER);
+    CHECK_INT(task_job_parse(NULL, 0, SEED, NULL, &job, &e), ERR_INVALID_PARAMETER);
     CHECK(job_is_empty(&job));
     task_job_fini(NULL);
     task_job_fini(&job); /* twice is fine */
@@ -868,7 +868,7 @@ static void store_round_trip(void)
         const char *body = made ? made : r->body;
         struct job a, b;
         struct errmsg e = { 0 };
-        CHECK_INT(task_job_parse(body, strlen(body), SEED, &a, &e), 0);
+        CHECK_INT(task_job_parse(body, strlen(body), SEED, NULL, &a, &e), 0);
         char *ja = task_job_to_json(&a);
         CHECK_INT(task_job_from_json(ja, &b), 0);
         char *jb = task_job_to_json(&b);
@@ -910,7 +910,7 @@ static void store_json_shape(void)
     struct errmsg e = { 0 };
     const char *body =
         EDIT_INPUT("\"video_url\":\"" VID "\",\"negative_prompt\":\"x\"");
-    CHECK_INT(task_job_parse(body, strlen(body), SEED, &job, &e), 0);
+    CHECK_INT(task_job_parse(body, strlen(body), SEED, NULL, &job, &e), 0);
     char *json = task_job_to_json(&job);
     CHECK_STR(json, "{\"model\":\"happyhorse-1.0-video-edit\","
                     "\"prompt\":\"a horse\",\"media\":[{\"type\":\"video\","
