@@ -24,6 +24,7 @@
 /* How the caller steers a running job. `ctl` itself may be NULL (run to
  * the end, report nothing, keep no reference); so may each member. */
 struct job_ctl {
+    const char *task_id; /* for logs and upstream idempotency keys */
     /* Set by cancel, deadline or shutdown; engines poll it at least once
      * per rendered frame (or poll interval) and return ERR_STOPPED soon
      * after it is set. */
