@@ -6,6 +6,7 @@
 #include "conf/conf.h"
 #include "core/core.h"
 #include "engine/engine.h"
+#include "route/route.h"
 #include "http/http.h"
 #include "log/log.h"
 #include "net/net.h"
@@ -34,11 +35,14 @@ static void usage(FILE *out)
             "\n"
             "Commands:\n"
             "  serve      serve the API (both dialects) with workers and the\n"
-            "             sandbox engine; see paddock serve --help\n"
+            "             configured engines; see paddock serve --help\n"
             "  worker     render tasks of a shared store, no HTTP; see "
             "paddock worker --help\n"
             "  keys       create, list and revoke API keys; see paddock keys "
             "help\n"
+            "  models     print the model table of a configuration (which "
+            "engine\n"
+            "             serves which model name, and whether it is up)\n"
             "  version    print the version\n"
             "  help       this text\n"
             "\n"
@@ -138,7 +142,7 @@ static int cmd_serve(int argc, char **argv, bool with_api)
     struct store *store = NULL;
     struct blob *blob = NULL;
     struct auth *auth = NULL;
-    struct engine *engine = NULL;
+    struct route_table *routes = NULL;
     struct net_allow *allow = NULL;
     struct worker_pool *workers = NULL;
     struct http_server *http = NULL;
@@ -215,22 +219,22 @@ static int cmd_serve(int argc, char **argv, bool with_api)
     }
     if (blob_open(conf.data_dir, sign_key, &blob, &err) < 0)
         goto out;
-    if (engine_new(conf.engine, &engine, &err) < 0)
+    if (route_table_new(&conf, &routes, &err) < 0)
         goto out;
     if (!with_api) {
         struct worker_deps wd = { .conf = &conf,
                                   .store = store,
                                   .blob = blob,
-                                  .engine = engine,
+                                  .routes = routes,
                                   .allow = allow };
         if (worker_start(&wd, &workers, &err) < 0)
             goto out;
         printf("paddock: worker running %d render threads on %s\n",
                conf.workers, store_name(store));
         fflush(stdout);
-        log_info("working", "data=%s store=%s workers=%d engine=%s owner=%s",
+        log_info("working", "data=%s store=%s workers=%d models=%zu owner=%s",
                  conf.data_dir, store_name(store), conf.workers,
-                 engine_name(engine), worker_owner(workers));
+                 route_count(routes), worker_owner(workers));
         goto wait;
     }
     auth = auth_new();
@@ -254,7 +258,7 @@ static int cmd_serve(int argc, char **argv, bool with_api)
         .conf = &conf,
         .store = store,
         .blob = blob,
-        .engine = engine,
+        .routes = routes,
         .allow = allow,
     };
     if (worker_start(&wdeps, &workers, &err) < 0)
@@ -265,7 +269,7 @@ static int cmd_serve(int argc, char **argv, bool with_api)
         .auth = auth,
         .blob = blob,
         .listen_base = listen_base,
-        .n_engines = engine ? 1 : 0,
+        .routes = routes,
         .on_submit = worker_notify,
         .on_submit_arg = workers,
     };
@@ -277,9 +281,9 @@ static int cmd_serve(int argc, char **argv, bool with_api)
     fflush(stdout);
     log_info("serving",
              "listen=%s data=%s store=%s workers=%d "
-             "http_threads=%d engine=%s",
+             "http_threads=%d models=%zu",
              listen_base, conf.data_dir, store_name(store), conf.workers,
-             conf.http_threads, engine_name(engine));
+             conf.http_threads, route_count(routes));
 
     /* Wait for a signal; meanwhile reread the keys each second, so a key
      * revoked by `paddock keys revoke` (on any node) stops working within
@@ -309,7 +313,7 @@ out:
     /* Running tasks get the grace period, then go back to PENDING. */
     worker_stop(workers, grace_ms);
     api_free(api);
-    engine_free(engine);
+    route_table_free(routes);
     auth_free(auth);
     blob_free(blob);
     store_close(store);
@@ -469,6 +473,75 @@ out:
     return ret;
 }
 
+static void models_usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: paddock models [options]\n\n"
+            "Prints the model table this configuration serves: every name a\n"
+            "client may send (models and aliases), the model it means, the\n"
+            "engine that runs it, that engine's run cap and deadline, and\n"
+            "whether the engine passes its check now (an upstream answers\n"
+            "and takes the key; a command's program is executable).\n"
+            "Takes the options of paddock serve (--config FILE, "
+            "--engine.NAME, --model.MODEL, --alias.ALIAS ...).\n"
+            "Exit status: 0 when every engine is up, 1 when one is down,\n"
+            "2 for a bad configuration.\n");
+}
+
+static void format_ms(char *out, size_t cap, int64_t ms)
+{
+    if (ms % 3600000 == 0)
+        snprintf(out, cap, "%lldh", (long long)(ms / 3600000));
+    else if (ms % 60000 == 0)
+        snprintf(out, cap, "%lldm", (long long)(ms / 60000));
+    else
+        snprintf(out, cap, "%llds", (long long)(ms / 1000));
+}
+
+static int cmd_models(int argc, char **argv)
+{
+    struct conf conf;
+    struct errmsg err = { 0 };
+    struct route_table *routes = NULL;
+    bool help = false;
+    int ret = 2;
+    if (conf_load(&conf, argc, argv, environ, &help, &err) < 0)
+        goto out;
+    if (help) {
+        models_usage(stdout);
+        ret = 0;
+        goto out;
+    }
+    log_set_level(LOG_ERROR);
+    if (net_global_init(&err) < 0 || route_table_new(&conf, &routes, &err) < 0)
+        goto out;
+    ret = 0;
+    printf("%-28s %-26s %-10s %-12s %-9s %-5s %-8s %s\n", "NAME", "MODEL",
+           "TASK", "ENGINE", "BACKEND", "RUNS", "DEADLINE", "STATUS");
+    for (size_t i = 0; i < route_count(routes); i++) {
+        const struct route *r = route_at(routes, i);
+        struct errmsg why = { 0 };
+        bool up = route_usable(r, &why);
+        char runs[16], deadline[24];
+        int cap = route_engine_concurrency(r->engine);
+        snprintf(runs, sizeof(runs), cap ? "%d" : "-", cap);
+        format_ms(deadline, sizeof(deadline), route_deadline_ms(routes, r));
+        printf("%-28s %-26s %-10s %-12s %-9s %-5s %-8s %s\n", r->name,
+               r->model.name, task_kind_name(r->model.kind),
+               route_engine_name(r->engine), route_engine_backend(r->engine),
+               runs, deadline, up ? "available" : errmsg_text(&why));
+        if (!up)
+            ret = 1;
+    }
+out:
+    if (err.code)
+        fprintf(stderr, "paddock: %s\n", errmsg_text(&err));
+    route_table_free(routes);
+    net_global_fini();
+    conf_fini(&conf);
+    return ret;
+}
+
 int main(int argc, char **argv)
 {
     const char *cmd = argc > 1 ? argv[1] : "help";
@@ -478,6 +551,8 @@ int main(int argc, char **argv)
         return cmd_serve(argc - 2, argv + 2, false);
     if (strcmp(cmd, "keys") == 0)
         return cmd_keys(argc - 2, argv + 2);
+    if (strcmp(cmd, "models") == 0)
+        return cmd_models(argc - 2, argv + 2);
     if (cli_is_command(cmd))
         return cli_run(cmd, argc - 2, argv + 2);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
@@ -486,8 +561,17 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 ||
         strcmp(cmd, "-h") == 0) {
-        if (argc > 2 && strcmp(argv[2], "serve") == 0)
+        const char *topic = argc > 2 ? argv[2] : "";
+        if (strcmp(topic, "serve") == 0)
             serve_usage(stdout);
+        else if (strcmp(topic, "worker") == 0)
+            worker_usage(stdout);
+        else if (strcmp(topic, "models") == 0)
+            models_usage(stdout);
+        else if (strcmp(topic, "keys") == 0) {
+            char *verb[] = { "help", NULL };
+            return cmd_keys(1, verb);
+        }
         else if (argc > 2 && cli_is_command(argv[2]))
             cli_help(argv[2], stdout);
         else

@@ -45,14 +45,14 @@ struct call {
     bool deferred; /* the reply comes later (its completion logs it) */
 };
 
-typedef void (*route_fn)(struct call *c);
+typedef void (*endpoint_fn)(struct call *c);
 
-struct route {
+struct endpoint {
     const char *name; /* the route label in /metrics and logs */
     const char *method;
     const char *pattern; /* '*' matches one non-empty segment */
     unsigned dialects;
-    route_fn fn;
+    endpoint_fn fn;
 };
 
 static void h_submit(struct call *c);
@@ -63,11 +63,12 @@ static void h_file(struct call *c);
 static void h_health(struct call *c);
 static void h_ready(struct call *c);
 static void h_metrics(struct call *c);
+static void h_models(struct call *c);
 
 #define SUBMIT_BASE "/api/v1/services/aigc/video-generation/"
 
 /* The model field decides the task type, never the path (API.md s.1). */
-static const struct route routes[] = {
+static const struct endpoint endpoints[] = {
     { "submit", "POST", SUBMIT_BASE "video-synthesis", D_DASHSCOPE | D_TTAPI,
       h_submit },
     { "submit", "POST", SUBMIT_BASE "image-to-video", D_TTAPI, h_submit },
@@ -77,6 +78,7 @@ static const struct route routes[] = {
     { "cancel", "POST", "/api/v1/tasks/*/cancel", D_DASHSCOPE | D_TTAPI,
       h_cancel },
     { "list", "GET", "/api/v1/tasks", D_DASHSCOPE | D_TTAPI, h_list },
+    { "models", "GET", "/api/v1/models", D_DASHSCOPE | D_TTAPI, h_models },
     { "file", "GET", "/files/*", D_PLAIN, h_file },
     { "file", "HEAD", "/files/*", D_PLAIN, h_file },
     { "healthz", "GET", "/healthz", D_PLAIN, h_health },
@@ -324,7 +326,10 @@ static void h_submit(struct call *c)
     size_t len;
     const char *body = http_req_body(c->req, &len);
     p = xcalloc(1, sizeof(*p));
-    if (task_job_parse(body, len, (int64_t)(r & 0x7fffffff), NULL, &p->job, &e) < 0) {
+    const struct route_table *routes = a->d.routes;
+    if (task_job_parse(body, len, (int64_t)(r & 0x7fffffff),
+                       route_catalog(routes), &p->job, &e) < 0 ||
+        !route_usable(route_find(routes, p->job.model), &e)) {
         reply_errmsg(c, &e);
         pending_free(p);
         return;
@@ -651,14 +656,52 @@ static void h_ready(struct call *c)
     task_fini(&t);
     if (err < 0 && err != ERR_NOT_FOUND)
         why = "the task store does not answer";
-    else if (c->api->d.n_engines == 0)
-        why = "no engine is configured";
+    else if (route_count(c->api->d.routes) == 0)
+        why = "no model is configured";
     buf_puts(&b, why ? "{\"status\":\"unready\",\"reason\":"
                      : "{\"status\":\"ready\"");
     if (why)
         buf_json_str(&b, why);
     buf_putc(&b, '}');
     reply_json(c, why ? 503 : 200, &b);
+}
+
+/* GET /api/v1/models (extension): every name a client may send, what it
+ * means, which engine serves it, whether that engine is up, and what the
+ * model accepts. */
+static void h_models(struct call *c)
+{
+    if (!authenticate(c))
+        return;
+    const struct route_table *routes = c->api->d.routes;
+    struct buf b = BUF_INIT;
+    buf_puts(&b, "{\"request_id\":");
+    buf_json_str(&b, http_req_id(c->req));
+    buf_puts(&b, ",\"models\":[");
+    for (size_t i = 0; i < route_count(routes); i++) {
+        const struct route *r = route_at(routes, i);
+        struct errmsg why = { 0 };
+        bool up = route_usable(r, &why);
+        buf_puts(&b, i ? ",{\"name\":" : "{\"name\":");
+        buf_json_str(&b, r->name);
+        buf_puts(&b, ",\"model\":");
+        buf_json_str(&b, r->model.name);
+        buf_puts(&b, ",\"task\":");
+        buf_json_str(&b, task_kind_name(r->model.kind));
+        buf_puts(&b, ",\"engine\":");
+        buf_json_str(&b, route_engine_name(r->engine));
+        buf_puts(&b, ",\"backend\":");
+        buf_json_str(&b, route_engine_backend(r->engine));
+        buf_puts(&b, up ? ",\"available\":true" : ",\"available\":false");
+        if (!up) {
+            buf_puts(&b, ",\"message\":");
+            buf_json_str(&b, errmsg_text(&why));
+        }
+        task_json_rules(&b, r->model.kind);
+        buf_putc(&b, '}');
+    }
+    buf_puts(&b, "]}");
+    reply_json(c, 200, &b);
 }
 
 static void h_metrics(struct call *c)
@@ -735,8 +778,8 @@ static const char *dispatch(struct call *cl)
     }
 
     bool path_known = false;
-    for (size_t i = 0; i < ARRAY_LEN(routes); i++) {
-        const struct route *r = &routes[i];
+    for (size_t i = 0; i < ARRAY_LEN(endpoints); i++) {
+        const struct endpoint *r = &endpoints[i];
         unsigned want = r->dialects & D_PLAIN ? D_PLAIN : (unsigned)c.dialect;
         if (r->dialects & D_PLAIN && c.dialect == D_TTAPI)
             continue;

@@ -2,7 +2,8 @@
  * api: the HappyHorse API on top of http/: the route table of both dialects
  * (DashScope: /api/v1/..., Bearer key, X-DashScope-Async; TTAPI: the same
  * under /happyhorse, TT-API-KEY) and their handlers: submit, query, cancel,
- * list, result files, health, readiness and metrics. One log line and one
+ * list, the models table (an extension), result files, health, readiness
+ * and metrics. One log line and one
  * metrics sample per request.
  *
  * Threads: api_handle runs on every HTTP thread at once; struct api is
@@ -16,6 +17,7 @@
 #include "../blob/blob.h"
 #include "../conf/conf.h"
 #include "../http/http.h"
+#include "../route/route.h"
 #include "../store/store.h"
 
 struct api_deps {
@@ -24,7 +26,7 @@ struct api_deps {
     struct auth *auth;
     struct blob *blob;
     const char *listen_base; /* "http://127.0.0.1:8080", the bound address */
-    size_t n_engines;        /* engines configured (readiness) */
+    const struct route_table *routes; /* served model names and engines */
     /* Called after a task is committed, to wake an idle worker; may be
      * NULL (API-only node). */
     void (*on_submit)(void *arg);

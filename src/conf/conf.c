@@ -137,7 +137,12 @@ static int parse_model_deadline(const char *s, size_t *name_len, int64_t *ms)
     return 0;
 }
 
-int64_t conf_deadline_ms(const struct conf *c, const char *model)
+int conf_parse_duration(const char *s, int64_t *out)
+{
+    return parse_duration(s, out);
+}
+
+int64_t conf_model_deadline_ms(const struct conf *c, const char *model)
 {
     for (size_t i = 0; i < c->model_deadline.n; i++) {
         size_t n;
@@ -147,7 +152,7 @@ int64_t conf_deadline_ms(const struct conf *c, const char *model)
             strncmp(e, model, n) == 0)
             return ms;
     }
-    return c->deadline_ms;
+    return 0;
 }
 
 static int parse_offset(const char *s, int *out)
@@ -270,6 +275,36 @@ static const struct opt *find_opt(const char *key, size_t n)
     return NULL;
 }
 
+/* A model-routing key ("engine.gpu", "model.happyhorse-1.0-t2v", ...):
+ * kept as "KEY=VALUE" for route/, which checks it. */
+static bool route_key(const char *key, size_t n)
+{
+    static const char *const prefixes[] = { "engine.", "model.", "alias." };
+    for (size_t i = 0; i < ARRAY_LEN(prefixes); i++) {
+        size_t k = strlen(prefixes[i]);
+        if (n > k && strncmp(key, prefixes[i], k) == 0)
+            return true;
+    }
+    return false;
+}
+
+static int add_route(struct conf *c, const char *key, size_t n,
+                     const char *value, struct errmsg *err)
+{
+    if (n > 128 || !value[0] || strlen(value) > LIMIT_CONFIG_BYTES / 4)
+        return errmsg_set(err, ERR_INVALID_PARAMETER,
+                          "%.*s: expected a non-empty value (key at most 128 "
+                          "characters)",
+                          (int)(n < 128 ? n : 128), key);
+    if (c->routes.n >= LIMIT_ROUTES)
+        return errmsg_set(err, ERR_INVALID_PARAMETER,
+                          "%.*s: more than %d routing lines", (int)n, key,
+                          LIMIT_ROUTES);
+    c->routes.v = xrealloc(c->routes.v, (c->routes.n + 1) * sizeof(char *));
+    c->routes.v[c->routes.n++] = xasprintf("%.*s=%s", (int)n, key, value);
+    return 0;
+}
+
 static char *trim(char *s)
 {
     while (*s == ' ' || *s == '\t')
@@ -314,6 +349,15 @@ static int load_file(struct conf *c, const char *path, struct errmsg *err)
         }
         *eq = '\0';
         char *key = trim(s), *value = trim(eq + 1);
+        if (route_key(key, strlen(key))) {
+            if ((ret = add_route(c, key, strlen(key), value, err)) < 0) {
+                char detail[LIMIT_ERRMSG];
+                snprintf(detail, sizeof(detail), "%s", err->text);
+                errmsg_set(err, ret, "%s:%d: %s", path, lineno, detail);
+                break;
+            }
+            continue;
+        }
         for (char *p = key; *p; p++)
             if (*p == '_')
                 *p = '-';
@@ -367,6 +411,30 @@ static int flag(int argc, char **argv, int *i, const struct opt **o,
     return 0;
 }
 
+/* --engine.NAME=SPEC, --model.MODEL NAME, ...: 1 when argv[*i] was one
+ * (*i advanced), 0 when it is not a routing flag, or an error. */
+static int route_flag(struct conf *c, int argc, char **argv, int *i,
+                      struct errmsg *err)
+{
+    const char *a = argv[*i];
+    if (strncmp(a, "--", 2) != 0)
+        return 0;
+    const char *key = a + 2, *eq = strchr(key, '=');
+    size_t n = eq ? (size_t)(eq - key) : strlen(key);
+    if (!route_key(key, n))
+        return 0;
+    const char *value;
+    if (eq)
+        value = eq + 1;
+    else if (*i + 1 < argc)
+        value = argv[++*i];
+    else
+        return errmsg_set(err, ERR_INVALID_PARAMETER, "option --%.*s needs "
+                          "a value", (int)(n < 128 ? n : 128), key);
+    int ret = add_route(c, key, n, value, err);
+    return ret < 0 ? ret : 1;
+}
+
 static int cores(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -415,6 +483,11 @@ int conf_load(struct conf *c, int argc, char **argv, char **envp, bool *help,
         }
         if (strncmp(argv[i], "--config=", 9) == 0)
             continue;
+        if ((ret = route_flag(c, argc, argv, &i, err)) != 0) {
+            if (ret < 0)
+                return ret;
+            continue;
+        }
         if ((ret = flag(argc, argv, &i, &o, &v, err)) < 0)
             return ret;
         if ((ret = set_opt(c, o, v, err)) < 0)
@@ -454,7 +527,7 @@ void conf_fini(struct conf *c)
             free(*(char **)((char *)c + opts[i].offset));
     free(c->listen_host);
     struct conf_list *lists[] = { &c->api_keys, &c->fetch_allow,
-                                  &c->model_deadline };
+                                  &c->model_deadline, &c->routes };
     for (size_t k = 0; k < ARRAY_LEN(lists); k++) {
         for (size_t i = 0; i < lists[k]->n; i++)
             free(lists[k]->v[i]);
@@ -480,4 +553,12 @@ void conf_usage(FILE *out)
             "read 'key = value' lines (keys as the flags, no dashes "
             "before)");
     fprintf(out, "  %-28s env PADDOCK_CONFIG\n", "");
+    fprintf(out, "\nModel routing (flags or config-file lines; docs/config.md):\n"
+                 "  --engine.NAME SPEC           an engine instance "
+                 "(sandbox | command:... | upstream:...)\n"
+                 "  --engine.NAME.concurrency N  its runs at once per process\n"
+                 "  --engine.NAME.deadline DUR   its runs' time limit\n"
+                 "  --model.MODEL NAME           serve MODEL with engine NAME "
+                 "(then only listed models)\n"
+                 "  --alias.ALIAS MODEL          accept ALIAS as MODEL\n");
 }

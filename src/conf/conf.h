@@ -46,7 +46,10 @@ struct conf {
     struct conf_list model_deadline; /* "MODEL=DURATION" overrides */
     int64_t grace_ms; /* SIGTERM: running tasks may finish within this */
     int64_t fetch_timeout_ms; /* one input's whole download */
-    char *engine;             /* the engine spec of every model ("sandbox") */
+    char *engine;             /* the engine spec of "default" ("sandbox") */
+    /* Model routing lines "engine.NAME[.OPTION]=VALUE", "model.MODEL=NAME",
+     * "alias.ALIAS=MODEL", in the order given (parsed by route/). */
+    struct conf_list routes;
 };
 
 /*
@@ -57,8 +60,11 @@ struct conf {
  */
 int conf_load(struct conf *c, int argc, char **argv, char **envp, bool *help,
               struct errmsg *err);
-/* The engine deadline of `model` (model-deadline, else deadline). */
-int64_t conf_deadline_ms(const struct conf *c, const char *model);
+/* The model-deadline of `model`, or 0 when none is set. */
+int64_t conf_model_deadline_ms(const struct conf *c, const char *model);
+/* Parse a duration ("500ms", "30s", "15m", "24h", "7d", bare seconds);
+ * 0 or ERR_INVALID_PARAMETER. */
+int conf_parse_duration(const char *s, int64_t *out);
 /* Release everything conf_load allocated. */
 void conf_fini(struct conf *c);
 /* The option reference: flags, variables, file keys, defaults. */

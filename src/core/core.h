@@ -65,6 +65,7 @@
 #define LIMIT_CONFIG_BYTES (256u << 10)
 /* API keys configured in one process. */
 #define LIMIT_KEYS 1024
+#define LIMIT_ROUTES 256 /* model-routing lines in a configuration */
 
 /* ----------------------------------------------------------- error table */
 

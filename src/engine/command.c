@@ -381,6 +381,18 @@ out:
     return ret;
 }
 
+/* The program must still be there and executable (it may be replaced or
+ * removed while paddock runs). */
+static int command_check(struct engine *e, struct errmsg *err)
+{
+    struct command_engine *ce = container_of(e, struct command_engine, base);
+    if (access(ce->argv[0], X_OK) < 0)
+        return errmsg_set(err, ERR_MODEL_UNAVAILABLE,
+                          "the engine program %s cannot be run: %s",
+                          ce->argv[0], strerror(errno));
+    return 0;
+}
+
 static void command_free(struct engine *e)
 {
     struct command_engine *ce = container_of(e, struct command_engine, base);
@@ -393,6 +405,7 @@ static const struct engine_ops command_ops = {
     .name = "command",
     .local_media = true,
     .run = command_run,
+    .check = command_check,
     .free = command_free,
 };
 

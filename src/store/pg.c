@@ -83,7 +83,7 @@
 #define TASK_COLS                                                             \
     "task_id, key_id, model, status, spec, prompt, submit_ms, scheduled_ms, " \
     "end_ms, expire_ms, attempt, code, message, usage_input, usage_output, "  \
-    "usage_sr, usage_ratio, result"
+    "usage_sr, usage_ratio, result, progress, ref"
 
 /* A task that ends keeps at least the retention it was submitted with from
  * then on (sqlite.c's KEEP_AFTER): every statement that ends one sets
@@ -290,6 +290,11 @@ static const char *const migrations[] = {
     "  claimed := NULL; /* a stray queue row: gone now; next key */\n"
     " END LOOP;\n"
     "END $$;",
+
+    /* 2: what a running engine reports: progress, and its own reference
+     * (an upstream task id) that a later attempt resumes from. */
+    "ALTER TABLE tasks ADD COLUMN progress integer NOT NULL DEFAULT 0,"
+    " ADD COLUMN ref text;",
 };
 
 enum stmt_id {
@@ -299,6 +304,7 @@ enum stmt_id {
     ST_RENEW,
     ST_FINISH,
     ST_RELEASE,
+    ST_NOTE,
     ST_RESCUE,
     ST_CANCEL,
     ST_STATE,
@@ -342,13 +348,17 @@ static const struct stmt stmts[ST__COUNT] = {
     [ST_RELEASE] = { "release",
                      "WITH r AS (UPDATE tasks SET status = 'PENDING', "
                      "attempt = attempt - 1, lease_owner = NULL, "
-                     "lease_until = NULL, lease_token = NULL "
+                     "lease_until = NULL, lease_token = NULL, progress = 0 "
                      "WHERE task_id = $1 AND status = 'RUNNING' "
                      "AND lease_owner = $2 RETURNING id, key_id), "
                      "q AS (INSERT INTO pending (id, key_id) "
                      "SELECT id, key_id FROM r RETURNING 1) "
                      "SELECT c.n FROM (SELECT count(*) AS n FROM q) "
                      "c " NOTIFY_IF_N },
+    [ST_NOTE] = { "note", "UPDATE tasks SET progress = "
+                          "coalesce($3::integer, progress), "
+                          "ref = coalesce($4, ref) WHERE task_id = $1 "
+                          "AND status = 'RUNNING' AND lease_owner = $2" },
     /* Both halves in one statement: one snapshot, disjoint rows. */
     [ST_RESCUE] = { "rescue",
                     "WITH failed AS (UPDATE tasks SET status = 'FAILED', "
@@ -363,7 +373,7 @@ static const struct stmt stmts[ST__COUNT] = {
                     "AND attempt >= $2 RETURNING 1), "
                     "requeued AS (UPDATE tasks SET status = "
                     "'PENDING', lease_owner = NULL, "
-                    "lease_until = NULL, lease_token = NULL "
+                    "lease_until = NULL, lease_token = NULL, progress = 0 "
                     "WHERE status = 'RUNNING' AND lease_until < $1 "
                     "AND attempt < $2 RETURNING id, key_id), "
                     "queued AS (INSERT INTO pending (id, key_id) "
@@ -739,6 +749,8 @@ static void row_to_task(const PGresult *r, int row, struct task *t)
     t->usage.sr = (int)col_i64(r, row, 15);
     col_copy(r, row, 16, t->usage.ratio, sizeof(t->usage.ratio));
     t->result = col_dup(r, row, 17);
+    t->progress = (int)col_i64(r, row, 18);
+    t->ref = col_dup(r, row, 19);
 }
 
 /* ------------------------------------------------------- connections */
@@ -1229,6 +1241,23 @@ static int pg_release(struct store *base, const char *task_id,
     return ret == 0 && n == 0 ? ERR_CONFLICT : ret;
 }
 
+static int pg_note(struct store *base, const char *task_id, const char *worker,
+                   int progress, const char *ref)
+{
+    struct params p = { 0 };
+    int n = 0;
+    p_text(&p, task_id);
+    p_text(&p, worker);
+    if (progress >= 0)
+        p_i64(&p, progress);
+    else
+        p_text(&p, NULL);
+    p_text(&p, ref);
+    /* Setting the same values twice is harmless: safe to retry. */
+    int ret = write_op(from_base(base), ST_NOTE, &p, true, &n);
+    return ret == 0 && n == 0 ? ERR_CONFLICT : ret;
+}
+
 static int pg_rescue(struct store *base, int64_t now_ms, int max_attempts,
                      int *requeued, int *failed)
 {
@@ -1319,7 +1348,7 @@ static int list_on(struct pgconn *c, const struct store_filter *f,
         struct task *tasks = xcalloc((size_t)rows, sizeof(*tasks));
         for (int i = 0; i < rows; i++)
             row_to_task(r, i, &tasks[i]);
-        *total = col_i64(r, 0, 18);
+        *total = col_i64(r, 0, 20);
         *out = tasks;
         *n = (size_t)rows;
         PQclear(r);
@@ -1637,6 +1666,7 @@ static const struct store_ops pg_ops = {
     .renew = pg_renew,
     .finish = pg_finish,
     .release = pg_release,
+    .note = pg_note,
     .rescue = pg_rescue,
     .cancel = pg_cancel,
     .list = pg_list,

@@ -23,7 +23,7 @@
 #define TASK_COLS                                                             \
     "task_id, key_id, model, status, spec, prompt, submit_ms, scheduled_ms, " \
     "end_ms, expire_ms, attempt, code, message, usage_input, usage_output, "  \
-    "usage_sr, usage_ratio, result"
+    "usage_sr, usage_ratio, result, progress, ref"
 
 /* A task ending at `end` keeps at least the retention it was submitted
  * with from then on (store.h, Retention). */
@@ -60,6 +60,7 @@ enum stmt_id {
     ST_RENEW,
     ST_FINISH,
     ST_RELEASE,
+    ST_NOTE,
     ST_RESCUE_REQUEUE,
     ST_RESCUE_FAIL,
     ST_KEY_PUT,
@@ -125,11 +126,16 @@ static const char *const stmt_sql[ST__COUNT] = {
                   "AND lease_owner = ?2",
     [ST_RELEASE] =
         "UPDATE tasks SET status = 'PENDING', attempt = attempt - 1, "
-        "lease_owner = NULL, lease_until = NULL "
+        "lease_owner = NULL, lease_until = NULL, progress = 0 "
         "WHERE task_id = ?1 AND status = 'RUNNING' "
         "AND lease_owner = ?2",
+    [ST_NOTE] = "UPDATE tasks SET progress = COALESCE(?3, progress), "
+                "ref = COALESCE(?4, ref) "
+                "WHERE task_id = ?1 AND status = 'RUNNING' "
+                "AND lease_owner = ?2",
     [ST_RESCUE_REQUEUE] = "UPDATE tasks SET status = 'PENDING', "
-                          "lease_owner = NULL, lease_until = NULL "
+                          "lease_owner = NULL, lease_until = NULL, "
+                          "progress = 0 "
                           "WHERE status = 'RUNNING' AND lease_until < ?1 "
                           "AND attempt < ?2",
     [ST_RESCUE_FAIL] = "UPDATE tasks SET status = 'FAILED', end_ms = ?1, "
@@ -234,6 +240,11 @@ static const char *const migrations[] = {
     "CREATE INDEX tasks_key_submit ON tasks (key_id, submit_ms);"
     "CREATE INDEX tasks_expire ON tasks (expire_ms)"
     " WHERE status IN ('SUCCEEDED', 'FAILED', 'CANCELED');",
+
+    /* 3: what a running engine reports: progress, and its own reference
+     * (an upstream task id) that a later attempt resumes from. */
+    "ALTER TABLE tasks ADD COLUMN progress INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE tasks ADD COLUMN ref TEXT;",
 };
 
 struct conn {
@@ -438,6 +449,8 @@ static void row_to_task(sqlite3_stmt *st, struct task *t)
     t->usage.sr = sqlite3_column_int(st, 15);
     copy_col(st, 16, t->usage.ratio, sizeof(t->usage.ratio));
     t->result = dup_col(st, 17);
+    t->progress = sqlite3_column_int(st, 18);
+    t->ref = dup_col(st, 19);
 }
 
 /* Run a write statement to completion; *changes = rows changed. */
@@ -749,6 +762,28 @@ static int sq_release(struct store *base, const char *task_id,
         bind_text(st, 1, task_id);
         bind_text(st, 2, worker);
         ret = step_write(s->w, st, "release", &changes);
+        if (ret == 0 && changes == 0)
+            ret = ERR_CONFLICT;
+    }
+    pthread_mutex_unlock(&s->wlock);
+    return ret;
+}
+
+static int sq_note(struct store *base, const char *task_id, const char *worker,
+                   int progress, const char *ref)
+{
+    struct store_sqlite *s = from_base(base);
+    int ret = ERR_STORE, changes = 0;
+    pthread_mutex_lock(&s->wlock);
+    sqlite3_stmt *st = stmt(s->w, ST_NOTE);
+    if (st) {
+        bind_text(st, 1, task_id);
+        bind_text(st, 2, worker);
+        if (progress >= 0)
+            sqlite3_bind_int(st, 3, progress);
+        if (ref)
+            bind_text(st, 4, ref);
+        ret = step_write(s->w, st, "note", &changes);
         if (ret == 0 && changes == 0)
             ret = ERR_CONFLICT;
     }
@@ -1107,6 +1142,7 @@ static const struct store_ops sqlite_ops = {
     .submit_async = sq_submit_async,
     .get = sq_get,
     .claim = sq_claim,
+    .note = sq_note,
     .renew = sq_renew,
     .finish = sq_finish,
     .release = sq_release,

@@ -123,6 +123,14 @@ int store_release(struct store *s, const char *task_id, const char *worker)
     return s->ops->release(s, task_id, worker);
 }
 
+int store_note(struct store *s, const char *task_id, const char *worker,
+               int progress, const char *ref)
+{
+    if (progress > 100 || (ref && strlen(ref) > TASK_REF_MAX))
+        return ERR_INVALID_PARAMETER;
+    return s->ops->note(s, task_id, worker, progress, ref);
+}
+
 int store_rescue(struct store *s, int64_t now_ms, int max_attempts,
                  int *requeued, int *failed)
 {

@@ -86,6 +86,8 @@ struct store_ops {
                  int *renewed);
     int (*finish)(struct store *s, const struct task *t, const char *worker);
     int (*release)(struct store *s, const char *task_id, const char *worker);
+    int (*note)(struct store *s, const char *task_id, const char *worker,
+                int progress, const char *ref);
     int (*rescue)(struct store *s, int64_t now_ms, int max_attempts,
                   int *requeued, int *failed);
     int (*cancel)(struct store *s, const char *task_id, const char *key_id,
@@ -166,6 +168,15 @@ int store_finish(struct store *s, const struct task *t, const char *worker);
 /* Give a claimed task back to PENDING (shutdown) if `worker` holds it; the
  * attempt it used is not counted. ERR_CONFLICT when it does not. */
 int store_release(struct store *s, const char *task_id, const char *worker);
+/*
+ * Record what the engine running `task_id` reports, if `worker` holds its
+ * lease: progress 0..100 (-1: unchanged; a new claim starts at 0) and the
+ * engine's reference (NULL: unchanged; kept across attempts, so a later
+ * claim resumes from it). Durable on return. ERR_CONFLICT when `worker`
+ * does not hold the task.
+ */
+int store_note(struct store *s, const char *task_id, const char *worker,
+               int progress, const char *ref);
 /* Return RUNNING tasks whose lease ended before now_ms to PENDING, or end
  * them FAILED InternalError.Timeout once they used max_attempts claims. */
 int store_rescue(struct store *s, int64_t now_ms, int max_attempts,

@@ -817,6 +817,57 @@ static int bad_json(const json_error_t *je, size_t len, struct errmsg *err)
                je->position, text);
 }
 
+static void json_names(struct buf *b, const char *const *names, size_t n)
+{
+    buf_putc(b, '[');
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            buf_putc(b, ',');
+        buf_json_str(b, names[i]);
+    }
+    buf_putc(b, ']');
+}
+
+void task_json_rules(struct buf *b, enum task_kind kind)
+{
+    const struct kind_rule *k = &kind_rules[kind];
+    bool first = true;
+    buf_puts(b, ",\"media\":[");
+    for (int t = 0; t < MEDIA_TYPES; t++) {
+        if (!k->count[t].max)
+            continue;
+        buf_printf(b, "%s{\"type\":\"%s\",\"min\":%u,\"max\":%u}",
+                   first ? "" : ",", task_media_type_name((enum job_media_type)t), k->count[t].min,
+                   k->count[t].max);
+        first = false;
+    }
+    buf_puts(b, "],\"parameters\":{\"resolution\":{\"enum\":");
+    json_names(b, resolution_names, ARRAY_LEN(resolution_names));
+    buf_puts(b, ",\"default\":\"1080P\"}");
+    if (KIND_BIT(kind) & RATIO_KINDS) {
+        size_t n;
+        const char *const *ratios = task_ratios(&n);
+        buf_puts(b, ",\"ratio\":{\"enum\":");
+        json_names(b, ratios, n);
+        buf_puts(b, ",\"default\":\"" DEFAULT_RATIO "\"}");
+    }
+    if (kind != TASK_EDIT)
+        buf_printf(b,
+                   ",\"duration\":{\"minimum\":%d,\"maximum\":%d,"
+                   "\"default\":5}",
+                   LIMIT_DURATION_MIN, LIMIT_DURATION_MAX);
+    buf_printf(b,
+               ",\"watermark\":{\"type\":\"boolean\",\"default\":true},"
+               "\"seed\":{\"minimum\":0,\"maximum\":%lld}",
+               (long long)LIMIT_SEED_MAX);
+    if (kind == TASK_EDIT) {
+        buf_puts(b, ",\"audio_setting\":{\"enum\":");
+        json_names(b, audio_names, ARRAY_LEN(audio_names));
+        buf_puts(b, ",\"default\":\"auto\"}");
+    }
+    buf_putc(b, '}');
+}
+
 int task_job_parse(const char *body, size_t len, int64_t random_seed,
                    const struct task_catalog *cat, struct job *out,
                    struct errmsg *err)

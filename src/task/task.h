@@ -102,6 +102,10 @@ struct task_catalog {
 int task_job_parse(const char *body, size_t len, int64_t random_seed,
                    const struct task_catalog *cat, struct job *out,
                    struct errmsg *err);
+/* What a model of `kind` accepts, as JSON members for GET /api/v1/models:
+ * ,"media":[{"type","min","max"}...],"parameters":{...} (the rules
+ * task_job_parse applies). */
+void task_json_rules(struct buf *b, enum task_kind kind);
 /* Release the job's heap strings; the struct may be reused. NULL is fine. */
 void task_job_fini(struct job *job);
 /* The job as JSON text for the store (caller frees). */

@@ -113,13 +113,15 @@ static void idle_wait(struct worker_pool *pool, int64_t ms)
     pthread_mutex_unlock(&pool->lock);
 }
 
-/* Record a failure; the lease decides whether it counts. */
-static void finish_failed(struct worker_pool *pool, const char *owner,
-                          struct task *t, int code, const char *message)
+/* Record a failure with the code `code` names, or `as_is` when it is not
+ * NULL (an upstream's own code); the lease decides whether it counts. */
+static void finish_failed_as(struct worker_pool *pool, const char *owner,
+                             struct task *t, int code, const char *as_is,
+                             const char *message)
 {
     t->status = TASK_FAILED;
     t->end_ms = clock_now_ms();
-    snprintf(t->code, sizeof(t->code), "%s", err_code(code));
+    snprintf(t->code, sizeof(t->code), "%s", as_is ? as_is : err_code(code));
     free(t->message);
     t->message = xstrdup(message);
     int rc = store_finish(pool->d.store, t, owner);
@@ -134,6 +136,12 @@ static void finish_failed(struct worker_pool *pool, const char *owner,
     }
 }
 
+static void finish_failed(struct worker_pool *pool, const char *owner,
+                          struct task *t, int code, const char *message)
+{
+    finish_failed_as(pool, owner, t, code, NULL, message);
+}
+
 static void slot_begin(struct worker_pool *pool, struct slot *sl,
                        int64_t deadline_ms)
 {
@@ -143,6 +151,15 @@ static void slot_begin(struct worker_pool *pool, struct slot *sl,
     atomic_store(&sl->stop, atomic_load(&pool->stop));
     atomic_store(&sl->timed_out, false);
     sl->busy = true;
+    sl->deadline_mono = clock_mono_ms() + deadline_ms;
+    pthread_mutex_unlock(&pool->lock);
+}
+
+/* The run starts now (after waiting for a run slot of its engine). */
+static void slot_deadline(struct worker_pool *pool, struct slot *sl,
+                          int64_t deadline_ms)
+{
+    pthread_mutex_lock(&pool->lock);
     sl->deadline_mono = clock_mono_ms() + deadline_ms;
     pthread_mutex_unlock(&pool->lock);
 }
@@ -187,6 +204,42 @@ static int fetch_inputs(struct worker_pool *pool, struct slot *sl,
     return 0;
 }
 
+/* What an engine reports while it runs, written to the task record. */
+struct run_notes {
+    struct worker_pool *pool;
+    struct slot *sl;
+    const char *task_id;
+    int last_pct;
+    int64_t last_ms; /* clock_mono_ms() of the last progress write */
+};
+
+/* Progress costs a durable write: at most one a second per task. */
+#define PROGRESS_EVERY_MS 1000
+
+static void note_progress(void *arg, int pct)
+{
+    struct run_notes *n = arg;
+    int64_t now = clock_mono_ms();
+    if (pct <= n->last_pct || pct >= 100 ||
+        now - n->last_ms < PROGRESS_EVERY_MS)
+        return;
+    if (store_note(n->pool->d.store, n->task_id, n->sl->owner, pct, NULL) ==
+        0) {
+        n->last_pct = pct;
+        n->last_ms = now;
+    }
+}
+
+static int note_ref(void *arg, const char *ref)
+{
+    struct run_notes *n = arg;
+    int rc = store_note(n->pool->d.store, n->task_id, n->sl->owner, -1, ref);
+    if (rc == 0)
+        log_info("engine reference saved", "task_id=%s ref=%s", n->task_id,
+                 ref);
+    return rc;
+}
+
 static void run_task(struct worker_pool *pool, struct slot *sl, struct task *t)
 {
     char *inputs[LIMIT_MEDIA_ITEMS] = { 0 };
@@ -196,31 +249,59 @@ static void run_task(struct worker_pool *pool, struct slot *sl, struct task *t)
     struct errmsg e = { 0 };
     char name[BLOB_NAME_MAX];
     char *tmp = NULL;
+    bool acquired = false;
     int64_t started = clock_mono_ms();
-    int64_t deadline_ms = conf_deadline_ms(pool->d.conf, t->model);
+    const struct route *route = route_find(pool->d.routes, t->model);
+    int64_t deadline_ms =
+        route ? route_deadline_ms(pool->d.routes, route) : 1000;
 
     slot_begin(pool, sl, deadline_ms);
+    if (!route) {
+        char msg[LIMIT_ERRMSG];
+        snprintf(msg, sizeof(msg),
+                 "worker %s has no engine for model %s (every node needs "
+                 "the same model routes)",
+                 pool->owner, t->model);
+        finish_failed(pool, sl->owner, t, ERR_INTERNAL, msg);
+        goto out;
+    }
     if (task_job_from_json(t->spec, &job) < 0) {
         finish_failed(pool, sl->owner, t, ERR_INTERNAL,
                       "the stored job could not be read");
         goto out;
     }
+    struct engine *engine = route_engine_get(route->engine);
+    bool local = engine_local_media(engine);
+    if (route_acquire(route, &sl->stop) < 0) {
+        if (store_release(pool->d.store, t->task_id, sl->owner) == 0)
+            log_info("task given back at shutdown", "task_id=%s", t->task_id);
+        goto out;
+    }
+    acquired = true;
+    slot_deadline(pool, sl, deadline_ms);
     blob_name(t->task_id, t->attempt, name);
     tmp = blob_tmp_path(pool->d.blob, name);
-    struct job_ctl ctl = { .stop = &sl->stop };
-    log_info("task started", "task_id=%s model=%s attempt=%d engine=%s",
-             t->task_id, t->model, t->attempt, engine_name(pool->d.engine));
+    struct run_notes notes = { .pool = pool, .sl = sl, .task_id = t->task_id };
+    struct job_ctl ctl = { .task_id = t->task_id,
+                           .stop = &sl->stop,
+                           .progress = note_progress,
+                           .ref = t->ref,
+                           .save_ref = note_ref,
+                           .arg = &notes };
+    log_info("task started",
+             "task_id=%s model=%s attempt=%d engine=%s backend=%s%s%s",
+             t->task_id, t->model, t->attempt,
+             route_engine_name(route->engine), engine_name(engine),
+             t->ref ? " resume=" : "", t->ref ? t->ref : "");
 
     int rc = 0;
-    if (job.n_media && engine_local_media(pool->d.engine))
+    if (job.n_media && local)
         rc = fetch_inputs(pool, sl, t, &job, inputs, &in, &e);
     if (rc == 0) {
         int64_t run_start = clock_mono_ms();
-        rc = engine_run(pool->d.engine, &job,
-                        engine_local_media(pool->d.engine) ? &in : NULL, tmp,
-                        &ctl, &res, &e);
-        metrics_render(engine_name(pool->d.engine),
-                       clock_mono_ms() - run_start);
+        rc = engine_run(engine, &job, local ? &in : NULL, tmp, &ctl, &res,
+                        &e);
+        metrics_render(engine_name(engine), clock_mono_ms() - run_start);
     }
     if (rc < 0 && atomic_load(&sl->timed_out)) {
         unlink(tmp);
@@ -240,7 +321,8 @@ static void run_task(struct worker_pool *pool, struct slot *sl, struct task *t)
     }
     if (rc < 0) {
         unlink(tmp);
-        finish_failed(pool, sl->owner, t, rc, errmsg_text(&e));
+        finish_failed_as(pool, sl->owner, t, rc, res.code[0] ? res.code : NULL,
+                         errmsg_text(&e));
         goto out;
     }
     if (blob_commit(pool->d.blob, tmp, name) < 0) {
@@ -267,6 +349,8 @@ static void run_task(struct worker_pool *pool, struct slot *sl, struct task *t)
     log_info("task succeeded", "task_id=%s attempt=%d render_ms=%lld",
              t->task_id, t->attempt, (long long)(clock_mono_ms() - started));
 out:
+    if (acquired)
+        route_release(route);
     slot_end(pool, sl);
     for (size_t i = 0; i < LIMIT_MEDIA_ITEMS; i++) {
         if (inputs[i])

@@ -2,8 +2,10 @@
  * worker: the threads that turn PENDING tasks into results.
  *
  * N render threads each loop: claim the oldest PENDING task (a lease in the
- * store), fetch its input media through net/ when the engine wants local
- * files, run the engine into a temporary file, make the file durable and
+ * store), find its model's engine (route/) and wait for one of that
+ * engine's run slots, fetch its input media through net/ when the engine
+ * wants local files, run the engine into a temporary file (what it reports
+ * on the way, progress and its own reference, goes to the task record), make the file durable and
  * move it into place, then commit SUCCEEDED or FAILED in one conditional
  * update that only succeeds while this process still holds the lease.
  * One keeper thread renews the leases of the tasks its render threads are
@@ -25,13 +27,14 @@
 #include "../conf/conf.h"
 #include "../engine/engine.h"
 #include "../net/net.h"
+#include "../route/route.h"
 #include "../store/store.h"
 
 struct worker_deps {
     const struct conf *conf; /* workers, lease_ms, max_attempts */
     struct store *store;
     struct blob *blob;
-    struct engine *engine;
+    struct route_table *routes; /* the engine of each model */
     const struct net_allow *allow; /* private ranges inputs may come from */
 };
 

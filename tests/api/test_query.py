@@ -17,7 +17,9 @@ OUTPUT_FIELDS = {"task_id", "task_status", "submit_time", "scheduled_time",
 # API.md s.5: which output fields each status has (orig_prompt aside).
 PRESENT = {
     "PENDING": {"task_id", "task_status", "submit_time"},
-    "RUNNING": {"task_id", "task_status", "submit_time", "scheduled_time"},
+    # progress: paddock's extension (0-100, the engine's last report).
+    "RUNNING": {"task_id", "task_status", "submit_time", "scheduled_time",
+                "progress"},
     "SUCCEEDED": {"task_id", "task_status", "submit_time", "scheduled_time",
                   "end_time", "video_url"},
     "FAILED": {"task_id", "task_status", "submit_time", "scheduled_time",
@@ -39,6 +41,10 @@ def check_shape(body, status, prompt=None):
                          if status == "SUCCEEDED"
                          else {"request_id", "output"}), body
     uuid.UUID(body["request_id"])
+    if "progress" in out:
+        p = out["progress"]
+        assert isinstance(p, int) and not isinstance(p, bool), out
+        assert 0 <= p <= 100, out
     for f in ("submit_time", "scheduled_time", "end_time"):
         if f in out:
             assert TIME.match(out[f]), (f, out[f])

@@ -337,7 +337,7 @@ static void progress_reported(void)
     struct errmsg err = { 0 };
     atomic_bool stop = false;
     struct progress_log log = { .monotonic = true };
-    struct job_ctl ctl = { &stop, on_progress, &log };
+    struct job_ctl ctl = { .stop = &stop, .progress = on_progress, .arg = &log };
     const char *path = path_of("p.mp4");
 
     job_t2v(&job, 480, "4:3", 3, 1, "progress");
@@ -631,7 +631,7 @@ static void inputs_stop_and_progress(void)
     atomic_bool stop = false;
     struct progress_log log = { .monotonic = true, .stop_at = 50 };
     log.stop = &stop;
-    struct job_ctl ctl = { &stop, on_progress, &log };
+    struct job_ctl ctl = { .stop = &stop, .progress = on_progress, .arg = &log };
     if (!fixtures_ok)
         return;
     job_kind(&job, &in, TASK_EDIT, "happyhorse-1.0-video-edit", 0, 1, "x");

@@ -282,6 +282,46 @@ static void release_gives_back(void)
     store_close(s);
 }
 
+/* An engine's progress and reference: only the lease holder writes them;
+ * the reference outlives a rescue (the next attempt resumes from it), the
+ * progress starts again at 0. */
+static void notes_follow_the_lease(void)
+{
+    struct store *s = fresh_store();
+    struct task t, c, g;
+    int requeued = 0, failed = 0;
+    int64_t now = clock_now_ms();
+    make_task(&t, "k1", now);
+    CHECK_INT(store_insert(s, &t), 0);
+    CHECK_INT(store_claim(s, "w1", now, 1000, &c), 0);
+    CHECK(c.ref == NULL);
+    CHECK_INT(c.progress, 0);
+    task_fini(&c);
+    CHECK_INT(store_note(s, t.task_id, "w2", 10, "x"), ERR_CONFLICT);
+    CHECK_INT(store_note(s, t.task_id, "w1", 40, NULL), 0);
+    CHECK_INT(store_note(s, t.task_id, "w1", -1, "upstream-7"), 0);
+    CHECK_INT(store_get(s, t.task_id, &g), 0);
+    CHECK_INT(g.progress, 40);
+    CHECK_STR(g.ref, "upstream-7");
+    task_fini(&g);
+    CHECK_INT(store_note(s, t.task_id, "w1", 101, NULL), ERR_INVALID_PARAMETER);
+
+    CHECK_INT(store_rescue(s, now + 2000, 3, &requeued, &failed), 0);
+    CHECK_INT(requeued, 1);
+    CHECK_INT(store_note(s, t.task_id, "w1", 50, NULL), ERR_CONFLICT);
+    CHECK_INT(store_claim(s, "w3", now + 2000, 1000, &c), 0);
+    CHECK_STR(c.ref, "upstream-7");
+    CHECK_INT(c.progress, 0);
+    c.status = TASK_SUCCEEDED;
+    c.end_ms = now + 2500;
+    c.result = xstrdup("r.mp4");
+    CHECK_INT(store_finish(s, &c, "w3"), 0);
+    CHECK_INT(store_note(s, t.task_id, "w3", 60, NULL), ERR_CONFLICT);
+    task_fini(&c);
+    task_fini(&t);
+    store_close(s);
+}
+
 static void keys_and_secrets(void)
 {
     struct store *s = fresh_store();
@@ -1117,6 +1157,7 @@ static void run_suite(void)
     RUN(failure_is_recorded);
     RUN(rescue_after_lease_expiry);
     RUN(release_gives_back);
+    RUN(notes_follow_the_lease);
     RUN(keys_and_secrets);
     RUN(survives_reopen);
     RUN(claims_are_exclusive);

@@ -1,0 +1,510 @@
+/* Model routing: names to engines, engine health, run slots. */
+#include "route.h"
+
+#include "../log/log.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* How often the health thread checks every engine. */
+#define HEALTH_EVERY_MS 5000
+#define ROUTE_ENGINES_MAX 32
+#define ROUTE_ROUTES_MAX  64
+
+struct route_engine {
+    char name[ROUTE_NAME_MAX + 1];
+    char *spec;
+    struct engine *engine;
+    int concurrency;     /* 0: no cap */
+    int64_t deadline_ms; /* 0: the conf deadline */
+
+    pthread_mutex_t lock; /* guards running, healthy, why */
+    pthread_cond_t freed;
+    int running;
+    bool healthy;
+    char why[LIMIT_ERRMSG];
+};
+
+struct route_table {
+    const struct conf *conf;
+    struct route_engine engines[ROUTE_ENGINES_MAX];
+    size_t n_engines;
+    struct route routes[ROUTE_ROUTES_MAX];
+    size_t n_routes;
+    struct task_catalog catalog;
+
+    pthread_t health;
+    bool health_started;
+    pthread_mutex_t lock; /* guards quit */
+    pthread_cond_t wake;
+    bool quit;
+};
+
+/* ------------------------------------------------------------ lookups */
+
+const struct route *route_find(const struct route_table *t, const char *name)
+{
+    for (size_t i = 0; i < t->n_routes; i++)
+        if (strcmp(t->routes[i].name, name) == 0)
+            return &t->routes[i];
+    return NULL;
+}
+
+const struct route *route_at(const struct route_table *t, size_t i)
+{
+    return i < t->n_routes ? &t->routes[i] : NULL;
+}
+
+size_t route_count(const struct route_table *t)
+{
+    return t->n_routes;
+}
+
+static const struct task_model *catalog_find(const void *arg, const char *name)
+{
+    const struct route *r = route_find(arg, name);
+    return r ? &r->model : NULL;
+}
+
+static size_t catalog_names(const void *arg, const char **out, size_t max)
+{
+    const struct route_table *t = arg;
+    size_t n = 0;
+    for (; n < t->n_routes && n < max; n++)
+        out[n] = t->routes[n].name;
+    return n;
+}
+
+const struct task_catalog *route_catalog(const struct route_table *t)
+{
+    return &t->catalog;
+}
+
+const char *route_engine_name(const struct route_engine *re)
+{
+    return re->name;
+}
+
+const char *route_engine_backend(const struct route_engine *re)
+{
+    return engine_name(re->engine);
+}
+
+struct engine *route_engine_get(const struct route_engine *re)
+{
+    return re->engine;
+}
+
+int route_engine_concurrency(const struct route_engine *re)
+{
+    return re->concurrency;
+}
+
+int64_t route_deadline_ms(const struct route_table *t, const struct route *r)
+{
+    int64_t ms = conf_model_deadline_ms(t->conf, r->model.name);
+    if (!ms)
+        ms = r->engine->deadline_ms;
+    return ms ? ms : t->conf->deadline_ms;
+}
+
+/* ------------------------------------------------------------- health */
+
+bool route_usable(const struct route *r, struct errmsg *err)
+{
+    struct route_engine *re = r->engine;
+    pthread_mutex_lock(&re->lock);
+    bool ok = re->healthy;
+    if (!ok)
+        errmsg_set(err, ERR_MODEL_UNAVAILABLE, "model %s is unavailable: %s",
+                   r->name, re->why);
+    pthread_mutex_unlock(&re->lock);
+    return ok;
+}
+
+static void check_one(struct route_engine *re)
+{
+    struct errmsg e = { 0 };
+    int rc = engine_check(re->engine, &e);
+    pthread_mutex_lock(&re->lock);
+    bool was = re->healthy;
+    re->healthy = rc == 0;
+    snprintf(re->why, sizeof(re->why), "%s",
+             rc == 0 ? "" : errmsg_text(&e));
+    pthread_mutex_unlock(&re->lock);
+    if (was && rc < 0)
+        log_warn("engine down", "engine=%s reason=\"%s\"", re->name,
+                 errmsg_text(&e));
+    else if (!was && rc == 0)
+        log_info("engine up", "engine=%s", re->name);
+}
+
+void route_check_now(struct route_table *t)
+{
+    for (size_t i = 0; i < t->n_engines; i++)
+        check_one(&t->engines[i]);
+}
+
+static void *health_main(void *arg)
+{
+    struct route_table *t = arg;
+    pthread_mutex_lock(&t->lock);
+    while (!t->quit) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += HEALTH_EVERY_MS / 1000;
+        while (!t->quit &&
+               pthread_cond_timedwait(&t->wake, &t->lock, &ts) != ETIMEDOUT)
+            ;
+        if (t->quit)
+            break;
+        pthread_mutex_unlock(&t->lock);
+        route_check_now(t);
+        pthread_mutex_lock(&t->lock);
+    }
+    pthread_mutex_unlock(&t->lock);
+    return NULL;
+}
+
+/* ---------------------------------------------------------- run slots */
+
+int route_acquire(const struct route *r, const atomic_bool *stop)
+{
+    struct route_engine *re = r->engine;
+    int ret = 0;
+    pthread_mutex_lock(&re->lock);
+    while (re->concurrency && re->running >= re->concurrency) {
+        if (stop && atomic_load(stop)) {
+            ret = ERR_STOPPED;
+            break;
+        }
+        /* The stop flag has no signal of its own: look every 100 ms. */
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += 100 * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&re->freed, &re->lock, &ts);
+    }
+    if (ret == 0)
+        re->running++;
+    pthread_mutex_unlock(&re->lock);
+    return ret;
+}
+
+void route_release(const struct route *r)
+{
+    struct route_engine *re = r->engine;
+    pthread_mutex_lock(&re->lock);
+    re->running--;
+    pthread_cond_signal(&re->freed);
+    pthread_mutex_unlock(&re->lock);
+}
+
+/* -------------------------------------------------------------- build */
+
+static struct route_engine *engine_named(struct route_table *t,
+                                         const char *name, size_t n)
+{
+    for (size_t i = 0; i < t->n_engines; i++)
+        if (strlen(t->engines[i].name) == n &&
+            strncmp(t->engines[i].name, name, n) == 0)
+            return &t->engines[i];
+    return NULL;
+}
+
+static bool valid_name(const char *s, size_t n, size_t max)
+{
+    if (n == 0 || n > max)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+              (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' ||
+              ch == '.'))
+            return false;
+    }
+    return true;
+}
+
+static struct route_engine *engine_add(struct route_table *t,
+                                       const char *name, size_t n,
+                                       struct errmsg *err)
+{
+    struct route_engine *re = engine_named(t, name, n);
+    if (re)
+        return re;
+    if (!valid_name(name, n, ROUTE_NAME_MAX) || memchr(name, '.', n)) {
+        errmsg_set(err, ERR_INVALID_PARAMETER,
+                   "engine.%.*s: an engine name is 1 to %d letters, digits, "
+                   "'-' or '_'",
+                   (int)(n < 80 ? n : 80), name, ROUTE_NAME_MAX);
+        return NULL;
+    }
+    if (t->n_engines == ROUTE_ENGINES_MAX) {
+        errmsg_set(err, ERR_INVALID_PARAMETER, "more than %d engines",
+                   ROUTE_ENGINES_MAX);
+        return NULL;
+    }
+    re = &t->engines[t->n_engines++];
+    memcpy(re->name, name, n);
+    re->name[n] = '\0';
+    re->healthy = true;
+    pthread_mutex_init(&re->lock, NULL);
+    pthread_cond_init(&re->freed, NULL);
+    return re;
+}
+
+/* "engine.NAME=SPEC", "engine.NAME.OPTION=VALUE". */
+static int engine_line(struct route_table *t, const char *key,
+                       const char *value, struct errmsg *err)
+{
+    const char *name = key + strlen("engine.");
+    const char *dot = strchr(name, '.');
+    size_t n = dot ? (size_t)(dot - name) : strlen(name);
+    struct route_engine *re = engine_add(t, name, n, err);
+    if (!re)
+        return err->code;
+    if (!dot) {
+        free(re->spec);
+        re->spec = xstrdup(value);
+        return 0;
+    }
+    const char *opt = dot + 1;
+    if (strcmp(opt, "concurrency") == 0) {
+        int64_t v;
+        if (parse_i64(value, 0, LIMIT_WORKERS, &v) < 0)
+            return errmsg_set(err, ERR_INVALID_PARAMETER,
+                              "%s: '%.100s' is not valid: expected an integer "
+                              "from 0 (no cap) to %d",
+                              key, value, LIMIT_WORKERS);
+        re->concurrency = (int)v;
+        return 0;
+    }
+    if (strcmp(opt, "deadline") == 0) {
+        int64_t ms;
+        if (conf_parse_duration(value, &ms) < 0 || ms < 1000 ||
+            ms > INT64_C(7) * 86400000)
+            return errmsg_set(err, ERR_INVALID_PARAMETER,
+                              "%s: '%.100s' is not valid: expected a duration "
+                              "like 90s, 20m or 2h (1s to 7d)",
+                              key, value);
+        re->deadline_ms = ms;
+        return 0;
+    }
+    return errmsg_set(err, ERR_INVALID_PARAMETER,
+                      "%.200s: unknown engine option '%.60s' (known: "
+                      "concurrency, deadline; the spec itself is "
+                      "engine.NAME = SPEC)",
+                      key, opt);
+}
+
+static struct route *route_add(struct route_table *t, const char *name,
+                               struct errmsg *err)
+{
+    if (route_find(t, name)) {
+        errmsg_set(err, ERR_INVALID_PARAMETER,
+                   "model %.80s is routed twice", name);
+        return NULL;
+    }
+    if (t->n_routes == ROUTE_ROUTES_MAX) {
+        errmsg_set(err, ERR_INVALID_PARAMETER, "more than %d model names",
+                   ROUTE_ROUTES_MAX);
+        return NULL;
+    }
+    struct route *r = &t->routes[t->n_routes++];
+    snprintf(r->name, sizeof(r->name), "%s", name);
+    return r;
+}
+
+static int known_models(char *out, size_t cap)
+{
+    size_t n;
+    const struct task_model *m = task_models(&n);
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < n && used < cap; i++) {
+        int w = snprintf(out + used, cap - used, "%s%s", i ? ", " : "",
+                         m[i].name);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+    return 0;
+}
+
+static int bad_model(const char *key, const char *model, struct errmsg *err)
+{
+    char list[LIMIT_ERRMSG / 2];
+    known_models(list, sizeof(list));
+    return errmsg_set(err, ERR_INVALID_PARAMETER,
+                      "%.100s: '%.80s' is not a HappyHorse model (known: %s)",
+                      key, model, list);
+}
+
+/* "model.MODEL=ENGINE" lines, then the default routes. */
+static int model_lines(struct route_table *t, const struct conf *c,
+                       struct errmsg *err)
+{
+    bool any = false;
+    for (size_t i = 0; i < c->routes.n; i++) {
+        const char *line = c->routes.v[i];
+        if (strncmp(line, "model.", 6) != 0)
+            continue;
+        const char *eq = strchr(line, '=');
+        char key[160];
+        snprintf(key, sizeof(key), "%.*s", (int)(eq - line), line);
+        const char *name = key + 6, *value = eq + 1;
+        const struct task_model *m = task_model_find(name);
+        if (!m)
+            return bad_model(key, name, err);
+        struct route_engine *re = engine_named(t, value, strlen(value));
+        if (!re)
+            return errmsg_set(err, ERR_INVALID_PARAMETER,
+                              "%s: no engine named '%.60s' (define it with "
+                              "engine.%.60s = SPEC)",
+                              key, value, value);
+        struct route *r = route_add(t, name, err);
+        if (!r)
+            return err->code;
+        r->model = *m;
+        r->engine = re;
+        any = true;
+    }
+    if (any)
+        return 0;
+    size_t n;
+    const struct task_model *m = task_models(&n);
+    struct route_engine *def = engine_named(t, "default", 7);
+    for (size_t i = 0; i < n; i++) {
+        struct route *r = route_add(t, m[i].name, err);
+        if (!r)
+            return err->code;
+        r->model = m[i];
+        r->engine = def;
+    }
+    return 0;
+}
+
+static int alias_lines(struct route_table *t, const struct conf *c,
+                       struct errmsg *err)
+{
+    for (size_t i = 0; i < c->routes.n; i++) {
+        const char *line = c->routes.v[i];
+        if (strncmp(line, "alias.", 6) != 0)
+            continue;
+        const char *eq = strchr(line, '=');
+        char key[160];
+        snprintf(key, sizeof(key), "%.*s", (int)(eq - line), line);
+        const char *name = key + 6, *value = eq + 1;
+        if (!valid_name(name, strlen(name), LIMIT_MODEL_NAME))
+            return errmsg_set(err, ERR_INVALID_PARAMETER,
+                              "%s: an alias is 1 to %d letters, digits, '-', "
+                              "'_' or '.'",
+                              key, LIMIT_MODEL_NAME);
+        const struct route *target = route_find(t, value);
+        if (!target || target->alias) {
+            if (!task_model_find(value))
+                return bad_model(key, value, err);
+            return errmsg_set(err, ERR_INVALID_PARAMETER,
+                              "%s: model %.80s is not served (no model.%.80s "
+                              "line)",
+                              key, value, value);
+        }
+        struct route_engine *re = target->engine;
+        struct task_model m = target->model;
+        struct route *r = route_add(t, name, err);
+        if (!r)
+            return err->code;
+        r->model = m;
+        r->engine = re;
+        r->alias = true;
+    }
+    return 0;
+}
+
+int route_table_new(const struct conf *c, struct route_table **out,
+                    struct errmsg *err)
+{
+    struct route_table *t = xcalloc(1, sizeof(*t));
+    int ret = 0;
+    t->conf = c;
+    pthread_condattr_t ca; /* health_main waits on CLOCK_MONOTONIC */
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&t->wake, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&t->lock, NULL);
+    t->catalog = (struct task_catalog){ .find = catalog_find,
+                                        .names = catalog_names,
+                                        .arg = t };
+
+    struct route_engine *def = engine_add(t, "default", 7, err);
+    def->spec = xstrdup(c->engine ? c->engine : "sandbox");
+    for (size_t i = 0; i < c->routes.n && ret == 0; i++) {
+        const char *line = c->routes.v[i];
+        if (strncmp(line, "engine.", 7) != 0)
+            continue;
+        const char *eq = strchr(line, '=');
+        char key[160];
+        snprintf(key, sizeof(key), "%.*s", (int)(eq - line), line);
+        ret = engine_line(t, key, eq + 1, err);
+    }
+    for (size_t i = 0; i < t->n_engines && ret == 0; i++) {
+        struct route_engine *re = &t->engines[i];
+        if (!re->spec) {
+            ret = errmsg_set(err, ERR_INVALID_PARAMETER,
+                             "engine.%s has options but no spec (add "
+                             "engine.%s = sandbox | command:... | "
+                             "upstream:...)",
+                             re->name, re->name);
+            break;
+        }
+        struct errmsg e = { 0 };
+        if (engine_new(re->spec, &re->engine, &e) < 0)
+            ret = errmsg_set(err, ERR_INVALID_PARAMETER, "engine.%s: %s",
+                             re->name, errmsg_text(&e));
+    }
+    if (ret == 0)
+        ret = model_lines(t, c, err);
+    if (ret == 0)
+        ret = alias_lines(t, c, err);
+    if (ret < 0) {
+        route_table_free(t);
+        return ret;
+    }
+    route_check_now(t);
+    if (pthread_create(&t->health, NULL, health_main, t) == 0)
+        t->health_started = true;
+    *out = t;
+    return 0;
+}
+
+void route_table_free(struct route_table *t)
+{
+    if (!t)
+        return;
+    if (t->health_started) {
+        pthread_mutex_lock(&t->lock);
+        t->quit = true;
+        pthread_cond_broadcast(&t->wake);
+        pthread_mutex_unlock(&t->lock);
+        pthread_join(t->health, NULL);
+    }
+    for (size_t i = 0; i < t->n_engines; i++) {
+        struct route_engine *re = &t->engines[i];
+        engine_free(re->engine);
+        free(re->spec);
+        pthread_mutex_destroy(&re->lock);
+        pthread_cond_destroy(&re->freed);
+    }
+    pthread_mutex_destroy(&t->lock);
+    pthread_cond_destroy(&t->wake);
+    free(t);
+}

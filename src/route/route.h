@@ -1,0 +1,91 @@
+/*
+ * route: which engine serves which model name.
+ *
+ * One table, built once from the configuration (docs/config.md, "Models
+ * and engines"):
+ *
+ *   engine.NAME = SPEC              an engine instance (engine_new's spec)
+ *   engine.NAME.concurrency = N     its runs at once in one process (0: no cap)
+ *   engine.NAME.deadline = DURATION its runs' time limit (default: deadline)
+ *   model.MODEL = NAME              the HappyHorse model MODEL runs on NAME
+ *   alias.ALIAS = MODEL             a client may send ALIAS to mean MODEL
+ *
+ * The engine "default" is the `engine` option (sandbox unless set). With no
+ * model.* line every model runs on "default"; with any, only the models
+ * listed are served and the rest answer 404 ModelNotFound. Every node of a
+ * deployment carries the same routes (a worker that meets a model it has
+ * no route for fails the task with InternalError).
+ *
+ * Health: a background thread runs each engine's check (engine_check) every
+ * few seconds; route_usable() answers from the last result, so a submit for
+ * a model whose engine is down answers 503 ModelUnavailable at once.
+ *
+ * Concurrency: route_acquire() waits for one of the engine's run slots; the
+ * caller route_release()s it after the run.
+ *
+ * Threads: after route_table_new, every function may be called from any
+ * thread. Ownership: the table owns its engines; routes and engines handed
+ * out are borrowed until route_table_free.
+ */
+#ifndef PADDOCK_ROUTE_H
+#define PADDOCK_ROUTE_H
+
+#include "../conf/conf.h"
+#include "../engine/engine.h"
+#include "../task/task.h"
+
+#include <stdatomic.h>
+
+#define ROUTE_NAME_MAX 64 /* an engine instance's name */
+
+struct route_engine;
+
+/* One name a client may send. */
+struct route {
+    char name[LIMIT_MODEL_NAME + 1]; /* as the client sends it */
+    struct task_model model;         /* the model it means (name, kind) */
+    bool alias;                      /* name differs from model.name */
+    struct route_engine *engine;
+};
+
+struct route_table;
+
+/* Build the table from c->routes and c->engine, making every engine; 0 or
+ * ERR_INVALID_PARAMETER with a message naming the line. The health thread
+ * starts at once (its first round has run when this returns). */
+int route_table_new(const struct conf *c, struct route_table **out,
+                    struct errmsg *err);
+/* Stops the health thread and frees the engines. NULL is fine. */
+void route_table_free(struct route_table *t);
+
+/* The route of a name a client sent (a model or an alias), or NULL. */
+const struct route *route_find(const struct route_table *t, const char *name);
+/* Every route, models first in table order, then aliases. */
+const struct route *route_at(const struct route_table *t, size_t i);
+size_t route_count(const struct route_table *t);
+/* The names the table serves, for task_job_parse. */
+const struct task_catalog *route_catalog(const struct route_table *t);
+
+/* The engine instance's name ("default"), its backend ("sandbox",
+ * "command", "upstream") and the engine itself. */
+const char *route_engine_name(const struct route_engine *re);
+const char *route_engine_backend(const struct route_engine *re);
+struct engine *route_engine_get(const struct route_engine *re);
+/* Concurrency cap (0: none). */
+int route_engine_concurrency(const struct route_engine *re);
+/* The time limit of a run of `model` on its engine: model-deadline, else
+ * engine.NAME.deadline, else deadline. */
+int64_t route_deadline_ms(const struct route_table *t, const struct route *r);
+
+/* Whether the route's engine passed its last check: true, or false with
+ * the reason in *err (ERR_MODEL_UNAVAILABLE). */
+bool route_usable(const struct route *r, struct errmsg *err);
+/* Run every engine's check now (the health thread does this on its own). */
+void route_check_now(struct route_table *t);
+
+/* Wait for a free run of the route's engine: 0, or ERR_STOPPED once *stop
+ * is set. */
+int route_acquire(const struct route *r, const atomic_bool *stop);
+void route_release(const struct route *r);
+
+#endif
