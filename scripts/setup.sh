@@ -1,7 +1,9 @@
 #!/bin/sh
-# Install the Debian 12 packages paddock's build, tests and benchmarks need.
+# Install the Debian 12 packages paddock's build, tests and benchmarks need,
+# then the npm packages of tests/sdk (npm ci from its package-lock.json).
 # Idempotent: checks each package with dpkg-query and installs only what is
-# missing (apt-get; through sudo when not root). Safe to run on every build.
+# missing (apt-get; through sudo when not root), and runs npm ci only when
+# the lock file changed since the last install. Safe to run on every build.
 set -eu
 
 PACKAGES="
@@ -14,6 +16,10 @@ libswresample-dev libx264-dev
 ffmpeg python3 curl ca-certificates
 wrk nginx-light
 "
+# tests/sdk runs the Vercel AI SDK on Node.js: Debian's, unless the machine
+# already has a node (and npm) of its own.
+command -v node >/dev/null 2>&1 || PACKAGES="$PACKAGES nodejs"
+command -v npm >/dev/null 2>&1 || PACKAGES="$PACKAGES npm"
 
 missing=""
 for p in $PACKAGES; do
@@ -24,18 +30,28 @@ for p in $PACKAGES; do
     esac
 done
 
-[ -z "$missing" ] && exit 0
-
-echo "setup: installing:$missing" >&2
-if [ "$(id -u)" -eq 0 ]; then
-    SUDO=""
-elif command -v sudo >/dev/null 2>&1; then
-    SUDO="sudo"
-else
-    echo "setup: need root or sudo to install:$missing" >&2
-    exit 1
+if [ -n "$missing" ]; then
+    echo "setup: installing:$missing" >&2
+    if [ "$(id -u)" -eq 0 ]; then
+        SUDO=""
+    elif command -v sudo >/dev/null 2>&1; then
+        SUDO="sudo"
+    else
+        echo "setup: need root or sudo to install:$missing" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -q
+    # shellcheck disable=SC2086
+    $SUDO apt-get install -y -q --no-install-recommends $missing
 fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -q
-# shellcheck disable=SC2086
-$SUDO apt-get install -y -q --no-install-recommends $missing
+
+# tests/sdk's packages, exactly as its package-lock.json pins them. The
+# copy of the lock left in node_modules says they are current; the tests
+# then run offline.
+sdk="$(cd "$(dirname "$0")/.." && pwd)/tests/sdk"
+if ! cmp -s "$sdk/package-lock.json" "$sdk/node_modules/.setup-lock"; then
+    echo "setup: npm ci in tests/sdk" >&2
+    (cd "$sdk" && npm ci --ignore-scripts --no-audit --no-fund)
+    cp "$sdk/package-lock.json" "$sdk/node_modules/.setup-lock"
+fi

@@ -49,6 +49,10 @@ for t in tests/api/test_*.py; do
     esac
 done
 
+# The Vercel AI SDK against paddock, on Node.js (tests/sdk, docs/sdk.md):
+# one case; its packages come from scripts/setup.sh's npm ci.
+run sdk.vercel_ai python3 tests/sdk/test_sdk.py
+
 # The media probe's fuzz target for 10 s from its seeds (make fuzz runs
 # longer); built by make test's fuzz-prep.
 if [ -x build/fuzz/fuzz_probe ]; then

@@ -21,6 +21,9 @@
 #define RESCUE_EVERY_MS   1000
 #define JANITOR_EVERY_MS  1000
 #define DEADLINE_CHECK_MS 200
+/* How often the keeper writes the progress engines reported (a durable
+ * write each; only when it changed). */
+#define PROGRESS_EVERY_MS 500
 /* Finished tasks one janitor pass deletes (a backlog drains over passes). */
 #define PURGE_BATCH 500
 /* How often the janitor looks for dead renders in a shared tmp/. */
@@ -40,8 +43,11 @@ struct slot {
     pthread_t thread;
     int index;
     uint64_t claims; /* claim attempts of this slot (render thread only) */
+    atomic_int progress; /* the engine's last report, 0..99 */
     /* Guarded by pool->lock: */
     bool busy;
+    int progress_saved; /* what the task record shows */
+    char task_id[UUID_STR_LEN + 1];
     int64_t deadline_mono; /* clock_mono_ms() limit of the engine run */
     /* The lease owner of this slot's current claim: "<process>/<slot>/<n>",
      * new for every claim. The keeper renews only the leases of busy
@@ -143,11 +149,14 @@ static void finish_failed(struct worker_pool *pool, const char *owner,
 }
 
 static void slot_begin(struct worker_pool *pool, struct slot *sl,
-                       int64_t deadline_ms)
+                       const char *task_id, int64_t deadline_ms)
 {
     /* Under the lock: worker_stop sets every slot's flag under it too, so
      * a stop cannot slip in between and be overwritten. */
     pthread_mutex_lock(&pool->lock);
+    snprintf(sl->task_id, sizeof(sl->task_id), "%s", task_id);
+    atomic_store(&sl->progress, 0);
+    sl->progress_saved = 0;
     atomic_store(&sl->stop, atomic_load(&pool->stop));
     atomic_store(&sl->timed_out, false);
     sl->busy = true;
@@ -204,30 +213,20 @@ static int fetch_inputs(struct worker_pool *pool, struct slot *sl,
     return 0;
 }
 
-/* What an engine reports while it runs, written to the task record. */
+/* What an engine reports while it runs, for the task record. */
 struct run_notes {
     struct worker_pool *pool;
     struct slot *sl;
     const char *task_id;
-    int last_pct;
-    int64_t last_ms; /* clock_mono_ms() of the last progress write */
 };
 
-/* Progress costs a durable write: at most one a second per task. */
-#define PROGRESS_EVERY_MS 1000
-
+/* Progress is only remembered here; the keeper writes the latest value
+ * (flush_progress), so a burst of reports costs one write. */
 static void note_progress(void *arg, int pct)
 {
     struct run_notes *n = arg;
-    int64_t now = clock_mono_ms();
-    if (pct <= n->last_pct || pct >= 100 ||
-        now - n->last_ms < PROGRESS_EVERY_MS)
-        return;
-    if (store_note(n->pool->d.store, n->task_id, n->sl->owner, pct, NULL) ==
-        0) {
-        n->last_pct = pct;
-        n->last_ms = now;
-    }
+    if (pct >= 0)
+        atomic_store(&n->sl->progress, pct < 100 ? pct : 99);
 }
 
 static int note_ref(void *arg, const char *ref)
@@ -255,7 +254,7 @@ static void run_task(struct worker_pool *pool, struct slot *sl, struct task *t)
     int64_t deadline_ms =
         route ? route_deadline_ms(pool->d.routes, route) : 1000;
 
-    slot_begin(pool, sl, deadline_ms);
+    slot_begin(pool, sl, t->task_id, deadline_ms);
     if (!route) {
         char msg[LIMIT_ERRMSG];
         snprintf(msg, sizeof(msg),
@@ -466,6 +465,27 @@ static void renew(struct worker_pool *pool)
     free(owners);
 }
 
+/* Write the progress of every busy slot whose engine reported more. */
+static void flush_progress(struct worker_pool *pool)
+{
+    for (int i = 0; i < pool->n_threads; i++) {
+        struct slot *sl = &pool->slots[i];
+        char task_id[UUID_STR_LEN + 1], owner[OWNER_MAX];
+        pthread_mutex_lock(&pool->lock);
+        int pct = atomic_load(&sl->progress);
+        bool due = sl->busy && pct > sl->progress_saved;
+        memcpy(task_id, sl->task_id, sizeof(task_id));
+        memcpy(owner, sl->owner, sizeof(owner));
+        pthread_mutex_unlock(&pool->lock);
+        if (!due || store_note(pool->d.store, task_id, owner, pct, NULL) < 0)
+            continue;
+        pthread_mutex_lock(&pool->lock);
+        if (strcmp(sl->owner, owner) == 0)
+            sl->progress_saved = pct;
+        pthread_mutex_unlock(&pool->lock);
+    }
+}
+
 static void *keeper_main(void *arg)
 {
     struct worker_pool *pool = arg;
@@ -474,6 +494,7 @@ static void *keeper_main(void *arg)
     int64_t now = clock_mono_ms();
     int64_t next_renew = now, next_rescue = now, next_purge = now;
     int64_t next_tmp_sweep = now + TMP_SWEEP_EVERY_MS;
+    int64_t next_progress = now;
 
     pthread_mutex_lock(&pool->lock);
     while (!atomic_load(&pool->stop)) {
@@ -491,6 +512,10 @@ static void *keeper_main(void *arg)
         if (now >= next_purge) {
             purge(pool);
             next_purge = now + JANITOR_EVERY_MS;
+        }
+        if (now >= next_progress) {
+            flush_progress(pool);
+            next_progress = now + PROGRESS_EVERY_MS;
         }
         if (now >= next_tmp_sweep) {
             blob_sweep_tmp(pool->d.blob, false);
@@ -565,6 +590,7 @@ int worker_start(const struct worker_deps *deps, struct worker_pool **out,
         pool->slots[i].index = i;
         atomic_init(&pool->slots[i].stop, false);
         atomic_init(&pool->slots[i].timed_out, false);
+        atomic_init(&pool->slots[i].progress, 0);
         if (pthread_create(&pool->slots[i].thread, NULL, render_main, ta) !=
             0) {
             free(ta);
