@@ -37,21 +37,22 @@ def render(job):
     ratio = p["ratio"] or "16:9"
     w, h = SIZES[ratio][p["resolution"]]
     seconds = p["duration"] or 5
+    filters = []  # output options: they go after every input
     if job["kind"] == "t2v":
         hue = p["seed"] % 360
         source = ["-f", "lavfi", "-i",
                   "testsrc2=size=%dx%d:rate=24,hue=h=%d" % (w, h, hue)]
     elif job["kind"] == "i2v":
         image = job["media"][0]["path"]  # fetched by paddock
-        source = ["-loop", "1", "-framerate", "24", "-i", image, "-vf",
-                  "scale=%d:%d:force_original_aspect_ratio=increase,"
-                  "crop=%d:%d" % (w, h, w, h)]
+        source = ["-loop", "1", "-framerate", "24", "-i", image]
+        filters = ["-vf", "scale=%d:%d:force_original_aspect_ratio=increase,"
+                   "crop=%d:%d" % (w, h, w, h)]
     else:
         fail("InvalidParameter",
              "this example engine renders t2v and i2v only, not " + job["kind"])
     cmd = ["ffmpeg", "-v", "error", "-y", *source, "-f", "lavfi", "-i",
-           "sine=frequency=330:sample_rate=48000", "-t", str(seconds),
-           "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+           "sine=frequency=330:sample_rate=48000", *filters,
+           "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
            "-c:a", "aac", "-shortest", "-movflags", "+faststart",
            "-progress", "pipe:1", "-f", "mp4", job["output"]]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)

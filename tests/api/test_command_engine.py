@@ -3,6 +3,7 @@ every way an operator's program can misbehave: hangs, ignores SIGTERM,
 prints garbage, writes no file, writes a non-MP4, exits non-zero, names a
 failure code. Real servers on 127.0.0.1, real processes."""
 
+import base64
 import os
 import shutil
 import signal
@@ -61,6 +62,16 @@ def example_engine_end_to_end():
             f.write(got.body)
         info, video = ffprobe(path)
         assert (video["width"], video["height"]) == (624, 624), video
+        # i2v: the image paddock fetched, scaled and cropped to the size.
+        png = subprocess.run(
+            ["ffmpeg", "-v", "error", "-f", "lavfi", "-i",
+             "color=c=red:size=400x300", "-frames:v", "1", "-f", "image2",
+             "-c:v", "png", "-"], check=True, capture_output=True).stdout
+        out = run(srv, {"model": "happyhorse-1.0-i2v", "input": {"media": [
+            {"type": "first_frame", "url": "data:image/png;base64," +
+             base64.b64encode(png).decode()}]},
+            "parameters": {"resolution": "480P", "duration": 3}})
+        assert out["task_status"] == "SUCCEEDED", out
         # The engine's own refusal, with its code.
         out = run(srv, {"model": "happyhorse-1.0-r2v",
                         "input": {"prompt": "x", "media": [
