@@ -76,7 +76,7 @@ static const struct opt opts[] = {
     { "model-deadline", "PADDOCK_MODEL_DEADLINE", OPT_LIST, OFF(model_deadline),
       0, 64, NULL, "MODEL=DURATION", "the deadline of one model (repeatable)" },
     { "engine", "PADDOCK_ENGINE", OPT_STR, OFF(engine), 0, 0, "sandbox", "SPEC",
-      "sandbox, or command:/abs/program [ARGS] (docs/engines.md)" },
+      "the engine \"default\": sandbox, command:/abs/program [ARGS], or upstream:... (docs/engines.md)" },
     { "fetch-timeout", "PADDOCK_FETCH_TIMEOUT", OPT_DURATION,
       OFF(fetch_timeout_ms), 1000, 3600000, "120s", "DURATION",
       "time limit of one input download (images 20 MB, videos 100 MB)" },
