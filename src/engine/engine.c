@@ -19,6 +19,8 @@ int engine_new(const char *name, struct engine **out, struct errmsg *err)
     *out = NULL;
     if (name && strncmp(name, "command:", 8) == 0)
         return engine_command_new(name + 8, out, err);
+    if (name && strncmp(name, "upstream:", 9) == 0)
+        return engine_upstream_new(name + 9, out, err);
     for (size_t i = 0; i < ARRAY_LEN(engines); i++) {
         if (name && strcmp(engines[i].name, name) == 0) {
             *out = engines[i].make();
@@ -30,7 +32,8 @@ int engine_new(const char *name, struct engine **out, struct errmsg *err)
         buf_printf(&known, "%s%s", i ? ", " : "", engines[i].name);
     int rc = errmsg_set(err, ERR_INVALID_PARAMETER,
                         "unknown engine '%.100s' (known: %s, "
-                        "command:/path/to/program)",
+                        "command:/path/to/program, "
+                        "upstream:DIALECT BASE_URL key=KEY)",
                         name ? name : "", known.data);
     buf_fini(&known);
     return rc;
