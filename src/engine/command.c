@@ -253,6 +253,7 @@ static int command_run(struct engine *e, const struct job *job,
      * the group) holds them at most PIPE_LINGER_MS past the exit. */
     bool exited = false;
     int64_t exited_at = 0;
+    int idle_ms = 1; /* the wait once every pipe is closed: doubling */
     while (!exited || fout >= 0 || ferr >= 0) {
         int64_t now = clock_mono_ms();
         if (!exited) {
@@ -281,7 +282,14 @@ static int command_run(struct engine *e, const struct job *job,
         struct pollfd p[3] = { { .fd = fout, .events = POLLIN },
                                { .fd = ferr, .events = POLLIN },
                                { .fd = fin, .events = POLLOUT } };
-        if (poll(p, 3, exited ? 10 : 100) < 0 && errno != EINTR)
+        /* With every pipe closed the program is usually exiting: look
+         * again soon, backing off in case it lives on without output. */
+        int wait_ms = exited ? 10 : 100;
+        if (fin < 0 && fout < 0 && ferr < 0) {
+            wait_ms = idle_ms;
+            idle_ms = idle_ms < 64 ? idle_ms * 2 : 100;
+        }
+        if (poll(p, 3, wait_ms) < 0 && errno != EINTR)
             break;
         char b[4096];
         if (fin >= 0 && p[2].revents) {
