@@ -37,6 +37,9 @@ CFLAGS += $(CFLAGS_COMMON) $(OPT)
 
 SRCS := $(sort $(wildcard src/*/*.c))
 OBJS := $(SRCS:%.c=$(O)/%.o)
+# docs/openapi.json, served at GET /openapi.json, goes into the library as
+# a C array written by od and awk (no xxd on a plain Debian).
+OBJS += $(O)/gen/openapi.o
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:%.c=$(O)/%)
 
@@ -54,6 +57,23 @@ $(O)/paddock: $(O)/src/main.o $(O)/libpaddock.a
 $(O)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(O)/gen/openapi.c: docs/openapi.json
+	@mkdir -p $(@D)
+	@{ echo '/* Generated from docs/openapi.json by the Makefile. */'; \
+	  echo '#include <stddef.h>'; \
+	  echo 'extern const unsigned char api_openapi_json[];'; \
+	  echo 'extern const size_t api_openapi_json_len;'; \
+	  echo 'const unsigned char api_openapi_json[] = {'; \
+	  od -An -v -tx1 docs/openapi.json | \
+	      awk '{ s = ""; for (i = 1; i <= NF; i++) s = s "0x" $$i ","; \
+	             print "    " s }'; \
+	  echo '};'; \
+	  echo 'const size_t api_openapi_json_len = sizeof(api_openapi_json);'; \
+	} >$@.tmp && mv $@.tmp $@
+
+$(O)/gen/openapi.o: $(O)/gen/openapi.c
+	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(O)/tests/unit/%: tests/unit/%.c $(O)/libpaddock.a
 	@mkdir -p $(@D)

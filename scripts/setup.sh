@@ -13,7 +13,7 @@ libcurl4-openssl-dev
 libpq-dev postgresql
 libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
 libswresample-dev libx264-dev
-ffmpeg python3 curl ca-certificates
+ffmpeg python3 python3-jsonschema curl ca-certificates
 wrk nginx-light
 "
 # tests/sdk runs the Vercel AI SDK on Node.js: Debian's, unless the machine

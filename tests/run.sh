@@ -40,6 +40,11 @@ for t in "$O"/tests/unit/test_*; do
     esac
 done
 
+# Every response the API tests read is logged (tests/api/lib.py), then
+# checked against docs/openapi.json (tests/api/check_openapi.py).
+PADDOCK_RESPONSE_LOG=$(mktemp)
+export PADDOCK_RESPONSE_LOG
+trap 'rm -f "$log" "${PADDOCK_RESPONSE_LOG:-}"' EXIT
 for t in tests/api/test_*.py; do
     [ -f "$t" ] || continue
     case "$t" in
@@ -48,6 +53,9 @@ for t in tests/api/test_*.py; do
     *) run "$(basename "$t")" python3 "$t" ;;
     esac
 done
+run openapi python3 tests/api/check_openapi.py "$PADDOCK_RESPONSE_LOG"
+rm -f "$PADDOCK_RESPONSE_LOG"
+unset PADDOCK_RESPONSE_LOG
 
 # The Vercel AI SDK against paddock, on Node.js (tests/sdk, docs/sdk.md):
 # one case; its packages come from scripts/setup.sh's npm ci.

@@ -64,6 +64,19 @@ static void h_health(struct call *c);
 static void h_ready(struct call *c);
 static void h_metrics(struct call *c);
 static void h_models(struct call *c);
+static void h_upload(struct call *c);
+
+/* docs/openapi.json, embedded by the Makefile ($(O)/gen/openapi.c): the
+ * document of every route here, served without a key. */
+extern const unsigned char api_openapi_json[];
+extern const size_t api_openapi_json_len;
+
+static void h_openapi(struct call *c)
+{
+    struct buf b = BUF_INIT;
+    buf_append(&b, api_openapi_json, api_openapi_json_len);
+    http_reply_take_body(c->rep, 200, JSON_TYPE, &b);
+}
 
 #define SUBMIT_BASE "/api/v1/services/aigc/video-generation/"
 
@@ -79,11 +92,13 @@ static const struct endpoint endpoints[] = {
       h_cancel },
     { "list", "GET", "/api/v1/tasks", D_DASHSCOPE | D_TTAPI, h_list },
     { "models", "GET", "/api/v1/models", D_DASHSCOPE | D_TTAPI, h_models },
+    { "upload", "POST", "/api/v1/uploads", D_DASHSCOPE | D_TTAPI, h_upload },
     { "file", "GET", "/files/*", D_PLAIN, h_file },
     { "file", "HEAD", "/files/*", D_PLAIN, h_file },
     { "healthz", "GET", "/healthz", D_PLAIN, h_health },
     { "readyz", "GET", "/readyz", D_PLAIN, h_ready },
     { "metrics", "GET", "/metrics", D_PLAIN, h_metrics },
+    { "openapi", "GET", "/openapi.json", D_DASHSCOPE | D_TTAPI, h_openapi },
 };
 
 /* ------------------------------------------------------------ replies */
@@ -295,6 +310,56 @@ static void submit_committed(void *arg, int err, const char *replay)
     http_resume(defer); /* last: the request may be gone after it */
 }
 
+/*
+ * The paddock-upload:// URLs of a parsed job (the upload extension,
+ * docs/extensions.md): each must name an unexpired upload of this key,
+ * within the size cap of its media type, for an engine that reads local
+ * files. false with the reason, naming the field, in *e.
+ */
+static bool uploads_usable(struct call *c, const struct route *route,
+                           const struct job *job, struct errmsg *e)
+{
+    const struct api_deps *d = &c->api->d;
+    int64_t now = clock_now_ms();
+    char id[UUID_STR_LEN + 1], kept[24];
+
+    clock_format_duration(d->conf->retention_ms, kept);
+    for (size_t i = 0; route && i < job->n_media; i++) {
+        const struct job_media *m = &job->media[i];
+        int64_t size = 0, mtime = 0;
+        if (!task_upload_id(m->url, id))
+            continue;
+        if (!engine_local_media(route_engine_get(route->engine))) {
+            errmsg_set(e, ERR_INVALID_PARAMETER,
+                       "%s: %s is served by engine %s (%s), which passes "
+                       "URLs on and cannot read an upload; send an http(s) "
+                       "URL",
+                       m->field, job->model, route_engine_name(route->engine),
+                       route_engine_backend(route->engine));
+            return false;
+        }
+        if (blob_upload_stat(d->blob, c->key_id, id, &size, &mtime) < 0 ||
+            mtime + d->conf->retention_ms <= now) {
+            errmsg_set(e, ERR_INVALID_PARAMETER,
+                       "%s: no upload %s for this API key (uploads expire %s "
+                       "after they are sent)",
+                       m->field, id, kept);
+            return false;
+        }
+        bool video = m->type == JOB_MEDIA_VIDEO;
+        int64_t cap = video ? LIMIT_VIDEO_BYTES : LIMIT_IMAGE_BYTES;
+        if (size > cap) {
+            errmsg_set(e, ERR_INVALID_PARAMETER,
+                       "%s: upload %s is %lld bytes; %s input may be at "
+                       "most %lld MB",
+                       m->field, id, (long long)size,
+                       video ? "a video" : "an image", (long long)(cap >> 20));
+            return false;
+        }
+    }
+    return true;
+}
+
 static void h_submit(struct call *c)
 {
     struct api *a = c->api;
@@ -329,7 +394,8 @@ static void h_submit(struct call *c)
     const struct route_table *routes = a->d.routes;
     if (task_job_parse(body, len, (int64_t)(r & 0x7fffffff),
                        route_catalog(routes), &p->job, &e) < 0 ||
-        !route_usable(route_find(routes, p->job.model), &e)) {
+        !route_usable(route_find(routes, p->job.model), &e) ||
+        !uploads_usable(c, route_find(routes, p->job.model), &p->job, &e)) {
         reply_errmsg(c, &e);
         pending_free(p);
         return;
@@ -362,6 +428,83 @@ static void h_submit(struct call *c)
     c->deferred = true;
     if (store_submit_async(a->d.store, &p->sub, submit_committed, p) < 0)
         submit_committed(p, ERR_STORE, "");
+}
+
+/* ------------------------------------------------------------ upload */
+
+/*
+ * POST /api/v1/uploads (the upload extension, docs/extensions.md): the
+ * body's bytes, whatever they are (the worker and the engine judge the
+ * content, never a name or a Content-Type), kept for this key until the
+ * retention passes; a submit names them as paddock-upload://<upload_id>.
+ * The file is written and fsync'd on this HTTP thread, as a body is
+ * already held in memory: the body limit bounds both.
+ */
+static void h_upload(struct call *c)
+{
+    struct api *a = c->api;
+    const struct conf *conf = a->d.conf;
+    char id[UUID_STR_LEN + 1], kept[24], when[24], retry[24], msg[300];
+    int count = 0;
+    int64_t bytes = 0, oldest = 0, mtime = 0;
+    struct buf b = BUF_INIT;
+    size_t len;
+
+    if (!authenticate(c))
+        return;
+    const char *body = http_req_body(c->req, &len);
+    clock_format_duration(conf->retention_ms, kept);
+    if (len == 0) {
+        reply_error(c, ERR_INVALID_PARAMETER,
+                    "the request body is empty; send the file's bytes as "
+                    "the body");
+        return;
+    }
+    if ((int64_t)len > LIMIT_VIDEO_BYTES) {
+        snprintf(msg, sizeof(msg),
+                 "an upload may be at most %lld MB, the largest input (a "
+                 "video)",
+                 (long long)(LIMIT_VIDEO_BYTES >> 20));
+        reply_error(c, ERR_TOO_LARGE, msg);
+        return;
+    }
+    int64_t now = clock_now_ms();
+    if (blob_upload_usage(a->d.blob, c->key_id, now - conf->retention_ms,
+                          &count, &bytes, &oldest) < 0) {
+        reply_error(c, ERR_IO, "the upload could not be stored; retry");
+        return;
+    }
+    /* Two uploads at once may both pass: the caps are a bound on disk
+     * use, not an exact count. */
+    if (count >= LIMIT_UPLOADS_PER_KEY ||
+        bytes + (int64_t)len > LIMIT_UPLOAD_BYTES_PER_KEY) {
+        int64_t wait_s = (oldest + conf->retention_ms - now + 999) / 1000;
+        snprintf(retry, sizeof(retry), "%lld",
+                 (long long)(wait_s > 0 ? wait_s : 1));
+        snprintf(msg, sizeof(msg),
+                 "this key holds %d uploads of %lld bytes in all; a key may "
+                 "hold %d uploads and %lld MB at once (uploads are deleted "
+                 "%s after they are sent)",
+                 count, (long long)bytes, LIMIT_UPLOADS_PER_KEY,
+                 (long long)(LIMIT_UPLOAD_BYTES_PER_KEY >> 20), kept);
+        reply_throttled(c, ERR_ALLOCATION_QUOTA, retry, msg);
+        return;
+    }
+    id_uuid4(id);
+    if (blob_upload_put(a->d.blob, c->key_id, id, body, len, &mtime) < 0) {
+        reply_error(c, ERR_IO, "the upload could not be stored; retry");
+        return;
+    }
+    log_info("upload stored", "upload_id=%s key_id=%s bytes=%zu request_id=%s",
+             id, c->key_id, len, http_req_id(c->req));
+    clock_format(mtime + conf->retention_ms, conf->utc_offset_min, when);
+    buf_puts(&b, "{\"request_id\":");
+    buf_json_str(&b, http_req_id(c->req));
+    buf_printf(&b,
+               ",\"output\":{\"upload_id\":\"%s\",\"url\":\"" TASK_UPLOAD_SCHEME
+               "%s\",\"size\":%zu,\"expires_time\":\"%s\"}}",
+               id, id, len, when);
+    reply_json(c, 200, &b);
 }
 
 /* ------------------------------------------------------------- query */

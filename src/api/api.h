@@ -2,9 +2,9 @@
  * api: the HappyHorse API on top of http/: the route table of both dialects
  * (DashScope: /api/v1/..., Bearer key, X-DashScope-Async; TTAPI: the same
  * under /happyhorse, TT-API-KEY) and their handlers: submit, query, cancel,
- * list, the models table (an extension), result files, health, readiness
- * and metrics. One log line and one
- * metrics sample per request.
+ * list, the models table and uploads (paddock's extensions,
+ * docs/extensions.md), result files, health, readiness and metrics. One
+ * log line and one metrics sample per request.
  *
  * Threads: api_handle runs on every HTTP thread at once; struct api is
  * read-only after api_new, and everything it points to is thread-safe.

@@ -1,4 +1,4 @@
-/* Result files: temp-then-rename with fsyncs, signed links. */
+/* Result files and uploads: temp-then-rename with fsyncs, signed links. */
 #include "blob.h"
 
 #include "../log/log.h"
@@ -17,6 +17,7 @@
 struct blob {
     char *results;        /* <data>/results */
     char *tmp;            /* <data>/tmp */
+    char *uploads;        /* <data>/uploads */
     struct sign_key *key; /* the link-signing key, pre-keyed */
 };
 
@@ -102,10 +103,13 @@ int blob_open(const char *data_dir, const unsigned char key[32],
     struct blob *b = xcalloc(1, sizeof(*b));
     b->results = xasprintf("%s/results", data_dir);
     b->tmp = xasprintf("%s/tmp", data_dir);
+    b->uploads = xasprintf("%s/uploads", data_dir);
     b->key = sign_key_new(key, 32);
     int ret = make_dir(b->results, err);
     if (ret == 0)
         ret = make_dir(b->tmp, err);
+    if (ret == 0)
+        ret = make_dir(b->uploads, err);
     if (ret < 0) {
         blob_free(b);
         *out = NULL;
@@ -122,6 +126,7 @@ void blob_free(struct blob *b)
         return;
     free(b->results);
     free(b->tmp);
+    free(b->uploads);
     sign_key_free(b->key);
     free(b);
 }
@@ -297,4 +302,287 @@ int blob_open_file(const struct blob *b, const char *name, int *fd,
 out:
     free(path);
     return ret;
+}
+
+/* ------------------------------------------------------------ uploads */
+
+/* Upload file copies go through a buffer this big. */
+#define UPLOAD_COPY_CHUNK (256 << 10)
+/* A rename into a key directory the sweep removed meanwhile is tried
+ * again this many times (the sweep only removes empty directories). */
+#define UPLOAD_RENAME_TRIES 3
+
+static int64_t mtime_of(const struct stat *st)
+{
+    return (int64_t)st->st_mtim.tv_sec * 1000 + st->st_mtim.tv_nsec / 1000000;
+}
+
+/* A key id as a directory name: what auth/ makes, nothing that walks. */
+static bool key_dir_valid(const char *key_id)
+{
+    size_t n = strnlen(key_id, BLOB_KEY_MAX + 1);
+    return n > 0 && n <= BLOB_KEY_MAX &&
+           strspn(key_id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                          "0123456789_-") == n;
+}
+
+bool blob_upload_names_valid(const char *key_id, const char *upload_id)
+{
+    return key_dir_valid(key_id) &&
+           strnlen(upload_id, UUID_STR_LEN + 1) == UUID_STR_LEN &&
+           id_is_uuid(upload_id) &&
+           strspn(upload_id, "0123456789abcdef-") == UUID_STR_LEN;
+}
+
+int blob_upload_put(const struct blob *b, const char *key_id,
+                    const char *upload_id, const void *data, size_t len,
+                    int64_t *mtime_ms)
+{
+    char name[UUID_STR_LEN + 16];
+    char *tmp = NULL, *dir = NULL, *dst = NULL;
+    int ret = ERR_IO, fd = -1;
+    struct stat st;
+
+    if (!blob_upload_names_valid(key_id, upload_id))
+        return ERR_INVALID_PARAMETER;
+    snprintf(name, sizeof(name), "upload-%s", upload_id);
+    tmp = blob_tmp_path(b, name);
+    dir = xasprintf("%s/%s", b->uploads, key_id);
+    dst = xasprintf("%s/%s", dir, upload_id);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        log_error("cannot create upload", "path=%s error=\"%s\"", tmp,
+                  strerror(errno));
+        goto out;
+    }
+    int werr = write_full(fd, data, len);
+    if (werr || fsync(fd) < 0) {
+        log_error("cannot write upload", "path=%s error=\"%s\"", tmp,
+                  strerror(werr ? werr : errno));
+        goto out;
+    }
+    close(fd);
+    fd = -1;
+    for (int i = 0;; i++) {
+        if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+            log_error("cannot create directory", "path=%s error=\"%s\"", dir,
+                      strerror(errno));
+            goto out;
+        }
+        if (rename(tmp, dst) == 0)
+            break;
+        /* ENOENT: the sweep removed the empty directory in between. */
+        if (errno != ENOENT || i + 1 == UPLOAD_RENAME_TRIES) {
+            log_error("rename failed", "from=%s to=%s error=\"%s\"", tmp, dst,
+                      strerror(errno));
+            goto out;
+        }
+    }
+    /* The file's entry, then the key directory's (it may be new). */
+    if (fsync_path(dir, O_RDONLY | O_DIRECTORY) < 0 ||
+        fsync_path(b->uploads, O_RDONLY | O_DIRECTORY) < 0) {
+        log_error("fsync failed", "path=%s error=\"%s\"", dir, strerror(errno));
+        unlink(dst);
+        goto out;
+    }
+    if (stat(dst, &st) < 0) {
+        log_error("cannot stat upload", "path=%s error=\"%s\"", dst,
+                  strerror(errno));
+        goto out;
+    }
+    *mtime_ms = mtime_of(&st);
+    ret = 0;
+out:
+    if (fd >= 0)
+        close(fd);
+    if (ret < 0)
+        unlink(tmp);
+    free(tmp);
+    free(dir);
+    free(dst);
+    return ret;
+}
+
+int blob_upload_stat(const struct blob *b, const char *key_id,
+                     const char *upload_id, int64_t *size, int64_t *mtime_ms)
+{
+    if (!blob_upload_names_valid(key_id, upload_id))
+        return ERR_NOT_FOUND;
+    char *path = xasprintf("%s/%s/%s", b->uploads, key_id, upload_id);
+    struct stat st;
+    int ret = ERR_NOT_FOUND;
+    if (lstat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+        *size = (int64_t)st.st_size;
+        *mtime_ms = mtime_of(&st);
+        ret = 0;
+    }
+    free(path);
+    return ret;
+}
+
+int blob_upload_usage(const struct blob *b, const char *key_id,
+                      int64_t since_ms, int *count, int64_t *bytes,
+                      int64_t *oldest_ms)
+{
+    *count = 0;
+    *bytes = 0;
+    *oldest_ms = 0;
+    if (!key_dir_valid(key_id))
+        return ERR_INVALID_PARAMETER;
+    char *dir = xasprintf("%s/%s", b->uploads, key_id);
+    DIR *d = opendir(dir);
+    int ret = 0;
+    if (!d) {
+        if (errno != ENOENT) {
+            log_error("cannot read directory", "path=%s error=\"%s\"", dir,
+                      strerror(errno));
+            ret = ERR_IO;
+        }
+        goto out;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        struct stat st;
+        if (e->d_name[0] == '.' ||
+            fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+            !S_ISREG(st.st_mode) || mtime_of(&st) <= since_ms)
+            continue;
+        (*count)++;
+        *bytes += (int64_t)st.st_size;
+        if (!*oldest_ms || mtime_of(&st) < *oldest_ms)
+            *oldest_ms = mtime_of(&st);
+    }
+    closedir(d);
+out:
+    free(dir);
+    return ret;
+}
+
+int blob_upload_copy(const struct blob *b, const char *key_id,
+                     const char *upload_id, const char *dst, int64_t max_bytes,
+                     int64_t *size, struct errmsg *err)
+{
+    char *src = NULL, *chunk = NULL;
+    int in = -1, out = -1, ret = ERR_IO;
+    struct stat st;
+
+    *size = 0;
+    if (!blob_upload_names_valid(key_id, upload_id))
+        return errmsg_set(err, ERR_NOT_FOUND, "no such upload");
+    src = xasprintf("%s/%s/%s", b->uploads, key_id, upload_id);
+    in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (in < 0 && errno == ENOENT) {
+        ret = errmsg_set(err, ERR_NOT_FOUND, "no such upload");
+        goto out;
+    }
+    if (in < 0 || fstat(in, &st) < 0) {
+        log_error("cannot open upload", "path=%s error=\"%s\"", src,
+                  strerror(errno));
+        ret = errmsg_set(err, ERR_IO, "the upload could not be read");
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        ret = errmsg_set(err, ERR_NOT_FOUND, "no such upload");
+        goto out;
+    }
+    if (st.st_size > max_bytes) {
+        ret = errmsg_set(err, ERR_TOO_LARGE, "larger than %lld MB",
+                         (long long)(max_bytes >> 20));
+        goto out;
+    }
+    out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (out < 0) {
+        log_error("cannot create input copy", "path=%s error=\"%s\"", dst,
+                  strerror(errno));
+        ret = errmsg_set(err, ERR_IO, "the input copy could not be made");
+        goto out;
+    }
+    chunk = xmalloc(UPLOAD_COPY_CHUNK);
+    /* The size was checked on this open file: the copy stops there even
+     * if someone appends to it meanwhile. */
+    while (*size < st.st_size) {
+        size_t want = (size_t)(st.st_size - *size) < UPLOAD_COPY_CHUNK
+                          ? (size_t)(st.st_size - *size)
+                          : UPLOAD_COPY_CHUNK;
+        ssize_t r = read(in, chunk, want);
+        if (r < 0 && errno == EINTR)
+            continue;
+        int werr = r > 0 ? write_full(out, chunk, (size_t)r) : 0;
+        if (r <= 0 || werr) {
+            log_error("cannot copy upload", "from=%s to=%s error=\"%s\"", src,
+                      dst,
+                      r < 0  ? strerror(errno)
+                      : werr ? strerror(werr)
+                             : "file shrank");
+            ret = errmsg_set(err, ERR_IO, "the input copy could not be made");
+            goto out;
+        }
+        *size += r;
+    }
+    ret = 0;
+out:
+    if (in >= 0)
+        close(in);
+    if (out >= 0 && close(out) < 0 && ret == 0) {
+        log_error("cannot write input copy", "path=%s error=\"%s\"", dst,
+                  strerror(errno));
+        ret = errmsg_set(err, ERR_IO, "the input copy could not be made");
+    }
+    if (ret < 0 && out >= 0)
+        unlink(dst);
+    free(chunk);
+    free(src);
+    return ret;
+}
+
+/* One key's directory: expired files out, the directory too when empty. */
+static int sweep_key_dir(int parent, const char *key_dir, int64_t cutoff_ms)
+{
+    int fd = openat(parent, key_dir,
+                    O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return 0;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return 0;
+    }
+    int removed = 0, left = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        struct stat st;
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            mtime_of(&st) <= cutoff_ms && !S_ISDIR(st.st_mode) &&
+            unlinkat(dirfd(d), e->d_name, 0) == 0)
+            removed++;
+        else
+            left++;
+    }
+    closedir(d);
+    /* Fails harmlessly when an upload arrived meanwhile (blob_upload_put
+     * makes the directory again when its rename finds it gone). */
+    if (!left)
+        unlinkat(parent, key_dir, AT_REMOVEDIR);
+    return removed;
+}
+
+int blob_upload_sweep(const struct blob *b, int64_t cutoff_ms, int *removed)
+{
+    *removed = 0;
+    DIR *d = opendir(b->uploads);
+    if (!d) {
+        log_error("cannot read directory", "path=%s error=\"%s\"", b->uploads,
+                  strerror(errno));
+        return ERR_IO;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            *removed += sweep_key_dir(dirfd(d), e->d_name, cutoff_ms);
+    closedir(d);
+    if (*removed)
+        log_info("expired uploads deleted", "count=%d", *removed);
+    return 0;
 }

@@ -10,6 +10,15 @@
  * "/files/<name>\n<expires>">, valid until the task's retention ends; any
  * node holding the same key can verify them.
  *
+ * Uploads (the upload extension, docs/extensions.md):
+ * uploads/<key_id>/<upload_id>, the bytes a key sent with POST
+ * /api/v1/uploads, written like a result (tmp/, fsync, rename, fsync the
+ * directories). The key's directory is the ownership: another key's id is
+ * simply not there. A file's mtime is its upload time; the keeper removes
+ * it once the retention has passed (blob_upload_sweep). Workers read
+ * uploads through a copy (blob_upload_copy), so a task that has its copy
+ * is not touched by the sweep.
+ *
  * Threads: any thread; the struct is read-only after blob_open.
  */
 #ifndef PADDOCK_BLOB_H
@@ -23,12 +32,15 @@ struct blob;
 
 /* A result file name: "<uuid>-<attempt>.mp4". */
 #define BLOB_NAME_MAX 64
+/* A key id that names an upload directory (auth/'s are 16 or 20). */
+#define BLOB_KEY_MAX 64
 
 /* A temporary file of another host untouched this long is a dead render. */
 #define BLOB_TMP_STALE_MS (10 * 60 * 1000)
 
-/* Open (creating results/ and tmp/) under data_dir; files in tmp/ of
- * renders that died with their process are removed (blob_sweep_tmp). */
+/* Open (creating results/, tmp/ and uploads/) under data_dir; files in
+ * tmp/ of renders that died with their process are removed
+ * (blob_sweep_tmp). */
 int blob_open(const char *data_dir, const unsigned char key[32],
               struct blob **out, struct errmsg *err);
 /* NULL is fine. */
@@ -73,5 +85,43 @@ int blob_verify(const struct blob *b, const char *name, const char *expires,
 /* Open results/<name> for reading: *fd and *size; ERR_NOT_FOUND. */
 int blob_open_file(const struct blob *b, const char *name, int *fd,
                    uint64_t *size);
+
+/* ------------------------------------------------------------ uploads */
+
+/* True when `key_id` may name an upload directory (1 to BLOB_KEY_MAX of
+ * A-Z a-z 0-9 _ -: what auth/ makes) and `upload_id` is a lower-case
+ * uuid. */
+bool blob_upload_names_valid(const char *key_id, const char *upload_id);
+/*
+ * Store `len` bytes as uploads/<key_id>/<upload_id>: a temporary file in
+ * tmp/ (named by host and pid, so blob_sweep_tmp removes it if we die),
+ * fsync, rename, fsync the directories. *mtime_ms: the file's upload time.
+ * 0, ERR_INVALID_PARAMETER (names) or ERR_IO (logged with errno).
+ */
+int blob_upload_put(const struct blob *b, const char *key_id,
+                    const char *upload_id, const void *data, size_t len,
+                    int64_t *mtime_ms);
+/* The size and upload time of a key's upload; ERR_NOT_FOUND when the key
+ * has no such upload (another key's id included). */
+int blob_upload_stat(const struct blob *b, const char *key_id,
+                     const char *upload_id, int64_t *size, int64_t *mtime_ms);
+/* The key's uploads with an mtime after since_ms (the unexpired ones):
+ * how many, their bytes, and the oldest one's mtime (0 when none). 0 or
+ * ERR_IO; a key that never uploaded has none. */
+int blob_upload_usage(const struct blob *b, const char *key_id,
+                      int64_t since_ms, int *count, int64_t *bytes,
+                      int64_t *oldest_ms);
+/*
+ * Copy a key's upload into a new file at `dst` (0600; removed again on
+ * failure) for an engine: *size bytes. ERR_NOT_FOUND (no such upload for
+ * this key), ERR_TOO_LARGE (over max_bytes; nothing is copied) or ERR_IO,
+ * with a message in *err.
+ */
+int blob_upload_copy(const struct blob *b, const char *key_id,
+                     const char *upload_id, const char *dst, int64_t max_bytes,
+                     int64_t *size, struct errmsg *err);
+/* Remove every upload with an mtime at or before `cutoff_ms`, and key
+ * directories left empty. *removed = how many files. 0 or ERR_IO. */
+int blob_upload_sweep(const struct blob *b, int64_t cutoff_ms, int *removed);
 
 #endif

@@ -12,20 +12,25 @@
 
 /* ------------------------------------------------------------ requests */
 
-int cli_request(struct cli *c, const char *method, const char *path,
-                const struct buf *body, struct cli_reply *rep,
-                struct errmsg *err)
+/* One request; `type` names the body's Content-Type (NULL: no body). A
+ * submit carries the dialect's async header and this run's
+ * Idempotency-Key. */
+static int request(struct cli *c, const char *method, const char *path,
+                   const char *type, const void *data, size_t len, bool submit,
+                   int64_t timeout_ms, struct cli_reply *rep,
+                   struct errmsg *err)
 {
     const char *headers[5];
     size_t n = 0;
-    char idem[64];
-    bool submit = c->cmd == CLI_SUBMIT && body;
+    char idem[64], ctype[80];
 
     memset(rep, 0, sizeof(*rep));
     headers[n++] = c->ep.auth;
     headers[n++] = "Accept: application/json";
-    if (body)
-        headers[n++] = "Content-Type: application/json";
+    if (type) {
+        snprintf(ctype, sizeof(ctype), "Content-Type: %s", type);
+        headers[n++] = ctype;
+    }
     if (submit && c->ep.dialect == CLI_DASHSCOPE)
         headers[n++] = "X-DashScope-Async: enable";
     if (submit) { /* a retried submit must not make a second task */
@@ -38,10 +43,10 @@ int cli_request(struct cli *c, const char *method, const char *path,
         .url = url,
         .headers = headers,
         .n_headers = n,
-        .body = body ? body->data : NULL,
-        .body_len = body ? body->len : 0,
+        .body = data,
+        .body_len = len,
         .max_bytes = CLI_JSON_BYTES,
-        .timeout_ms = submit ? CLI_SUBMIT_TIMEOUT_MS : CLI_CALL_TIMEOUT_MS,
+        .timeout_ms = timeout_ms,
         .stop = c->stop,
     };
     int ret = net_http_request(c->http, &req, &rep->r, err);
@@ -57,6 +62,24 @@ int cli_request(struct cli *c, const char *method, const char *path,
     }
     rep->json = j;
     return 0;
+}
+
+int cli_request(struct cli *c, const char *method, const char *path,
+                const struct buf *body, struct cli_reply *rep,
+                struct errmsg *err)
+{
+    bool submit = c->cmd == CLI_SUBMIT && body;
+    return request(c, method, path, body ? "application/json" : NULL,
+                   body ? body->data : NULL, body ? body->len : 0, submit,
+                   submit ? CLI_SUBMIT_TIMEOUT_MS : CLI_CALL_TIMEOUT_MS, rep,
+                   err);
+}
+
+int cli_request_file(struct cli *c, const char *path, const void *data,
+                     size_t len, struct cli_reply *rep, struct errmsg *err)
+{
+    return request(c, "POST", path, "application/octet-stream", data, len,
+                   false, CLI_UPLOAD_TIMEOUT_MS, rep, err);
 }
 
 void cli_reply_fini(struct cli_reply *rep)

@@ -33,10 +33,10 @@ static const struct command {
 } commands[] = {
     { "submit", CLI_SUBMIT, cli_cmd_submit, "create a video-generation task",
       "paddock submit [--model MODEL] [--prompt TEXT] [--image FILE|URL]\n"
-      "               [--ref FILE|URL]... [--video URL] [--resolution R]\n"
-      "               [--ratio R] [--duration S] [--seed N] [--no-watermark]\n"
-      "               [--audio-setting auto|origin] [--wait [--timeout T]\n"
-      "               [-o FILE]] [common options]",
+      "               [--ref FILE|URL]... [--video FILE|URL]\n"
+      "               [--resolution R] [--ratio R] [--duration S] [--seed N]\n"
+      "               [--no-watermark] [--audio-setting auto|origin]\n"
+      "               [--wait [--timeout T] [-o FILE]] [common options]",
       "Submits one task and prints its task id on standard output. Flags "
       "are checked before anything is sent; for the HappyHorse models "
       "(happyhorse-1.0/1.1-t2v, -i2v, -r2v, happyhorse-1.0-video-edit) the "
@@ -44,9 +44,13 @@ static const struct command {
       "passed on unchecked, so newer models of an endpoint work.\n"
       "Images may be URLs or local JPEG, PNG or WEBP files: a local file "
       "is sent inline as a data: URL (at most 20 MB; its type comes from "
-      "its first bytes, not its name). A video must be an http(s) URL the "
-      "server can fetch: local video files are refused (an upload "
-      "extension for paddock is planned).\n"
+      "its first bytes, not its name). A video is an http(s) URL the "
+      "server can fetch, or a local MP4 or MOV file of at most 100 MB: a "
+      "paddock server takes it through its upload extension (POST "
+      "/api/v1/uploads, then a paddock-upload:// URL; told apart from "
+      "other endpoints by GET /api/v1/models, which only paddock serves); "
+      "any other endpoint gets a refusal (exit 2) before anything but that "
+      "look is sent.\n"
       "With --wait the command goes on as `paddock wait` would, and with "
       "-o it downloads the video too: submit, wait and download in one.",
       "0: the task was accepted (with --wait: it SUCCEEDED, and with -o "
@@ -54,6 +58,8 @@ static const struct command {
       "paddock submit --model t2v --prompt 'a horse on a beach' \\\n"
       "    --resolution 720P --duration 5\n"
       "paddock submit --model i2v --image first.png --wait -o out.mp4\n"
+      "paddock submit --video clip.mp4 --prompt 'make it snow' --wait \\\n"
+      "    -o snow.mp4\n"
       "paddock submit --model r2v --prompt '[Image 1] runs' --ref a.jpg "
       "\\\n    --ref https://example.com/b.png\n"
       "id=$(paddock submit --prompt 'rain on a window') && paddock wait "
@@ -158,11 +164,12 @@ static const struct opt {
     { "--ref", 0, K_LIST, F(refs), ON(CLI_SUBMIT), "FILE|URL",
       "A reference image, as for --image; repeat it for more, in order "
       "([Image 1], [Image 2], ...): r2v takes 1 to 9, video-edit 0 to 5." },
-    { "--video", 0, K_STR, F(video), ON(CLI_SUBMIT), "URL",
-      "The video to edit, for video-edit: an http(s) URL the server can "
-      "fetch (MP4 or MOV, 3 to 60 s). Local files are refused: put the "
-      "file where the server can fetch it (an upload extension for "
-      "paddock is planned)." },
+    { "--video", 0, K_STR, F(video), ON(CLI_SUBMIT), "FILE|URL",
+      "The video to edit, for video-edit (MP4 or MOV, 3 to 60 s): an "
+      "http(s) URL the server can fetch, a paddock-upload:// URL of an "
+      "earlier upload, or a local file of at most 100 MB, uploaded first "
+      "when the server is paddock (other endpoints fetch videos by URL "
+      "only: put the file where they can fetch it)." },
     { "--resolution", 0, K_STR, F(resolution), ON(CLI_SUBMIT), "R",
       "480P, 720P or 1080P (the server's default: 1080P)." },
     { "--ratio", 0, K_STR, F(ratio), ON(CLI_SUBMIT), "R",

@@ -10,7 +10,10 @@
  *   --dialect or guessed from the base URL; the key comes from --key or the
  *   environment (PADDOCK_API_KEY, DASHSCOPE_API_KEY, TT_API_KEY).
  * - inputs: URLs are passed on; local JPEG/PNG/WEBP images go inline as
- *   data: URLs (LIMIT_IMAGE_BYTES each); local videos are refused.
+ *   data: URLs (LIMIT_IMAGE_BYTES each); a local MP4/MOV video goes to a
+ *   paddock server through its upload extension (POST /api/v1/uploads,
+ *   then a paddock-upload:// URL), and is refused by any other endpoint
+ *   (GET /api/v1/models, paddock's, tells them apart).
  * - waiting: polls back off from CLI_POLL_MIN_MS to CLI_POLL_MAX_MS (reset
  *   when the status changes), honour Retry-After on 429 and 503, and stop at
  *   --timeout; on a terminal, a live status line on stderr.
@@ -47,6 +50,8 @@
 #define CLI_CALL_TIMEOUT_MS 60000
 /* A submit: its body may carry nine inline 20 MB images. */
 #define CLI_SUBMIT_TIMEOUT_MS 300000
+/* An upload: a 100 MB video over a slow uplink. */
+#define CLI_UPLOAD_TIMEOUT_MS 900000
 /* A download that receives nothing for this long is dead. */
 #define CLI_STALL_MS 60000
 /* Redirects a download may follow (storage links may redirect once). */
@@ -111,6 +116,9 @@ struct cli_opts {
     bool json, help;
     /* submit */
     const char *model, *prompt, *image, *video;
+    /* Not a flag: the paddock-upload:// URL a local --video became (set by
+     * the submit command after its upload; NULL before). */
+    const char *video_upload;
     const char *refs[LIMIT_MEDIA_ITEMS];
     size_t n_refs;
     const char *resolution, *ratio, *duration, *seed, *audio_setting;
@@ -168,9 +176,22 @@ int cli_parse_duration(const char *s, int64_t *ms);
 /* "image/jpeg", "image/png" or "image/webp" from the first bytes, or
  * NULL. */
 const char *cli_image_type(const void *p, size_t n);
+/* "video/mp4" (an ISO media file: MP4, MOV) from the first 12 bytes, or
+ * NULL. */
+const char *cli_video_type(const void *p, size_t n);
+/* Check the flags (values, the model's inputs, local files as far as
+ * stat and their first bytes) without reading files or writing a body;
+ * notes about ignored flags go to `warn` (may be NULL). 0 or
+ * ERR_INVALID_PARAMETER naming the flag. */
+int cli_submit_check(const struct cli_opts *o, FILE *warn, struct errmsg *err);
+/* True when a --video value is a local file (not a URL): it must be
+ * uploaded to a paddock server (o->video_upload) before the body. */
+bool cli_local_video(const struct cli_opts *o);
 /* The submit body for *o (flags checked, local images read and inlined),
- * into *body; ERR_INVALID_PARAMETER naming the flag. Warnings about flags
- * the model ignores go to `warn` (may be NULL). */
+ * into *body; ERR_INVALID_PARAMETER naming the flag (a local --video
+ * without o->video_upload: the refusal of an endpoint that is not
+ * paddock). Warnings about flags the model ignores go to `warn` (may be
+ * NULL). */
 int cli_submit_body(const struct cli_opts *o, struct buf *body, FILE *warn,
                     struct errmsg *err);
 /* Expand a --model value ("t2v", "1.1-i2v", a full name) into out;
@@ -203,6 +224,11 @@ int cli_request(struct cli *c, const char *method, const char *path,
 int cli_call(struct cli *c, const char *method, const char *path,
              const struct buf *body, struct cli_reply *rep);
 void cli_reply_fini(struct cli_reply *rep);
+/* POST ep.root + path with `len` bytes of a file as an
+ * application/octet-stream body (an upload: no retry, no submit headers).
+ * As cli_request. */
+int cli_request_file(struct cli *c, const char *path, const void *data,
+                     size_t len, struct cli_reply *rep, struct errmsg *err);
 /* Report a non-200 answer on stderr: HTTP status, the server's code and
  * message, its request id; with --json the body also goes to stdout. */
 void cli_report_http(const struct cli *c, const struct cli_reply *rep);

@@ -1,6 +1,7 @@
 /*
  * paddock submit: flags checked against the model's needs, local images
- * read and inlined as data: URLs, the body written with the house JSON
+ * read and inlined as data: URLs, a local video uploaded to a paddock
+ * server (its upload extension), the body written with the house JSON
  * writer (a 27 MB base64 image is encoded once, straight into the body).
  */
 #include "cli.h"
@@ -16,6 +17,14 @@
 #include <unistd.h>
 
 #define SUBMIT_PATH "/api/v1/services/aigc/video-generation/video-synthesis"
+/* paddock's extensions (docs/extensions.md): the models table, which no
+ * other endpoint serves, and uploads. */
+#define MODELS_PATH "/api/v1/models"
+#define UPLOAD_PATH "/api/v1/uploads"
+/* Bytes cli_video_type looks at. */
+#define VIDEO_SNIFF_BYTES 12
+/* "paddock-upload://<uuid>" and its NUL. */
+#define UPLOAD_URL_SIZE (sizeof(TASK_UPLOAD_SCHEME) + UUID_STR_LEN)
 
 /* --model shortcuts; "happyhorse-" may also be left off ("1.1-t2v"). */
 static const struct shortcut {
@@ -91,10 +100,25 @@ const char *cli_image_type(const void *data, size_t n)
     return NULL;
 }
 
-/* The local path an argument names, or NULL when it is a URL. */
+const char *cli_video_type(const void *data, size_t n)
+{
+    /* An ISO media file (MP4, MOV) opens with a box: 4 bytes of size, then
+     * its type; ftyp first, or for older QuickTime files one of these. */
+    static const char *const boxes[] = { "ftyp", "moov", "mdat", "free",
+                                         "skip", "wide", "pnot" };
+    const unsigned char *p = data;
+    for (size_t i = 0; n >= 8 && i < ARRAY_LEN(boxes); i++)
+        if (memcmp(p + 4, boxes[i], 4) == 0)
+            return "video/mp4";
+    return NULL;
+}
+
+/* The local path an argument names, or NULL when it is a URL (a
+ * paddock-upload:// URL of an earlier upload included). */
 static const char *local_path(const char *arg)
 {
-    if (is_http(arg) || has_prefix_ci(arg, "data:"))
+    if (is_http(arg) || has_prefix_ci(arg, "data:") ||
+        has_prefix_ci(arg, TASK_UPLOAD_SCHEME))
         return NULL;
     if (has_prefix_ci(arg, "file://"))
         return arg + 7;
@@ -135,15 +159,7 @@ static int check_media(const char *flag, const char *arg, bool image,
                                   flag);
         return 0;
     }
-    if (!image)
-        return errmsg_set(err, ERR_INVALID_PARAMETER,
-                          "%s '%.*s': a video must be an http(s):// URL the "
-                          "server can fetch; local video files are not "
-                          "uploaded (an upload extension for paddock is "
-                          "planned). Put the file on a web server or bucket "
-                          "and pass its URL.",
-                          flag, 200, arg);
-    if (strstr(arg, "://"))
+    if (strstr(arg, "://") && !has_prefix_ci(arg, "file://"))
         return errmsg_set(err, ERR_INVALID_PARAMETER,
                           "%s '%.*s': only http(s) URLs, data: URLs and local "
                           "files are accepted",
@@ -155,18 +171,96 @@ static int check_media(const char *flag, const char *arg, bool image,
     if (!S_ISREG(st.st_mode))
         return errmsg_set(err, ERR_INVALID_PARAMETER,
                           "%s %.*s: not a regular file", flag, 200, path);
-    if (st.st_size > LIMIT_IMAGE_BYTES)
+    int64_t cap = image ? LIMIT_IMAGE_BYTES : LIMIT_VIDEO_BYTES;
+    if (st.st_size > cap)
         return errmsg_set(err, ERR_INVALID_PARAMETER,
-                          "%s %.*s: %.1f MB is over the %lld MB limit of an "
-                          "image input",
+                          "%s %.*s: %.1f MB is over the %lld MB limit of %s "
+                          "input",
                           flag, 200, path, (double)st.st_size / (1 << 20),
-                          (long long)(LIMIT_IMAGE_BYTES >> 20));
+                          (long long)(cap >> 20),
+                          image ? "an image" : "a video");
     if (st.st_size == 0)
         return errmsg_set(err, ERR_INVALID_PARAMETER,
                           "%s %.*s: the file is "
                           "empty",
                           flag, 200, path);
+    if (image)
+        return 0; /* its type is checked when it is read */
+    unsigned char head[VIDEO_SNIFF_BYTES];
+    ssize_t got = -1;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        got = read(fd, head, sizeof(head));
+        close(fd);
+    }
+    if (got < 0)
+        return errmsg_set(err, ERR_INVALID_PARAMETER, "%s %.*s: %s", flag, 200,
+                          path, strerror(errno));
+    if (!cli_video_type(head, (size_t)got))
+        return errmsg_set(err, ERR_INVALID_PARAMETER,
+                          "%s %.*s: not an MP4 or MOV video (by its first "
+                          "bytes); HappyHorse takes only these",
+                          flag, 200, path);
     return 0;
+}
+
+/* What an endpoint other than paddock gets for a local --video. */
+static int video_refused(const char *arg, struct errmsg *err)
+{
+    return errmsg_set(err, ERR_INVALID_PARAMETER,
+                      "--video '%.*s': this endpoint takes a video only as "
+                      "an http(s):// URL it can fetch; local video files "
+                      "are accepted by paddock servers only (their upload "
+                      "extension). Put the file on a web server or bucket "
+                      "and pass its URL.",
+                      200, arg);
+}
+
+/* A whole local file of at most `max` bytes into *data (caller frees). */
+static int read_local(const char *flag, const char *path, int64_t max,
+                      unsigned char **data, size_t *size, struct errmsg *err)
+{
+    struct stat st;
+    size_t got = 0;
+    int ret = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    *data = NULL;
+    *size = 0;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        ret = errmsg_set(err, ERR_INVALID_PARAMETER, "%s %.*s: %s", flag, 200,
+                         path, strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_size <= 0 || st.st_size > max) {
+        ret = errmsg_set(err, ERR_INVALID_PARAMETER,
+                         "%s %.*s: changed while being read", flag, 200, path);
+        goto out;
+    }
+    *size = (size_t)st.st_size;
+    *data = xmalloc(*size);
+    while (got < *size) {
+        ssize_t r = read(fd, *data + got, *size - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            ret = errmsg_set(err, ERR_INVALID_PARAMETER, "%s %.*s: %s", flag,
+                             200, path,
+                             r < 0 ? strerror(errno)
+                                   : "changed while being "
+                                     "read");
+            goto out;
+        }
+        got += (size_t)r;
+    }
+out:
+    if (fd >= 0)
+        close(fd);
+    if (ret < 0) {
+        free(*data);
+        *data = NULL;
+    }
+    return ret;
 }
 
 static void put_base64(struct buf *b, const unsigned char *p, size_t n)
@@ -201,38 +295,10 @@ static int put_data_url(struct buf *b, const char *flag, const char *path,
                         struct errmsg *err)
 {
     unsigned char *data = NULL;
-    struct stat st;
-    size_t got = 0;
-    int ret = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-    if (fd < 0 || fstat(fd, &st) < 0) {
-        ret = errmsg_set(err, ERR_INVALID_PARAMETER, "%s %.*s: %s", flag, 200,
-                         path, strerror(errno));
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode) || st.st_size <= 0 ||
-        st.st_size > LIMIT_IMAGE_BYTES) {
-        ret = errmsg_set(err, ERR_INVALID_PARAMETER,
-                         "%s %.*s: changed while being read", flag, 200, path);
-        goto out;
-    }
-    size_t size = (size_t)st.st_size;
-    data = xmalloc(size);
-    while (got < size) {
-        ssize_t r = read(fd, data + got, size - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            ret = errmsg_set(err, ERR_INVALID_PARAMETER, "%s %.*s: %s", flag,
-                             200, path,
-                             r < 0 ? strerror(errno)
-                                   : "changed while being "
-                                     "read");
-            goto out;
-        }
-        got += (size_t)r;
-    }
+    size_t size = 0;
+    int ret = read_local(flag, path, LIMIT_IMAGE_BYTES, &data, &size, err);
+    if (ret < 0)
+        return ret;
     const char *type = cli_image_type(data, size);
     if (!type) {
         ret = errmsg_set(err, ERR_INVALID_PARAMETER,
@@ -245,22 +311,28 @@ static int put_data_url(struct buf *b, const char *flag, const char *path,
     put_base64(b, data, size);
     buf_putc(b, '"');
 out:
-    if (fd >= 0)
-        close(fd);
     free(data);
     return ret;
 }
 
+/* One media entry; a local image goes inline, a local video as the
+ * paddock-upload:// URL it was uploaded as (`upload`, or the refusal). */
 static int put_media(struct buf *b, bool *first, const char *type,
-                     const char *flag, const char *arg, struct errmsg *err)
+                     const char *flag, const char *arg, const char *upload,
+                     struct errmsg *err)
 {
+    bool video = strcmp(type, "video") == 0;
+    const char *path = local_path(arg);
+    if (path && video && !upload)
+        return video_refused(arg, err);
     buf_puts(b, *first ? "{\"type\":" : ",{\"type\":");
     *first = false;
     buf_json_str(b, type);
     buf_puts(b, ",\"url\":");
-    const char *path = local_path(arg);
     if (!path)
         buf_json_str(b, arg);
+    else if (video)
+        buf_json_str(b, upload);
     else if (put_data_url(b, flag, path, err) < 0)
         return err->code;
     buf_putc(b, '}');
@@ -383,19 +455,18 @@ static int check_rule(const struct kind_rule *r, const char *model,
     return 0;
 }
 
-int cli_submit_body(const struct cli_opts *o, struct buf *b, FILE *warn,
-                    struct errmsg *err)
+/* Every check of cli_submit_check; the model name and values for the
+ * body. */
+static int check_all(const struct cli_opts *o, char model[LIMIT_MODEL_NAME + 1],
+                     struct values *v, FILE *warn, struct errmsg *err)
 {
-    char model[LIMIT_MODEL_NAME + 1];
-    struct values v = { 0 };
-
     /* Without --model, the inputs say which kind is meant. */
     const char *given = o->model    ? o->model
                         : o->video  ? "edit"
                         : o->n_refs ? "r2v"
                         : o->image  ? "i2v"
                                     : "t2v";
-    if (cli_model(given, model, err) < 0 || check_values(o, &v, err) < 0)
+    if (cli_model(given, model, err) < 0 || check_values(o, v, err) < 0)
         return err->code;
     const struct task_model *m = task_model_find(model);
     for (size_t i = 0; m && i < ARRAY_LEN(rules); i++)
@@ -408,6 +479,29 @@ int cli_submit_body(const struct cli_opts *o, struct buf *b, FILE *warn,
         if (check_media("--ref", o->refs[i], true, err) < 0)
             return err->code;
     if (o->video && check_media("--video", o->video, false, err) < 0)
+        return err->code;
+    return 0;
+}
+
+int cli_submit_check(const struct cli_opts *o, FILE *warn, struct errmsg *err)
+{
+    char model[LIMIT_MODEL_NAME + 1];
+    struct values v = { 0 };
+    return check_all(o, model, &v, warn, err);
+}
+
+bool cli_local_video(const struct cli_opts *o)
+{
+    return o->video && local_path(o->video) != NULL;
+}
+
+int cli_submit_body(const struct cli_opts *o, struct buf *b, FILE *warn,
+                    struct errmsg *err)
+{
+    char model[LIMIT_MODEL_NAME + 1];
+    struct values v = { 0 };
+
+    if (check_all(o, model, &v, warn, err) < 0)
         return err->code;
 
     /* Everything is checked: now read files and write. */
@@ -422,15 +516,15 @@ int cli_submit_body(const struct cli_opts *o, struct buf *b, FILE *warn,
     if (o->image || o->n_refs || o->video) {
         bool first = true;
         buf_puts(b, o->prompt ? ",\"media\":[" : "\"media\":[");
-        if (o->image &&
-            put_media(b, &first, "first_frame", "--image", o->image, err) < 0)
+        if (o->image && put_media(b, &first, "first_frame", "--image", o->image,
+                                  NULL, err) < 0)
             goto fail;
         for (size_t i = 0; i < o->n_refs; i++)
             if (put_media(b, &first, "reference_image", "--ref", o->refs[i],
-                          err) < 0)
+                          NULL, err) < 0)
                 goto fail;
-        if (o->video &&
-            put_media(b, &first, "video", "--video", o->video, err) < 0)
+        if (o->video && put_media(b, &first, "video", "--video", o->video,
+                                  o->video_upload, err) < 0)
             goto fail;
         buf_putc(b, ']');
     }
@@ -459,6 +553,110 @@ fail:
     return err->code;
 }
 
+/* -------------------------------------------------------------- uploads */
+
+/*
+ * Is the endpoint a paddock server? GET /api/v1/models is paddock's
+ * extension: 200 with a "models" array there; DashScope and TTAPI do not
+ * serve it. CLI_EXIT_OK with *paddock set, or the exit status of a
+ * failure already reported (no answer; a 401 or 403: the key is wrong, so
+ * nothing is learned).
+ */
+static int probe_paddock(struct cli *c, bool *paddock)
+{
+    struct cli_reply rep = { 0 };
+    struct errmsg err = { 0 };
+    int ret = CLI_EXIT_OK;
+
+    *paddock = false;
+    int rc = cli_request(c, "GET", MODELS_PATH, NULL, &rep, &err);
+    if (rc == ERR_STOPPED) {
+        fprintf(stderr, "paddock: interrupted\n");
+        ret = CLI_EXIT_INTERRUPTED;
+    } else if (rc < 0) {
+        fprintf(stderr, "paddock: %s\n", errmsg_text(&err));
+        ret = CLI_EXIT_HTTP;
+    } else if (rep.r.status == 401 || rep.r.status == 403) {
+        cli_report_http(c, &rep);
+        ret = CLI_EXIT_HTTP;
+    } else {
+        *paddock = rep.r.status == 200 &&
+                   json_is_array(json_object_get(rep.json, "models"));
+    }
+    cli_reply_fini(&rep);
+    return ret;
+}
+
+/*
+ * Send the local --video to a paddock server (POST /api/v1/uploads, the
+ * raw bytes) and keep the paddock-upload:// URL it answers in url. Another
+ * endpoint gets the refusal (exit 2: only the probe was sent). Returns the
+ * exit status.
+ */
+static int upload_video(struct cli *c, char url[UPLOAD_URL_SIZE])
+{
+    struct cli_reply rep = { 0 };
+    struct errmsg err = { 0 };
+    unsigned char *data = NULL;
+    size_t size = 0;
+    bool paddock = false;
+    char id[UUID_STR_LEN + 1];
+    const char *arg = c->o.video, *path = local_path(arg);
+    int ret = probe_paddock(c, &paddock);
+
+    if (ret != CLI_EXIT_OK)
+        goto out;
+    if (!paddock) {
+        video_refused(arg, &err);
+        ret = cli_usage_error(c, &err);
+        goto out;
+    }
+    if (read_local("--video", path, LIMIT_VIDEO_BYTES, &data, &size, &err) <
+        0) {
+        ret = cli_usage_error(c, &err);
+        goto out;
+    }
+    int rc = cli_request_file(c, UPLOAD_PATH, data, size, &rep, &err);
+    free(data);
+    data = NULL;
+    if (rc == ERR_STOPPED) {
+        fprintf(stderr, "paddock: interrupted\n");
+        ret = CLI_EXIT_INTERRUPTED;
+        goto out;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "paddock: %s\n", errmsg_text(&err));
+        ret = CLI_EXIT_HTTP;
+        goto out;
+    }
+    const struct json_t *output = cli_output(&rep);
+    const char *got = cli_jstr(output, "url");
+    if (rep.r.status != 200 || !rep.json) {
+        cli_report_http(c, &rep);
+        ret = CLI_EXIT_HTTP;
+        goto out;
+    }
+    if (!task_upload_id(got, id)) {
+        fprintf(stderr, "paddock: HTTP 200 but the upload answer has no "
+                        "valid output.url\n");
+        ret = CLI_EXIT_HTTP;
+        goto out;
+    }
+    snprintf(url, UPLOAD_URL_SIZE, "%s", got);
+    const char *expires = cli_jstr(output, "expires_time");
+    fprintf(stderr, "paddock: uploaded %.200s (%zu bytes) as %s", path, size,
+            url);
+    if (expires) {
+        fputs(", kept until ", stderr);
+        cli_put_clean(stderr, expires, 40);
+    }
+    fputc('\n', stderr);
+out:
+    free(data);
+    cli_reply_fini(&rep);
+    return ret;
+}
+
 /* -------------------------------------------------------------- command */
 
 int cli_cmd_submit(struct cli *c)
@@ -467,18 +665,28 @@ int cli_cmd_submit(struct cli *c)
     struct cli_reply rep = { 0 };
     struct errmsg err = { 0 };
     char task_id[CLI_TASK_ID_MAX + 1];
+    char upload[UPLOAD_URL_SIZE];
     int64_t timeout_ms = 0;
     int ret;
 
     /* Flags of the whole flow first: nothing is sent on a usage error. */
     if ((c->o.wait && cli_timeout(&c->o, &timeout_ms, &err) < 0) ||
         (c->o.output && cli_check_output(c->o.output, &err) < 0) ||
-        cli_submit_body(&c->o, &body, stderr, &err) < 0) {
+        cli_submit_check(&c->o, stderr, &err) < 0) {
         ret = cli_usage_error(c, &err);
         goto out;
     }
     if ((ret = cli_connect(c)) != CLI_EXIT_OK)
         goto out;
+    if (cli_local_video(&c->o)) {
+        if ((ret = upload_video(c, upload)) != CLI_EXIT_OK)
+            goto out;
+        c->o.video_upload = upload;
+    }
+    if (cli_submit_body(&c->o, &body, NULL, &err) < 0) {
+        ret = cli_usage_error(c, &err); /* a file changed since the check */
+        goto out;
+    }
     ret = cli_call(c, "POST", SUBMIT_PATH, &body, &rep);
     buf_fini(&body); /* the images are sent: free them before waiting */
     if (ret != CLI_EXIT_OK)
@@ -501,6 +709,7 @@ int cli_cmd_submit(struct cli *c)
     if (c->o.wait)
         ret = cli_wait_task(c, task_id, timeout_ms, c->o.output, true);
 out:
+    c->o.video_upload = NULL; /* `upload` lives on this stack */
     cli_reply_fini(&rep);
     buf_fini(&body);
     return ret;

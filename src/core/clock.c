@@ -109,3 +109,18 @@ int clock_parse_compact(const char *s, int offset_min, int64_t *out_ms)
     *out_ms = ((int64_t)t - (int64_t)offset_min * 60) * 1000;
     return 0;
 }
+
+void clock_format_duration(int64_t ms, char out[24])
+{
+    static const struct {
+        int64_t ms;
+        const char *unit;
+    } units[] = { { 3600000, "h" }, { 60000, "m" }, { 1000, "s" } };
+    for (size_t i = 0; i < ARRAY_LEN(units); i++)
+        if (ms != 0 && ms % units[i].ms == 0) {
+            snprintf(out, 24, "%lld%s", (long long)(ms / units[i].ms),
+                     units[i].unit);
+            return;
+        }
+    snprintf(out, 24, "%lldms", (long long)ms);
+}

@@ -66,6 +66,11 @@
 /* API keys configured in one process. */
 #define LIMIT_KEYS 1024
 #define LIMIT_ROUTES 256 /* model-routing lines in a configuration */
+/* Uploads one key may hold at once, and their bytes together (the upload
+ * extension, docs/extensions.md): a client uploads what its next tasks
+ * need, not an archive; disk is shared by every key. */
+#define LIMIT_UPLOADS_PER_KEY      64
+#define LIMIT_UPLOAD_BYTES_PER_KEY (2ll << 30)
 
 /* ----------------------------------------------------------- error table */
 
@@ -217,6 +222,10 @@ void clock_format(int64_t ms, int offset_min, char out[24]);
 /* Parse "YYYYMMDDhhmmss" at UTC+offset_min into epoch ms; 0 or
  * ERR_INVALID_PARAMETER. */
 int clock_parse_compact(const char *s, int offset_min, int64_t *out_ms);
+/* A duration in the largest of h, m, s and ms that divides it exactly
+ * ("24h", "90m", "2s", "1500ms": the syntax of the duration options) into
+ * out[24]. */
+void clock_format_duration(int64_t ms, char out[24]);
 
 /* -------------------------------------------------------------------- fd */
 

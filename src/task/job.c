@@ -284,7 +284,7 @@ struct media_src {
     const char *url; /* borrowed from the JSON tree */
     size_t len;
     bool bare_ok;
-    char field[48]; /* "input.media[3].url", "input.img_url" */
+    char field[JOB_FIELD_MAX]; /* "input.media[3].url", "input.img_url" */
 };
 
 static bool has_prefix_ci(const char *s, size_t n, const char *prefix)
@@ -321,18 +321,56 @@ static const char *http_problem(const char *s, size_t n, size_t rest)
     return NULL;
 }
 
+bool task_upload_id(const char *url, char out[UUID_STR_LEN + 1])
+{
+    size_t k = sizeof(TASK_UPLOAD_SCHEME) - 1;
+    if (!url || strncmp(url, TASK_UPLOAD_SCHEME, k) != 0 ||
+        strlen(url + k) != UUID_STR_LEN || !id_is_uuid(url + k) ||
+        strspn(url + k, "0123456789abcdef-") != UUID_STR_LEN)
+        return false;
+    memcpy(out, url + k, UUID_STR_LEN + 1);
+    return true;
+}
+
+/* A paddock-upload:// URL (the scheme is known): "paddock-upload://" and a
+ * uuid, stored in lower case. Whether the upload exists is not for a pure
+ * parse to say (the API checks it after). */
+static int upload_url(const struct media_src *m, char **out, struct errmsg *err)
+{
+    size_t k = sizeof(TASK_UPLOAD_SCHEME) - 1;
+    char id[UUID_STR_LEN + 1];
+    if (m->len - k == UUID_STR_LEN) {
+        memcpy(id, m->url + k, UUID_STR_LEN);
+        id[UUID_STR_LEN] = '\0';
+        if (id_is_uuid(id)) {
+            for (char *p = id; *p; p++)
+                if (*p >= 'A' && *p <= 'F')
+                    *p = (char)(*p - 'A' + 'a');
+            *out = concat(TASK_UPLOAD_SCHEME, id, UUID_STR_LEN);
+            return 0;
+        }
+    }
+    size_t keep = utf8_cut(m->url, m->len, JOB_SHOW_BYTES + k);
+    return bad(err,
+               "%s: a paddock-upload:// URL is the scheme and the upload_id "
+               "POST /api/v1/uploads answered (a uuid), got \"%.*s%s\"",
+               m->field, (int)keep, m->url, keep < m->len ? "..." : "");
+}
+
 /* Check one entry's URL and make the stored copy (*out, owned). */
 static int media_url(const struct media_src *m, char **out, struct errmsg *err)
 {
     const char *s = m->url, *why = NULL;
     size_t n = m->len;
     const char *expected =
-        m->type == JOB_MEDIA_VIDEO ? "an http(s) URL"
+        m->type == JOB_MEDIA_VIDEO ? "an http(s) URL or a paddock-upload:// URL"
         : m->bare_ok ? "an http(s) URL, a data:image/(jpeg|png|webp);base64 "
                        "URI or the bare base64 of a JPEG, PNG or WEBP image"
                      : "an http(s) URL or a "
                        "data:image/(jpeg|png|webp);base64 URI";
 
+    if (has_prefix_ci(s, n, TASK_UPLOAD_SCHEME))
+        return upload_url(m, out, err);
     if (has_prefix_ci(s, n, "http://") || has_prefix_ci(s, n, "https://")) {
         size_t rest = has_prefix_ci(s, n, "https://") ? 8 : 7;
         why = http_problem(s, n, rest);
@@ -347,7 +385,8 @@ static int media_url(const struct media_src *m, char **out, struct errmsg *err)
         if (m->type == JOB_MEDIA_VIDEO)
             return bad(err,
                        "%s: data URIs are accepted for images only; "
-                       "send the video as an http(s) URL",
+                       "send the video as an http(s) URL (or upload it: "
+                       "POST /api/v1/uploads)",
                        m->field);
         const struct data_head *h = NULL;
         for (size_t i = 0; i < ARRAY_LEN(data_heads) && !h; i++)
@@ -607,6 +646,8 @@ static int parse_media(const json_t *input, struct job *job, struct errmsg *err)
             return rc;
         job->media[job->n_media].type = src[i].type;
         job->media[job->n_media].url = url;
+        snprintf(job->media[job->n_media].field,
+                 sizeof(job->media[job->n_media].field), "%s", src[i].field);
         job->n_media++;
     }
     return 0;

@@ -54,10 +54,31 @@ enum job_media_type {
     JOB_MEDIA_VIDEO
 };
 
+/* A request field's name, as messages quote it ("input.media[0].url"). */
+#define JOB_FIELD_MAX 48
+
 struct job_media {
     enum job_media_type type;
-    char *url; /* http(s) URL or data:image/...;base64,... (owned) */
+    char *url; /* http(s) URL, data:image/...;base64,... or
+                  paddock-upload://<uuid> (owned) */
+    /* The request field the URL came from ("input.media[0].url",
+     * "input.video_url"), for messages; set by task_job_parse only (not
+     * stored: "" after task_job_from_json). */
+    char field[JOB_FIELD_MAX];
 };
+
+/*
+ * paddock's upload extension (docs/extensions.md): a media URL naming a
+ * file the same key sent with POST /api/v1/uploads. task_job_parse accepts
+ * the syntax only ("paddock-upload://" and a uuid; stored with both in
+ * lower case); whether the upload exists and is the key's is the API's
+ * check, and the worker copies the file instead of downloading it.
+ */
+#define TASK_UPLOAD_SCHEME "paddock-upload://"
+
+/* When `url` is a paddock-upload:// URL as task_job_parse stores it: true,
+ * with its upload id in out. */
+bool task_upload_id(const char *url, char out[UUID_STR_LEN + 1]);
 
 struct job {
     char model[LIMIT_MODEL_NAME + 1];

@@ -28,6 +28,12 @@
 #define PURGE_BATCH 500
 /* How often the janitor looks for dead renders in a shared tmp/. */
 #define TMP_SWEEP_EVERY_MS 60000
+/* How often it looks for expired uploads: a directory scan, so once a
+ * minute, or every half retention when that is shorter (a test's "2s"),
+ * but not more than once a second. A submit never takes an expired upload
+ * whatever the sweep's delay; the sweep only frees the disk. */
+#define UPLOAD_SWEEP_MAX_MS 60000
+#define UPLOAD_SWEEP_MIN_MS 1000
 /* Redirects an input download may follow (API.md s.3). */
 #define FETCH_REDIRECTS 3
 /* A result file younger than this is never swept as an orphan: its task's
@@ -181,9 +187,39 @@ static void slot_end(struct worker_pool *pool, struct slot *sl)
     pthread_mutex_unlock(&pool->lock);
 }
 
-/* Download job->media into temporary files for the engine. 0, or the
- * first failure with "media[i]: ..." in *err. paths[i] are the caller's to
- * unlink and free, whatever the outcome. */
+/* A paddock-upload:// input: a copy of the key's file, under the same caps
+ * as a download (the engine gets its own file, as for a URL). */
+static int copy_upload(struct worker_pool *pool, const struct task *t,
+                       const char *upload_id, const char *path,
+                       int64_t max_bytes, int64_t *size, struct errmsg *err)
+{
+    struct errmsg e = { 0 };
+    char kept[24];
+    int rc = blob_upload_copy(pool->d.blob, t->key_id, upload_id, path,
+                              max_bytes, size, &e);
+    switch (rc) {
+    case 0:
+        return 0;
+    case ERR_NOT_FOUND:
+        clock_format_duration(pool->d.conf->retention_ms, kept);
+        return errmsg_set(err, ERR_INPUT_DOWNLOAD_FAILED,
+                          TASK_UPLOAD_SCHEME "%s: no such upload for this API "
+                                             "key (uploads are deleted %s "
+                                             "after they are sent)",
+                          upload_id, kept);
+    case ERR_TOO_LARGE:
+        return errmsg_set(err, ERR_INPUT_DOWNLOAD_FAILED,
+                          TASK_UPLOAD_SCHEME "%s: %s", upload_id,
+                          errmsg_text(&e));
+    default:
+        return errmsg_set(err, ERR_INTERNAL, TASK_UPLOAD_SCHEME "%s: %s",
+                          upload_id, errmsg_text(&e));
+    }
+}
+
+/* Download job->media into temporary files for the engine (uploads are
+ * copied). 0, or the first failure with "media[i]: ..." in *err. paths[i]
+ * are the caller's to unlink and free, whatever the outcome. */
 static int fetch_inputs(struct worker_pool *pool, struct slot *sl,
                         const struct task *t, const struct job *job,
                         char **paths, struct job_inputs *in, struct errmsg *err)
@@ -203,7 +239,11 @@ static int fetch_inputs(struct worker_pool *pool, struct slot *sl,
         };
         struct errmsg e = { 0 };
         int64_t size = 0;
-        int rc = net_fetch(job->media[i].url, paths[i], &o, &size, &e);
+        char upload_id[UUID_STR_LEN + 1];
+        int rc = task_upload_id(job->media[i].url, upload_id)
+                     ? copy_upload(pool, t, upload_id, paths[i], o.max_bytes,
+                                   &size, &e)
+                     : net_fetch(job->media[i].url, paths[i], &o, &size, &e);
         if (rc < 0)
             return errmsg_set(err, rc, "media[%zu]: %s", i, errmsg_text(&e));
         metrics_add(METRIC_FETCH_BYTES, (uint64_t)size);
@@ -237,6 +277,24 @@ static int note_ref(void *arg, const char *ref)
         log_info("engine reference saved", "task_id=%s ref=%s", n->task_id,
                  ref);
     return rc;
+}
+
+/* An engine that takes URLs itself (the upstream relay) cannot read an
+ * upload; the API refuses such a submit, so this meets only a task whose
+ * model moved to such an engine after it was accepted. */
+static int check_no_uploads(const struct job *job, const struct route *route,
+                            struct errmsg *err)
+{
+    char upload_id[UUID_STR_LEN + 1];
+    for (size_t i = 0; i < job->n_media; i++)
+        if (task_upload_id(job->media[i].url, upload_id))
+            return errmsg_set(
+                err, ERR_INVALID_PARAMETER,
+                "media[%zu]: %s is served by engine %s (%s), which passes "
+                "URLs on and cannot read a " TASK_UPLOAD_SCHEME " upload",
+                i, job->model, route_engine_name(route->engine),
+                route_engine_backend(route->engine));
+    return 0;
 }
 
 static void run_task(struct worker_pool *pool, struct slot *sl, struct task *t)
@@ -296,6 +354,8 @@ static void run_task(struct worker_pool *pool, struct slot *sl, struct task *t)
     int rc = 0;
     if (job.n_media && local)
         rc = fetch_inputs(pool, sl, t, &job, inputs, &in, &e);
+    else if (job.n_media)
+        rc = check_no_uploads(&job, route, &e);
     if (rc == 0) {
         int64_t run_start = clock_mono_ms();
         rc = engine_run(engine, &job, local ? &in : NULL, tmp, &ctl, &res,
@@ -447,6 +507,17 @@ static void purge(struct worker_pool *pool)
         log_info("expired results deleted", "count=%zu", n);
 }
 
+/* Delete uploads past the retention (by their mtime, the upload time). A
+ * task that already copied its input is not affected. */
+static void sweep_uploads(struct worker_pool *pool)
+{
+    int removed = 0;
+    if (blob_upload_sweep(pool->d.blob,
+                          clock_now_ms() - pool->d.conf->retention_ms,
+                          &removed) < 0)
+        log_warn("upload sweep failed", "owner=%s", pool->owner);
+}
+
 /* Extend the leases of the tasks render threads are working on. */
 static void renew(struct worker_pool *pool)
 {
@@ -494,6 +565,12 @@ static void *keeper_main(void *arg)
     int64_t now = clock_mono_ms();
     int64_t next_renew = now, next_rescue = now, next_purge = now;
     int64_t next_tmp_sweep = now + TMP_SWEEP_EVERY_MS;
+    int64_t next_upload_sweep = now;
+    int64_t upload_every = conf->retention_ms / 2;
+    if (upload_every > UPLOAD_SWEEP_MAX_MS)
+        upload_every = UPLOAD_SWEEP_MAX_MS;
+    if (upload_every < UPLOAD_SWEEP_MIN_MS)
+        upload_every = UPLOAD_SWEEP_MIN_MS;
     int64_t next_progress = now;
 
     pthread_mutex_lock(&pool->lock);
@@ -520,6 +597,10 @@ static void *keeper_main(void *arg)
         if (now >= next_tmp_sweep) {
             blob_sweep_tmp(pool->d.blob, false);
             next_tmp_sweep = now + TMP_SWEEP_EVERY_MS;
+        }
+        if (now >= next_upload_sweep) {
+            sweep_uploads(pool);
+            next_upload_sweep = now + upload_every;
         }
         pthread_mutex_lock(&pool->lock);
         int64_t next = next_renew < next_rescue ? next_renew : next_rescue;

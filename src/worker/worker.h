@@ -4,7 +4,8 @@
  * N render threads each loop: claim the oldest PENDING task (a lease in the
  * store), find its model's engine (route/) and wait for one of that
  * engine's run slots, fetch its input media through net/ when the engine
- * wants local files, run the engine into a temporary file (what it reports
+ * wants local files (a paddock-upload:// input is copied from blob/'s
+ * uploads instead), run the engine into a temporary file (what it reports
  * on the way, progress and its own reference, goes to the task record), make the file durable and
  * move it into place, then commit SUCCEEDED or FAILED in one conditional
  * update that only succeeds while this process still holds the lease.
@@ -13,7 +14,8 @@
  * thread gave up on is not kept alive), stops
  * engines past their deadline (conf deadline / model-deadline; the task
  * fails InternalError.Timeout), rescues tasks whose lease expired, whoever
- * held them, and deletes finished tasks past retention with their files.
+ * held them, and deletes finished tasks past retention with their files,
+ * and uploads past retention.
  * At start, result files no task owns (a crash between file and commit)
  * are removed.
  *

@@ -7,6 +7,7 @@ counts. A case fails on any exception, with the traceback and the server's
 log.
 """
 
+import base64
 import http.client
 import json
 import os
@@ -15,6 +16,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import urllib.parse
@@ -24,6 +26,96 @@ KEY = "test-key-0123456789"
 OTHER_KEY = "test-key-other"
 SUBMIT = "/api/v1/services/aigc/video-generation/video-synthesis"
 TT = "/happyhorse"
+
+# ------------------------------------------------------------ recording
+
+# With PADDOCK_RESPONSE_LOG naming a file, every HTTP response a test reads
+# from a paddock this process started is appended to it as one JSON line;
+# tests/api/check_openapi.py then checks each against docs/openapi.json.
+# The hook sits in http.client, so requests made without Server.request
+# are recorded too; it only observes (the test reads the body as before).
+RESPONSE_LOG = os.environ.get("PADDOCK_RESPONSE_LOG")
+_paddock_ports = set()  # ports of the paddock servers started here
+_case_name = None  # "api.<file>.<case>" while a case (or setup) runs
+_record_lock = threading.Lock()
+_RECORD_BODY_MAX = 64 << 10  # request bodies larger than this: length only
+_RECORD_HEADER_MAX = 1024  # request header values are cut to this
+
+
+def _is_text(content_type):
+    t = (content_type or "").split(";")[0].strip().lower()
+    return t == "application/json" or t.startswith("text/")
+
+
+def _record(sent, port, resp, data):
+    method, target, body, req_headers = sent
+    path, _, query = target.partition("?")
+    rec = {"case": _case_name, "port": port, "method": method,
+           "target": target, "path": path, "query": query,
+           "request_headers": {k: str(v)[:_RECORD_HEADER_MAX]
+                               for k, v in req_headers.items()},
+           "status": resp.status}
+    if isinstance(body, str):
+        body = body.encode()
+    if body is not None and not isinstance(body, bytes):
+        rec["request_body_omitted"] = "not bytes (%s)" % type(body).__name__
+    elif body is not None and len(body) > _RECORD_BODY_MAX:
+        rec["request_body_omitted"] = "%d bytes" % len(body)
+    elif body is not None:
+        try:
+            rec["request_body"] = body.decode()
+        except UnicodeDecodeError:
+            rec["request_body_omitted"] = "not UTF-8"
+    headers = {}
+    for k, v in resp.getheaders():
+        k = k.lower()
+        headers[k] = headers[k] + ", " + v if k in headers else v
+    rec["headers"] = headers
+    rec["content_type"] = headers.get("content-type")
+    rec["body_length"] = len(data)
+    if data and not _is_text(rec["content_type"]):
+        rec["body_binary"] = True  # a video: its bytes are not recorded
+    else:
+        try:
+            rec["body"] = data.decode()
+        except UnicodeDecodeError:
+            rec["body_base64"] = base64.b64encode(data).decode()
+    line = json.dumps(rec, ensure_ascii=False) + "\n"
+    with _record_lock, open(RESPONSE_LOG, "a", encoding="utf-8") as f:
+        f.write(line)
+
+
+def _install_recorder():
+    conn_cls, resp_cls = http.client.HTTPConnection, http.client.HTTPResponse
+    request, getresponse, read = (conn_cls.request, conn_cls.getresponse,
+                                  resp_cls.read)
+
+    def request_hook(self, method, url, body=None, headers={}, **kw):
+        self._paddock_sent = (method, url, body, dict(headers))
+        return request(self, method, url, body, headers, **kw)
+
+    def getresponse_hook(self):
+        resp = getresponse(self)
+        sent = getattr(self, "_paddock_sent", None)
+        if sent and self.host == "127.0.0.1" and self.port in _paddock_ports:
+            resp._paddock_sent = (sent, self.port)
+        return resp
+
+    def read_hook(self, amt=None):
+        data = read(self, amt)
+        pending = getattr(self, "_paddock_sent", None)
+        if pending and amt is None:  # the whole body: record it once
+            self._paddock_sent = None
+            _record(pending[0], pending[1], self, data)
+        return data
+
+    conn_cls.request = request_hook
+    conn_cls.getresponse = getresponse_hook
+    resp_cls.read = read_hook
+
+
+if RESPONSE_LOG:
+    _install_recorder()
 
 _cases = []
 _live = []  # servers started and not yet stopped; main() reaps them
@@ -79,6 +171,7 @@ class Server:
             if "listening on http://" in line:
                 self.base = line.strip().split("listening on ")[1]
                 self.port = int(self.base.rsplit(":", 1)[1])
+                _paddock_ports.add(self.port)
                 return self
         raise AssertionError("server did not start: %s\n%s" %
                              ("".join(self.stdout_lines), self.log_text()))
@@ -214,6 +307,8 @@ def main(setup=None, teardown=None):
     name = os.path.splitext(os.path.basename(sys.argv[0]))[0]
     name = name[5:] if name.startswith("test_") else name
     only = set(sys.argv[1:])
+    global _case_name
+    _case_name = "api.%s.setup" % name
     state = setup() if setup else None
     _live.clear()  # servers of setup() are shared by every case
     failed = 0
@@ -221,6 +316,7 @@ def main(setup=None, teardown=None):
         for fn in _cases:
             if only and fn.__name__ not in only:
                 continue
+            _case_name = "api.%s.%s" % (name, fn.__name__)
             try:
                 try:
                     fn(state) if setup else fn()
@@ -235,6 +331,7 @@ def main(setup=None, teardown=None):
                     sys.stderr.write(state.log_text()[-4000:])
     finally:
         if teardown:
+            _case_name = "api.%s.teardown" % name
             try:
                 teardown(state)
             except Exception:

@@ -195,7 +195,7 @@ def usage_errors_are_2(st):
         (["submit", "--prompt", "x", "--resolution", "4K"], "--resolution"),
         (["submit", "--model", "i2v"], "--image is required"),
         (["submit", "--model", "edit", "--prompt", "x", "--video",
-          "clip.mp4"], "local video files are not uploaded"),
+          "clip.mp4"], "--video clip.mp4: No such file"),
         (["submit", "-o", "x.mp4", "--prompt", "x"], "-o needs --wait"),
         (["wait"], "TASK_ID is missing"),
         (["wait", "abc", "--timeout", "soon"], "--timeout"),

@@ -149,6 +149,84 @@ static void tmp_sweep_keeps_live_renders(void)
     blob_free(b);
 }
 
+/* Uploads: stored per key, seen only by that key, copied out under a
+ * cap, counted for the key's quota, swept by age with their empty
+ * directories. */
+static void uploads(void)
+{
+    struct blob *b = NULL;
+    struct errmsg err = { 0 };
+    const char *id = "0190f5b2-7c1e-4d2a-9b3c-5e6f7a8b9c0d";
+    const char *id2 = "11111111-2222-4333-8444-555555555555";
+    char path[600], copy[600];
+    int64_t size = 0, mtime = 0, bytes = 0, oldest = 0;
+    int count = 0, removed = 0;
+    CHECK_INT(blob_open(dir, key, &b, &err), 0);
+
+    CHECK(blob_upload_names_valid("cfg_0123456789abcdef", id));
+    CHECK(!blob_upload_names_valid("../x", id));
+    CHECK(!blob_upload_names_valid("", id));
+    CHECK(
+        !blob_upload_names_valid("k", "0190F5B2-7C1E-4D2A-9B3C-5E6F7A8B9C0D"));
+    CHECK(!blob_upload_names_valid("k", "../../etc/passwd"));
+
+    int64_t before = clock_now_ms();
+    CHECK_INT(blob_upload_put(b, "k1", id, "hello", 5, &mtime), 0);
+    CHECK(mtime >= before - 1000 && mtime <= clock_now_ms() + 1000);
+    CHECK_INT(blob_upload_put(b, "k1", id2, "hi", 2, &mtime), 0);
+    CHECK_INT(blob_upload_put(b, "../k", id, "x", 1, &mtime),
+              ERR_INVALID_PARAMETER);
+    snprintf(path, sizeof(path), "%s/uploads/k1/%s", dir, id);
+    CHECK(access(path, F_OK) == 0);
+
+    CHECK_INT(blob_upload_stat(b, "k1", id, &size, &mtime), 0);
+    CHECK_INT(size, 5);
+    CHECK_INT(blob_upload_stat(b, "k2", id, &size, &mtime), ERR_NOT_FOUND);
+    CHECK_INT(blob_upload_usage(b, "k1", 0, &count, &bytes, &oldest), 0);
+    CHECK_INT(count, 2);
+    CHECK_INT(bytes, 7);
+    CHECK(oldest > 0);
+    CHECK_INT(blob_upload_usage(b, "k1", clock_now_ms() + 1000, &count, &bytes,
+                                &oldest),
+              0);
+    CHECK_INT(count, 0); /* all older than "since": expired */
+    CHECK_INT(blob_upload_usage(b, "nobody", 0, &count, &bytes, &oldest), 0);
+    CHECK_INT(count, 0);
+
+    snprintf(copy, sizeof(copy), "%s/tmp/copy", dir);
+    CHECK_INT(blob_upload_copy(b, "k1", id, copy, 100, &size, &err), 0);
+    CHECK_INT(size, 5);
+    char got[8] = "";
+    int fd = open(copy, O_RDONLY);
+    CHECK(fd >= 0 && read(fd, got, sizeof(got)) == 5);
+    if (fd >= 0)
+        close(fd);
+    CHECK(memcmp(got, "hello", 5) == 0);
+    unlink(copy);
+    CHECK_INT(blob_upload_copy(b, "k1", id, copy, 4, &size, &err),
+              ERR_TOO_LARGE);
+    CHECK(access(copy, F_OK) != 0);
+    CHECK_INT(blob_upload_copy(b, "k2", id, copy, 100, &size, &err),
+              ERR_NOT_FOUND);
+    CHECK(access(copy, F_OK) != 0);
+
+    /* The sweep: an old upload goes, a new one stays; a directory left
+     * empty goes too, and the next upload makes it again. */
+    touch(path, 3600);
+    CHECK_INT(blob_upload_sweep(b, clock_now_ms() - 60000, &removed), 0);
+    CHECK_INT(removed, 1);
+    CHECK(access(path, F_OK) != 0);
+    CHECK_INT(blob_upload_stat(b, "k1", id2, &size, &mtime), 0);
+    CHECK_INT(blob_upload_sweep(b, clock_now_ms() + 1000, &removed), 0);
+    CHECK_INT(removed, 1);
+    snprintf(path, sizeof(path), "%s/uploads/k1", dir);
+    CHECK(access(path, F_OK) != 0);
+    CHECK_INT(blob_upload_put(b, "k1", id, "again", 5, &mtime), 0);
+    CHECK_INT(blob_upload_stat(b, "k1", id, &size, &mtime), 0);
+    CHECK_INT(blob_upload_sweep(b, clock_now_ms() + 1000, &removed), 0);
+    blob_free(b);
+}
+
 int main(void)
 {
     unit_suite = "blob";
@@ -158,6 +236,7 @@ int main(void)
     RUN(links);
     RUN(commit_and_open);
     RUN(tmp_sweep_keeps_live_renders);
+    RUN(uploads);
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     if (system(cmd) != 0)

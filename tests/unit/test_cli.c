@@ -223,6 +223,11 @@ static void image_types(void)
     CHECK_STR(cli_image_type("RIFF\0\0\0\0WEBPVP8 ", 16), "image/webp");
     CHECK(cli_image_type("GIF89a......", 12) == NULL);
     CHECK(cli_image_type("\x89PN", 3) == NULL);
+    CHECK_STR(cli_video_type("\0\0\0 ftypisom", 12), "video/mp4");
+    CHECK_STR(cli_video_type("\0\0\0\024ftypqt  ", 12), "video/mp4");
+    CHECK_STR(cli_video_type("\0\0\0\010wide....", 12), "video/mp4");
+    CHECK(cli_video_type("\x1a\x45\xdf\xa3....", 8) == NULL); /* WebM */
+    CHECK(cli_video_type("\0\0\0 ftyp", 7) == NULL);
 }
 
 static void write_file(const char *path, const void *p, size_t n)
@@ -337,7 +342,7 @@ static void submit_bodies(void)
           "--image does not apply" },
         { { "--model", "edit", "--prompt", "p" }, "--video is required" },
         { { "--model", "edit", "--prompt", "p", "--video", "clip.mp4" },
-          "local video files are not uploaded" },
+          "--video clip.mp4: No such file" },
         { { "--model", "bad model" }, "--model" },
         { { "--image", "/nonexistent/x.png" }, "--image /nonexistent/x.png" },
         { { "--image", "ftp://h/x.png" }, "only http(s) URLs" },
@@ -361,6 +366,59 @@ static void submit_bodies(void)
     CHECK(j == NULL && strstr(e.text, "over the 20 MB limit"));
     j = body_of(&e, "--image", dir, NULL);
     CHECK(j == NULL && strstr(e.text, "not a regular file"));
+
+    /* A local video: checked by its first bytes; in a body only as the
+     * paddock-upload:// URL it was uploaded as, else the refusal an
+     * endpoint other than paddock gets. */
+    char mp4[300], url[320];
+    snprintf(mp4, sizeof(mp4), "%s/clip.mp4", dir);
+    write_file(mp4, "\0\0\0 ftypisom\0\0\2\0", 16);
+    struct cli_opts o;
+    char *argv[] = { "--prompt", "p", "--video", mp4 };
+    CHECK_INT(cli_parse(CLI_SUBMIT, 4, argv, &o, &e), 0);
+    CHECK(cli_local_video(&o));
+    CHECK_INT(cli_submit_check(&o, NULL, &e), 0);
+    struct buf body = BUF_INIT;
+    CHECK_INT(cli_submit_body(&o, &body, NULL, &e), ERR_INVALID_PARAMETER);
+    CHECK(strstr(e.text, "local video files are accepted by paddock servers "
+                         "only"));
+    o.video_upload = "paddock-upload://0190f5b2-7c1e-4d2a-9b3c-5e6f7a8b9c0d";
+    CHECK_INT(cli_submit_body(&o, &body, NULL, &e), 0);
+    j = json_loadb(body.data, body.len, 0, NULL);
+    m = json_array_get(json_object_get(json_object_get(j, "input"), "media"),
+                       0);
+    CHECK_STR(json_string_value(json_object_get(m, "type")), "video");
+    CHECK_STR(json_string_value(json_object_get(m, "url")), o.video_upload);
+    CHECK_STR(json_string_value(json_object_get(j, "model")),
+              "happyhorse-1.0-video-edit");
+    json_decref(j);
+    buf_fini(&body);
+    /* file:// names a local file too. */
+    snprintf(url, sizeof(url), "file://%s", mp4);
+    argv[3] = url;
+    CHECK_INT(cli_parse(CLI_SUBMIT, 4, argv, &o, &e), 0);
+    CHECK(cli_local_video(&o));
+    CHECK_INT(cli_submit_check(&o, NULL, &e), 0);
+    /* An earlier upload's URL, or an http(s) URL, is passed on. */
+    j = body_of(&e, "--prompt", "p", "--video",
+                "paddock-upload://0190f5b2-7c1e-4d2a-9b3c-5e6f7a8b9c0d", NULL);
+    CHECK(j != NULL);
+    json_decref(j);
+    argv[3] = "https://example.com/v.mp4";
+    CHECK_INT(cli_parse(CLI_SUBMIT, 4, argv, &o, &e), 0);
+    CHECK(!cli_local_video(&o));
+    /* Not a video by its first bytes, or over 100 MB. */
+    j = body_of(&e, "--prompt", "p", "--video", png, NULL);
+    CHECK(j == NULL && strstr(e.text, "not an MP4 or MOV video"));
+    f = fopen(mp4, "r+b");
+    if (f) { /* sparse, just over the cap */
+        fseek(f, LIMIT_VIDEO_BYTES, SEEK_SET);
+        fputc(0, f);
+        fclose(f);
+    }
+    j = body_of(&e, "--prompt", "p", "--video", mp4, NULL);
+    CHECK(j == NULL && strstr(e.text, "over the 100 MB limit of a video"));
+    unlink(mp4);
     unlink(png);
     unlink(gif);
     unlink(big);

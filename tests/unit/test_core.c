@@ -100,6 +100,23 @@ static void clock_utc8(void)
     CHECK(clock_parse_compact("2026042614131x", 480, &ms) < 0);
 }
 
+static void durations(void)
+{
+    char out[24];
+    static const struct {
+        int64_t ms;
+        const char *want;
+    } cases[] = {
+        { 86400000, "24h" }, { 604800000, "168h" }, { 3600000, "1h" },
+        { 5400000, "90m" },  { 61000, "61s" },      { 2000, "2s" },
+        { 1500, "1500ms" },  { 0, "0ms" },
+    };
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+        clock_format_duration(cases[i].ms, out);
+        CHECK_STR(out, cases[i].want);
+    }
+}
+
 static void utf8_rules(void)
 {
     CHECK(utf8_valid("plain", 5));
@@ -157,6 +174,7 @@ int main(void)
     RUN(buf_grows_and_escapes);
     RUN(uuid_shapes);
     RUN(clock_utc8);
+    RUN(durations);
     RUN(base64_rules);
     RUN(clock_matches_libc);
     RUN(utf8_rules);

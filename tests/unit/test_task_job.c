@@ -24,6 +24,11 @@
 #define IMG2   "https://example.com/b.png"
 #define IMG3   "https://example.com/c.png"
 #define VID    "https://example.com/v.mp4"
+/* paddock-upload:// URLs (the upload extension): as stored, and as a
+ * client may spell them. */
+#define UP       "paddock-upload://0190f5b2-7c1e-4d2a-9b3c-5e6f7a8b9c0d"
+#define UP_UPPER "PADDOCK-UPLOAD://0190F5B2-7C1E-4D2A-9B3C-5E6F7A8B9C0D"
+#define UP2      "paddock-upload://11111111-2222-4333-8444-555555555555"
 
 #define FF(u)    "{\"type\":\"first_frame\",\"url\":\"" u "\"}"
 #define REF(u)   "{\"type\":\"reference_image\",\"url\":\"" u "\"}"
@@ -350,6 +355,37 @@ static const struct bad_row bad_rows[] = {
         INVALID, "input.media[0].url " URL_MSG),
     GEN("data_uri_over_20mb", gen_data_uri_over, INVALID,
         "the image is over 20 MB"),
+
+    /* paddock-upload:// (the upload extension): the syntax only */
+    BAD("upload_not_uuid", EDIT_MEDIA(VIDEO("paddock-upload://nope")), INVALID,
+        "input.media[0].url: a paddock-upload:// URL is the scheme and the "
+        "upload_id POST /api/v1/uploads answered (a uuid), got "
+        "\"paddock-upload://nope\""),
+    BAD("upload_empty", EDIT_MEDIA(VIDEO("paddock-upload://")), INVALID,
+        "input.media[0].url: a paddock-upload:// URL is the scheme"),
+    BAD("upload_trailing", EDIT_MEDIA(VIDEO(UP "/x")), INVALID,
+        "a paddock-upload:// URL is the scheme and the upload_id"),
+    BAD("upload_uuid_no_dashes",
+        EDIT_MEDIA(VIDEO("paddock-upload://0190f5b27c1e4d2a9b3c5e6f7a8b9c0d"
+                         "abcd")),
+        INVALID, "a paddock-upload:// URL is the scheme"),
+    BAD("upload_one_slash",
+        EDIT_MEDIA(VIDEO("paddock-upload:/0190f5b2-7c1e-4d2a-9b3c-"
+                         "5e6f7a8b9c0d")),
+        INVALID,
+        "input.media[0].url must be an http(s) URL or a paddock-upload:// "
+        "URL"),
+    BAD("upload_video_url_alias",
+        EDIT_INPUT("\"video_url\":\"paddock-upload://123\""), INVALID,
+        "input.video_url: a paddock-upload:// URL is the scheme"),
+    BAD("upload_img_url_alias", I2V_INPUT("\"img_url\":\"paddock-upload://x\""),
+        INVALID, "input.img_url: a paddock-upload:// URL is the scheme"),
+    BAD("upload_reference_urls",
+        R2V_INPUT("\"reference_urls\":[\"" UP "\",\"paddock-upload://y\"]"),
+        INVALID, "input.reference_urls[1]: a paddock-upload:// URL"),
+    BAD("upload_on_t2v", T2V_INPUT(PROMPT ",\"media\":[" VIDEO(UP) "]"),
+        INVALID,
+        "input.media[0].type: video is not accepted by happyhorse-1.0-t2v"),
 
     /* aliases */
     BAD("img_url_number", I2V_INPUT("\"img_url\":5"), INVALID,
@@ -772,6 +808,26 @@ static const struct good_row good_rows[] = {
                        "\"}}",
          NULL),
 
+    /* paddock-upload:// (the upload extension): videos and images, in
+     * media and in the aliases; stored in lower case */
+    GOOD("edit_upload", EDIT_MEDIA(VIDEO(UP)), M_EDIT DEF_EDIT " video=" UP,
+         "a horse"),
+    GOOD("edit_upload_upper_case", EDIT_MEDIA(VIDEO(UP_UPPER)),
+         M_EDIT DEF_EDIT " video=" UP, "a horse"),
+    GOOD("edit_upload_alias_and_refs",
+         EDIT_INPUT("\"video_url\":\"" UP "\",\"reference_urls\":[\"" UP2
+                    "\",\"" IMG "\"]"),
+         M_EDIT DEF_EDIT " video=" UP " reference_image=" UP2
+                         " reference_image=" IMG,
+         "a horse"),
+    GOOD("i2v_upload", I2V_MEDIA(FF(UP)), M_I2V DEF_I2V " first_frame=" UP,
+         NULL),
+    GOOD("i2v_upload_img_url", I2V_INPUT("\"img_url\":\"" UP_UPPER "\""),
+         M_I2V DEF_I2V " first_frame=" UP, NULL),
+    GOOD("r2v_upload", R2V_MEDIA(REF(UP) "," REF(IMG)),
+         M_R2V DEF_T2V " reference_image=" UP " reference_image=" IMG,
+         "a horse"),
+
     /* generated */
     { "url_at_limit", NULL, gen_url_at_limit, NULL, NULL, 0 },
     { "data_uri_at_20mb", NULL, gen_data_uri_at_limit, NULL, NULL, 0 },
@@ -854,6 +910,41 @@ static void null_body_and_fini(void)
     CHECK(job_is_empty(&job));
     task_job_fini(NULL);
     task_job_fini(&job); /* twice is fine */
+}
+
+/* The request field each entry came from, for the API's messages. */
+static void media_fields(void)
+{
+    struct job job;
+    struct errmsg e = { 0 };
+    const char *body = EDIT_MEDIA(VIDEO(UP) "," REF(IMG));
+    CHECK_INT(task_job_parse(body, strlen(body), SEED, NULL, &job, &e), 0);
+    CHECK_STR(job.media[0].field, "input.media[0].url");
+    CHECK_STR(job.media[1].field, "input.media[1].url");
+    task_job_fini(&job);
+    body = EDIT_INPUT("\"reference_urls\":[\"" IMG "\",\"" UP2
+                      "\"],\"video_url\":\"" UP "\"");
+    CHECK_INT(task_job_parse(body, strlen(body), SEED, NULL, &job, &e), 0);
+    CHECK_STR(job.media[0].field, "input.video_url");
+    CHECK_STR(job.media[1].field, "input.reference_urls[0]");
+    CHECK_STR(job.media[2].field, "input.reference_urls[1]");
+    task_job_fini(&job);
+}
+
+/* task_upload_id takes exactly what task_job_parse stores. */
+static void upload_ids(void)
+{
+    char id[UUID_STR_LEN + 1] = "";
+    CHECK(task_upload_id(UP, id));
+    CHECK_STR(id, "0190f5b2-7c1e-4d2a-9b3c-5e6f7a8b9c0d");
+    CHECK(!task_upload_id(UP_UPPER, id));
+    CHECK(!task_upload_id(UP "x", id));
+    CHECK(!task_upload_id("paddock-upload://", id));
+    CHECK(!task_upload_id("https://example.com/v.mp4", id));
+    CHECK(!task_upload_id("Paddock-upload://0190f5b2-7c1e-4d2a-9b3c-"
+                          "5e6f7a8b9c0d",
+                          id));
+    CHECK(!task_upload_id(NULL, id));
 }
 
 /* from_json(to_json(j)) is j, field for field, for every good body. */
@@ -972,6 +1063,8 @@ int main(void)
     good_bodies();
     RUN(seed_from_caller);
     RUN(null_body_and_fini);
+    RUN(media_fields);
+    RUN(upload_ids);
     RUN(store_round_trip);
     RUN(store_json_shape);
     RUN(store_json_refused);
