@@ -9,7 +9,7 @@ something is broken: a server does not start, a request errors, a render
 fails for a reason other than "not implemented yet".
 
 BENCH_QUICK=1 runs every row briefly (CI). BENCH_ONLY=query,submit,render,
-memory runs some rows. Standard library only; every process is started
+memory,scale runs some rows. Standard library only; every process is started
 here, on 127.0.0.1, and stopped by its pid on exit.
 """
 
@@ -19,6 +19,7 @@ import ctypes
 import datetime
 import errno
 import functools
+import glob
 import http.client
 import http.server
 import json
@@ -62,6 +63,13 @@ P = {
     "render_seconds": 5,
     "tasks": 1000 if QUICK else 10000,
     "conns": 1000 if QUICK else 10000,
+    # scale: paddock worker processes on PostgreSQL (bench_scale)
+    "scale_workers": [1, 2, 4],
+    "scale_threads": 2,               # --workers of each worker process
+    "scale_tasks": 100 if QUICK else 2000,  # the measured batch, per N
+    "scale_warmup": 16 if QUICK else 100,
+    "scale_connections": 8,           # keep-alive submit connections
+    "scale_timeout": 120 if QUICK else 600,
 }
 
 # A render that fails with one of these is a task kind the sandbox does not
@@ -100,8 +108,9 @@ def _child_setup(drop_to=None):
     return setup
 
 
-def spawn(cmd, drop_to=None, **kw):
+def spawn(cmd, drop_to=None, stop_sig=signal.SIGTERM, **kw):
     p = subprocess.Popen(cmd, preexec_fn=_child_setup(drop_to), **kw)
+    p.stop_sig = stop_sig  # what _cleanup sends
     _live.append(p)
     return p
 
@@ -121,19 +130,21 @@ def stop(p, sig=signal.SIGTERM, timeout=30):
 
 
 def _cleanup():
-    for p in list(_live):
-        stop(p, timeout=10)
+    # newest first: clients (paddock workers) before their servers
+    # (PostgreSQL); each with its own stop signal (spawn's stop_sig)
+    for p in reversed(list(_live)):
+        stop(p, getattr(p, "stop_sig", signal.SIGTERM), timeout=10)
 
 
 def _on_signal(signum, frame):
     raise SystemExit(128 + signum)
 
 
-def run(cmd, timeout, env=None):
+def run(cmd, timeout, env=None, drop_to=None):
     """Run a short command; Broken if it fails."""
     try:
         r = subprocess.run(cmd, capture_output=True, timeout=timeout,
-                           env=env, preexec_fn=_child_setup())
+                           env=env, preexec_fn=_child_setup(drop_to))
     except subprocess.TimeoutExpired:
         raise Broken("%s: no result in %d s" % (cmd[0], timeout))
     if r.returncode != 0:
@@ -737,10 +748,10 @@ def bench_render(ctx):
     return rows
 
 
-def submit_many(server, n, threads=8):
+def submit_many(server, n, threads=8, body=None):
     """n durable t2v submits over keep-alive connections; Broken on any
     non-200."""
-    body = json.dumps(t2v_body(), separators=(",", ":"))
+    body = json.dumps(body or t2v_body(), separators=(",", ":"))
     headers = {"Authorization": "Bearer " + KEY,
                "X-DashScope-Async": "enable",
                "Content-Type": "application/json"}
@@ -761,7 +772,7 @@ def submit_many(server, n, threads=8):
             errors.append(repr(e))
         finally:
             conn.close()
-    ts = [threading.Thread(target=work,
+    ts = [threading.Thread(target=work, daemon=True,  # no wait at exit
                            args=(n // threads + (i < n % threads),))
           for i in range(threads)]
     for t in ts:
@@ -933,6 +944,371 @@ def bench_memory(ctx):
     return rows
 
 
+# ------------------------------------------------------------ scale
+
+SCALE_PROMPT = "paddock scale bench batch"
+SCALE_WARMUP_PROMPT = "paddock scale bench warm-up"
+
+
+def pg_bindir():
+    """The newest installed PostgreSQL server's bin directory (as
+    tests/pg.sh finds it); None when there is none."""
+    p = shutil.which("initdb", path=os.environ.get("PATH", "") +
+                     ":/usr/sbin:/sbin")
+    if p:
+        return os.path.dirname(os.path.realpath(p))
+    best = None
+    for d in glob.glob("/usr/lib/postgresql/*/bin"):
+        v = os.path.basename(os.path.dirname(d))
+        if os.path.exists(os.path.join(d, "initdb")) and v.isdigit() and \
+                (best is None or int(v) > best[0]):
+            best = (int(v), d)
+    return best[1] if best else None
+
+
+class PgCluster:
+    """A throw-away PostgreSQL cluster, as tests/pg.sh makes one: initdb
+    in a directory of the bench's temp dir (trust auth, user paddock),
+    the server on 127.0.0.1 at a free port with its socket in that
+    directory, fsync on. Unlike pg.sh the server runs in the foreground as
+    our child (no pg_ctl), so it is stopped by its pid like every other
+    process here and dies with the bench. As root it runs as nobody."""
+
+    def __init__(self, tmp, name):
+        self.bin = pg_bindir()
+        if not self.bin:
+            raise Broken("PostgreSQL is not installed (scripts/setup.sh "
+                         "installs it)")
+        self.dir = os.path.join(tmp, name)
+        self.proc = None
+        self.port = None
+        self.drop = None
+        if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+            pw = pwd.getpwnam("nobody")
+            self.drop = (pw.pw_uid, pw.pw_gid)
+
+    def start(self, timeout=60):
+        os.makedirs(self.dir)
+        if self.drop:
+            os.chown(self.dir, *self.drop)
+        data = os.path.join(self.dir, "data")
+        run([os.path.join(self.bin, "initdb"), "-D", data, "-A", "trust",
+             "-U", "paddock", "-E", "UTF8", "--locale=C.UTF-8", "-N"],
+            timeout=120, drop_to=self.drop)
+        self.log_path = os.path.join(self.dir, "log")
+        for attempt in range(5):  # a port taken between free_port and bind
+            self.port = free_port()
+            log = open(self.log_path, "ab")
+            self.proc = spawn(
+                [os.path.join(self.bin, "postgres"), "-D", data,
+                 "-c", "listen_addresses=127.0.0.1",
+                 "-c", "port=%d" % self.port,
+                 "-c", "unix_socket_directories=" + self.dir,
+                 "-c", "fsync=on"],
+                drop_to=self.drop, stop_sig=signal.SIGQUIT,
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                cwd=self.dir)
+            log.close()
+            deadline = time.time() + timeout
+            while time.time() < deadline and self.proc.poll() is None:
+                if self._ready():
+                    return self
+                time.sleep(0.1)
+            exited = self.proc.poll() is not None
+            stop(self.proc, signal.SIGKILL)
+            self.proc = None
+            if not exited:  # up but not answering: no point in retrying
+                break
+        raise Broken("PostgreSQL did not start:\n" + self.log_tail())
+
+    def _ready(self):
+        try:
+            r = subprocess.run(self._psql_cmd("postgres", "SELECT 1"),
+                               capture_output=True, timeout=10,
+                               preexec_fn=_child_setup())
+        except subprocess.TimeoutExpired:
+            return False
+        return r.returncode == 0
+
+    def _psql_cmd(self, db, sql):
+        return [os.path.join(self.bin, "psql"), "-X", "-q", "-A", "-t",
+                "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
+                "-p", str(self.port), "-U", "paddock", "-d", db, "-c", sql]
+
+    def psql(self, db, sql):
+        """Rows of one statement, each a list of text fields."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        out = run(self._psql_cmd(db, sql), timeout=60, env=env)
+        return [line.split("|") for line in out.splitlines() if line]
+
+    def url(self, db):
+        return "postgres://paddock@127.0.0.1:%d/%s" % (self.port, db)
+
+    def log_tail(self, n=2000):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode(errors="replace")[-n:]
+        except OSError:
+            return ""
+
+    def stop(self):
+        """Immediate shutdown (SIGQUIT, as pg.sh's `pg_ctl -m immediate`:
+        the cluster is thrown away, so no shutdown checkpoint) by the
+        postmaster's pid, then remove the cluster's directory."""
+        if self.proc:
+            stop(self.proc, signal.SIGQUIT, timeout=30)
+            self.proc = None
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Worker:
+    """paddock worker: render threads on a shared store, no HTTP."""
+
+    def __init__(self, binary, data, name, args):
+        self.binary = binary
+        self.data = data
+        self.name = name
+        self.args = list(args)
+        self.proc = None
+
+    def start(self, timeout=30):
+        cmd = [self.binary, "worker", "--data", self.data,
+               "--log-level", "warn"] + self.args
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("PADDOCK_")}
+        self.log_path = os.path.join(self.data, "%s.log" % self.name)
+        log = open(self.log_path, "ab")
+        self.proc = spawn(cmd, stdout=subprocess.PIPE, stderr=log, env=env)
+        log.close()
+        lines = []
+        found = threading.Event()
+
+        def read():  # then keep draining stdout
+            for raw in self.proc.stdout:
+                lines.append(raw.decode(errors="replace"))
+                if "worker running" in lines[-1]:
+                    found.set()
+        threading.Thread(target=read, daemon=True).start()
+        if not found.wait(timeout):
+            stop(self.proc, signal.SIGKILL)
+            raise Broken("paddock worker (%s) did not start: %s\n%s" % (
+                self.name, "".join(lines), self.log_tail()))
+        return self
+
+    def log_tail(self, n=3000):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode(errors="replace")[-n:]
+        except OSError:
+            return ""
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def signal(self):
+        """SIGTERM without waiting: stop() then waits (so that many
+        workers stop at once)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+
+    def stop(self):
+        if not self.proc:
+            return
+        rc = stop(self.proc, signal.SIGTERM, timeout=60)
+        self.proc = None
+        if rc != 0:
+            raise Broken("paddock worker (%s) exited %d on SIGTERM:\n%s" % (
+                self.name, rc, self.log_tail()))
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pid):
+    """(own, reaped children's) CPU seconds of a process; zeros when it is
+    gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            f_ = f.read()
+    except OSError:
+        return 0.0, 0.0
+    v = f_[f_.rindex(")") + 2:].split()
+    # fields 14-17 (utime stime cutime cstime) are v[11..14]
+    return (int(v[11]) + int(v[12])) / _TICK, \
+        (int(v[13]) + int(v[14])) / _TICK
+
+
+def cpu_snapshot(pg, api, workers):
+    """CPU seconds used so far by each side of the scale row."""
+    pm = pg.proc.pid
+    pg_s = sum(sum(cpu_s(p)) for p in [pm] + children(pm))
+    w = [cpu_s(x.pid) for x in workers]
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)  # psql polls
+    return {"postgres": pg_s, "api": sum(cpu_s(api.pid)),
+            "workers": sum(x[0] for x in w),
+            "engine": sum(x[1] for x in w),
+            "per_worker": [x[0] for x in w],
+            "bench": me.ru_utime + me.ru_stime + kids.ru_utime +
+            kids.ru_stime}
+
+
+def scale_counts(pg, db, prompt):
+    rows = pg.psql(db, "SELECT status, count(*) FROM tasks WHERE prompt = "
+                   "'%s' GROUP BY status" % prompt)
+    return {r[0]: int(r[1]) for r in rows}
+
+
+def scale_wait(pg, db, prompt, n, timeout):
+    """Until n tasks of this prompt SUCCEEDED; Broken on a failure or when
+    they are not done in time."""
+    deadline = time.time() + timeout
+    while True:
+        c = scale_counts(pg, db, prompt)
+        bad = sum(v for k, v in c.items() if k in ("FAILED", "CANCELED"))
+        if bad:
+            why = pg.psql(db, "SELECT status, code, message FROM tasks WHERE "
+                          "prompt = '%s' AND status IN ('FAILED', "
+                          "'CANCELED') LIMIT 1" % prompt)
+            raise Broken("%d scale task(s) ended %s: %s" % (
+                bad, why[0][0], " ".join(why[0][1:])))
+        if c.get("SUCCEEDED", 0) >= n:
+            return
+        if time.time() > deadline:
+            raise Broken("scale: %d tasks not done after %d s: %s" % (
+                n, timeout, c))
+        time.sleep(0.25)
+
+
+def scale_once(ctx, pg, n_workers, engine):
+    """One API node and n_workers worker processes on a fresh database;
+    a warm-up, then a batch of submits. Returns the figures."""
+    T, M = P["scale_threads"], P["scale_tasks"]
+    db = "scale_%d" % n_workers
+    pg.psql("postgres", "CREATE DATABASE %s" % db)
+    url = pg.url(db)
+    api = ctx.own(Paddock(ctx.binary, ctx.tmp, "scale-%d" % n_workers, [
+        "--workers", "0", "--store", url, "--engine", engine,
+        "--max-active", "0", "--max-queue", "0"]).start())
+    workers = [ctx.own(Worker(ctx.binary, api.data, "worker-%d" % i, [
+        "--store", url, "--workers", str(T), "--engine", engine]).start())
+        for i in range(n_workers)]
+    body = t2v_body(SCALE_WARMUP_PROMPT, ratio="1:1")
+    submit_many(api, P["scale_warmup"], body=body)
+    scale_wait(pg, db, SCALE_WARMUP_PROMPT, P["scale_warmup"], 120)
+    body = t2v_body(SCALE_PROMPT, ratio="1:1")
+    c0, t0 = cpu_snapshot(pg, api, workers), time.perf_counter()
+    submit_many(api, M, threads=P["scale_connections"], body=body)
+    submit_s = time.perf_counter() - t0
+    scale_wait(pg, db, SCALE_PROMPT, M, P["scale_timeout"])
+    c1, wall = cpu_snapshot(pg, api, workers), time.perf_counter() - t0
+    fields = pg.psql(db, (
+        "SELECT count(*), min(submit_ms), max(submit_ms), "
+        "min(scheduled_ms), max(scheduled_ms), max(end_ms), "
+        "percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP "
+        "(ORDER BY end_ms - scheduled_ms), avg(end_ms - scheduled_ms), "
+        "max(end_ms - scheduled_ms), "
+        "percentile_cont(0.5) WITHIN GROUP (ORDER BY scheduled_ms - "
+        "submit_ms) FROM tasks WHERE prompt = '%s' "
+        "AND status = 'SUCCEEDED'") % SCALE_PROMPT)[0]
+    (n, first_submit, last_submit, first_claim, last_claim, last_end,
+     run_p50, run_p90, run_mean, run_max, wait_p50) = [
+        float(x) for x in ",".join(f.strip("{}") for f in fields).split(",")]
+    for w in workers:
+        w.signal()
+    for w in workers:
+        w.stop()
+    api.stop()
+    cores = len(os.sched_getaffinity(0))
+    cpu = {k: round(c1[k] - c0[k], 2) for k in
+           ("postgres", "api", "workers", "engine", "bench")}
+    cpu["per_worker"] = [round(b - a, 2) for a, b in zip(c0["per_worker"],
+                                                         c1["per_worker"])]
+    cpu["window_s"] = round(wall, 2)
+    cpu["idle"] = round(max(0.0, wall * cores - sum(
+        cpu[k] for k in ("postgres", "api", "workers", "engine", "bench"))),
+        2)
+    return {
+        "workers": n_workers, "threads_per_worker": T, "tasks": int(n),
+        "claims_per_s": (n - 1) / ((last_claim - first_claim) / 1000.0),
+        "tasks_per_s": n / ((last_end - first_submit) / 1000.0),
+        "submits_per_s": (n - 1) / ((last_submit - first_submit) / 1000.0),
+        "client_submit_s": round(submit_s, 3),
+        "claim_span_ms": last_claim - first_claim,
+        "end_to_end_ms": last_end - first_submit,
+        # what a render thread spent per task outside claim -> end (the
+        # finish, the next claim, wake-ups): the store path's share
+        "thread_ms_per_task": n_workers * T * (last_end - first_claim) / n,
+        "outside_run_ms": n_workers * T * (last_end - first_claim) / n -
+        run_mean,
+        # a task's claim -> end (engine run, probe, result fsync+rename)
+        "run_ms_p50": run_p50, "run_ms_p90": run_p90,
+        "run_ms_mean": round(run_mean, 1), "run_ms_max": run_max,
+        "queue_wait_ms_p50": wait_p50,
+        "cpu_s": cpu,
+    }
+
+
+def bench_scale(ctx):
+    """Claims/s and end-to-end tasks/s with 1, 2 and 4 `paddock worker`
+    processes on PostgreSQL, a trivially fast command engine."""
+    if not os.access(ctx.copy_engine, os.X_OK):
+        raise Broken("%s is missing (bench/run.sh compiles "
+                     "bench/copy_engine.c)" % ctx.copy_engine)
+    if " " in ctx.copy_engine + ctx.tmp:
+        raise Broken("the command engine's path may hold no blank: %s" %
+                     ctx.copy_engine)
+    clip = os.path.join(ctx.tmp, "scale-clip.mp4")
+    run([ctx.tools["ffmpeg"], "-nostdin", "-y", "-loglevel", "error",
+         "-f", "lavfi", "-i", "color=c=black:s=128x128:r=24", "-t", "3",
+         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+         "-movflags", "+faststart", clip], 60)
+    engine = "command:%s %s" % (ctx.copy_engine, clip)
+    pg = ctx.own(PgCluster(ctx.tmp, "scale-pg").start())
+    version = pg.psql("postgres", "SHOW server_version")[0][0]
+    runs = [scale_once(ctx, pg, n, engine) for n in P["scale_workers"]]
+    pg.stop()
+    base = runs[0]
+    rows = []
+    cores = len(os.sched_getaffinity(0))
+    for key, label in (("claims_per_s", "claims/s"),
+                       ("tasks_per_s", "tasks/s")):
+        for r in runs:
+            n = r["workers"]
+            name = "scale %s %d worker%s" % (label, n, "" if n == 1 else "s")
+            one = r is base
+            note = None
+            if key == "tasks_per_s":
+                c = r["cpu_s"]
+                pct = lambda v: 100.0 * v / (c["window_s"] * cores)  # noqa
+                note = ("%d tasks, submitted at %.0f/s; claim->end p50 "
+                        "%.0f ms, p90 %.0f ms, mean %.0f ms; per task a "
+                        "thread spent %.1f ms outside it; CPU of %d cores: "
+                        "postgres %.0f%%, "
+                        "workers %.0f%% (+ engine %.0f%%), API %.0f%%, "
+                        "bench %.0f%%, idle %.0f%%") % (
+                    r["tasks"], r["submits_per_s"], r["run_ms_p50"],
+                    r["run_ms_p90"], r["run_ms_mean"], r["outside_run_ms"],
+                    cores, pct(c["postgres"]),
+                    pct(c["workers"]), pct(c["engine"]), pct(c["api"]),
+                    pct(c["bench"]), pct(c["idle"]))
+            rows.append(row(
+                name, paddock=r[key], unit="/s",
+                reference=None if one else base[key],
+                ref_name=None if one else "1 worker",
+                ratio=None if one else r[key] / base[key],
+                target="—", verdict="—", note=note,
+                raw=r if key == "tasks_per_s" else None))
+    rows[0]["note"] = (
+        "PostgreSQL %s on 127.0.0.1 (fsync on), fresh database per row; "
+        "1 API node (serve --workers 0) + N `paddock worker --workers %d`; "
+        "command engine %s copying a %d-byte MP4; one key" % (
+            version, P["scale_threads"], os.path.basename(ctx.copy_engine),
+            os.path.getsize(clip)))
+    return rows
+
+
 SECTIONS = [
     ("query", bench_query, ["query req/s", "query p99"]),
     ("submit", bench_submit, ["durable submits/s", "submit p99"]),
@@ -941,6 +1317,10 @@ SECTIONS = [
                               for k in RENDERS]),
     ("memory", bench_memory, ["idle RSS", "RSS after %d tasks" % P["tasks"],
                               "RSS holding %d conns" % P["conns"]]),
+    ("scale", bench_scale, ["scale %s %d worker%s" % (what, n,
+                                                      "" if n == 1 else "s")
+                            for what in ("claims/s", "tasks/s")
+                            for n in P["scale_workers"]]),
 ]
 
 
@@ -1043,14 +1423,18 @@ def machine(ctx):
         "wrk": tool_version([ctx.tools["wrk"], "-v"]),
         "ffmpeg": tool_version([ctx.tools["ffmpeg"], "-version"]),
         "sqlite": sqlite3.sqlite_version,
+        "postgres": tool_version([os.path.join(pg_bindir() or "/nonexistent",
+                                               "postgres"), "--version"]),
         "commit": git_commit(),
     }
 
 
 class Ctx:
-    def __init__(self, binary, sqlite_raw, tools, tmp, nofile):
+    def __init__(self, binary, sqlite_raw, tools, tmp, nofile,
+                 copy_engine=None):
         self.binary = binary
         self.sqlite_raw = sqlite_raw
+        self.copy_engine = copy_engine
         self.tools = tools
         self.tmp = tmp
         self.nofile = nofile
@@ -1064,7 +1448,7 @@ class Ctx:
         """Stop whatever a failed row left running (never raises)."""
         for t in reversed(self._owned):
             try:
-                if isinstance(t, Paddock) and t.proc:
+                if isinstance(t, (Paddock, Worker)) and t.proc:
                     stop(t.proc, signal.SIGKILL)
                     t.proc = None
                 else:
@@ -1091,6 +1475,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bin", required=True, help="paddock binary")
     ap.add_argument("--sqlite-raw", required=True, help="bench/sqlite_raw")
+    ap.add_argument("--copy-engine",
+                    help="bench/copy_engine (default: beside --sqlite-raw)")
     ap.add_argument("--nginx", default="nginx")
     ap.add_argument("--wrk", default="wrk")
     ap.add_argument("--ffmpeg", default="ffmpeg")
@@ -1111,7 +1497,8 @@ def main():
         atexit.register(shutil.rmtree, tmp, True)
     ctx = Ctx(os.path.abspath(a.bin), os.path.abspath(a.sqlite_raw),
               {"nginx": a.nginx, "wrk": a.wrk, "ffmpeg": a.ffmpeg}, tmp,
-              nofile)
+              nofile, os.path.abspath(a.copy_engine or os.path.join(
+                  os.path.dirname(a.sqlite_raw), "copy_engine")))
 
     print("bench: %s mode, %s; %d cores shared by the servers, wrk and the "
           "references" % ("quick" if QUICK else "full", ctx.binary,

@@ -1,9 +1,10 @@
 #!/bin/sh
 # make bench: run bench/bench.py against the paddock binary in $1
 # (build/release by default). Compiles the reference program
-# bench/sqlite_raw.c next to it, checks the tools, then hands over to
-# Python; BENCH_QUICK=1 is the short CI run. Exits non-zero only when
-# something is broken, never on a missed target.
+# bench/sqlite_raw.c and the scale row's engine bench/copy_engine.c next
+# to it, checks the tools, then hands over to Python; BENCH_QUICK=1 is
+# the short CI run. Exits non-zero only when something is broken, never
+# on a missed target.
 set -eu
 cd "$(dirname "$0")/.."
 O=${1:-build/release}
@@ -27,7 +28,9 @@ find_tool python3 >/dev/null
 mkdir -p "$O/bench"
 ${CC:-cc} -O2 -std=c17 -Wall -Wextra -Werror -o "$O/bench/sqlite_raw" \
     bench/sqlite_raw.c -lsqlite3
+${CC:-cc} -O2 -std=c17 -Wall -Wextra -Werror -o "$O/bench/copy_engine" \
+    bench/copy_engine.c
 
 exec python3 bench/bench.py --bin "$O/paddock" \
-    --sqlite-raw "$O/bench/sqlite_raw" \
+    --sqlite-raw "$O/bench/sqlite_raw" --copy-engine "$O/bench/copy_engine" \
     --nginx "$NGINX" --wrk "$WRK" --ffmpeg "$FFMPEG"
