@@ -75,6 +75,9 @@ static const struct opt opts[] = {
       "an engine run longer than this fails InternalError.Timeout" },
     { "model-deadline", "PADDOCK_MODEL_DEADLINE", OPT_LIST, OFF(model_deadline),
       0, 64, NULL, "MODEL=DURATION", "the deadline of one model (repeatable)" },
+    { "models", "PADDOCK_MODELS", OPT_LIST, OFF(models), 0, 64, NULL,
+      "MODEL,...",
+      "render only these models or aliases (repeatable; default: all)" },
     { "engine", "PADDOCK_ENGINE", OPT_STR, OFF(engine), 0, 0, "sandbox", "SPEC",
       "the engine \"default\": sandbox, command:/abs/program [ARGS], or upstream:... (docs/engines.md)" },
     { "fetch-timeout", "PADDOCK_FETCH_TIMEOUT", OPT_DURATION,
@@ -520,19 +523,24 @@ int conf_load(struct conf *c, int argc, char **argv, char **envp, bool *help,
     return 0;
 }
 
+static void list_fini(struct conf_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+}
+
 void conf_fini(struct conf *c)
 {
-    for (size_t i = 0; i < ARRAY_LEN(opts); i++)
+    for (size_t i = 0; i < ARRAY_LEN(opts); i++) {
+        void *field = (char *)c + opts[i].offset;
         if (opts[i].type == OPT_STR || opts[i].type == OPT_LISTEN)
-            free(*(char **)((char *)c + opts[i].offset));
-    free(c->listen_host);
-    struct conf_list *lists[] = { &c->api_keys, &c->fetch_allow,
-                                  &c->model_deadline, &c->routes };
-    for (size_t k = 0; k < ARRAY_LEN(lists); k++) {
-        for (size_t i = 0; i < lists[k]->n; i++)
-            free(lists[k]->v[i]);
-        free(lists[k]->v);
+            free(*(char **)field);
+        else if (opts[i].type == OPT_LIST)
+            list_fini(field);
     }
+    free(c->listen_host);
+    list_fini(&c->routes); /* file lines, not an option */
     memset(c, 0, sizeof(*c));
 }
 

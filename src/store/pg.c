@@ -295,6 +295,74 @@ static const char *const migrations[] = {
      * (an upstream task id) that a later attempt resumes from. */
     "ALTER TABLE tasks ADD COLUMN progress integer NOT NULL DEFAULT 0,"
     " ADD COLUMN ref text;",
+
+    /* 3: workers of some models (paddock worker --models): the queue row
+     * carries its task's model (filled from tasks where an insert leaves
+     * it out), and the claim takes the models a worker serves, NULL for
+     * any. A filtered claim reads only its models' rows of a key. */
+    "ALTER TABLE pending ADD COLUMN model text;"
+    "UPDATE pending p SET model = t.model FROM tasks t WHERE t.id = p.id;"
+    "CREATE FUNCTION paddock_pending_model() RETURNS trigger"
+    " LANGUAGE plpgsql AS $$\n"
+    "BEGIN\n"
+    " IF NEW.model IS NULL THEN\n"
+    "  SELECT t.model INTO NEW.model FROM tasks t WHERE t.id = NEW.id;\n"
+    " END IF;\n"
+    " RETURN NEW;\n"
+    "END $$;"
+    "CREATE TRIGGER pending_model BEFORE INSERT ON pending FOR EACH ROW"
+    " EXECUTE FUNCTION paddock_pending_model();"
+    "CREATE INDEX pending_key_model ON pending (key_id, model, id);"
+    "DROP FUNCTION paddock_claim(text, text, boolean, bigint, bigint);"
+    "CREATE FUNCTION paddock_claim(p_worker text, p_token text,"
+    " p_retry boolean, p_now bigint, p_until bigint, p_models text[])"
+    " RETURNS SETOF tasks LANGUAGE plpgsql AS $$\n"
+    "DECLARE\n"
+    " k text;\n"
+    " claimed bigint;\n"
+    "BEGIN\n"
+    " IF p_retry THEN\n"
+    "  RETURN QUERY SELECT * FROM tasks WHERE status = 'RUNNING'\n"
+    "   AND lease_owner = p_worker AND lease_token = p_token;\n"
+    "  IF FOUND THEN\n"
+    "   RETURN;\n"
+    "  END IF;\n"
+    " END IF;\n"
+    " FOR k IN\n"
+    "  WITH RECURSIVE ks(key_id) AS (\n"
+    "   (SELECT p.key_id FROM pending p ORDER BY p.key_id LIMIT 1)\n"
+    "   UNION ALL\n"
+    "   SELECT (SELECT p.key_id FROM pending p WHERE p.key_id > ks.key_id\n"
+    "    ORDER BY p.key_id LIMIT 1) FROM ks WHERE ks.key_id IS NOT NULL)\n"
+    "  SELECT ks.key_id FROM ks LEFT JOIN turns t ON t.key_id = ks.key_id\n"
+    "   WHERE ks.key_id IS NOT NULL\n"
+    "   ORDER BY coalesce(t.turn, 0), ks.key_id\n"
+    " LOOP\n"
+    "  IF p_models IS NULL THEN\n"
+    "   DELETE FROM pending WHERE id = (SELECT p.id FROM pending p\n"
+    "    WHERE p.key_id = k ORDER BY p.id LIMIT 1 FOR UPDATE SKIP LOCKED)\n"
+    "    RETURNING id INTO claimed;\n"
+    "  ELSE\n"
+    "   DELETE FROM pending WHERE id = (SELECT p.id FROM pending p\n"
+    "    WHERE p.key_id = k AND p.model = ANY (p_models)\n"
+    "    ORDER BY p.id LIMIT 1 FOR UPDATE SKIP LOCKED)\n"
+    "    RETURNING id INTO claimed;\n"
+    "  END IF;\n"
+    "  CONTINUE WHEN claimed IS NULL;\n"
+    "  RETURN QUERY UPDATE tasks SET status = 'RUNNING',\n"
+    "   scheduled_ms = coalesce(scheduled_ms, p_now),\n"
+    "   attempt = attempt + 1, lease_owner = p_worker,\n"
+    "   lease_until = p_until, lease_token = p_token\n"
+    "   WHERE id = claimed AND status = 'PENDING' RETURNING *;\n"
+    "  IF FOUND THEN\n"
+    "   UPDATE turns SET turn = nextval('turn_seq') WHERE key_id =\n"
+    "    (SELECT t.key_id FROM turns t WHERE t.key_id = k\n"
+    "     FOR UPDATE SKIP LOCKED);\n"
+    "   RETURN;\n"
+    "  END IF;\n"
+    "  claimed := NULL; /* a stray queue row: gone now; next key */\n"
+    " END LOOP;\n"
+    "END $$;",
 };
 
 enum stmt_id {
@@ -331,7 +399,7 @@ static const struct stmt stmts[ST__COUNT] = {
                     "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)" },
     [ST_GET] = { "get", "SELECT " TASK_COLS " FROM tasks WHERE task_id = $1" },
     [ST_CLAIM] = { "claim", "SELECT " TASK_COLS
-                            " FROM paddock_claim($1, $2, $3, $4, $5)" },
+                            " FROM paddock_claim($1, $2, $3, $4, $5, $6)" },
     [ST_RENEW] = { "renew", "UPDATE tasks SET lease_until = $2 "
                             "WHERE status = 'RUNNING' AND lease_owner = $1" },
     [ST_FINISH] = { "finish",
@@ -1134,12 +1202,32 @@ static int pg_get(struct store *base, const char *task_id, struct task *out)
     return ret;
 }
 
+/* `models` as a text[] literal: {"a","b"} with " and \\ escaped. */
+static char *models_array_new(const struct store_models *models)
+{
+    struct buf b = BUF_INIT;
+    buf_putc(&b, '{');
+    for (size_t i = 0; i < models->n; i++) {
+        buf_puts(&b, i ? ",\"" : "\"");
+        for (const char *c = models->names[i]; *c; c++) {
+            if (*c == '"' || *c == '\\')
+                buf_putc(&b, '\\');
+            buf_putc(&b, *c);
+        }
+        buf_putc(&b, '"');
+    }
+    buf_putc(&b, '}');
+    return buf_take(&b);
+}
+
 static int pg_claim(struct store *base, const char *worker, int64_t now_ms,
-                    int64_t lease_ms, struct task *out)
+                    int64_t lease_ms, const struct store_models *models,
+                    struct task *out)
 {
     struct store_pg *s = from_base(base);
     struct params p = { 0 };
     char token[UUID_STR_LEN + 1];
+    char *names = models ? models_array_new(models) : NULL;
     int ret, tries = 0;
     bool retry;
     id_uuid4(token); /* a retry finds what the first try took */
@@ -1148,11 +1236,14 @@ static int pg_claim(struct store *base, const char *worker, int64_t now_ms,
     p_text(&p, "false");
     p_i64(&p, now_ms);
     p_i64(&p, now_ms + lease_ms);
+    p_text(&p, names);
     do {
         struct pgconn *c = conn_get(s);
         PGresult *r;
-        if (!c)
-            return ERR_STORE;
+        if (!c) {
+            ret = ERR_STORE;
+            break;
+        }
         p.v[2] = tries > 0 ? "true" : "false";
         ret = run(c, ST_CLAIM, &p, &r);
         if (ret == 0) {
@@ -1167,6 +1258,7 @@ static int pg_claim(struct store *base, const char *worker, int64_t now_ms,
         retry = again(c, ret, &tries);
         conn_put(s, c);
     } while (retry);
+    free(names);
     return ret;
 }
 

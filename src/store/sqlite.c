@@ -57,6 +57,7 @@ enum stmt_id {
     ST_STATS_QUEUE,
     ST_GET,
     ST_CLAIM,
+    ST_CLAIM_MODELS,
     ST_RENEW,
     ST_FINISH,
     ST_RELEASE,
@@ -113,6 +114,17 @@ static const char *const stmt_sql[ST__COUNT] = {
                  "attempt = attempt + 1, lease_owner = ?2, lease_until = ?3 "
                  "WHERE id = (SELECT id FROM tasks WHERE status = 'PENDING' "
                  "AND key_id = ?4 ORDER BY id LIMIT 1) RETURNING " TASK_COLS,
+    /* The same for a worker of some models (?4: a JSON array of names):
+     * the first key in turn order with a pending task of one of them. */
+    [ST_CLAIM_MODELS] =
+        "UPDATE tasks SET status = 'RUNNING', "
+        "scheduled_ms = COALESCE(scheduled_ms, ?1), "
+        "attempt = attempt + 1, lease_owner = ?2, lease_until = ?3 "
+        "WHERE id = (SELECT (SELECT t.id FROM tasks t WHERE "
+        "t.status = 'PENDING' AND t.key_id = q.key_id AND t.model IN "
+        "(SELECT value FROM json_each(?4)) ORDER BY t.id LIMIT 1) AS first "
+        "FROM queues q WHERE q.pending > 0 AND first IS NOT NULL "
+        "ORDER BY q.turn, q.key_id LIMIT 1) RETURNING " TASK_COLS,
     [ST_RENEW] = "UPDATE tasks SET lease_until = ?2 "
                  "WHERE status = 'RUNNING' AND lease_owner = ?1",
     [ST_FINISH] =
@@ -628,16 +640,14 @@ static int next_key(struct conn *w, char key[TASK_KEY_ID_MAX + 1])
     return rc == SQLITE_DONE ? ERR_NOT_FOUND : db_fail(w->db, "claim");
 }
 
-static int claim_from(struct conn *w, const char *key, const char *worker,
+/* Step a claim statement (?1..?3 bound here, the rest by the caller),
+ * then give the claimed task's key the last turn. */
+static int claim_step(struct conn *w, sqlite3_stmt *st, const char *worker,
                       int64_t now_ms, int64_t lease_ms, struct task *out)
 {
-    sqlite3_stmt *st = stmt(w, ST_CLAIM);
-    if (!st)
-        return ERR_STORE;
     sqlite3_bind_int64(st, 1, now_ms);
     bind_text(st, 2, worker);
     sqlite3_bind_int64(st, 3, now_ms + lease_ms);
-    bind_text(st, 4, key);
     int ret, rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         row_to_task(st, out);
@@ -655,42 +665,80 @@ static int claim_from(struct conn *w, const char *key, const char *worker,
         task_fini(out);
         return ERR_STORE;
     }
-    bind_text(st, 1, key);
+    bind_text(st, 1, out->key_id);
     if ((ret = step_write(w, st, "claim turn", NULL)) < 0)
         task_fini(out);
     return ret;
 }
 
-static int sq_claim(struct store *base, const char *worker, int64_t now_ms,
-                    int64_t lease_ms, struct task *out)
+/* Any model: the key whose turn it is has a pending task (its counter
+ * says so). A key counted as pending with none would be a bug in the
+ * triggers; it is recounted rather than stall the queue (bounded: each
+ * pass zeroes one key). */
+static int claim_any(struct conn *w, const char *worker, int64_t now_ms,
+                     int64_t lease_ms, struct task *out)
 {
-    struct store_sqlite *s = from_base(base);
-    struct conn *w = s->w;
     char key[TASK_KEY_ID_MAX + 1];
-    int ret;
-    pthread_mutex_lock(&s->wlock);
-    if ((ret = tx(w, "BEGIN IMMEDIATE", "claim")) < 0)
-        goto out;
-    /* A key counted as pending with no pending task would be a bug in the
-     * triggers; recount it rather than stall the queue (bounded: each
-     * pass zeroes one key). */
+    int ret = ERR_NOT_FOUND;
     for (int tries = 0; tries < 64; tries++) {
         if ((ret = next_key(w, key)) < 0)
             break;
-        ret = claim_from(w, key, worker, now_ms, lease_ms, out);
+        sqlite3_stmt *st = stmt(w, ST_CLAIM);
+        if (!st)
+            return ERR_STORE;
+        bind_text(st, 4, key);
+        ret = claim_step(w, st, worker, now_ms, lease_ms, out);
         if (ret != ERR_NOT_FOUND)
             break;
         sqlite3_stmt *fix = stmt(w, ST_FIX_PENDING);
-        if (!fix) {
-            ret = ERR_STORE;
-            break;
-        }
+        if (!fix)
+            return ERR_STORE;
         bind_text(fix, 1, key);
         log_warn("queue counter repaired", "key_id=%s", key);
         if ((ret = step_write(w, fix, "claim repair", NULL)) < 0)
             break;
         ret = ERR_NOT_FOUND;
     }
+    return ret;
+}
+
+/* Some models: one statement finds the first key in turn order with a
+ * pending task of one of them (keys with only other models wait for
+ * other workers, their counters are right). */
+static int claim_models(struct conn *w, const struct store_models *models,
+                        const char *worker, int64_t now_ms, int64_t lease_ms,
+                        struct task *out)
+{
+    struct buf names = BUF_INIT;
+    buf_putc(&names, '[');
+    for (size_t i = 0; i < models->n; i++) {
+        if (i)
+            buf_putc(&names, ',');
+        buf_json_str(&names, models->names[i]);
+    }
+    buf_putc(&names, ']');
+    int ret = ERR_STORE;
+    sqlite3_stmt *st = stmt(w, ST_CLAIM_MODELS);
+    if (st) {
+        bind_text(st, 4, names.data);
+        ret = claim_step(w, st, worker, now_ms, lease_ms, out);
+    }
+    buf_fini(&names);
+    return ret;
+}
+
+static int sq_claim(struct store *base, const char *worker, int64_t now_ms,
+                    int64_t lease_ms, const struct store_models *models,
+                    struct task *out)
+{
+    struct store_sqlite *s = from_base(base);
+    struct conn *w = s->w;
+    int ret;
+    pthread_mutex_lock(&s->wlock);
+    if ((ret = tx(w, "BEGIN IMMEDIATE", "claim")) < 0)
+        goto out;
+    ret = models ? claim_models(w, models, worker, now_ms, lease_ms, out)
+                 : claim_any(w, worker, now_ms, lease_ms, out);
     if (ret == 0 || ret == ERR_NOT_FOUND) {
         if (tx(w, "COMMIT", "claim commit") < 0) {
             if (ret == 0)

@@ -97,10 +97,11 @@ int store_get(struct store *s, const char *task_id, struct task *out)
 }
 
 int store_claim(struct store *s, const char *worker, int64_t now_ms,
-                int64_t lease_ms, struct task *out)
+                int64_t lease_ms, const struct store_models *models,
+                struct task *out)
 {
     memset(out, 0, sizeof(*out));
-    return s->ops->claim(s, worker, now_ms, lease_ms, out);
+    return s->ops->claim(s, worker, now_ms, lease_ms, models, out);
 }
 
 int store_renew(struct store *s, const char *worker, int64_t until_ms,

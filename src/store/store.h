@@ -51,6 +51,13 @@ struct store_submit {
     int64_t max_queue;  /* all keys' PENDING; 0: no limit */
 };
 
+/* The models a claim may take (a worker that serves only some): task
+ * model names (a task carries the model an alias means). */
+struct store_models {
+    const char *const *names;
+    size_t n; /* >= 1 */
+};
+
 /* Which tasks store_list returns (API.md s.6); NULL/-1 fields match all. */
 struct store_filter {
     const char *key_id;     /* required: a key sees its own tasks */
@@ -81,7 +88,8 @@ struct store_ops {
                         store_submit_done done, void *arg);
     int (*get)(struct store *s, const char *task_id, struct task *out);
     int (*claim)(struct store *s, const char *worker, int64_t now_ms,
-                 int64_t lease_ms, struct task *out);
+                 int64_t lease_ms, const struct store_models *models,
+                 struct task *out);
     int (*renew)(struct store *s, const char *worker, int64_t until_ms,
                  int *renewed);
     int (*finish)(struct store *s, const struct task *t, const char *worker);
@@ -150,12 +158,14 @@ int store_insert(struct store *s, const struct task *t);
  * ERR_NOT_FOUND when absent. Callers check key_id and expiry. */
 int store_get(struct store *s, const char *task_id, struct task *out);
 /*
- * Claim the oldest PENDING task for `worker`: RUNNING, scheduled_ms set on
- * the first claim, attempt + 1, lease until now + lease_ms. ERR_NOT_FOUND
- * when nothing is pending.
+ * Claim a PENDING task for `worker`: the oldest of the key whose turn it
+ * is (keys take turns), of one of `models` (NULL: any model). It becomes
+ * RUNNING, scheduled_ms set on the first claim, attempt + 1, lease until
+ * now + lease_ms. ERR_NOT_FOUND when nothing such is pending.
  */
 int store_claim(struct store *s, const char *worker, int64_t now_ms,
-                int64_t lease_ms, struct task *out);
+                int64_t lease_ms, const struct store_models *models,
+                struct task *out);
 /* Extend every lease `worker` holds to `until_ms`; *renewed = how many. */
 int store_renew(struct store *s, const char *worker, int64_t until_ms,
                 int *renewed);

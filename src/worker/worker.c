@@ -78,6 +78,11 @@ struct worker_pool {
     int n_threads;
     pthread_t keeper;
     bool keeper_started;
+
+    /* conf models: the models this pool claims; NULL: any model. */
+    const struct store_models *claim;
+    struct store_models claim_set;
+    const char **claim_names; /* borrowed from the route table */
 };
 
 const char *worker_owner(const struct worker_pool *pool)
@@ -438,7 +443,7 @@ static void *render_main(void *arg)
                  sl->index, (unsigned long long)++sl->claims);
         pthread_mutex_unlock(&pool->lock);
         int rc = store_claim(pool->d.store, sl->owner, clock_now_ms(),
-                             pool->d.conf->lease_ms, &t);
+                             pool->d.conf->lease_ms, pool->claim, &t);
         if (rc == ERR_NOT_FOUND) {
             /* A store shared by many nodes announces work (postgres:
              * LISTEN/NOTIFY); one process's store has this pool's own
@@ -633,6 +638,58 @@ static bool result_owned(void *arg, const char *name)
     return owned; /* on a store error, keep: never delete on doubt */
 }
 
+/* Whether `entry`, one item of the models option, selects route r: its
+ * name (a model or an alias), or the model it means (every alias too). */
+static bool selects(const char *entry, size_t len, const struct route *r)
+{
+    return (strlen(r->name) == len && memcmp(r->name, entry, len) == 0) ||
+           (strlen(r->model.name) == len &&
+            memcmp(r->model.name, entry, len) == 0);
+}
+
+/* The claim filter from conf models (comma-separated lists, repeatable):
+ * the models of the routes they select. Each item must select one. */
+static int select_models(struct worker_pool *pool, struct errmsg *err)
+{
+    const struct conf_list *want = &pool->d.conf->models;
+    const struct route_table *rt = pool->d.routes;
+    size_t n_routes = route_count(rt);
+    if (want->n == 0)
+        return 0;
+    bool *on = xcalloc(n_routes ? n_routes : 1, sizeof(bool));
+    int ret = 0;
+    for (size_t i = 0; i < want->n && ret == 0; i++) {
+        for (const char *p = want->v[i]; *p && ret == 0;) {
+            size_t len = strcspn(p, ",");
+            bool hit = false;
+            for (size_t k = 0; k < n_routes; k++)
+                if (len && selects(p, len, route_at(rt, k)))
+                    hit = on[k] = true;
+            if (!hit)
+                ret = errmsg_set(err, ERR_INVALID_PARAMETER,
+                                 "models: '%.*s' is not a model or alias "
+                                 "this node routes (see paddock models)",
+                                 (int)(len < 100 ? len : 100), p);
+            p += len + (p[len] == ',');
+        }
+    }
+    if (ret == 0) { /* tasks carry the model an alias means: its name */
+        pool->claim_names = xcalloc(n_routes, sizeof(char *));
+        for (size_t k = 0; k < n_routes; k++) {
+            const char *name = route_at(rt, k)->model.name;
+            bool dup = false;
+            for (size_t j = 0; j < pool->claim_set.n; j++)
+                dup |= strcmp(pool->claim_names[j], name) == 0;
+            if (on[k] && !dup)
+                pool->claim_names[pool->claim_set.n++] = name;
+        }
+        pool->claim_set.names = pool->claim_names;
+        pool->claim = &pool->claim_set;
+    }
+    free(on);
+    return ret;
+}
+
 int worker_start(const struct worker_deps *deps, struct worker_pool **out,
                  struct errmsg *err)
 {
@@ -657,6 +714,8 @@ int worker_start(const struct worker_deps *deps, struct worker_pool **out,
     snprintf(pool->owner, sizeof(pool->owner), "%s/%d/%s", host, (int)getpid(),
              nonce);
 
+    if (select_models(pool, err) < 0)
+        goto fail;
     int removed = 0;
     if (blob_sweep(pool->d.blob, ORPHAN_MIN_AGE_MS, result_owned, pool,
                    &removed) == 0 &&
@@ -739,5 +798,6 @@ void worker_stop(struct worker_pool *pool, int64_t grace_ms)
     pthread_cond_destroy(&pool->idle_cond);
     pthread_mutex_destroy(&pool->lock);
     free(pool->slots);
+    free(pool->claim_names);
     free(pool);
 }

@@ -29,12 +29,13 @@ def fresh_database(name):
 
 
 class Worker:
-    def __init__(self, data, store, n):
+    def __init__(self, data, store, n, args=()):
         self.log_path = os.path.join(data, "worker-%d.log" % n)
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [BIN, "worker", "--data", data, "--store", store, "--workers",
-             "1", "--lease", "3s"], stdout=subprocess.PIPE, stderr=self.log)
+             "1", "--lease", "3s"] + list(args), stdout=subprocess.PIPE,
+            stderr=self.log)
         line = self.proc.stdout.readline().decode()
         assert "worker running" in line, line
 
@@ -152,6 +153,53 @@ def postgres_restart_under_load():
               "refused during the restart" % (len(acked), len(errors)),
               flush=True)
     finally:
+        api.stop()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@case
+def workers_of_some_models():
+    """paddock worker --models: a render host takes only the models it is
+    given (names, or aliases for the models they mean); the rest wait for
+    a host that takes them."""
+    assert PG, "PADDOCK_TEST_PG is not set (run through tests/pg.sh)"
+    store = fresh_database("paddock_models")
+    data = tempfile.mkdtemp(prefix="paddock-models-")
+    conf = os.path.join(data, "paddock.conf")
+    with open(conf, "w") as f:
+        f.write("alias.fast-t2v = happyhorse-1.0-t2v\n")
+    routes = ["--config", conf, "--store", store]
+    api = Server(data=data, args=["--workers", "0"] + routes).start()
+    workers = []
+    try:
+        # An item that selects nothing is refused at start, by name.
+        bad = subprocess.run([BIN, "worker", "--data", data] + routes +
+                             ["--models", "happyhorse-1.0-t2v,nope"],
+                             capture_output=True, text=True, timeout=60)
+        assert bad.returncode == 1, (bad.returncode, bad.stderr)
+        assert "models: 'nope' is not a model or alias" in bad.stderr, \
+            bad.stderr
+        # A host of another model leaves the t2v tasks alone.
+        workers.append(Worker(data, store, 0, routes + [
+            "--models", "happyhorse-1.0-i2v,happyhorse-1.0-r2v"]))
+        ids = [api.submit(t2v(seed=i)).json()["output"]["task_id"]
+               for i in range(3)]
+        body = t2v(seed=9)
+        body["model"] = "fast-t2v"  # an alias: stored as the model it means
+        ids.append(api.submit(body).json()["output"]["task_id"])
+        time.sleep(1.5)
+        for tid in ids:
+            body = api.query(tid).json()
+            assert body["output"]["task_status"] == "PENDING", body
+        # A host given the alias takes the model it means.
+        workers.append(Worker(data, store, 1, routes + [
+            "--models", "fast-t2v"]))
+        for tid in ids:
+            body = api.wait(tid, timeout=120)
+            assert body["output"]["task_status"] == "SUCCEEDED", body
+    finally:
+        for w in workers:
+            w.stop()
         api.stop()
         shutil.rmtree(data, ignore_errors=True)
 

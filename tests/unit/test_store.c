@@ -148,7 +148,7 @@ static void claim_oldest_first(void)
     }
     int64_t now = clock_now_ms();
     for (int i = 0; i < 3; i++) {
-        CHECK_INT(store_claim(s, "w1", now, 30000, &c), 0);
+        CHECK_INT(store_claim(s, "w1", now, 30000, NULL, &c), 0);
         CHECK_STR(c.task_id, t[i].task_id);
         CHECK_INT(c.status, TASK_RUNNING);
         CHECK_INT(c.attempt, 1);
@@ -156,7 +156,7 @@ static void claim_oldest_first(void)
         CHECK_STR(c.spec, t[i].spec);
         task_fini(&c);
     }
-    CHECK_INT(store_claim(s, "w1", now, 30000, &c), ERR_NOT_FOUND);
+    CHECK_INT(store_claim(s, "w1", now, 30000, NULL, &c), ERR_NOT_FOUND);
     for (int i = 0; i < 3; i++)
         task_fini(&t[i]);
     store_close(s);
@@ -168,7 +168,7 @@ static void finish_needs_the_lease(void)
     struct task t, c, g;
     make_task(&t, "k1", clock_now_ms());
     CHECK_INT(store_insert(s, &t), 0);
-    CHECK_INT(store_claim(s, "w1", clock_now_ms(), 30000, &c), 0);
+    CHECK_INT(store_claim(s, "w1", clock_now_ms(), 30000, NULL, &c), 0);
 
     c.status = TASK_SUCCEEDED;
     c.end_ms = clock_now_ms();
@@ -199,7 +199,7 @@ static void failure_is_recorded(void)
     struct task t, c, g;
     make_task(&t, "k1", clock_now_ms());
     CHECK_INT(store_insert(s, &t), 0);
-    CHECK_INT(store_claim(s, "w1", clock_now_ms(), 30000, &c), 0);
+    CHECK_INT(store_claim(s, "w1", clock_now_ms(), 30000, NULL, &c), 0);
     c.status = TASK_FAILED;
     c.end_ms = clock_now_ms();
     snprintf(c.code, sizeof(c.code), "InternalError.Algo");
@@ -224,7 +224,7 @@ static void rescue_after_lease_expiry(void)
     make_task(&t, "k1", clock_now_ms());
     CHECK_INT(store_insert(s, &t), 0);
     int64_t now = clock_now_ms();
-    CHECK_INT(store_claim(s, "w1", now, 1000, &c), 0);
+    CHECK_INT(store_claim(s, "w1", now, 1000, NULL, &c), 0);
     task_fini(&c);
 
     /* Not expired yet: nothing moves. */
@@ -247,7 +247,7 @@ static void rescue_after_lease_expiry(void)
 
     /* Two more claims that expire: the third ends it. */
     for (int i = 2; i <= 3; i++) {
-        CHECK_INT(store_claim(s, "w1", now, 1000, &c), 0);
+        CHECK_INT(store_claim(s, "w1", now, 1000, NULL, &c), 0);
         CHECK_INT(c.attempt, i);
         CHECK_INT(c.scheduled_ms, now); /* the first start is kept */
         task_fini(&c);
@@ -270,7 +270,7 @@ static void release_gives_back(void)
     struct task t, c, g;
     make_task(&t, "k1", clock_now_ms());
     CHECK_INT(store_insert(s, &t), 0);
-    CHECK_INT(store_claim(s, "w1", clock_now_ms(), 30000, &c), 0);
+    CHECK_INT(store_claim(s, "w1", clock_now_ms(), 30000, NULL, &c), 0);
     CHECK_INT(store_release(s, t.task_id, "w2"), ERR_CONFLICT);
     CHECK_INT(store_release(s, t.task_id, "w1"), 0);
     CHECK_INT(store_get(s, t.task_id, &g), 0);
@@ -293,7 +293,7 @@ static void notes_follow_the_lease(void)
     int64_t now = clock_now_ms();
     make_task(&t, "k1", now);
     CHECK_INT(store_insert(s, &t), 0);
-    CHECK_INT(store_claim(s, "w1", now, 1000, &c), 0);
+    CHECK_INT(store_claim(s, "w1", now, 1000, NULL, &c), 0);
     CHECK(c.ref == NULL);
     CHECK_INT(c.progress, 0);
     task_fini(&c);
@@ -309,7 +309,7 @@ static void notes_follow_the_lease(void)
     CHECK_INT(store_rescue(s, now + 2000, 3, &requeued, &failed), 0);
     CHECK_INT(requeued, 1);
     CHECK_INT(store_note(s, t.task_id, "w1", 50, NULL), ERR_CONFLICT);
-    CHECK_INT(store_claim(s, "w3", now + 2000, 1000, &c), 0);
+    CHECK_INT(store_claim(s, "w3", now + 2000, 1000, NULL, &c), 0);
     CHECK_STR(c.ref, "upstream-7");
     CHECK_INT(c.progress, 0);
     c.status = TASK_SUCCEEDED;
@@ -386,7 +386,7 @@ static void *race(void *arg)
 {
     struct racer *r = arg;
     struct task c;
-    while (store_claim(r->s, r->name, clock_now_ms(), 30000, &c) == 0) {
+    while (store_claim(r->s, r->name, clock_now_ms(), 30000, NULL, &c) == 0) {
         memcpy(r->ids[r->claimed++], c.task_id, UUID_STR_LEN + 1);
         task_fini(&c);
     }
@@ -586,7 +586,7 @@ static void limits(void)
     CHECK_INT(submit_limited(s, "a", 2, 0, NULL), ERR_ALLOCATION_QUOTA);
     CHECK_INT(submit_limited(s, "b", 2, 0, NULL), 0); /* per key */
     /* Running still counts; finished does not. */
-    CHECK_INT(store_claim(s, "w", clock_now_ms(), 30000, &c), 0);
+    CHECK_INT(store_claim(s, "w", clock_now_ms(), 30000, NULL, &c), 0);
     CHECK_INT(submit_limited(s, "a", 2, 0, NULL), ERR_ALLOCATION_QUOTA);
     c.status = TASK_FAILED;
     c.end_ms = clock_now_ms();
@@ -619,7 +619,7 @@ static void claims_are_fair(void)
     int at = -1;
     for (int i = 0; i < 101; i++) {
         struct task c;
-        CHECK_INT(store_claim(s, "w", clock_now_ms(), 30000, &c), 0);
+        CHECK_INT(store_claim(s, "w", clock_now_ms(), 30000, NULL, &c), 0);
         if (strcmp(c.task_id, b_id) == 0)
             at = i;
         task_fini(&c);
@@ -633,11 +633,69 @@ static void claims_are_fair(void)
     char prev[TASK_KEY_ID_MAX + 1] = "";
     for (int i = 0; i < 8; i++) {
         struct task c;
-        CHECK_INT(store_claim(s, "w", clock_now_ms(), 30000, &c), 0);
+        CHECK_INT(store_claim(s, "w", clock_now_ms(), 30000, NULL, &c), 0);
         CHECK(strcmp(prev, c.key_id) != 0);
         snprintf(prev, sizeof(prev), "%s", c.key_id);
         task_fini(&c);
     }
+    store_close(s);
+}
+
+/* A worker of some models claims only those, keys still taking turns;
+ * a task given back (release, rescue) keeps its model for the filter. */
+static void claims_by_model(void)
+{
+    struct store *s = fresh_store();
+    static const char *const i2v_only[] = { "happyhorse-1.0-i2v" };
+    static const char *const both[] = { "happyhorse-1.0-t2v",
+                                        "happyhorse-1.0-i2v" };
+    static const char *const other[] = { "no-such-model" };
+    const struct store_models m_i2v = { i2v_only, 1 }, m_both = { both, 2 },
+                              m_other = { other, 1 };
+    int64_t now = clock_now_ms();
+    struct task t, c;
+    /* Key A: t2v, i2v, t2v; key B: i2v. */
+    for (int i = 0; i < 4; i++) {
+        make_task(&t, i < 3 ? "A" : "B", now + i);
+        if (i == 1 || i == 3)
+            snprintf(t.model, sizeof(t.model), "happyhorse-1.0-i2v");
+        CHECK_INT(store_insert(s, &t), 0);
+        task_fini(&t);
+    }
+    CHECK_INT(store_claim(s, "w", now, 30000, &m_other, &c), ERR_NOT_FOUND);
+    CHECK_INT(store_claim(s, "w", now, 30000, &m_i2v, &c), 0);
+    CHECK_STR(c.model, "happyhorse-1.0-i2v");
+    /* Given back: the filter finds it again, after the other key's i2v
+     * (that key's turn now: turns hold within the filter). */
+    CHECK_INT(store_release(s, c.task_id, "w"), 0);
+    char first[TASK_KEY_ID_MAX + 1];
+    snprintf(first, sizeof(first), "%s", c.key_id);
+    task_fini(&c);
+    for (int i = 0; i < 2; i++) {
+        CHECK_INT(store_claim(s, "w2", now, 1000, &m_i2v, &c), 0);
+        CHECK_STR(c.model, "happyhorse-1.0-i2v");
+        CHECK(i == 1 ? strcmp(c.key_id, first) == 0
+                     : strcmp(c.key_id, first) != 0);
+        task_fini(&c);
+    }
+    CHECK_INT(store_claim(s, "w", now, 30000, &m_i2v, &c), ERR_NOT_FOUND);
+    /* w2's leases (1 s) run out: rescued to PENDING, claimable by model. */
+    int requeued = 0, failed = 0;
+    CHECK_INT(store_rescue(s, now + 2000, 3, &requeued, &failed), 0);
+    CHECK_INT(requeued, 2);
+    for (int i = 0; i < 2; i++) {
+        CHECK_INT(store_claim(s, "w", now + 2000, 30000, &m_i2v, &c), 0);
+        CHECK_STR(c.model, "happyhorse-1.0-i2v");
+        task_fini(&c);
+    }
+    /* The t2v tasks stayed for a worker that takes them. */
+    for (int i = 0; i < 2; i++) {
+        CHECK_INT(store_claim(s, "w", now, 30000, &m_both, &c), 0);
+        CHECK_STR(c.model, "happyhorse-1.0-t2v");
+        CHECK_STR(c.key_id, "A");
+        task_fini(&c);
+    }
+    CHECK_INT(store_claim(s, "w", now, 30000, NULL, &c), ERR_NOT_FOUND);
     store_close(s);
 }
 
@@ -668,12 +726,12 @@ static void cancel_rules(void)
     CHECK_INT(st, TASK_CANCELED);
     /* A canceled task is never claimed; a running one cannot be canceled. */
     CHECK_INT(submit_limited(s, "k", 0, 0, id2), 0);
-    CHECK_INT(store_claim(s, "w", now, 30000, &c), 0);
+    CHECK_INT(store_claim(s, "w", now, 30000, NULL, &c), 0);
     CHECK_STR(c.task_id, id2);
     CHECK_INT(store_cancel(s, id2, "k", now, &st), ERR_UNSUPPORTED_OPERATION);
     CHECK_INT(st, TASK_RUNNING);
     task_fini(&c);
-    CHECK_INT(store_claim(s, "w", now, 30000, &c), ERR_NOT_FOUND);
+    CHECK_INT(store_claim(s, "w", now, 30000, NULL, &c), ERR_NOT_FOUND);
     store_close(s);
 }
 
@@ -701,7 +759,7 @@ static void cancel_races_claim(void)
         pthread_t th;
         pthread_create(&th, NULL, cancel_thread, &r);
         struct task c;
-        int claimed = store_claim(s, "w", clock_now_ms(), 30000, &c);
+        int claimed = store_claim(s, "w", clock_now_ms(), 30000, NULL, &c);
         pthread_join(th, NULL);
         if (claimed == 0)
             task_fini(&c);
@@ -731,7 +789,7 @@ static void list_filters(void)
         task_fini(&t);
     }
     struct task c;
-    CHECK_INT(store_claim(s, "w", base, 30000, &c), 0); /* k's oldest */
+    CHECK_INT(store_claim(s, "w", base, 30000, NULL, &c), 0); /* k's oldest */
     task_fini(&c);
 
     struct store_filter f = { .key_id = "k",
@@ -800,7 +858,7 @@ static void purge_expired(void)
     old.expire_ms = now - 5000; /* submitted 10 s ago, kept 5 s */
     struct store_submit sub = idem_submit(&old, "idem-old", 1);
     CHECK_INT(store_submit(s, &sub, replay), 0);
-    CHECK_INT(store_claim(s, "w", now - 9000, 30000, &c), 0);
+    CHECK_INT(store_claim(s, "w", now - 9000, 30000, NULL, &c), 0);
     c.status = TASK_SUCCEEDED;
     c.end_ms = now - 8000;
     c.usage.output_s = 5;
@@ -834,7 +892,7 @@ static void purge_expired(void)
     CHECK_INT(store_submit(s, &sub, replay), 0);
     task_fini(&c);
     /* A task finishing after its expiry is kept for another retention. */
-    CHECK_INT(store_claim(s, "w", now, 30000, &c), 0);
+    CHECK_INT(store_claim(s, "w", now, 30000, NULL, &c), 0);
     CHECK_STR(c.task_id, pending.task_id);
     c.status = TASK_FAILED;
     c.end_ms = now;
@@ -1009,13 +1067,13 @@ static void wake_ups(void)
     CHECK_INT(submit_limited(s, "k", 0, 0, NULL), 0);
     CHECK_INT(store_wait_work(s2, &seen, 10000), 1);
     struct task c;
-    CHECK_INT(store_claim(s2, "w", clock_now_ms(), 1000, &c), 0);
+    CHECK_INT(store_claim(s2, "w", clock_now_ms(), 1000, NULL, &c), 0);
     CHECK_INT(store_wait_work(s2, &seen, 50), 0);
     CHECK_INT(store_release(s2, c.task_id, "w"), 0);
     CHECK_INT(store_wait_work(s2, &seen, 10000), 1);
     task_fini(&c);
     int64_t now = clock_now_ms();
-    CHECK_INT(store_claim(s2, "w", now, 1000, &c), 0);
+    CHECK_INT(store_claim(s2, "w", now, 1000, NULL, &c), 0);
     task_fini(&c);
     int requeued = 0;
     CHECK_INT(store_wait_work(s2, &seen, 50), 0);
@@ -1069,7 +1127,7 @@ static void server_restart(void)
     make_task(&t, "r", clock_now_ms());
     CHECK_INT(store_insert(s, &t), 0);
     CHECK_INT(submit_limited(s, "r", 0, 0, NULL), 0);
-    CHECK_INT(store_claim(s, "w", clock_now_ms(), 30000, &c), 0);
+    CHECK_INT(store_claim(s, "w", clock_now_ms(), 30000, NULL, &c), 0);
     CHECK_STR(c.task_id, t.task_id);
 
     uint64_t seen = 0; /* the listener is up before the restart */
@@ -1085,7 +1143,7 @@ static void server_restart(void)
     c.result = xstrdup("r.mp4");
     CHECK_INT(store_finish(s, &c, "w"), 0);
     task_fini(&c);
-    CHECK_INT(store_claim(s, "w", clock_now_ms(), 30000, &c), 0);
+    CHECK_INT(store_claim(s, "w", clock_now_ms(), 30000, NULL, &c), 0);
     task_fini(&c);
     CHECK_INT(count_tasks(s, "r"), 3);
     /* The listener connected again: wake-ups still come. */
@@ -1097,7 +1155,7 @@ static void server_restart(void)
     CHECK_INT(store_get(s, t.task_id, &g), ERR_STORE);
     task_fini(&g);
     CHECK(submit_limited(s, "r", 0, 0, NULL) == ERR_STORE);
-    CHECK_INT(store_claim(s, "w", clock_now_ms(), 30000, &c), ERR_STORE);
+    CHECK_INT(store_claim(s, "w", clock_now_ms(), 30000, NULL, &c), ERR_STORE);
     CHECK_INT(store_renew(s, "w", clock_now_ms(), NULL), ERR_STORE);
     CHECK_INT(pg_ctl("start"), 0);
 
@@ -1168,6 +1226,7 @@ static void run_suite(void)
     RUN(limits);
     RUN(limits_hold_across_nodes);
     RUN(claims_are_fair);
+    RUN(claims_by_model);
     RUN(cancel_rules);
     RUN(cancel_races_claim);
     RUN(list_filters);
