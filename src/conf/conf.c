@@ -341,8 +341,20 @@ static int load_file(struct conf *c, const char *path, struct errmsg *err)
         size_t n = strlen(s);
         if (n && s[n - 1] == '\n')
             s[--n] = '\0';
+        else if (!feof(f)) {
+            ret = errmsg_set(err, ERR_INVALID_PARAMETER,
+                             "%s:%d: a line may be at most %zu bytes", path,
+                             lineno, sizeof(line) - 2);
+            break;
+        }
+        /* A comment: '#' first on the line or after a space or tab. */
+        for (char *p = s; *p; p++)
+            if (*p == '#' && (p == s || p[-1] == ' ' || p[-1] == '\t')) {
+                *p = '\0';
+                break;
+            }
         s = trim(s);
-        if (!*s || *s == '#')
+        if (!*s)
             continue;
         char *eq = strchr(s, '=');
         if (!eq) {

@@ -40,8 +40,9 @@ static void precedence(void)
     char path[300];
     snprintf(path, sizeof(path), "%s/paddock.conf", dir);
     FILE *f = fopen(path, "w");
-    fprintf(f, "# comment\nlisten = 0.0.0.0:9000\nworkers = 3\n"
-               "api_key = from-file\nretention = 2h\n"
+    fprintf(f, "# comment\nlisten = 0.0.0.0:9000\nworkers = 3 # three\n"
+               "api_key = from-file\t# a comment after a tab\n"
+               "models = happyhorse-1.0-t2v,alias#1\nretention = 2h\n"
                "public-url = https://videos.example.com/\n");
     fclose(f);
     char cfg[320];
@@ -65,6 +66,10 @@ static void precedence(void)
         CHECK_STR(c.api_keys.v[1], "from-env");
         CHECK_STR(c.api_keys.v[2], "flag");
     }
+    /* '#' inside a value is kept; after a space it starts a comment. */
+    CHECK_INT(c.models.n, 1);
+    if (c.models.n == 1)
+        CHECK_STR(c.models.v[0], "happyhorse-1.0-t2v,alias#1");
     conf_fini(&c);
 }
 
@@ -112,6 +117,16 @@ static void bad_values_named(void)
     struct errmsg e = { 0 };
     CHECK_INT(load(&c, argv, envp, &e), ERR_INVALID_PARAMETER);
     CHECK(strstr(e.text, "bad.conf:2") && strstr(e.text, "flavour"));
+    conf_fini(&c);
+    /* A line too long for the reader is refused, not split in two. */
+    f = fopen(path, "w");
+    fprintf(f, "workers = 2\npublic-url = https://");
+    for (int i = 0; i < 5000; i++)
+        fputc('a', f);
+    fprintf(f, "\n");
+    fclose(f);
+    CHECK_INT(load(&c, argv, envp, &e), ERR_INVALID_PARAMETER);
+    CHECK(strstr(e.text, "bad.conf:2: a line may be at most") != NULL);
     conf_fini(&c);
 }
 
