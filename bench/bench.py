@@ -214,45 +214,33 @@ def http_request(port, method, path, body=None, headers=None, timeout=30):
 
 # ------------------------------------------------------------ servers
 
-class Paddock:
-    """paddock serve on an ephemeral port of 127.0.0.1 (as tests/api)."""
+class _Proc:
+    """A paddock process started by the bench: its log in a file, its
+    stdout drained by a thread, stopped by its pid."""
 
-    def __init__(self, binary, tmp, name, args=()):
-        self.binary = binary
-        self.name = name
-        self.data = os.path.join(tmp, name)
-        os.makedirs(self.data)
-        self.args = list(args)
-        self.proc = None
-        self.port = None
+    what = "paddock"
 
-    def start(self, timeout=30):
-        # Request log lines off, as nginx runs with access_log off: the
-        # rows compare serving, not logging (--log-level warn).
-        cmd = [self.binary, "serve", "--listen", "127.0.0.1:0",
-               "--data", self.data, "--api-key", KEY,
-               "--log-level", "warn"] + self.args
+    def _start(self, cmd, ready, timeout):
+        """Run cmd; wait until ready(line) is true for a stdout line."""
         env = {k: v for k, v in os.environ.items()
                if not k.startswith("PADDOCK_")}
-        self.log_path = os.path.join(self.data, "server.log")
         log = open(self.log_path, "ab")
         self.proc = spawn(cmd, stdout=subprocess.PIPE, stderr=log, env=env)
         log.close()
         lines = []
         found = threading.Event()
 
-        def read():  # then keep draining stdout so the server never blocks
+        def read():  # then keep draining stdout so the process never blocks
             for raw in self.proc.stdout:
                 line = raw.decode(errors="replace")
                 lines.append(line)
-                if not found.is_set() and "listening on http://" in line:
-                    self.port = int(line.strip().rsplit(":", 1)[1])
+                if not found.is_set() and ready(line):
                     found.set()
         threading.Thread(target=read, daemon=True).start()
         if not found.wait(timeout):
             stop(self.proc, signal.SIGKILL)
-            raise Broken("paddock (%s) did not start: %s\n%s" % (
-                self.name, "".join(lines), self.log_tail()))
+            raise Broken("%s (%s) did not start: %s\n%s" % (
+                self.what, self.name, "".join(lines), self.log_tail()))
         return self
 
     def log_tail(self, n=3000):
@@ -265,6 +253,43 @@ class Paddock:
     @property
     def pid(self):
         return self.proc.pid
+
+    def stop(self):
+        if not self.proc:
+            return
+        rc = stop(self.proc, signal.SIGTERM, timeout=60)
+        self.proc = None
+        if rc != 0:
+            raise Broken("%s (%s) exited %d on SIGTERM:\n%s" % (
+                self.what, self.name, rc, self.log_tail()))
+
+
+class Paddock(_Proc):
+    """paddock serve on an ephemeral port of 127.0.0.1 (as tests/api)."""
+
+    def __init__(self, binary, tmp, name, args=()):
+        self.binary = binary
+        self.name = name
+        self.data = os.path.join(tmp, name)
+        os.makedirs(self.data)
+        self.args = list(args)
+        self.proc = None
+        self.port = None
+        self.log_path = os.path.join(self.data, "server.log")
+
+    def start(self, timeout=30):
+        # Request log lines off, as nginx runs with access_log off: the
+        # rows compare serving, not logging (--log-level warn).
+        cmd = [self.binary, "serve", "--listen", "127.0.0.1:0",
+               "--data", self.data, "--api-key", KEY,
+               "--log-level", "warn"] + self.args
+
+        def ready(line):
+            if "listening on http://" not in line:
+                return False
+            self.port = int(line.strip().rsplit(":", 1)[1])
+            return True
+        return self._start(cmd, ready, timeout)
 
     def request(self, method, path, body=None, headers=None):
         return http_request(self.port, method, path, body, headers)
@@ -293,16 +318,6 @@ class Paddock:
                 raise Broken("task %s still %s after %d s" % (
                     task_id, doc["output"]["task_status"], timeout))
             time.sleep(0.02)
-
-    def stop(self):
-        if not self.proc:
-            return
-        rc = stop(self.proc, signal.SIGTERM, timeout=60)
-        self.proc = None
-        if rc != 0:
-            raise Broken("paddock (%s) exited %d on SIGTERM:\n%s" % (
-                self.name, rc, self.log_tail()))
-
 
 class Nginx:
     """nginx as an unprivileged foreground process with a generated
@@ -1061,8 +1076,10 @@ class PgCluster:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-class Worker:
+class Worker(_Proc):
     """paddock worker: render threads on a shared store, no HTTP."""
+
+    what = "paddock worker"
 
     def __init__(self, binary, data, name, args):
         self.binary = binary
@@ -1070,56 +1087,19 @@ class Worker:
         self.name = name
         self.args = list(args)
         self.proc = None
+        self.log_path = os.path.join(data, "%s.log" % name)
 
     def start(self, timeout=30):
         cmd = [self.binary, "worker", "--data", self.data,
                "--log-level", "warn"] + self.args
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith("PADDOCK_")}
-        self.log_path = os.path.join(self.data, "%s.log" % self.name)
-        log = open(self.log_path, "ab")
-        self.proc = spawn(cmd, stdout=subprocess.PIPE, stderr=log, env=env)
-        log.close()
-        lines = []
-        found = threading.Event()
-
-        def read():  # then keep draining stdout
-            for raw in self.proc.stdout:
-                lines.append(raw.decode(errors="replace"))
-                if "worker running" in lines[-1]:
-                    found.set()
-        threading.Thread(target=read, daemon=True).start()
-        if not found.wait(timeout):
-            stop(self.proc, signal.SIGKILL)
-            raise Broken("paddock worker (%s) did not start: %s\n%s" % (
-                self.name, "".join(lines), self.log_tail()))
-        return self
-
-    def log_tail(self, n=3000):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode(errors="replace")[-n:]
-        except OSError:
-            return ""
-
-    @property
-    def pid(self):
-        return self.proc.pid
+        return self._start(cmd, lambda line: "worker running" in line,
+                           timeout)
 
     def signal(self):
         """SIGTERM without waiting: stop() then waits (so that many
         workers stop at once)."""
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-
-    def stop(self):
-        if not self.proc:
-            return
-        rc = stop(self.proc, signal.SIGTERM, timeout=60)
-        self.proc = None
-        if rc != 0:
-            raise Broken("paddock worker (%s) exited %d on SIGTERM:\n%s" % (
-                self.name, rc, self.log_tail()))
 
 
 _TICK = os.sysconf("SC_CLK_TCK")

@@ -241,55 +241,10 @@ static const char *const migrations[] = {
     "   expire_ms = EXCLUDED.expire_ms;\n"
     " END IF;\n"
     " rc := 0;\n"
-    "END $$;"
-
-    /* The claim (store.h, store_claim): the keys with pending tasks in turn
-     * order (a loose index scan: one probe per key, not per task), then
-     * the oldest pending row of the first key that has one not locked by
-     * another claimer. A retried claim (same token) whose first attempt
-     * committed gets that task back instead of a second one. */
-    "CREATE FUNCTION paddock_claim(p_worker text, p_token text,"
-    " p_retry boolean, p_now bigint, p_until bigint) RETURNS SETOF tasks"
-    " LANGUAGE plpgsql AS $$\n"
-    "DECLARE\n"
-    " k text;\n"
-    " claimed bigint;\n"
-    "BEGIN\n"
-    " IF p_retry THEN\n"
-    "  RETURN QUERY SELECT * FROM tasks WHERE status = 'RUNNING'\n"
-    "   AND lease_owner = p_worker AND lease_token = p_token;\n"
-    "  IF FOUND THEN\n"
-    "   RETURN;\n"
-    "  END IF;\n"
-    " END IF;\n"
-    " FOR k IN\n"
-    "  WITH RECURSIVE ks(key_id) AS (\n"
-    "   (SELECT p.key_id FROM pending p ORDER BY p.key_id LIMIT 1)\n"
-    "   UNION ALL\n"
-    "   SELECT (SELECT p.key_id FROM pending p WHERE p.key_id > ks.key_id\n"
-    "    ORDER BY p.key_id LIMIT 1) FROM ks WHERE ks.key_id IS NOT NULL)\n"
-    "  SELECT ks.key_id FROM ks LEFT JOIN turns t ON t.key_id = ks.key_id\n"
-    "   WHERE ks.key_id IS NOT NULL\n"
-    "   ORDER BY coalesce(t.turn, 0), ks.key_id\n"
-    " LOOP\n"
-    "  DELETE FROM pending WHERE id = (SELECT p.id FROM pending p\n"
-    "   WHERE p.key_id = k ORDER BY p.id LIMIT 1 FOR UPDATE SKIP LOCKED)\n"
-    "   RETURNING id INTO claimed;\n"
-    "  CONTINUE WHEN claimed IS NULL;\n"
-    "  RETURN QUERY UPDATE tasks SET status = 'RUNNING',\n"
-    "   scheduled_ms = coalesce(scheduled_ms, p_now),\n"
-    "   attempt = attempt + 1, lease_owner = p_worker,\n"
-    "   lease_until = p_until, lease_token = p_token\n"
-    "   WHERE id = claimed AND status = 'PENDING' RETURNING *;\n"
-    "  IF FOUND THEN\n"
-    "   UPDATE turns SET turn = nextval('turn_seq') WHERE key_id =\n"
-    "    (SELECT t.key_id FROM turns t WHERE t.key_id = k\n"
-    "     FOR UPDATE SKIP LOCKED);\n"
-    "   RETURN;\n"
-    "  END IF;\n"
-    "  claimed := NULL; /* a stray queue row: gone now; next key */\n"
-    " END LOOP;\n"
     "END $$;",
+    /* (paddock_claim was created here too, without a model filter:
+     * databases made then have it until migration 3 replaces it; a new
+     * database gets it from there.) */
 
     /* 2: what a running engine reports: progress, and its own reference
      * (an upstream task id) that a later attempt resumes from. */
@@ -299,7 +254,13 @@ static const char *const migrations[] = {
     /* 3: workers of some models (paddock worker --models): the queue row
      * carries its task's model (filled from tasks where an insert leaves
      * it out), and the claim takes the models a worker serves, NULL for
-     * any. A filtered claim reads only its models' rows of a key. */
+     * any. A filtered claim reads only its models' rows of a key.
+     *
+     * The claim (store.h, store_claim): the keys with pending tasks in turn
+     * order (a loose index scan: one probe per key, not per task), then
+     * the oldest pending row (of the models) of the first key that has one
+     * not locked by another claimer. A retried claim (same token) whose
+     * first attempt committed gets that task back instead of a second one. */
     "ALTER TABLE pending ADD COLUMN model text;"
     "UPDATE pending p SET model = t.model FROM tasks t WHERE t.id = p.id;"
     "CREATE FUNCTION paddock_pending_model() RETURNS trigger"
@@ -313,7 +274,8 @@ static const char *const migrations[] = {
     "CREATE TRIGGER pending_model BEFORE INSERT ON pending FOR EACH ROW"
     " EXECUTE FUNCTION paddock_pending_model();"
     "CREATE INDEX pending_key_model ON pending (key_id, model, id);"
-    "DROP FUNCTION paddock_claim(text, text, boolean, bigint, bigint);"
+    "DROP FUNCTION IF EXISTS paddock_claim(text, text, boolean, bigint,"
+    " bigint);"
     "CREATE FUNCTION paddock_claim(p_worker text, p_token text,"
     " p_retry boolean, p_now bigint, p_until bigint, p_models text[])"
     " RETURNS SETOF tasks LANGUAGE plpgsql AS $$\n"

@@ -119,9 +119,14 @@ def failed(out, code, *fragments):
 
 
 def stop_all(*procs):
+    """Stop those still running, then remove the servers' data."""
+    procs = [p for p in procs if p is not None]
     for p in procs:
-        if p is not None and p.proc:
+        if p.proc:
             p.stop()
+    for p in procs:
+        if hasattr(p, "cleanup"):
+            p.cleanup()
 
 
 def relays_and_serves_the_same_bytes(dialect):
@@ -173,9 +178,6 @@ def relays_and_serves_the_same_bytes(dialect):
         assert b"upstream submit" in open(rl.log_path, "rb").read()
     finally:
         stop_all(rl, up)
-        for s in (rl, up):
-            if s:
-                s.cleanup()
 
 
 @case
@@ -216,9 +218,6 @@ def resume_after_kill_submits_once():
         assert listed["data"][0]["status"] == "SUCCEEDED", listed
     finally:
         stop_all(worker, rl, up)
-        for s in (rl, up):
-            if s:
-                s.cleanup()
 
 
 @case
@@ -254,9 +253,6 @@ def wrong_upstream_key():
         assert bad_key not in worker.log_text()
     finally:
         stop_all(worker, api, rl, up)
-        for s in (api, rl, up):
-            if s:
-                s.cleanup()
 
 
 @case
@@ -279,9 +275,6 @@ def upstream_throttles_then_accepts():
         assert upstream_list(up)["total"] == 2
     finally:
         stop_all(worker, rl, up)
-        for s in (rl, up):
-            if s:
-                s.cleanup()
 
 
 @case
@@ -310,9 +303,6 @@ def upstream_failure_code_passed_through():
         assert out["message"] == theirs["message"], (out, theirs)
     finally:
         stop_all(rl, up)
-        for s in (rl, up):
-            if s:
-                s.cleanup()
 
 
 @case
@@ -345,9 +335,6 @@ def upstream_unreachable():
         assert worker.log_text().count("upstream submit retried") == 5
     finally:
         stop_all(worker, api, rl, up)
-        for s in (api, rl, up):
-            if s:
-                s.cleanup()
         sock.close()
 
 
