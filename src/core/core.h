@@ -17,10 +17,12 @@
 #ifndef PADDOCK_CORE_H
 #define PADDOCK_CORE_H
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* ---------------------------------------------------------------- limits */
 
@@ -216,6 +218,11 @@ int64_t clock_now_ms(void);
 int64_t clock_mono_ms(void);
 /* Monotonic microseconds, for latencies. */
 int64_t clock_mono_us(void);
+/* A condition variable whose timed waits use the monotonic clock (a wall
+ * clock step neither cuts nor stretches them), and the deadline `ms` from
+ * now on that clock for pthread_cond_timedwait. */
+void clock_cond_init(pthread_cond_t *c);
+struct timespec clock_mono_after(int64_t ms);
 /* Format epoch ms as "YYYY-MM-DD HH:mm:ss.SSS" at UTC+offset_min into
  * out[24]. */
 void clock_format(int64_t ms, int offset_min, char out[24]);

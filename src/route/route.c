@@ -154,9 +154,7 @@ static void *health_main(void *arg)
     struct route_table *t = arg;
     pthread_mutex_lock(&t->lock);
     while (!t->quit) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += HEALTH_EVERY_MS / 1000;
+        struct timespec ts = clock_mono_after(HEALTH_EVERY_MS);
         while (!t->quit &&
                pthread_cond_timedwait(&t->wake, &t->lock, &ts) != ETIMEDOUT)
             ;
@@ -183,13 +181,7 @@ int route_acquire(const struct route *r, const atomic_bool *stop)
             break;
         }
         /* The stop flag has no signal of its own: look every 100 ms. */
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += 100 * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
+        struct timespec ts = clock_mono_after(100);
         pthread_cond_timedwait(&re->freed, &re->lock, &ts);
     }
     if (ret == 0)
@@ -257,7 +249,7 @@ static struct route_engine *engine_add(struct route_table *t,
     re->name[n] = '\0';
     re->healthy = true;
     pthread_mutex_init(&re->lock, NULL);
-    pthread_cond_init(&re->freed, NULL);
+    clock_cond_init(&re->freed);
     return re;
 }
 
@@ -435,11 +427,7 @@ int route_table_new(const struct conf *c, struct route_table **out,
     struct route_table *t = xcalloc(1, sizeof(*t));
     int ret = 0;
     t->conf = c;
-    pthread_condattr_t ca; /* health_main waits on CLOCK_MONOTONIC */
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&t->wake, &ca);
-    pthread_condattr_destroy(&ca);
+    clock_cond_init(&t->wake);
     pthread_mutex_init(&t->lock, NULL);
     t->catalog = (struct task_catalog){ .find = catalog_find,
                                         .names = catalog_names,

@@ -872,10 +872,7 @@ static int conn_ready(struct store_pg *s, struct pgconn *c)
 /* A pooled connection, connected; NULL (logged) when none can be had. */
 static struct pgconn *conn_get(struct store_pg *s)
 {
-    struct timespec until;
-    int64_t deadline = clock_now_ms() + PG_POOL_WAIT_MS;
-    until.tv_sec = deadline / 1000;
-    until.tv_nsec = (deadline % 1000) * 1000000;
+    struct timespec until = clock_mono_after(PG_POOL_WAIT_MS);
     pthread_mutex_lock(&s->lock);
     while (!s->idle) {
         if (pthread_cond_timedwait(&s->freed, &s->lock, &until) != 0 &&
@@ -1671,9 +1668,8 @@ static void *listener_main(void *arg)
 static int pg_wait_work(struct store *base, uint64_t *seen, int timeout_ms)
 {
     struct store_pg *s = from_base(base);
-    int64_t deadline = clock_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
-    struct timespec until = { .tv_sec = deadline / 1000,
-                              .tv_nsec = (deadline % 1000) * 1000000 };
+    struct timespec until =
+        clock_mono_after(timeout_ms > 0 ? timeout_ms : 0);
     pthread_mutex_lock(&s->wait_lock);
     if (!s->listener_started) {
         if (pthread_create(&s->listener, NULL, listener_main, s) != 0) {
@@ -1750,9 +1746,9 @@ int store_pg_open(const char *url, struct store **out, struct errmsg *err)
     s->base.ops = &pg_ops;
     s->url = xstrdup(url);
     pthread_mutex_init(&s->lock, NULL);
-    pthread_cond_init(&s->freed, NULL);
+    clock_cond_init(&s->freed);
     pthread_mutex_init(&s->wait_lock, NULL);
-    pthread_cond_init(&s->wait_cond, NULL);
+    clock_cond_init(&s->wait_cond);
     atomic_init(&s->churn, 0);
     atomic_init(&s->listener_stop, false);
     for (int i = PG_POOL - 1; i >= 0; i--) {

@@ -90,17 +90,6 @@ const char *worker_owner(const struct worker_pool *pool)
     return pool->owner;
 }
 
-static void deadline_in(struct timespec *ts, int64_t ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (ms % 1000) * 1000000;
-    if (ts->tv_nsec >= 1000000000) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000;
-    }
-}
-
 void worker_notify(void *arg)
 {
     struct worker_pool *pool = arg;
@@ -118,8 +107,7 @@ static bool quitting(struct worker_pool *pool)
 /* Sleep until a submit, stop, or `ms` pass. */
 static void idle_wait(struct worker_pool *pool, int64_t ms)
 {
-    struct timespec ts;
-    deadline_in(&ts, ms);
+    struct timespec ts = clock_mono_after(ms);
     pthread_mutex_lock(&pool->lock);
     while (pool->wakeups == 0 && !quitting(pool)) {
         if (pthread_cond_timedwait(&pool->cond, &pool->lock, &ts) == ETIMEDOUT)
@@ -159,8 +147,10 @@ static void finish_failed(struct worker_pool *pool, const char *owner,
     finish_failed_as(pool, owner, t, code, NULL, message);
 }
 
+/* A claimed task on this slot; no deadline until its engine run starts
+ * (slot_deadline): waiting for a run slot is not running. */
 static void slot_begin(struct worker_pool *pool, struct slot *sl,
-                       const char *task_id, int64_t deadline_ms)
+                       const char *task_id)
 {
     /* Under the lock: worker_stop sets every slot's flag under it too, so
      * a stop cannot slip in between and be overwritten. */
@@ -171,7 +161,7 @@ static void slot_begin(struct worker_pool *pool, struct slot *sl,
     atomic_store(&sl->stop, atomic_load(&pool->stop));
     atomic_store(&sl->timed_out, false);
     sl->busy = true;
-    sl->deadline_mono = clock_mono_ms() + deadline_ms;
+    sl->deadline_mono = INT64_MAX;
     pthread_mutex_unlock(&pool->lock);
 }
 
@@ -317,7 +307,7 @@ static void run_task(struct worker_pool *pool, struct slot *sl, struct task *t)
     int64_t deadline_ms =
         route ? route_deadline_ms(pool->d.routes, route) : 1000;
 
-    slot_begin(pool, sl, t->task_id, deadline_ms);
+    slot_begin(pool, sl, t->task_id);
     if (!route) {
         char msg[LIMIT_ERRMSG];
         snprintf(msg, sizeof(msg),
@@ -334,7 +324,7 @@ static void run_task(struct worker_pool *pool, struct slot *sl, struct task *t)
     }
     struct engine *engine = route_engine_get(route->engine);
     bool local = engine_local_media(engine);
-    if (route_acquire(route, &sl->stop) < 0) {
+    if (route_acquire(route, &sl->stop) < 0) { /* only a stop ends it */
         if (store_release(pool->d.store, t->task_id, sl->owner) == 0)
             log_info("task given back at shutdown", "task_id=%s", t->task_id);
         goto out;
@@ -615,8 +605,7 @@ static void *keeper_main(void *arg)
             next = now + DEADLINE_CHECK_MS;
         int64_t wait = next - clock_mono_ms();
         if (wait > 0 && !atomic_load(&pool->stop)) {
-            struct timespec ts;
-            deadline_in(&ts, wait);
+            struct timespec ts = clock_mono_after(wait);
             pthread_cond_timedwait(&pool->keeper_cond, &pool->lock, &ts);
         }
     }
@@ -698,13 +687,9 @@ int worker_start(const struct worker_deps *deps, struct worker_pool **out,
     atomic_init(&pool->stop, false);
     atomic_init(&pool->draining, false);
     pthread_mutex_init(&pool->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&pool->cond, &ca);
-    pthread_cond_init(&pool->keeper_cond, &ca);
-    pthread_cond_init(&pool->idle_cond, &ca);
-    pthread_condattr_destroy(&ca);
+    clock_cond_init(&pool->cond);
+    clock_cond_init(&pool->keeper_cond);
+    clock_cond_init(&pool->idle_cond);
 
     char host[64] = "host", nonce[9];
     unsigned char rnd[4];
@@ -756,8 +741,7 @@ fail:
  * (the keeper goes on renewing their leases). */
 static void drain(struct worker_pool *pool, int64_t grace_ms)
 {
-    struct timespec ts;
-    deadline_in(&ts, grace_ms);
+    struct timespec ts = clock_mono_after(grace_ms);
     pthread_mutex_lock(&pool->lock);
     atomic_store(&pool->draining, true);
     pthread_cond_broadcast(&pool->cond);

@@ -236,7 +236,7 @@ def concurrency_caps_runs_and_deadline_per_engine():
     spans = os.path.join(DIR, "spans")
     prog = engine("slow.py",
                   "t0 = time.time()\n"
-                  "time.sleep(0.8 if job['prompt'] != 'hang' else 1000)\n"
+                  "time.sleep(1.2 if job['prompt'] != 'hang' else 1000)\n"
                   "open(%r, 'a').write('%%f %%f\\n' %% (t0, time.time()))\n"
                   % spans)
     conf = config([
@@ -245,17 +245,27 @@ def concurrency_caps_runs_and_deadline_per_engine():
         "engine.one.deadline = 3s",
         "model.happyhorse-1.0-t2v = one",
     ])
-    srv = Server(args=["--workers", "3", "--config", conf]).start()
+    srv = Server(args=["--workers", "4", "--config", conf]).start()
     try:
-        ids = [submit_ok(srv, t2v()) for _ in range(3)]
+        ids = [submit_ok(srv, t2v()) for _ in range(4)]
         for tid in ids:
             out = srv.wait(tid)
             assert out["output"]["task_status"] == "SUCCEEDED", out
         with open(spans) as f:
             runs = sorted(tuple(map(float, ln.split())) for ln in f)
-        assert len(runs) == 3, runs
+        assert len(runs) == 4, runs
         for (a0, a1), (b0, b1) in zip(runs, runs[1:]):
             assert b0 >= a1 - 0.01, ("runs overlap", runs)
+        # The last waited 3.6 s for its turn, then ran 1.2 s: the deadline
+        # (3 s) counts the run only, so nothing was stopped or given back.
+        assert "given back" not in srv.log_text(), srv.log_text()[-2000:]
+        # Waiting threads sleep: 3 of them waited 7.2 s in all, and the
+        # server's own CPU time (its engines are children, not counted)
+        # stays far below that (a waiter that spins takes a core).
+        with open("/proc/%d/stat" % srv.proc.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        cpu_s = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        assert cpu_s < 2.0, ("the server used %.1f s of CPU" % cpu_s)
         # The engine's own deadline, not the global 10 minutes.
         out = srv.wait(submit_ok(srv, t2v(prompt="hang")), timeout=60)
         assert out["output"]["task_status"] == "FAILED", out
