@@ -219,7 +219,8 @@ static int cmd_serve(int argc, char **argv, bool with_api)
     }
     if (blob_open(conf.data_dir, sign_key, &blob, &err) < 0)
         goto out;
-    if (route_table_new(&conf, &routes, &err) < 0)
+    if (route_table_new(&conf, &routes, &err) < 0 ||
+        (conf.workers > 0 && route_check_host(routes, &err) < 0))
         goto out;
     if (!with_api) {
         struct worker_deps wd = { .conf = &conf,

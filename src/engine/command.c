@@ -394,10 +394,17 @@ out:
 static int command_check(struct engine *e, struct errmsg *err)
 {
     struct command_engine *ce = container_of(e, struct command_engine, base);
-    if (access(ce->argv[0], X_OK) < 0)
+    /* Clients read this (503): the program's name, not where it lives. */
+    const char *slash = strrchr(ce->argv[0], '/');
+    struct stat st;
+    int rc = stat(ce->argv[0], &st);
+    if (rc == 0 && !S_ISREG(st.st_mode))
+        errno = EISDIR;
+    if (rc < 0 || !S_ISREG(st.st_mode) || access(ce->argv[0], X_OK) < 0)
         return errmsg_set(err, ERR_MODEL_UNAVAILABLE,
-                          "the engine program %s cannot be run: %s",
-                          ce->argv[0], strerror(errno));
+                          "the engine program %.100s cannot be run on this "
+                          "node: %s",
+                          slash + 1, strerror(errno));
     return 0;
 }
 
@@ -414,6 +421,7 @@ static const struct engine_ops command_ops = {
     .local_media = true,
     .run = command_run,
     .check = command_check,
+    .host_check = true,
     .free = command_free,
 };
 
@@ -439,12 +447,12 @@ int engine_command_new(const char *cmdline, struct engine **out,
         }
         ce->argv[n++] = xstrndup(w, (size_t)(p - w));
     }
-    struct stat st;
-    if (n == 0 || ce->argv[0][0] != '/' || stat(ce->argv[0], &st) < 0 ||
-        !S_ISREG(st.st_mode) || access(ce->argv[0], X_OK) < 0) {
+    /* Whether the file is there and runs is the check's question (an API
+     * node names the render hosts' programs without having them). */
+    if (n == 0 || ce->argv[0][0] != '/') {
         int rc = errmsg_set(err, ERR_INVALID_PARAMETER,
-                            "engine command: '%.200s' is not an executable "
-                            "file given by its absolute path",
+                            "engine command: '%.200s' is not a program "
+                            "given by its absolute path",
                             n ? ce->argv[0] : "");
         command_free(&ce->base);
         return rc;

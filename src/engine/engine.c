@@ -49,6 +49,11 @@ bool engine_local_media(const struct engine *e)
     return e->ops->local_media;
 }
 
+bool engine_host_check(const struct engine *e)
+{
+    return e->ops->host_check;
+}
+
 int engine_run(struct engine *e, const struct job *job,
                const struct job_inputs *in, const char *out_path,
                const struct job_ctl *ctl, struct job_result *res,

@@ -89,6 +89,9 @@ struct engine_ops {
      * seconds; called from a background thread, never from a request.
      */
     int (*check)(struct engine *e, struct errmsg *err);
+    /* true: check() looks at this host (a program on its disk), so a node
+     * that renders nothing (an API node) does not run it. */
+    bool host_check;
     void (*free)(struct engine *e);
 };
 
@@ -111,6 +114,8 @@ int engine_run(struct engine *e, const struct job *job,
                const struct job_inputs *in, const char *out_path,
                const struct job_ctl *ctl, struct job_result *res,
                struct errmsg *err);
+/* Whether its check is about this host (engine_ops.host_check). */
+bool engine_host_check(const struct engine *e);
 /* The engine's check (engine_ops.check); 0 when it has none. */
 int engine_check(struct engine *e, struct errmsg *err);
 /* NULL is fine. */

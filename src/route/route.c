@@ -126,9 +126,13 @@ bool route_usable(const struct route *r, struct errmsg *err)
     return ok;
 }
 
-static void check_one(struct route_engine *re)
+static void check_one(const struct route_table *t, struct route_engine *re)
 {
     struct errmsg e = { 0 };
+    /* A node that renders nothing cannot judge a check of the render
+     * hosts' own disks: it leaves those engines available. */
+    if (t->conf->workers == 0 && engine_host_check(re->engine))
+        return;
     int rc = engine_check(re->engine, &e);
     pthread_mutex_lock(&re->lock);
     bool was = re->healthy;
@@ -146,7 +150,19 @@ static void check_one(struct route_engine *re)
 void route_check_now(struct route_table *t)
 {
     for (size_t i = 0; i < t->n_engines; i++)
-        check_one(&t->engines[i]);
+        check_one(t, &t->engines[i]);
+}
+
+int route_check_host(struct route_table *t, struct errmsg *err)
+{
+    for (size_t i = 0; i < t->n_engines; i++) {
+        struct route_engine *re = &t->engines[i];
+        struct errmsg e = { 0 };
+        if (engine_host_check(re->engine) && engine_check(re->engine, &e) < 0)
+            return errmsg_set(err, ERR_INVALID_PARAMETER, "engine.%s: %s",
+                              re->name, errmsg_text(&e));
+    }
+    return 0;
 }
 
 static void *health_main(void *arg)

@@ -18,7 +18,10 @@
  *
  * Health: a background thread runs each engine's check (engine_check) every
  * few seconds; route_usable() answers from the last result, so a submit for
- * a model whose engine is down answers 503 ModelUnavailable at once.
+ * a model whose engine is down answers 503 ModelUnavailable at once. A node
+ * with no render threads (conf workers 0) skips the checks about its own
+ * host (engine_host_check: the command engine's program), which only the
+ * render hosts can judge.
  *
  * Concurrency: route_acquire() waits for one of the engine's run slots; the
  * caller route_release()s it after the run.
@@ -82,6 +85,10 @@ int64_t route_deadline_ms(const struct route_table *t, const struct route *r);
 bool route_usable(const struct route *r, struct errmsg *err);
 /* Run every engine's check now (the health thread does this on its own). */
 void route_check_now(struct route_table *t);
+/* For a node that renders, at start: 0 when every check about this host
+ * (engine_host_check) passed, else ERR_INVALID_PARAMETER naming the engine
+ * (a program missing on a render host is a configuration error). */
+int route_check_host(struct route_table *t, struct errmsg *err);
 
 /* Wait for a free run of the route's engine: 0, or ERR_STOPPED once *stop
  * is set. */
