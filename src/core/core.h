@@ -258,6 +258,10 @@ bool utf8_valid(const char *s, size_t n);
  * Returns the byte length to keep.
  */
 size_t utf8_prompt_cut(const char *s, size_t n);
+/* A copy of the C string s (caller frees) that is valid UTF-8: each byte
+ * that does not start a well-formed sequence becomes U+FFFD. For text from
+ * outside (a program's stderr, a message cut short) bound for a client. */
+char *utf8_fix_dup(const char *s);
 
 /* ----------------------------------------------------------------- misc */
 

@@ -67,6 +67,7 @@ void buf_reserve(struct buf *b, size_t extra)
     while (cap < need)
         cap *= 2;
     b->data = xrealloc(b->data, cap);
+    b->data[b->len] = '\0'; /* a new buffer too: terminated when non-NULL */
     b->cap = cap;
 }
 

@@ -1,6 +1,8 @@
 /* UTF-8 validation and the prompt length rule of the API. */
 #include "core.h"
 
+#include <string.h>
+
 /* Decode one code point at s[i]; returns its length, 0 when malformed. */
 static size_t utf8_decode(const unsigned char *s, size_t n, size_t i,
                           uint32_t *cp)
@@ -78,4 +80,24 @@ size_t utf8_prompt_cut(const char *s, size_t n)
         }
     }
     return cjk ? cut_short : cut_long;
+}
+
+char *utf8_fix_dup(const char *s)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t n = strlen(s);
+    struct buf b = BUF_INIT;
+    buf_reserve(&b, n + 1);
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        size_t len = utf8_decode(u, n, i, &cp);
+        if (len == 0) {
+            buf_puts(&b, "\xef\xbf\xbd"); /* U+FFFD */
+            i++;
+        } else {
+            buf_append(&b, s + i, len);
+            i += len;
+        }
+    }
+    return buf_take(&b);
 }

@@ -128,7 +128,10 @@ static void finish_failed_as(struct worker_pool *pool, const char *owner,
     t->end_ms = clock_now_ms();
     snprintf(t->code, sizeof(t->code), "%s", as_is ? as_is : err_code(code));
     free(t->message);
-    t->message = xstrdup(message);
+    /* Engines' words may come cut mid-character or as raw bytes (a
+     * program's stderr): stored and served as valid UTF-8 (PostgreSQL
+     * refuses anything else, and the task would never finish). */
+    t->message = utf8_fix_dup(message);
     int rc = store_finish(pool->d.store, t, owner);
     if (rc == ERR_CONFLICT)
         log_warn("lease lost; failure discarded", "task_id=%s", t->task_id);

@@ -4,6 +4,7 @@ prints garbage, writes no file, writes a non-MP4, exits non-zero, names a
 failure code. Real servers on 127.0.0.1, real processes."""
 
 import base64
+import json
 import os
 import shutil
 import signal
@@ -122,6 +123,29 @@ def garbage_and_no_file():
     srv = serve(prog)
     try:
         failed(run(srv), "InternalError.Algo", "no video")
+    finally:
+        srv.stop()
+        srv.cleanup()
+
+
+@case
+def raw_bytes_on_stderr_reach_the_client_as_utf8():
+    """What a program says on stderr goes into the task's message: raw
+    bytes and characters cut short become U+FFFD, never invalid UTF-8
+    (PostgreSQL would refuse to store the failure)."""
+    prog = engine("raw.py",
+                  "sys.stderr.buffer.write(b'bad \\xff\\xfe model \\xe4\\xb8')\n"
+                  "sys.stderr.flush()\n"
+                  "sys.exit(3)\n")
+    srv = serve(prog)
+    try:
+        r = srv.submit(t2v())
+        tid = r.json()["output"]["task_id"]
+        srv.wait(tid)
+        raw = srv.query(tid).body
+        text = raw.decode("utf-8")  # strict: raises on invalid UTF-8
+        out = json.loads(text)["output"]
+        failed(out, "InternalError.Algo", "status 3", "bad \ufffd\ufffd model")
     finally:
         srv.stop()
         srv.cleanup()

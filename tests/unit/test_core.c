@@ -51,7 +51,7 @@ static void clock_matches_libc(void)
         /* 1900..2199, any millisecond */
         int64_t ms = (int64_t)(x % 9467280000000ull) - 2208988800000LL;
         int off = (int)(x >> 40) % (14 * 60 * 2 + 1) - 14 * 60;
-        char got[24], want[24];
+        char got[24], want[64]; /* room for any int the compiler imagines */
         clock_format(ms, off, got);
         int64_t local = ms + (int64_t)off * 60000;
         time_t secs =
@@ -125,6 +125,15 @@ static void utf8_rules(void)
     CHECK(!utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
     CHECK(!utf8_valid("\xe4\xb8", 2));         /* truncated */
     CHECK(!utf8_valid("\xf4\x90\x80\x80", 4)); /* above U+10FFFF */
+
+    /* Repair: malformed bytes become U+FFFD, the rest is kept. */
+    char *fixed = utf8_fix_dup("ok \xe4\xb8\xad \xff\xe4\xb8");
+    CHECK_STR(fixed, "ok \xe4\xb8\xad \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+    CHECK(utf8_valid(fixed, strlen(fixed)));
+    free(fixed);
+    fixed = utf8_fix_dup("");
+    CHECK_STR(fixed, "");
+    free(fixed);
 
     size_t n = 6000;
     char *s = malloc(n * 3);
