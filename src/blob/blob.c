@@ -356,7 +356,7 @@ int blob_upload_put(const struct blob *b, const char *key_id,
         goto out;
     }
     int werr = write_full(fd, data, len);
-    if (werr || fsync(fd) < 0) {
+    if (werr || fsync(fd) < 0 || fstat(fd, &st) < 0) {
         log_error("cannot write upload", "path=%s error=\"%s\"", tmp,
                   strerror(werr ? werr : errno));
         goto out;
@@ -385,12 +385,7 @@ int blob_upload_put(const struct blob *b, const char *key_id,
         unlink(dst);
         goto out;
     }
-    if (stat(dst, &st) < 0) {
-        log_error("cannot stat upload", "path=%s error=\"%s\"", dst,
-                  strerror(errno));
-        goto out;
-    }
-    *mtime_ms = mtime_of(&st);
+    *mtime_ms = mtime_of(&st); /* the rename keeps it */
     ret = 0;
 out:
     if (fd >= 0)

@@ -30,11 +30,14 @@ int engine_new(const char *name, struct engine **out, struct errmsg *err)
     struct buf known = BUF_INIT;
     for (size_t i = 0; i < ARRAY_LEN(engines); i++)
         buf_printf(&known, "%s%s", i ? ", " : "", engines[i].name);
+    /* Only the first word is repeated: a mistyped "upstream" spec goes on
+     * with a key, which must not reach a terminal or a log. */
+    int n = name ? (int)strcspn(name, " \t") : 0;
     int rc = errmsg_set(err, ERR_INVALID_PARAMETER,
-                        "unknown engine '%.100s' (known: %s, "
+                        "unknown engine '%.*s' (known: %s, "
                         "command:/path/to/program, "
-                        "upstream:DIALECT BASE_URL key=KEY)",
-                        name ? name : "", known.data);
+                        "upstream:DIALECT BASE_URL key-env=VAR)",
+                        n < 100 ? n : 100, name ? name : "", known.data);
     buf_fini(&known);
     return rc;
 }

@@ -324,7 +324,13 @@ static const char *const migrations[] = {
     "  END IF;\n"
     "  claimed := NULL; /* a stray queue row: gone now; next key */\n"
     " END LOOP;\n"
-    "END $$;",
+    "END $$;"
+    /* Nodes still on the binary before this migration call the claim
+     * with five arguments: they go on claiming during a rolling upgrade. */
+    "CREATE FUNCTION paddock_claim(p_worker text, p_token text,"
+    " p_retry boolean, p_now bigint, p_until bigint) RETURNS SETOF tasks"
+    " LANGUAGE sql AS $$ SELECT * FROM paddock_claim(p_worker, p_token,"
+    " p_retry, p_now, p_until, NULL::text[]) $$;",
 };
 
 enum stmt_id {

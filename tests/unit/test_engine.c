@@ -1028,6 +1028,13 @@ static void upstream_spec_words(void)
     /* The registry names the upstream engine among the known ones. */
     CHECK_INT(engine_new("dreamworks", &e, &err), ERR_INVALID_PARAMETER);
     CHECK(strstr(err.text, "upstream:") != NULL);
+    /* A mistyped prefix: the message repeats the first word only, never
+     * the key that follows it. */
+    CHECK_INT(engine_new("upstreams:dashscope https://h key=sk-secret-42", &e,
+                         &err),
+              ERR_INVALID_PARAMETER);
+    CHECK(strstr(err.text, "'upstreams:dashscope'") != NULL);
+    CHECK(strstr(err.text, "sk-secret-42") == NULL);
 }
 
 static void upstream_relays_a_job(void)
