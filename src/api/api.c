@@ -911,6 +911,15 @@ static const char *dispatch(struct call *cl)
     while (n > 1 && path[n - 1] == '/') /* "/tasks/{id}/" is "/tasks/{id}" */
         n--;
 
+    if (http_req_stopping(req)) {
+        /* A node going away: a client (or a load balancer) retries on
+         * another node or after the restart. */
+        http_reply_header(c.rep, "Connection", "close");
+        reply_throttled(&c, ERR_SHUTTING_DOWN, "1",
+                        "this server is shutting down; retry in a moment "
+                        "(or on another node)");
+        return NULL;
+    }
     if (http_req_too_large(req)) {
         char msg[128];
         snprintf(msg, sizeof(msg),

@@ -107,6 +107,8 @@
     X(IO, 500, "InternalError", "I/O error")                                  \
     X(STORE, 500, "InternalError", "task store error")                        \
     X(MODEL_UNAVAILABLE, 503, "ModelUnavailable", "model unavailable")        \
+    X(SHUTTING_DOWN, 503, "ServiceUnavailable",                               \
+      "this server is shutting down; retry")                                  \
     X(INPUT_DOWNLOAD_FAILED, 400, "BadRequest.InputDownloadFailed",           \
       "input download failed")                                                \
     X(INVALID_URL, 400, "InvalidURL", "URL not allowed")                      \

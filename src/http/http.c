@@ -23,7 +23,10 @@ struct http_server {
     struct http_opts opts;
     int fd; /* the listening socket, ours to close */
     int port;
-    atomic_int inflight; /* requests begun and not yet completed */
+    /* Requests begun before http_stop and not yet completed; those that
+     * begin after it (`late`) are answered at once and not counted. */
+    atomic_int inflight;
+    atomic_bool stopping; /* http_stop has begun */
 };
 
 /* How long http_stop lets requests in progress finish: longer than the
@@ -38,6 +41,7 @@ struct http_req {
     char id[UUID_STR_LEN + 1];
     struct buf body;
     bool too_large;
+    bool late; /* begun after http_stop: http_req_stopping() */
     bool answered;
     /* A deferred reply (http_reply_defer): the connection is suspended
      * until http_resume; the lock orders suspend before resume whichever
@@ -75,6 +79,11 @@ const char *http_req_body(const struct http_req *req, size_t *len)
 bool http_req_too_large(const struct http_req *req)
 {
     return req->too_large;
+}
+
+bool http_req_stopping(const struct http_req *req)
+{
+    return req->late;
 }
 
 const char *http_req_id(const struct http_req *req)
@@ -202,8 +211,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     (void)version;
 
     if (!req) {
-        atomic_fetch_add(&srv->inflight, 1);
         req = xcalloc(1, sizeof(*req));
+        /* Counted first, then the flag read (both sequentially consistent):
+         * http_stop either waits for this request or it sees the flag. */
+        atomic_fetch_add(&srv->inflight, 1);
+        req->late = atomic_load(&srv->stopping);
+        if (req->late)
+            atomic_fetch_sub(&srv->inflight, 1);
         req->rep.fd = -1;
         pthread_mutex_init(&req->lock, NULL);
         req->conn = conn;
@@ -211,6 +225,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         req->path = xstrdup(url);
         id_uuid4(req->id);
         *con_cls = req;
+        if (req->late) /* shutting down: answered now, body unread */
+            return answer(srv, req);
         const char *cl = MHD_lookup_connection_value(
             conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         int64_t declared;
@@ -258,7 +274,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)conn, (void)why;
     if (!req)
         return;
-    atomic_fetch_sub(&srv->inflight, 1);
+    if (!req->late)
+        atomic_fetch_sub(&srv->inflight, 1);
     reply_fini(&req->rep);
     pthread_mutex_destroy(&req->lock);
     buf_fini(&req->body);
@@ -382,10 +399,15 @@ bool http_stop(struct http_server *srv)
     if (!srv)
         return true;
     if (srv->daemon) {
-        /* Stop accepting, let requests in progress finish (a deferred
-         * reply waits for its commit: bounded by the store's timeouts),
-         * then close. */
-        int lfd = MHD_quiesce_daemon(srv->daemon);
+        /* New requests are answered at once (503, the handler sees
+         * http_req_stopping) and close their connection; those in
+         * progress finish (a deferred reply waits for its commit: bounded
+         * by the store's timeouts); then MHD stops and closes the socket.
+         * Not MHD_quiesce_daemon: with epoll and a thread pool it races
+         * its own threads for the listen socket and can abort the process
+         * (libmicrohttpd 0.9.75, "Failed to remove listen FD from epoll
+         * set"). */
+        atomic_store(&srv->stopping, true);
         for (int waited = 0;
              atomic_load(&srv->inflight) > 0 && waited < DRAIN_MS; waited += 10)
             nanosleep(&(struct timespec){ .tv_nsec = 10000000 }, NULL);
@@ -398,8 +420,6 @@ bool http_stop(struct http_server *srv)
             return false;
         }
         MHD_stop_daemon(srv->daemon);
-        if (lfd >= 0) /* after the stop: no thread may accept on it */
-            close(lfd);
     }
     if (srv->fd >= 0)
         close(srv->fd);

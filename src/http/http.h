@@ -42,7 +42,8 @@ struct http_reply {
 };
 
 /* Called once per request: when the body is complete, or early with
- * http_req_too_large() true. Fill *rep; status 0 is answered 500. */
+ * http_req_too_large() or http_req_stopping() true. Fill *rep; status 0
+ * is answered 500. */
 typedef void (*http_handler)(void *arg, struct http_req *req,
                              struct http_reply *rep);
 
@@ -63,8 +64,8 @@ int http_serve(struct http_server *srv, http_handler handler, void *arg,
                struct errmsg *err);
 /* The port actually bound (known after http_listen). */
 int http_port(const struct http_server *srv);
-/* Stop accepting, let requests in flight finish, close connections, join
- * the threads, close the socket. false: requests were still in flight
+/* Answer new requests 503 at once, let requests in flight finish, close
+ * connections, join the threads, close the socket. false: requests were still in flight
  * after the drain time; nothing was stopped or freed, and the caller must
  * not free what handlers use (exit instead). NULL is fine. */
 bool http_stop(struct http_server *srv);
@@ -81,6 +82,9 @@ const char *http_req_query(const struct http_req *req, const char *name);
 const char *http_req_body(const struct http_req *req, size_t *len);
 /* True when the declared or received body exceeded the limit. */
 bool http_req_too_large(const struct http_req *req);
+/* True when the request began after http_stop: answer it at once (503),
+ * never deferred; its connection is closed after the answer. */
+bool http_req_stopping(const struct http_req *req);
 /* The request's uuid v4 (also sent as the X-Request-Id header). */
 const char *http_req_id(const struct http_req *req);
 bool http_req_is_head(const struct http_req *req);

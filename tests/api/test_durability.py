@@ -3,13 +3,16 @@ acknowledged and before they finish; a restart finishes every one. And the
 first-start key: minted, printed once, kept as a hash, valid after restart.
 """
 
+import json
 import os
+import signal
 import shutil
+import socket
 import sqlite3
 import tempfile
 import time
 
-from lib import Server, case, main, t2v
+from lib import KEY, Server, case, main, t2v
 
 
 @case
@@ -99,6 +102,87 @@ def sigterm_gives_running_tasks_back():
         assert status == "PENDING", status
     finally:
         shutil.rmtree(data, ignore_errors=True)
+
+
+def raw_request(port, head, body=b""):
+    """A request on a new connection; the socket, left open."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    s.sendall(head.encode() + body)
+    return s
+
+
+def read_answer(s):
+    """(status, headers, body) of one answer; the server closes after it
+    or gives Content-Length."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(65536)
+        assert chunk, data
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    lines = head.decode().split("\r\n")
+    headers = {k.lower(): v.strip() for k, v in
+               (ln.split(":", 1) for ln in lines[1:])}
+    want = int(headers.get("content-length", "0"))
+    while len(body) < want:
+        chunk = s.recv(65536)
+        assert chunk, body
+        body += chunk
+    return int(lines[0].split()[1]), headers, body
+
+
+@case
+def sigterm_answers_new_requests_503_and_finishes_old_ones():
+    """At SIGTERM, a request in progress (here a submit whose body is still
+    arriving) is finished and answered; one that begins afterwards gets 503
+    ServiceUnavailable with Retry-After and Connection: close at once; then
+    the server exits cleanly."""
+    srv = Server(args=["--workers", "0"]).start()
+    try:
+        body = json.dumps(t2v(seed=7)).encode()
+        slow = raw_request(srv.port,
+                           "POST /api/v1/services/aigc/video-generation/"
+                           "video-synthesis HTTP/1.1\r\nHost: x\r\n"
+                           "Authorization: Bearer %s\r\n"
+                           "X-DashScope-Async: enable\r\n"
+                           "Content-Type: application/json\r\n"
+                           "Content-Length: %d\r\n\r\n" % (KEY, len(body)),
+                           body[:10])
+        time.sleep(0.3)  # the request has begun
+        srv.proc.send_signal(signal.SIGTERM)
+        deadline = time.time() + 30
+        while "shutting down" not in srv.log_text():
+            assert time.time() < deadline, srv.log_text()
+            time.sleep(0.05)
+        late = raw_request(srv.port, "GET /healthz HTTP/1.1\r\nHost: x\r\n"
+                           "\r\n")
+        status, headers, answer = read_answer(late)
+        assert status == 503, (status, answer)
+        err = json.loads(answer)
+        assert err["code"] == "ServiceUnavailable", err
+        assert "shutting down" in err["message"], err
+        assert headers.get("retry-after") == "1", headers
+        assert headers.get("connection", "").lower() == "close", headers
+        late.close()
+        # The first submit, completed now, is taken and answered.
+        slow.sendall(body[10:])
+        status, headers, answer = read_answer(slow)
+        assert status == 200, (status, answer)
+        tid = json.loads(answer)["output"]["task_id"]
+        slow.close()
+        assert srv.proc.wait(timeout=60) == 0, srv.log_text()[-3000:]
+        srv.proc.stdout.close()
+        srv.log.close()
+        srv.proc = None
+        # It was stored: a restart on the same data knows it.
+        srv2 = Server(data=srv.data, args=["--workers", "0"]).start()
+        try:
+            out = srv2.query(tid).json()["output"]
+            assert out["task_status"] == "PENDING", out
+        finally:
+            srv2.stop()
+    finally:
+        srv.cleanup()
 
 
 if __name__ == "__main__":
