@@ -572,8 +572,7 @@ int main(int argc, char **argv)
         else if (strcmp(topic, "keys") == 0) {
             char *verb[] = { "help", NULL };
             return cmd_keys(1, verb);
-        }
-        else if (argc > 2 && cli_is_command(argv[2]))
+        } else if (argc > 2 && cli_is_command(argv[2]))
             cli_help(argv[2], stdout);
         else
             usage(stdout);

@@ -79,7 +79,8 @@ static const struct opt opts[] = {
       "MODEL,...",
       "render only these models or aliases (repeatable; default: all)" },
     { "engine", "PADDOCK_ENGINE", OPT_STR, OFF(engine), 0, 0, "sandbox", "SPEC",
-      "the engine \"default\": sandbox, command:/abs/program [ARGS], or upstream:... (docs/engines.md)" },
+      "the engine \"default\": sandbox, command:/abs/program [ARGS], or "
+      "upstream:... (docs/engines.md)" },
     { "fetch-timeout", "PADDOCK_FETCH_TIMEOUT", OPT_DURATION,
       OFF(fetch_timeout_ms), 1000, 3600000, "120s", "DURATION",
       "time limit of one input download (images 20 MB, videos 100 MB)" },
@@ -444,8 +445,9 @@ static int route_flag(struct conf *c, int argc, char **argv, int *i,
     else if (*i + 1 < argc)
         value = argv[++*i];
     else
-        return errmsg_set(err, ERR_INVALID_PARAMETER, "option --%.*s needs "
-                          "a value", (int)(n < 128 ? n : 128), key);
+        return errmsg_set(err, ERR_INVALID_PARAMETER,
+                          "option --%.*s needs a value",
+                          (int)(n < 128 ? n : 128), key);
     int ret = add_route(c, key, n, value, err);
     return ret < 0 ? ret : 1;
 }
@@ -573,12 +575,13 @@ void conf_usage(FILE *out)
             "read 'key = value' lines (keys as the flags, no dashes "
             "before)");
     fprintf(out, "  %-28s env PADDOCK_CONFIG\n", "");
-    fprintf(out, "\nModel routing (flags or config-file lines; docs/config.md):\n"
-                 "  --engine.NAME SPEC           an engine instance "
-                 "(sandbox | command:... | upstream:...)\n"
-                 "  --engine.NAME.concurrency N  its runs at once per process\n"
-                 "  --engine.NAME.deadline DUR   its runs' time limit\n"
-                 "  --model.MODEL NAME           serve MODEL with engine NAME "
-                 "(then only listed models)\n"
-                 "  --alias.ALIAS MODEL          accept ALIAS as MODEL\n");
+    fprintf(out,
+            "\nModel routing (flags or config-file lines; docs/config.md):\n"
+            "  --engine.NAME SPEC           an engine instance "
+            "(sandbox | command:... | upstream:...)\n"
+            "  --engine.NAME.concurrency N  its runs at once per process\n"
+            "  --engine.NAME.deadline DUR   its runs' time limit\n"
+            "  --model.MODEL NAME           serve MODEL with engine NAME "
+            "(then only listed models)\n"
+            "  --alias.ALIAS MODEL          accept ALIAS as MODEL\n");
 }

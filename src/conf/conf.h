@@ -45,7 +45,7 @@ struct conf {
     int64_t deadline_ms; /* an engine run's time limit */
     struct conf_list model_deadline; /* "MODEL=DURATION" overrides */
     struct conf_list models; /* render only these (comma lists); none: all */
-    int64_t grace_ms; /* SIGTERM: running tasks may finish within this */
+    int64_t grace_ms;        /* SIGTERM: running tasks may finish within this */
     int64_t fetch_timeout_ms; /* one input's whole download */
     char *engine;             /* the engine spec of "default" ("sandbox") */
     /* Model routing lines "engine.NAME[.OPTION]=VALUE", "model.MODEL=NAME",

@@ -66,7 +66,7 @@
 /* The config file: a few hundred lines at most. */
 #define LIMIT_CONFIG_BYTES (256u << 10)
 /* API keys configured in one process. */
-#define LIMIT_KEYS 1024
+#define LIMIT_KEYS   1024
 #define LIMIT_ROUTES 256 /* model-routing lines in a configuration */
 /* Uploads one key may hold at once, and their bytes together (the upload
  * extension, docs/extensions.md): a client uploads what its next tasks

@@ -65,9 +65,10 @@ int http_serve(struct http_server *srv, http_handler handler, void *arg,
 /* The port actually bound (known after http_listen). */
 int http_port(const struct http_server *srv);
 /* Answer new requests 503 at once, let requests in flight finish, close
- * connections, join the threads, close the socket. false: requests were still in flight
- * after the drain time; nothing was stopped or freed, and the caller must
- * not free what handlers use (exit instead). NULL is fine. */
+ * connections, join the threads, close the socket. false: requests were
+ * still in flight after the drain time; nothing was stopped or freed, and
+ * the caller must not free what handlers use (exit instead). NULL is
+ * fine. */
 bool http_stop(struct http_server *srv);
 
 /* ---------------------------------------------------------- requests */

@@ -11,7 +11,7 @@
 #include <time.h>
 
 /* How often the health thread checks every engine. */
-#define HEALTH_EVERY_MS 5000
+#define HEALTH_EVERY_MS   5000
 #define ROUTE_ENGINES_MAX 32
 #define ROUTE_ROUTES_MAX  64
 
@@ -137,8 +137,7 @@ static void check_one(const struct route_table *t, struct route_engine *re)
     pthread_mutex_lock(&re->lock);
     bool was = re->healthy;
     re->healthy = rc == 0;
-    snprintf(re->why, sizeof(re->why), "%s",
-             rc == 0 ? "" : errmsg_text(&e));
+    snprintf(re->why, sizeof(re->why), "%s", rc == 0 ? "" : errmsg_text(&e));
     pthread_mutex_unlock(&re->lock);
     if (was && rc < 0)
         log_warn("engine down", "engine=%s reason=\"%s\"", re->name,
@@ -234,16 +233,14 @@ static bool valid_name(const char *s, size_t n, size_t max)
     for (size_t i = 0; i < n; i++) {
         char ch = s[i];
         if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-              (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' ||
-              ch == '.'))
+              (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.'))
             return false;
     }
     return true;
 }
 
-static struct route_engine *engine_add(struct route_table *t,
-                                       const char *name, size_t n,
-                                       struct errmsg *err)
+static struct route_engine *engine_add(struct route_table *t, const char *name,
+                                       size_t n, struct errmsg *err)
 {
     struct route_engine *re = engine_named(t, name, n);
     if (re)
@@ -317,8 +314,8 @@ static struct route *route_add(struct route_table *t, const char *name,
                                struct errmsg *err)
 {
     if (route_find(t, name)) {
-        errmsg_set(err, ERR_INVALID_PARAMETER,
-                   "model %.80s is routed twice", name);
+        errmsg_set(err, ERR_INVALID_PARAMETER, "model %.80s is routed twice",
+                   name);
         return NULL;
     }
     if (t->n_routes == ROUTE_ROUTES_MAX) {
@@ -338,8 +335,8 @@ static int known_models(char *out, size_t cap)
     size_t used = 0;
     out[0] = '\0';
     for (size_t i = 0; i < n && used < cap; i++) {
-        int w = snprintf(out + used, cap - used, "%s%s", i ? ", " : "",
-                         m[i].name);
+        int w =
+            snprintf(out + used, cap - used, "%s%s", i ? ", " : "", m[i].name);
         if (w < 0)
             break;
         used += (size_t)w;

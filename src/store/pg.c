@@ -1674,8 +1674,7 @@ static void *listener_main(void *arg)
 static int pg_wait_work(struct store *base, uint64_t *seen, int timeout_ms)
 {
     struct store_pg *s = from_base(base);
-    struct timespec until =
-        clock_mono_after(timeout_ms > 0 ? timeout_ms : 0);
+    struct timespec until = clock_mono_after(timeout_ms > 0 ? timeout_ms : 0);
     pthread_mutex_lock(&s->wait_lock);
     if (!s->listener_started) {
         if (pthread_create(&s->listener, NULL, listener_main, s) != 0) {

@@ -255,8 +255,8 @@ static const char *const migrations[] = {
 
     /* 3: what a running engine reports: progress, and its own reference
      * (an upstream task id) that a later attempt resumes from. */
-    "ALTER TABLE tasks ADD COLUMN progress INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE tasks ADD COLUMN ref TEXT;",
+    ("ALTER TABLE tasks ADD COLUMN progress INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE tasks ADD COLUMN ref TEXT;"),
 };
 
 struct conn {

@@ -878,8 +878,9 @@ void task_json_rules(struct buf *b, enum task_kind kind)
         if (!k->count[t].max)
             continue;
         buf_printf(b, "%s{\"type\":\"%s\",\"min\":%u,\"max\":%u}",
-                   first ? "" : ",", task_media_type_name((enum job_media_type)t), k->count[t].min,
-                   k->count[t].max);
+                   first ? "" : ",",
+                   task_media_type_name((enum job_media_type)t),
+                   k->count[t].min, k->count[t].max);
         first = false;
     }
     buf_puts(b, "],\"parameters\":{\"resolution\":{\"enum\":");

@@ -48,7 +48,7 @@ struct slot {
     atomic_bool timed_out; /* set with stop when the deadline passed */
     pthread_t thread;
     int index;
-    uint64_t claims; /* claim attempts of this slot (render thread only) */
+    uint64_t claims;     /* claim attempts of this slot (render thread only) */
     atomic_int progress; /* the engine's last report, 0..99 */
     /* Guarded by pool->lock: */
     bool busy;
@@ -345,9 +345,9 @@ static void run_task(struct worker_pool *pool, struct slot *sl, struct task *t)
                            .arg = &notes };
     log_info("task started",
              "task_id=%s model=%s attempt=%d engine=%s backend=%s%s%s",
-             t->task_id, t->model, t->attempt,
-             route_engine_name(route->engine), engine_name(engine),
-             t->ref ? " resume=" : "", t->ref ? t->ref : "");
+             t->task_id, t->model, t->attempt, route_engine_name(route->engine),
+             engine_name(engine), t->ref ? " resume=" : "",
+             t->ref ? t->ref : "");
 
     int rc = 0;
     if (job.n_media && local)
@@ -356,8 +356,7 @@ static void run_task(struct worker_pool *pool, struct slot *sl, struct task *t)
         rc = check_no_uploads(&job, route, &e);
     if (rc == 0) {
         int64_t run_start = clock_mono_ms();
-        rc = engine_run(engine, &job, local ? &in : NULL, tmp, &ctl, &res,
-                        &e);
+        rc = engine_run(engine, &job, local ? &in : NULL, tmp, &ctl, &res, &e);
         metrics_render(engine_name(engine), clock_mono_ms() - run_start);
     }
     if (rc < 0 && atomic_load(&sl->timed_out)) {

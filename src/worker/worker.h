@@ -6,11 +6,11 @@
  * engine's run slots, fetch its input media through net/ when the engine
  * wants local files (a paddock-upload:// input is copied from blob/'s
  * uploads instead), run the engine into a temporary file (what it reports
- * on the way, progress and its own reference, goes to the task record), make the file durable and
- * move it into place, then commit SUCCEEDED or FAILED in one conditional
- * update that only succeeds while this process still holds the lease.
- * One keeper thread renews the leases of the tasks its render threads are
- * running (every lease/3; each claim has its own lease owner, so a task a
+ * on the way, progress and its own reference, goes to the task record), make
+ * the file durable and move it into place, then commit SUCCEEDED or FAILED in
+ * one conditional update that only succeeds while this process still holds the
+ * lease. One keeper thread renews the leases of the tasks its render threads
+ * are running (every lease/3; each claim has its own lease owner, so a task a
  * thread gave up on is not kept alive), stops
  * engines past their deadline (conf deadline / model-deadline; the task
  * fails InternalError.Timeout), rescues tasks whose lease expired, whoever
@@ -36,7 +36,7 @@ struct worker_deps {
     const struct conf *conf; /* workers, lease_ms, max_attempts */
     struct store *store;
     struct blob *blob;
-    struct route_table *routes; /* the engine of each model */
+    struct route_table *routes;    /* the engine of each model */
     const struct net_allow *allow; /* private ranges inputs may come from */
 };
 

@@ -1030,9 +1030,9 @@ static void upstream_spec_words(void)
     CHECK(strstr(err.text, "upstream:") != NULL);
     /* A mistyped prefix: the message repeats the first word only, never
      * the key that follows it. */
-    CHECK_INT(engine_new("upstreams:dashscope https://h key=sk-secret-42", &e,
-                         &err),
-              ERR_INVALID_PARAMETER);
+    CHECK_INT(
+        engine_new("upstreams:dashscope https://h key=sk-secret-42", &e, &err),
+        ERR_INVALID_PARAMETER);
     CHECK(strstr(err.text, "'upstreams:dashscope'") != NULL);
     CHECK(strstr(err.text, "sk-secret-42") == NULL);
 }

@@ -906,7 +906,8 @@ static void null_body_and_fini(void)
 {
     struct job job;
     struct errmsg e = { 0 };
-    CHECK_INT(task_job_parse(NULL, 0, SEED, NULL, &job, &e), ERR_INVALID_PARAMETER);
+    CHECK_INT(task_job_parse(NULL, 0, SEED, NULL, &job, &e),
+              ERR_INVALID_PARAMETER);
     CHECK(job_is_empty(&job));
     task_job_fini(NULL);
     task_job_fini(&job); /* twice is fine */
