@@ -91,6 +91,18 @@ else
         tee -a "$log"
 fi
 
+# Formatting, banned functions, and clang's warnings (scripts/lint.sh, the
+# same as make lint).
+lint() {
+    if ./scripts/lint.sh; then
+        echo "PASS lint"
+    else
+        echo "FAIL lint"
+        return 1
+    fi
+}
+run lint lint
+
 passed=$(grep -c '^PASS ' "$log")
 failed=$(grep -c '^FAIL ' "$log")
 echo "$passed passed, $failed failed"
