@@ -56,18 +56,42 @@ static void random_or_die(void *b, size_t n)
     }
 }
 
+/* Ids are made for every request: their random bytes come from a
+ * per-thread pool of getrandom(2) output, one system call per 32 ids
+ * instead of one each. (paddock never forks without exec, so no two
+ * processes share a pool.) */
+#define ID_POOL_BYTES 512
+
+static void random_pooled(unsigned char b[16])
+{
+    static _Thread_local unsigned char pool[ID_POOL_BYTES];
+    static _Thread_local size_t used = ID_POOL_BYTES;
+    if (used == ID_POOL_BYTES) {
+        random_or_die(pool, sizeof(pool));
+        used = 0;
+    }
+    memcpy(b, pool + used, 16);
+    memset(pool + used, 0, 16); /* handed out once */
+    used += 16;
+}
+
 static void uuid_format(const unsigned char b[16], char out[UUID_STR_LEN + 1])
 {
-    char hex[33];
-    id_hex(b, 16, hex);
-    snprintf(out, UUID_STR_LEN + 1, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8,
-             hex + 12, hex + 16, hex + 20);
+    static const char hex[] = "0123456789abcdef";
+    char *o = out;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            *o++ = '-';
+        *o++ = hex[b[i] >> 4];
+        *o++ = hex[b[i] & 15];
+    }
+    *o = '\0';
 }
 
 void id_uuid4(char out[UUID_STR_LEN + 1])
 {
     unsigned char b[16];
-    random_or_die(b, sizeof(b));
+    random_pooled(b);
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
     uuid_format(b, out);
@@ -85,7 +109,7 @@ static unsigned v7_seq;
 void id_uuid7(char out[UUID_STR_LEN + 1])
 {
     unsigned char b[16];
-    random_or_die(b, sizeof(b));
+    random_pooled(b);
     int64_t ms = clock_now_ms();
     pthread_mutex_lock(&v7_lock);
     if (ms <= v7_last_ms) {

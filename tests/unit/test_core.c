@@ -22,6 +22,11 @@ static void buf_grows_and_escapes(void)
     buf_fini(&b);
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
 static void uuid_shapes(void)
 {
     char a[UUID_STR_LEN + 1], b[UUID_STR_LEN + 1];
@@ -36,6 +41,16 @@ static void uuid_shapes(void)
         CHECK(strcmp(a, b) < 0); /* strictly increasing */
         memcpy(a, b, sizeof(a));
     }
+    /* Across many refills of the random pool: all distinct. */
+    enum { N = 2000 };
+    static char many[N][UUID_STR_LEN + 1];
+    for (int i = 0; i < N; i++) {
+        id_uuid4(many[i]);
+        CHECK(id_is_uuid(many[i]) && many[i][14] == '4');
+    }
+    qsort(many, N, sizeof(many[0]), cmp_str);
+    for (int i = 1; i < N; i++)
+        CHECK(strcmp(many[i - 1], many[i]) != 0);
     CHECK(!id_is_uuid("not-a-uuid"));
     CHECK(!id_is_uuid("0123456789abcdef0123456789abcdef0123"));
     CHECK(id_is_uuid("051C7B40-B2C5-4341-AEE4-0123456789AB"));
