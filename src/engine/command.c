@@ -391,8 +391,10 @@ out:
 
 /* The program must still be there and executable (it may be replaced or
  * removed while paddock runs). */
-static int command_check(struct engine *e, struct errmsg *err)
+static int command_check(struct engine *e, const atomic_bool *stop,
+                         struct errmsg *err)
 {
+    (void)stop; /* a stat: nothing to give up */
     struct command_engine *ce = container_of(e, struct command_engine, base);
     /* Clients read this (503): the program's name, not where it lives. */
     const char *slash = strrchr(ce->argv[0], '/');

@@ -73,9 +73,9 @@ int engine_run(struct engine *e, const struct job *job,
     return rc;
 }
 
-int engine_check(struct engine *e, struct errmsg *err)
+int engine_check(struct engine *e, const atomic_bool *stop, struct errmsg *err)
 {
-    return e->ops->check ? e->ops->check(e, err) : 0;
+    return e->ops->check ? e->ops->check(e, stop, err) : 0;
 }
 
 void engine_free(struct engine *e)

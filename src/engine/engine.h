@@ -87,8 +87,9 @@ struct engine_ops {
      * e.g. its upstream answers and accepts the key: 0, or
      * ERR_MODEL_UNAVAILABLE with the reason in *err. May block for a few
      * seconds; called from a background thread, never from a request.
+     * `stop` (may be NULL): once set, give up at once (shutdown).
      */
-    int (*check)(struct engine *e, struct errmsg *err);
+    int (*check)(struct engine *e, const atomic_bool *stop, struct errmsg *err);
     /* true: check() looks at this host (a program on its disk), so a node
      * that renders nothing (an API node) does not run it. */
     bool host_check;
@@ -117,7 +118,7 @@ int engine_run(struct engine *e, const struct job *job,
 /* Whether its check is about this host (engine_ops.host_check). */
 bool engine_host_check(const struct engine *e);
 /* The engine's check (engine_ops.check); 0 when it has none. */
-int engine_check(struct engine *e, struct errmsg *err);
+int engine_check(struct engine *e, const atomic_bool *stop, struct errmsg *err);
 /* NULL is fine. */
 void engine_free(struct engine *e);
 

@@ -718,7 +718,8 @@ out:
 
 /* ------------------------------------------------------------- check */
 
-static int upstream_check(struct engine *e, struct errmsg *err)
+static int upstream_check(struct engine *e, const atomic_bool *stop,
+                          struct errmsg *err)
 {
     struct upstream_engine *ue = container_of(e, struct upstream_engine, base);
     struct net_http *http = NULL;
@@ -739,6 +740,7 @@ static int upstream_check(struct engine *e, struct errmsg *err)
         .n_headers = ARRAY_LEN(headers),
         .max_bytes = UPSTREAM_JSON_BYTES,
         .timeout_ms = UPSTREAM_CHECK_TIMEOUT_MS,
+        .stop = stop,
     };
     int rc = net_http_request(http, &req, &resp, &ne);
     if (rc < 0) {

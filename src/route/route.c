@@ -42,6 +42,7 @@ struct route_table {
     pthread_mutex_t lock; /* guards quit */
     pthread_cond_t wake;
     bool quit;
+    atomic_bool stopping; /* set with quit: a check under way gives up */
 };
 
 /* ------------------------------------------------------------ lookups */
@@ -133,7 +134,9 @@ static void check_one(const struct route_table *t, struct route_engine *re)
      * hosts' own disks: it leaves those engines available. */
     if (t->conf->workers == 0 && engine_host_check(re->engine))
         return;
-    int rc = engine_check(re->engine, &e);
+    int rc = engine_check(re->engine, &t->stopping, &e);
+    if (atomic_load(&t->stopping)) /* cut short: says nothing */
+        return;
     pthread_mutex_lock(&re->lock);
     bool was = re->healthy;
     re->healthy = rc == 0;
@@ -157,7 +160,8 @@ int route_check_host(struct route_table *t, struct errmsg *err)
     for (size_t i = 0; i < t->n_engines; i++) {
         struct route_engine *re = &t->engines[i];
         struct errmsg e = { 0 };
-        if (engine_host_check(re->engine) && engine_check(re->engine, &e) < 0)
+        if (engine_host_check(re->engine) &&
+            engine_check(re->engine, NULL, &e) < 0)
             return errmsg_set(err, ERR_INVALID_PARAMETER, "engine.%s: %s",
                               re->name, errmsg_text(&e));
     }
@@ -441,6 +445,7 @@ int route_table_new(const struct conf *c, struct route_table **out,
     int ret = 0;
     t->conf = c;
     clock_cond_init(&t->wake);
+    atomic_init(&t->stopping, false);
     pthread_mutex_init(&t->lock, NULL);
     t->catalog = (struct task_catalog){ .find = catalog_find,
                                         .names = catalog_names,
@@ -494,6 +499,7 @@ void route_table_free(struct route_table *t)
     if (t->health_started) {
         pthread_mutex_lock(&t->lock);
         t->quit = true;
+        atomic_store(&t->stopping, true);
         pthread_cond_broadcast(&t->wake);
         pthread_mutex_unlock(&t->lock);
         pthread_join(t->health, NULL);

@@ -1320,7 +1320,7 @@ static void upstream_unreachable(void)
         /* Clients read this: the upstream's address is not in it. */
         CHECK(strstr(err.text, "unreachable") && !strstr(err.text, closed) &&
               !strstr(err.text, "127.0.0.1"));
-        CHECK_INT(engine_check(e, &err), ERR_MODEL_UNAVAILABLE);
+        CHECK_INT(engine_check(e, NULL, &err), ERR_MODEL_UNAVAILABLE);
         CHECK(strstr(err.text, "unreachable") != NULL);
     }
     engine_free(e);
@@ -1338,9 +1338,9 @@ static void upstream_check_and_stop(void)
     if (!e || !wrong)
         goto out;
     fake_reset();
-    CHECK_INT(engine_check(e, &err), 0);
+    CHECK_INT(engine_check(e, NULL, &err), 0);
     CHECK_INT(fake.checks, 1);
-    CHECK_INT(engine_check(wrong, &err), ERR_MODEL_UNAVAILABLE);
+    CHECK_INT(engine_check(wrong, NULL, &err), ERR_MODEL_UNAVAILABLE);
     CHECK(strstr(err.text, "refused the key") && !strstr(err.text, "WRONG"));
 
     /* The stop flag, set while the upstream task runs. */
