@@ -115,6 +115,15 @@ def spawn(cmd, drop_to=None, stop_sig=signal.SIGTERM, **kw):
     return p
 
 
+def file_tail(path, n):
+    """The last n characters of a log file ("" when it cannot be read)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode(errors="replace")[-n:]
+    except OSError:
+        return ""
+
+
 def stop(p, sig=signal.SIGTERM, timeout=30):
     """Signal p by its pid and wait; SIGKILL after timeout. Returns rc."""
     if p.poll() is None:
@@ -244,11 +253,7 @@ class _Proc:
         return self
 
     def log_tail(self, n=3000):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode(errors="replace")[-n:]
-        except OSError:
-            return ""
+        return file_tail(self.log_path, n)
 
     @property
     def pid(self):
@@ -1060,11 +1065,7 @@ class PgCluster:
         return "postgres://paddock@127.0.0.1:%d/%s" % (self.port, db)
 
     def log_tail(self, n=2000):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode(errors="replace")[-n:]
-        except OSError:
-            return ""
+        return file_tail(self.log_path, n)
 
     def stop(self):
         """Immediate shutdown (SIGQUIT, as pg.sh's `pg_ctl -m immediate`:

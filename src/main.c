@@ -489,16 +489,6 @@ static void models_usage(FILE *out)
             "2 for a bad configuration.\n");
 }
 
-static void format_ms(char *out, size_t cap, int64_t ms)
-{
-    if (ms % 3600000 == 0)
-        snprintf(out, cap, "%lldh", (long long)(ms / 3600000));
-    else if (ms % 60000 == 0)
-        snprintf(out, cap, "%lldm", (long long)(ms / 60000));
-    else
-        snprintf(out, cap, "%llds", (long long)(ms / 1000));
-}
-
 static int cmd_models(int argc, char **argv)
 {
     struct conf conf;
@@ -526,7 +516,7 @@ static int cmd_models(int argc, char **argv)
         char runs[16], deadline[24];
         int cap = route_engine_concurrency(r->engine);
         snprintf(runs, sizeof(runs), cap ? "%d" : "-", cap);
-        format_ms(deadline, sizeof(deadline), route_deadline_ms(routes, r));
+        clock_format_duration(route_deadline_ms(routes, r), deadline);
         printf("%-28s %-26s %-10s %-12s %-9s %-5s %-8s %s\n", r->name,
                r->model.name, task_kind_name(r->model.kind),
                route_engine_name(r->engine), route_engine_backend(r->engine),

@@ -323,8 +323,7 @@ static bool uploads_usable(struct call *c, const struct route *route,
     int64_t now = clock_now_ms();
     char id[UUID_STR_LEN + 1], kept[24];
 
-    clock_format_duration(d->conf->retention_ms, kept);
-    for (size_t i = 0; route && i < job->n_media; i++) {
+    for (size_t i = 0; i < job->n_media; i++) {
         const struct job_media *m = &job->media[i];
         int64_t size = 0, mtime = 0;
         if (!task_upload_id(m->url, id))
@@ -340,6 +339,7 @@ static bool uploads_usable(struct call *c, const struct route *route,
         }
         if (blob_upload_stat(d->blob, c->key_id, id, &size, &mtime) < 0 ||
             mtime + d->conf->retention_ms <= now) {
+            clock_format_duration(d->conf->retention_ms, kept);
             errmsg_set(e, ERR_INVALID_PARAMETER,
                        "%s: no upload %s for this API key (uploads expire %s "
                        "after they are sent)",
@@ -392,10 +392,11 @@ static void h_submit(struct call *c)
     const char *body = http_req_body(c->req, &len);
     p = xcalloc(1, sizeof(*p));
     const struct route_table *routes = a->d.routes;
+    const struct route *route = NULL; /* the parse took only routed names */
     if (task_job_parse(body, len, (int64_t)(r & 0x7fffffff),
                        route_catalog(routes), &p->job, &e) < 0 ||
-        !route_usable(route_find(routes, p->job.model), &e) ||
-        !uploads_usable(c, route_find(routes, p->job.model), &p->job, &e)) {
+        !route_usable(route = route_find(routes, p->job.model), &e) ||
+        !uploads_usable(c, route, &p->job, &e)) {
         reply_errmsg(c, &e);
         pending_free(p);
         return;
@@ -453,7 +454,6 @@ static void h_upload(struct call *c)
     if (!authenticate(c))
         return;
     const char *body = http_req_body(c->req, &len);
-    clock_format_duration(conf->retention_ms, kept);
     if (len == 0) {
         reply_error(c, ERR_INVALID_PARAMETER,
                     "the request body is empty; send the file's bytes as "
@@ -481,6 +481,7 @@ static void h_upload(struct call *c)
         int64_t wait_s = (oldest + conf->retention_ms - now + 999) / 1000;
         snprintf(retry, sizeof(retry), "%lld",
                  (long long)(wait_s > 0 ? wait_s : 1));
+        clock_format_duration(conf->retention_ms, kept);
         snprintf(msg, sizeof(msg),
                  "this key holds %d uploads of %lld bytes in all; a key may "
                  "hold %d uploads and %lld MB at once (uploads are deleted "

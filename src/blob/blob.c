@@ -328,10 +328,7 @@ static bool key_dir_valid(const char *key_id)
 
 bool blob_upload_names_valid(const char *key_id, const char *upload_id)
 {
-    return key_dir_valid(key_id) &&
-           strnlen(upload_id, UUID_STR_LEN + 1) == UUID_STR_LEN &&
-           id_is_uuid(upload_id) &&
-           strspn(upload_id, "0123456789abcdef-") == UUID_STR_LEN;
+    return key_dir_valid(key_id) && id_is_uuid_lower(upload_id);
 }
 
 int blob_upload_put(const struct blob *b, const char *key_id,

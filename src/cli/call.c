@@ -114,20 +114,28 @@ static void say_code(const struct cli_reply *rep, char *out, size_t size)
              code ? code : "");
 }
 
+int cli_request_exit(int rc, const struct errmsg *err)
+{
+    if (rc == ERR_STOPPED) {
+        fprintf(stderr, "paddock: interrupted\n");
+        return CLI_EXIT_INTERRUPTED;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "paddock: %s\n", errmsg_text(err));
+        return CLI_EXIT_HTTP;
+    }
+    return CLI_EXIT_OK;
+}
+
 int cli_call(struct cli *c, const char *method, const char *path,
              const struct buf *body, struct cli_reply *rep)
 {
     struct errmsg err = { 0 };
     for (int attempt = 0;; attempt++) {
-        int ret = cli_request(c, method, path, body, rep, &err);
-        if (ret == ERR_STOPPED) {
-            fprintf(stderr, "paddock: interrupted\n");
-            return CLI_EXIT_INTERRUPTED;
-        }
-        if (ret < 0) {
-            fprintf(stderr, "paddock: %s\n", errmsg_text(&err));
-            return CLI_EXIT_HTTP;
-        }
+        int ret = cli_request_exit(
+            cli_request(c, method, path, body, rep, &err), &err);
+        if (ret != CLI_EXIT_OK)
+            return ret;
         long st = rep->r.status;
         if (st == 200 && rep->json)
             return CLI_EXIT_OK;

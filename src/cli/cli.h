@@ -223,6 +223,10 @@ int cli_request(struct cli *c, const char *method, const char *path,
  * failure reported on stderr and its exit status. */
 int cli_call(struct cli *c, const char *method, const char *path,
              const struct buf *body, struct cli_reply *rep);
+/* The exit status of a cli_request result: CLI_EXIT_OK when an answer
+ * arrived (rc >= 0); else the failure (interrupted, or no answer) reported
+ * on stderr and its status. */
+int cli_request_exit(int rc, const struct errmsg *err);
 void cli_reply_fini(struct cli_reply *rep);
 /* POST ep.root + path with `len` bytes of a file as an
  * application/octet-stream body (an upload: no retry, no submit headers).

@@ -566,20 +566,14 @@ static int probe_paddock(struct cli *c, bool *paddock)
 {
     struct cli_reply rep = { 0 };
     struct errmsg err = { 0 };
-    int ret = CLI_EXIT_OK;
 
     *paddock = false;
-    int rc = cli_request(c, "GET", MODELS_PATH, NULL, &rep, &err);
-    if (rc == ERR_STOPPED) {
-        fprintf(stderr, "paddock: interrupted\n");
-        ret = CLI_EXIT_INTERRUPTED;
-    } else if (rc < 0) {
-        fprintf(stderr, "paddock: %s\n", errmsg_text(&err));
-        ret = CLI_EXIT_HTTP;
-    } else if (rep.r.status == 401 || rep.r.status == 403) {
+    int ret = cli_request_exit(
+        cli_request(c, "GET", MODELS_PATH, NULL, &rep, &err), &err);
+    if (ret == CLI_EXIT_OK && (rep.r.status == 401 || rep.r.status == 403)) {
         cli_report_http(c, &rep);
         ret = CLI_EXIT_HTTP;
-    } else {
+    } else if (ret == CLI_EXIT_OK) {
         *paddock = rep.r.status == 200 &&
                    json_is_array(json_object_get(rep.json, "models"));
     }
@@ -616,19 +610,12 @@ static int upload_video(struct cli *c, char url[UPLOAD_URL_SIZE])
         ret = cli_usage_error(c, &err);
         goto out;
     }
-    int rc = cli_request_file(c, UPLOAD_PATH, data, size, &rep, &err);
+    ret = cli_request_exit(
+        cli_request_file(c, UPLOAD_PATH, data, size, &rep, &err), &err);
     free(data);
     data = NULL;
-    if (rc == ERR_STOPPED) {
-        fprintf(stderr, "paddock: interrupted\n");
-        ret = CLI_EXIT_INTERRUPTED;
+    if (ret != CLI_EXIT_OK)
         goto out;
-    }
-    if (rc < 0) {
-        fprintf(stderr, "paddock: %s\n", errmsg_text(&err));
-        ret = CLI_EXIT_HTTP;
-        goto out;
-    }
     const struct json_t *output = cli_output(&rep);
     const char *got = cli_jstr(output, "url");
     if (rep.r.status != 200 || !rep.json) {

@@ -205,6 +205,8 @@ void id_uuid4(char out[UUID_STR_LEN + 1]);
 void id_uuid7(char out[UUID_STR_LEN + 1]);
 /* True when s is a canonical lower- or upper-case uuid string. */
 bool id_is_uuid(const char *s);
+/* The same in lower case only, as paddock writes its ids. */
+bool id_is_uuid_lower(const char *s);
 /* Fill buf with n cryptographically random bytes; 0 or ERR_IO. */
 int id_random(void *buf, size_t n);
 /* Lower-case hex of n bytes into out (2n+1 bytes). */

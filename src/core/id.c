@@ -133,6 +133,11 @@ void id_uuid7(char out[UUID_STR_LEN + 1])
     uuid_format(b, out);
 }
 
+bool id_is_uuid_lower(const char *s)
+{
+    return id_is_uuid(s) && strspn(s, "0123456789abcdef-") == UUID_STR_LEN;
+}
+
 bool id_is_uuid(const char *s)
 {
     for (int i = 0; i < UUID_STR_LEN; i++) {

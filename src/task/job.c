@@ -325,8 +325,7 @@ bool task_upload_id(const char *url, char out[UUID_STR_LEN + 1])
 {
     size_t k = sizeof(TASK_UPLOAD_SCHEME) - 1;
     if (!url || strncmp(url, TASK_UPLOAD_SCHEME, k) != 0 ||
-        strlen(url + k) != UUID_STR_LEN || !id_is_uuid(url + k) ||
-        strspn(url + k, "0123456789abcdef-") != UUID_STR_LEN)
+        !id_is_uuid_lower(url + k))
         return false;
     memcpy(out, url + k, UUID_STR_LEN + 1);
     return true;

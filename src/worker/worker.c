@@ -79,9 +79,8 @@ struct worker_pool {
     pthread_t keeper;
     bool keeper_started;
 
-    /* conf models: the models this pool claims; NULL: any model. */
-    const struct store_models *claim;
-    struct store_models claim_set;
+    /* conf models: the models this pool claims (n 0: any model). */
+    struct store_models claim;
     const char **claim_names; /* borrowed from the route table */
 };
 
@@ -307,8 +306,6 @@ static void run_task(struct worker_pool *pool, struct slot *sl, struct task *t)
     bool acquired = false;
     int64_t started = clock_mono_ms();
     const struct route *route = route_find(pool->d.routes, t->model);
-    int64_t deadline_ms =
-        route ? route_deadline_ms(pool->d.routes, route) : 1000;
 
     slot_begin(pool, sl, t->task_id);
     if (!route) {
@@ -327,6 +324,7 @@ static void run_task(struct worker_pool *pool, struct slot *sl, struct task *t)
     }
     struct engine *engine = route_engine_get(route->engine);
     bool local = engine_local_media(engine);
+    int64_t deadline_ms = route_deadline_ms(pool->d.routes, route);
     if (route_acquire(route, &sl->stop) < 0) { /* only a stop ends it */
         if (store_release(pool->d.store, t->task_id, sl->owner) == 0)
             log_info("task given back at shutdown", "task_id=%s", t->task_id);
@@ -435,7 +433,8 @@ static void *render_main(void *arg)
                  sl->index, (unsigned long long)++sl->claims);
         pthread_mutex_unlock(&pool->lock);
         int rc = store_claim(pool->d.store, sl->owner, clock_now_ms(),
-                             pool->d.conf->lease_ms, pool->claim, &t);
+                             pool->d.conf->lease_ms,
+                             pool->claim.n ? &pool->claim : NULL, &t);
         if (rc == ERR_NOT_FOUND) {
             /* A store shared by many nodes announces work (postgres:
              * LISTEN/NOTIFY); one process's store has this pool's own
@@ -669,13 +668,12 @@ static int select_models(struct worker_pool *pool, struct errmsg *err)
         for (size_t k = 0; k < n_routes; k++) {
             const char *name = route_at(rt, k)->model.name;
             bool dup = false;
-            for (size_t j = 0; j < pool->claim_set.n; j++)
+            for (size_t j = 0; j < pool->claim.n; j++)
                 dup |= strcmp(pool->claim_names[j], name) == 0;
             if (on[k] && !dup)
-                pool->claim_names[pool->claim_set.n++] = name;
+                pool->claim_names[pool->claim.n++] = name;
         }
-        pool->claim_set.names = pool->claim_names;
-        pool->claim = &pool->claim_set;
+        pool->claim.names = pool->claim_names;
     }
     free(on);
     return ret;

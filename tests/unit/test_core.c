@@ -54,6 +54,9 @@ static void uuid_shapes(void)
     CHECK(!id_is_uuid("not-a-uuid"));
     CHECK(!id_is_uuid("0123456789abcdef0123456789abcdef0123"));
     CHECK(id_is_uuid("051C7B40-B2C5-4341-AEE4-0123456789AB"));
+    CHECK(!id_is_uuid_lower("051C7B40-B2C5-4341-AEE4-0123456789AB"));
+    CHECK(id_is_uuid_lower("051c7b40-b2c5-4341-aee4-0123456789ab"));
+    CHECK(!id_is_uuid_lower("051c7b40-b2c5-4341-aee4-0123456789a"));
 }
 
 /* The digit-by-digit formatter against libc's calendar, over leap years,
