@@ -119,6 +119,19 @@ static void idle_wait(struct worker_pool *pool, int64_t ms)
 
 /* Record a failure with the code `code` names, or `as_is` when it is not
  * NULL (an upstream's own code); the lease decides whether it counts. */
+/* The task is final: result files of its earlier attempts are nobody's
+ * (a crash between an attempt's rename and its commit leaves one; the
+ * start-up sweep would find it only at the next restart). */
+static void drop_earlier_attempts(struct worker_pool *pool,
+                                  const struct task *t)
+{
+    char name[BLOB_NAME_MAX];
+    for (int a = 1; a < t->attempt; a++) {
+        blob_name(t->task_id, a, name);
+        blob_remove(pool->d.blob, name);
+    }
+}
+
 static void finish_failed_as(struct worker_pool *pool, const char *owner,
                              struct task *t, int code, const char *as_is,
                              const char *message)
@@ -137,6 +150,7 @@ static void finish_failed_as(struct worker_pool *pool, const char *owner,
     else if (rc < 0)
         log_error("could not record failure", "task_id=%s", t->task_id);
     else {
+        drop_earlier_attempts(pool, t);
         metrics_add(METRIC_FAILED, 1);
         log_info("task failed", "task_id=%s code=%s attempt=%d", t->task_id,
                  t->code, t->attempt);
@@ -399,6 +413,7 @@ static void run_task(struct worker_pool *pool, struct slot *sl, struct task *t)
                  rc == ERR_CONFLICT ? "lease lost" : "store error");
         goto out;
     }
+    drop_earlier_attempts(pool, t);
     metrics_add(METRIC_SUCCEEDED, 1);
     log_info("task succeeded", "task_id=%s attempt=%d render_ms=%lld",
              t->task_id, t->attempt, (long long)(clock_mono_ms() - started));

@@ -487,6 +487,34 @@ def keys_cli_create_list_revoke_within_a_second():
         srv.cleanup()
 
 
+@case
+def a_final_attempt_removes_the_files_of_earlier_ones():
+    """A crash between an attempt's rename into results/ and its commit
+    leaves that attempt's file; the attempt that ends the task removes it
+    (here the task was claimed once before, attempt 1 left its file)."""
+    data = tempfile.mkdtemp(prefix="paddock-attempts-")
+    try:
+        srv = Server(data=data, args=["--workers", "0"]).start()
+        tid = srv.submit(t2v(seed=5)).json()["output"]["task_id"]
+        srv.stop()
+        db = sqlite3.connect(os.path.join(data, "paddock.db"))
+        db.execute("UPDATE tasks SET attempt = 1 WHERE task_id = ?", (tid,))
+        db.commit()
+        db.close()
+        orphan = os.path.join(data, "results", "%s-1.mp4" % tid)
+        with open(orphan, "wb") as f:
+            f.write(b"attempt 1, never committed")
+        srv = Server(data=data, args=["--workers", "1"]).start()
+        out = srv.wait(tid)["output"]
+        assert out["task_status"] == "SUCCEEDED", out
+        assert "%s-2.mp4" % tid in out["video_url"], out
+        assert sorted(os.listdir(os.path.join(data, "results"))) == \
+            ["%s-2.mp4" % tid]
+        srv.stop()
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+
 # ------------------------------------------------------------- crash test
 
 @case
