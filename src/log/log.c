@@ -1,7 +1,16 @@
-/* Structured log lines on stderr. */
+/*
+ * Structured log lines on stderr, and the one escaping rule for every
+ * value in them: a %s argument is written so it cannot end its field or
+ * its line. Inside quotes in the format (path="%s") it is escaped (\" \\
+ * \n \r \t \u00XX for other control bytes); outside quotes it is written
+ * as is when it is a plain token, else quoted and escaped. Other
+ * conversions (numbers) are formatted as printf does.
+ */
 #include "log.h"
 
 #include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -32,6 +41,218 @@ bool log_enabled(enum log_level level)
     return (int)level >= atomic_load(&log_min);
 }
 
+/* A byte that may stand unquoted in a logfmt value. */
+static bool plain_byte(unsigned char c)
+{
+    return c > 0x20 && c != 0x7f && c != '"' && c != '=' && c != '\\';
+}
+
+void log_escape(struct buf *out, const char *s, size_t n, bool quoted)
+{
+    bool plain = n > 0;
+    for (size_t i = 0; plain && i < n; i++)
+        plain = plain_byte((unsigned char)s[i]);
+    if (plain && !quoted) {
+        buf_append(out, s, n);
+        return;
+    }
+    if (!quoted)
+        buf_putc(out, '"');
+    size_t run = 0; /* bytes copied as they are, in one append */
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != 0x7f && c != '"' && c != '\\')
+            continue;
+        buf_append(out, s + run, i - run);
+        run = i + 1;
+        switch (c) {
+        case '"':
+            buf_puts(out, "\\\"");
+            break;
+        case '\\':
+            buf_puts(out, "\\\\");
+            break;
+        case '\n':
+            buf_puts(out, "\\n");
+            break;
+        case '\r':
+            buf_puts(out, "\\r");
+            break;
+        case '\t':
+            buf_puts(out, "\\t");
+            break;
+        default:
+            buf_printf(out, "\\u%04x", c);
+        }
+    }
+    buf_append(out, s + run, n - run);
+    if (!quoted)
+        buf_putc(out, '"');
+}
+
+/* The length modifier of a conversion, as the argument's type needs. */
+enum lmod { M_NONE, M_HH, M_H, M_L, M_LL, M_Z, M_J, M_T, M_BIGL };
+
+void log_vformat(struct buf *out, const char *fmt, va_list ap)
+{
+    bool quoted = false; /* inside a "..." of the format itself */
+    const char *lit = fmt;
+    for (const char *p = fmt; *p;) {
+        if (*p != '%') {
+            if (*p == '"')
+                quoted = !quoted;
+            p++;
+            continue;
+        }
+        buf_append(out, lit, (size_t)(p - lit));
+        const char *spec = p++;
+        if (*p == '%') {
+            buf_putc(out, '%');
+            lit = ++p;
+            continue;
+        }
+        int width = -1, prec = -1;
+        while (*p && strchr("-+ #0", *p))
+            p++;
+        if (*p == '*') {
+            width = va_arg(ap, int);
+            p++;
+        }
+        while (*p >= '0' && *p <= '9')
+            p++;
+        if (*p == '.') {
+            p++;
+            prec = 0;
+            if (*p == '*') {
+                prec = va_arg(ap, int);
+                p++;
+            }
+            while (*p >= '0' && *p <= '9')
+                prec = prec * 10 + (*p++ - '0');
+        }
+        enum lmod m = M_NONE;
+        if (p[0] == 'h' && p[1] == 'h')
+            m = M_HH, p += 2;
+        else if (p[0] == 'l' && p[1] == 'l')
+            m = M_LL, p += 2;
+        else if (*p == 'h')
+            m = M_H, p++;
+        else if (*p == 'l')
+            m = M_L, p++;
+        else if (*p == 'z')
+            m = M_Z, p++;
+        else if (*p == 'j')
+            m = M_J, p++;
+        else if (*p == 't')
+            m = M_T, p++;
+        else if (*p == 'L')
+            m = M_BIGL, p++;
+        char conv = *p;
+        if (!conv)
+            break;
+        p++;
+        lit = p;
+        if (conv == 's') {
+            const char *s = va_arg(ap, const char *);
+            if (!s)
+                s = "(null)";
+            size_t n = prec >= 0 ? strnlen(s, (size_t)prec) : strlen(s);
+            log_escape(out, s, n, quoted);
+            continue;
+        }
+        /* Numbers and the rest: printf itself, on this one conversion. */
+        char one[32];
+        size_t sl = (size_t)(p - spec);
+        if (sl >= sizeof(one))
+            break;
+        memcpy(one, spec, sl);
+        one[sl] = '\0';
+        bool stars = strchr(one, '*') != NULL;
+        if (stars) { /* the star values were taken above: write them in */
+            char fixed[64];
+            size_t w = 0;
+            for (size_t i = 0; i < sl && w < sizeof(fixed) - 24; i++) {
+                if (one[i] != '*') {
+                    fixed[w++] = one[i];
+                    continue;
+                }
+                bool is_prec = i > 0 && one[i - 1] == '.';
+                w += (size_t)snprintf(fixed + w, sizeof(fixed) - w, "%d",
+                                      is_prec ? prec : width);
+            }
+            fixed[w] = '\0';
+            if (w >= sizeof(one))
+                break;
+            memcpy(one, fixed, w + 1);
+        }
+        switch (conv) {
+        case 'd':
+        case 'i':
+            if (m == M_LL)
+                buf_printf(out, one, va_arg(ap, long long));
+            else if (m == M_L)
+                buf_printf(out, one, va_arg(ap, long));
+            else if (m == M_Z)
+                buf_printf(out, one, va_arg(ap, ptrdiff_t));
+            else if (m == M_J)
+                buf_printf(out, one, va_arg(ap, intmax_t));
+            else if (m == M_T)
+                buf_printf(out, one, va_arg(ap, ptrdiff_t));
+            else
+                buf_printf(out, one, va_arg(ap, int));
+            break;
+        case 'u':
+        case 'x':
+        case 'X':
+        case 'o':
+            if (m == M_LL)
+                buf_printf(out, one, va_arg(ap, unsigned long long));
+            else if (m == M_L)
+                buf_printf(out, one, va_arg(ap, unsigned long));
+            else if (m == M_Z)
+                buf_printf(out, one, va_arg(ap, size_t));
+            else if (m == M_J)
+                buf_printf(out, one, va_arg(ap, uintmax_t));
+            else if (m == M_T)
+                buf_printf(out, one, va_arg(ap, size_t));
+            else
+                buf_printf(out, one, va_arg(ap, unsigned));
+            break;
+        case 'c':
+            buf_printf(out, one, va_arg(ap, int));
+            break;
+        case 'p':
+            buf_printf(out, one, va_arg(ap, void *));
+            break;
+        case 'f':
+        case 'F':
+        case 'e':
+        case 'E':
+        case 'g':
+        case 'G':
+        case 'a':
+        case 'A':
+            if (m == M_BIGL)
+                buf_printf(out, one, va_arg(ap, long double));
+            else
+                buf_printf(out, one, va_arg(ap, double));
+            break;
+        default: /* not a conversion this logger knows: stop the line */
+            return;
+        }
+    }
+    if (lit && *lit)
+        buf_puts(out, lit);
+}
+
+void log_format(struct buf *out, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_vformat(out, fmt, ap);
+    va_end(ap);
+}
+
 void log_write(enum log_level level, const char *msg, const char *fmt, ...)
 {
     if (!log_enabled(level))
@@ -46,7 +267,7 @@ void log_write(enum log_level level, const char *msg, const char *fmt, ...)
         va_list ap;
         buf_putc(&b, ' ');
         va_start(ap, fmt);
-        buf_vprintf(&b, fmt, ap);
+        log_vformat(&b, fmt, ap);
         va_end(ap);
     }
     buf_putc(&b, '\n');

@@ -1,9 +1,11 @@
 /*
  * log: one structured line per event on stderr, logfmt style:
  *   ts=2026-11-28T20:56:09.123Z level=info msg="task finished" task_id=...
- * Callers pass the key=value part already formatted (values that may hold
- * spaces go through log_quote). Never pass secrets: keys, signatures and
- * signed URLs stay out of logs.
+ * Callers pass the key=value part as a printf format. Every %s value goes
+ * through one escaping rule (log_escape), so no value can end its field or
+ * forge a line: inside quotes in the format (path="%s") it is escaped;
+ * outside quotes it is written as is when it is a plain token, else quoted.
+ * Never pass secrets: keys, signatures and signed URLs stay out of logs.
  *
  * Threads: any thread; each line is written with one write(2), so lines from
  * different threads never interleave.
@@ -24,6 +26,19 @@ bool log_enabled(enum log_level level);
 /* Write one line: msg, then the printf-formatted key=value fields. */
 void log_write(enum log_level level, const char *msg, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/*
+ * The escaping rule: append s[0, n) as a logfmt value. quoted: the value
+ * sits inside quotes already (escape \" \\ \n \r \t and other control
+ * bytes as \u00XX); else written as is when every byte is printable and
+ * none of space " = \, otherwise quoted and escaped. Bytes >= 0x80 pass
+ * unchanged (the line stays UTF-8 when the value is).
+ */
+void log_escape(struct buf *out, const char *s, size_t n, bool quoted);
+/* The fields part of a line, as log_write makes it: for tests and fuzz. */
+void log_format(struct buf *out, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void log_vformat(struct buf *out, const char *fmt, va_list ap);
 
 #define log_debug(msg, ...) log_write(LOG_DEBUG, msg, __VA_ARGS__)
 #define log_info(msg, ...)  log_write(LOG_INFO, msg, __VA_ARGS__)

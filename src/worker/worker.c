@@ -356,10 +356,9 @@ static void run_task(struct worker_pool *pool, struct slot *sl, struct task *t)
                            .save_ref = note_ref,
                            .arg = &notes };
     log_info("task started",
-             "task_id=%s model=%s attempt=%d engine=%s backend=%s%s%s",
+             "task_id=%s model=%s attempt=%d engine=%s backend=%s resume=%s",
              t->task_id, t->model, t->attempt, route_engine_name(route->engine),
-             engine_name(engine), t->ref ? " resume=" : "",
-             t->ref ? t->ref : "");
+             engine_name(engine), t->ref ? t->ref : "-");
 
     int rc = 0;
     if (job.n_media && local)
