@@ -4,7 +4,7 @@
 #   make test       set up, build with ASan+UBSan, run every test
 #   make lint       clang-format check, banned functions
 #   make bench      benchmarks against references measured in the same run
-#   make fuzz       fuzz the media probe for FUZZ_TIME seconds (default 60)
+#   make fuzz       fuzz FUZZ_TARGET (probe, http, log) for FUZZ_TIME s (60)
 #   BUILD=release|debug|asan|tsan selects the flavour; CC=clang works too;
 #   O=DIR puts the objects elsewhere (default build/$(BUILD)).
 
@@ -47,9 +47,15 @@ UNIT_BINS := $(UNIT_SRCS:%.c=$(O)/%)
 
 all: $(O)/paddock
 
-$(O)/libpaddock.a: $(OBJS)
+# The archive is made afresh whenever the list of objects changes: `ar r`
+# would keep a member whose source was removed or renamed.
+OBJLIST := $(O)/objs.list
+$(shell mkdir -p $(O) && echo '$(OBJS)' | cmp -s - $(OBJLIST) || \
+        echo '$(OBJS)' >$(OBJLIST))
+$(O)/libpaddock.a: $(OBJS) $(OBJLIST)
 	@mkdir -p $(@D)
-	$(AR) rcs $@ $^
+	@rm -f $@
+	$(AR) rcs $@ $(OBJS)
 
 $(O)/paddock: $(O)/src/main.o $(O)/libpaddock.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -118,16 +124,40 @@ $(FUZZ_O)/fuzz_probe: fuzz/fuzz_probe.c $(FUZZ_PROBE_SRCS) \
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ fuzz/fuzz_probe.c $(FUZZ_PROBE_SRCS) \
 	    $(LDLIBS)
 
+# The HTTP front's connection machine (conn.c, req.c and server.c are
+# compiled into the target) and the log escaping rule.
+FUZZ_HTTP_SRCS := src/http/parse.c src/http/reply.c \
+                  $(sort $(wildcard src/core/*.c src/log/*.c))
+$(FUZZ_O)/fuzz_http: fuzz/fuzz_http.c src/http/conn.c src/http/req.c \
+                     src/http/server.c $(FUZZ_HTTP_SRCS) \
+                     $(wildcard src/http/*.h src/core/*.h src/log/*.h)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ fuzz/fuzz_http.c $(FUZZ_HTTP_SRCS) \
+	    -pthread -lm
+
+$(FUZZ_O)/fuzz_log: fuzz/fuzz_log.c $(sort $(wildcard src/core/*.c \
+                    src/log/*.c src/core/*.h src/log/*.h))
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ fuzz/fuzz_log.c \
+	    $(sort $(wildcard src/core/*.c src/log/*.c)) -pthread -lm
+
 $(FUZZ_O)/corpus/probe/.made: fuzz/make_corpus.sh
 	./fuzz/make_corpus.sh $(@D)
 	@touch $@
 
-fuzz: setup $(FUZZ_O)/fuzz_probe $(FUZZ_O)/corpus/probe/.made
-	./fuzz/run.sh $(FUZZ_O)/fuzz_probe $(FUZZ_O)/corpus/probe \
-	    $(FUZZ_O)/work/probe $(FUZZ_TIME)
+# make fuzz FUZZ_TARGET=probe|http|log (default probe) FUZZ_TIME=SECONDS
+FUZZ_TARGET ?= probe
+FUZZ_SEEDS_probe := $(FUZZ_O)/corpus/probe
+FUZZ_SEEDS_http := fuzz/seeds/http
+FUZZ_SEEDS_log := $(FUZZ_O)/corpus/log
+fuzz: setup fuzz-prep
+	./fuzz/run.sh $(FUZZ_O)/fuzz_$(FUZZ_TARGET) $(FUZZ_SEEDS_$(FUZZ_TARGET)) \
+	    $(FUZZ_O)/work/$(FUZZ_TARGET) $(FUZZ_TIME)
 
-# The target and its seeds; tests/run.sh runs it for 10 s (fuzz.probe).
-fuzz-prep: $(FUZZ_O)/fuzz_probe $(FUZZ_O)/corpus/probe/.made
+# The targets and the probe's seeds; tests/run.sh runs each for seconds
+# (fuzz.probe, fuzz.http, fuzz.log).
+fuzz-prep: $(FUZZ_O)/fuzz_probe $(FUZZ_O)/corpus/probe/.made \
+           $(FUZZ_O)/fuzz_http $(FUZZ_O)/fuzz_log
 
 # The bounded run on its own: 10 s from the seeds alone.
 fuzz-short: $(FUZZ_O)/fuzz_probe $(FUZZ_O)/corpus/probe/.made

@@ -9,7 +9,7 @@ something is broken: a server does not start, a request errors, a render
 fails for a reason other than "not implemented yet".
 
 BENCH_QUICK=1 runs every row briefly (CI). BENCH_ONLY=query,submit,render,
-memory,scale runs some rows. Standard library only; every process is started
+memory,flood,scale runs some rows. Standard library only; every process is started
 here, on 127.0.0.1, and stopped by its pid on exit.
 """
 
@@ -964,6 +964,73 @@ def bench_memory(ctx):
     return rows
 
 
+def unauthenticated_flood(port, n, size):
+    """n connections at once, each announcing `size` bytes of body
+    without a key and sending them as fast as the server takes them; the
+    server must answer 401 and never hold the bytes. Returns the statuses
+    seen."""
+    chunk = b"x" * (1 << 20)
+    statuses = []
+    lock = threading.Lock()
+
+    def one():
+        s = socket.create_connection(("127.0.0.1", port), timeout=30)
+        got = b""
+        try:
+            s.sendall(b"POST " + SUBMIT.encode() + b" HTTP/1.1\r\n"
+                      b"Host: 127.0.0.1\r\nX-DashScope-Async: enable\r\n"
+                      b"Content-Length: %d\r\n\r\n" % size)
+            sent = 0
+            while sent < size:
+                s.sendall(chunk)
+                sent += len(chunk)
+        except OSError:
+            pass  # cut off after the answer: expected
+        try:
+            while b"\r\n" not in got:
+                d = s.recv(4096)
+                if not d:
+                    break
+                got += d
+        except OSError:
+            pass
+        s.close()
+        with lock:
+            statuses.append(got.split(b" ")[1].decode() if got else "none")
+
+    threads = [threading.Thread(target=one) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return statuses
+
+
+def bench_flood(ctx):
+    """RSS while 64 clients without a key each push a 30 MB body: the key
+    is checked before any body byte is held (docs/api.md, HTTP limits)."""
+    mb = lambda kb: kb / 1024.0  # noqa: E731
+    n, size = (16 if QUICK else 64), 30 << 20
+    f = ctx.own(Paddock(ctx.binary, ctx.tmp, "flood",
+                        ["--workers", "0"]).start())
+    time.sleep(0.3)
+    idle = proc_status(f.pid)["VmRSS"]
+    t0 = time.perf_counter()
+    statuses = unauthenticated_flood(f.port, n, size)
+    took = time.perf_counter() - t0
+    peak = proc_status(f.pid)["VmHWM"]
+    f.stop()
+    if any(st != "401" for st in statuses):
+        raise Broken("unauthenticated bodies not all answered 401: %r" %
+                     sorted(set(statuses)))
+    grew = mb(peak - idle)
+    return [row("RSS under %d unauthenticated 30 MB bodies" % n,
+                paddock=grew, unit="MB", target="< 50 MB over idle",
+                verdict=verdict_below(grew, 50.0),
+                note="peak VmHWM minus idle VmRSS (%.1f MB); every one "
+                     "answered 401; %.1f s" % (mb(idle), took))]
+
+
 # ------------------------------------------------------------ scale
 
 SCALE_PROMPT = "paddock scale bench batch"
@@ -1298,6 +1365,8 @@ SECTIONS = [
                               for k in RENDERS]),
     ("memory", bench_memory, ["idle RSS", "RSS after %d tasks" % P["tasks"],
                               "RSS holding %d conns" % P["conns"]]),
+    ("flood", bench_flood, ["RSS under %d unauthenticated 30 MB bodies" %
+                            (16 if QUICK else 64)]),
     ("scale", bench_scale, ["scale %s %d worker%s" % (what, n,
                                                       "" if n == 1 else "s")
                             for what in ("claims/s", "tasks/s")

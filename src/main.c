@@ -106,6 +106,23 @@ static int make_dirs(const char *path, struct errmsg *err)
     return ret;
 }
 
+/*
+ * The data directory holds the URL-signing key (in paddock.db), API key
+ * hashes and every result: only this user may read it, whatever the
+ * umask. New files are made 0600 and directories 0700 (umask 077 for the
+ * server's commands), and a directory made by an older release is
+ * narrowed to 0700 (docs/config.md, "Files and permissions").
+ */
+static int private_data_dir(const char *path, struct errmsg *err)
+{
+    umask(077);
+    int ret = make_dirs(path, err);
+    if (ret == 0 && chmod(path, 0700) < 0)
+        ret = errmsg_set(err, ERR_IO, "cannot make %s private (chmod 0700): %s",
+                         path, strerror(errno));
+    return ret;
+}
+
 /* Keys from the configuration; with none anywhere, mint one and show it
  * once (only its hash is kept). */
 static int setup_keys(const struct conf *conf, struct store *store,
@@ -210,7 +227,7 @@ static int cmd_serve(int argc, char **argv, bool with_api)
         errmsg_set(&err, err.code, "fetch-allow: %s", why);
         goto out;
     }
-    if (make_dirs(conf.data_dir, &err) < 0 ||
+    if (private_data_dir(conf.data_dir, &err) < 0 ||
         store_open(conf.store_url, &store, &err) < 0)
         goto out;
     if (store_secret(store, "url-signing", sign_key) < 0) {
@@ -247,6 +264,10 @@ static int cmd_serve(int argc, char **argv, bool with_api)
         .port = conf.listen_port,
         .threads = conf.http_threads,
         .body_limit = conf.body_limit,
+        .body_memory = conf.body_memory,
+        .tenant_share = conf.body_memory / 4 > conf.body_limit
+                            ? conf.body_memory / 4
+                            : conf.body_limit,
         .conn_timeout_s = LIMIT_CONN_TIMEOUT_S,
     };
     if (http_listen(&hopts, &http, &err) < 0)
@@ -275,7 +296,7 @@ static int cmd_serve(int argc, char **argv, bool with_api)
         .on_submit_arg = workers,
     };
     api = api_new(&adeps);
-    if (http_serve(http, api_handle, api, &err) < 0)
+    if (http_serve(http, api_admit, api_handle, api, &err) < 0)
         goto out;
 
     printf("paddock: listening on %s\n", listen_base);
@@ -330,7 +351,7 @@ static void keys_usage(FILE *out)
     fprintf(out,
             "Usage: paddock keys create [--name NAME] [options]\n"
             "       paddock keys list [options]\n"
-            "       paddock keys revoke KEY_ID [options]\n"
+            "       paddock keys revoke [options] KEY_ID\n"
             "\n"
             "Manage the API keys kept in the store (salted hashes only). "
             "create prints\nthe new key once; revoke takes effect on every "
@@ -420,16 +441,31 @@ static int cmd_keys(int argc, char **argv)
     int n_rest = 0, ret = 2;
     bool help = false;
 
-    int first = 1;
-    if (argc > 1 && argv[1][0] != '-') /* revoke KEY_ID: right after */
-        target = argv[first++];
-    for (int i = first; i < argc; i++) {
-        if (strcmp(argv[i], "--name") == 0 && i + 1 < argc)
+    /* Options and the one positional (revoke's KEY_ID) in any order:
+     * every option but --help takes a value, as "--opt V" or "--opt=V". */
+    int extra = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--name") == 0 && i + 1 < argc) {
             name = argv[++i];
-        else if (strncmp(argv[i], "--name=", 7) == 0)
-            name = argv[i] + 7;
-        else
+        } else if (strncmp(a, "--name=", 7) == 0) {
+            name = a + 7;
+        } else if (a[0] != '-') {
+            if (target)
+                extra++;
+            target = a;
+        } else {
             rest[n_rest++] = argv[i];
+            bool valued = strncmp(a, "--", 2) == 0 && !strchr(a, '=') &&
+                          strcmp(a, "--help") != 0;
+            if (valued && i + 1 < argc)
+                rest[n_rest++] = argv[++i];
+        }
+    }
+    if (extra) {
+        fprintf(stderr, "paddock: keys %s takes at most one KEY_ID\n", verb);
+        free(rest);
+        return 2;
     }
     if (strcmp(verb, "help") == 0 || strcmp(verb, "--help") == 0 ||
         strcmp(verb, "-h") == 0) {
@@ -456,7 +492,7 @@ static int cmd_keys(int argc, char **argv)
         goto out;
     }
     ret = 1;
-    if (make_dirs(conf.data_dir, &err) < 0 ||
+    if (private_data_dir(conf.data_dir, &err) < 0 ||
         store_open(conf.store_url, &store, &err) < 0) {
         fprintf(stderr, "paddock: %s\n", errmsg_text(&err));
         goto out;

@@ -61,16 +61,22 @@ unset PADDOCK_RESPONSE_LOG
 # one case; its packages come from scripts/setup.sh's npm ci.
 run sdk.vercel_ai python3 tests/sdk/test_sdk.py
 
-# The media probe's fuzz target for 10 s from its seeds (make fuzz runs
-# longer); built by make test's fuzz-prep.
-if [ -x build/fuzz/fuzz_probe ]; then
-    rm -rf build/fuzz/work/probe-short
-    run fuzz.probe ./fuzz/run.sh build/fuzz/fuzz_probe \
-        build/fuzz/corpus/probe build/fuzz/work/probe-short 10
-else
-    echo "FAIL fuzz.probe (no build/fuzz/fuzz_probe; make fuzz-prep)" |
-        tee -a "$log"
-fi
+# The fuzz targets from their seeds (make fuzz runs them longer); built by
+# make test's fuzz-prep: the media probe for 10 s, the HTTP front and the
+# log escaping rule for 5 s each.
+fuzz_short() { # name, seconds, seed directory
+    if [ -x "build/fuzz/fuzz_$1" ]; then
+        rm -rf "build/fuzz/work/$1-short"
+        run "fuzz.$1" ./fuzz/run.sh "build/fuzz/fuzz_$1" "$3" \
+            "build/fuzz/work/$1-short" "$2"
+    else
+        echo "FAIL fuzz.$1 (no build/fuzz/fuzz_$1; make fuzz-prep)" |
+            tee -a "$log"
+    fi
+}
+fuzz_short probe 10 build/fuzz/corpus/probe
+fuzz_short http 5 fuzz/seeds/http
+fuzz_short log 5 build/fuzz/corpus/log
 
 # The benchmark in quick mode against a release build (bench/README.md):
 # it fails when something is broken (a server does not start, a request

@@ -38,6 +38,9 @@ struct api;
 struct api *api_new(const struct api_deps *deps);
 /* NULL is fine. */
 void api_free(struct api *a);
+/* The http_admit hook: route and authenticate before any body byte is
+ * read; pass the struct api * as its argument. */
+void api_admit(void *api, struct http_req *req, struct http_reply *rep);
 /* The http_handler: pass the struct api * as its argument. */
 void api_handle(void *api, struct http_req *req, struct http_reply *rep);
 

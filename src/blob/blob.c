@@ -23,7 +23,7 @@ struct blob {
 
 static int make_dir(const char *path, struct errmsg *err)
 {
-    if (mkdir(path, 0755) < 0 && errno != EEXIST)
+    if (mkdir(path, 0700) < 0 && errno != EEXIST)
         return errmsg_set(err, ERR_IO, "cannot create directory %s: %s", path,
                           strerror(errno));
     return 0;
@@ -181,6 +181,13 @@ int blob_commit(const struct blob *b, const char *tmp_path, const char *name)
                   strerror(errno));
         goto out;
     }
+    /* An engine's program may have made it with any mode: a result is
+     * served through signed links only, never read by other users. */
+    if (chmod(tmp_path, 0600) < 0) {
+        log_error("chmod failed", "path=%s error=\"%s\"", tmp_path,
+                  strerror(errno));
+        goto out;
+    }
     if (rename(tmp_path, dst) < 0) {
         log_error("rename failed", "from=%s to=%s error=\"%s\"", tmp_path, dst,
                   strerror(errno));
@@ -331,67 +338,118 @@ bool blob_upload_names_valid(const char *key_id, const char *upload_id)
     return key_dir_valid(key_id) && id_is_uuid_lower(upload_id);
 }
 
+struct blob_upload {
+    const struct blob *b;
+    char *tmp, *dir, *dst;
+    int fd;
+    int64_t size;
+    bool committed;
+};
+
+int blob_upload_begin(const struct blob *b, const char *key_id,
+                      const char *upload_id, struct blob_upload **out)
+{
+    char name[UUID_STR_LEN + 16];
+    *out = NULL;
+    if (!blob_upload_names_valid(key_id, upload_id))
+        return ERR_INVALID_PARAMETER;
+    struct blob_upload *u = xcalloc(1, sizeof(*u));
+    u->b = b;
+    snprintf(name, sizeof(name), "upload-%s", upload_id);
+    u->tmp = blob_tmp_path(b, name);
+    u->dir = xasprintf("%s/%s", b->uploads, key_id);
+    u->dst = xasprintf("%s/%s", u->dir, upload_id);
+    u->fd = open(u->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (u->fd < 0) {
+        log_error("cannot create upload", "path=%s error=\"%s\"", u->tmp,
+                  strerror(errno));
+        blob_upload_free(u);
+        return ERR_IO;
+    }
+    *out = u;
+    return 0;
+}
+
+int blob_upload_write(struct blob_upload *u, const void *data, size_t len)
+{
+    int werr = u->fd >= 0 ? write_full(u->fd, data, len) : EBADF;
+    if (werr) {
+        log_error("cannot write upload", "path=%s error=\"%s\"", u->tmp,
+                  strerror(werr));
+        return ERR_IO;
+    }
+    u->size += (int64_t)len;
+    return 0;
+}
+
+int64_t blob_upload_size(const struct blob_upload *u)
+{
+    return u->size;
+}
+
+int blob_upload_commit(struct blob_upload *u, int64_t *mtime_ms)
+{
+    struct stat st;
+    if (u->fd < 0 || fsync(u->fd) < 0 || fstat(u->fd, &st) < 0) {
+        log_error("cannot write upload", "path=%s error=\"%s\"", u->tmp,
+                  strerror(errno));
+        return ERR_IO;
+    }
+    close(u->fd);
+    u->fd = -1;
+    for (int i = 0;; i++) {
+        if (mkdir(u->dir, 0700) < 0 && errno != EEXIST) {
+            log_error("cannot create directory", "path=%s error=\"%s\"", u->dir,
+                      strerror(errno));
+            return ERR_IO;
+        }
+        if (rename(u->tmp, u->dst) == 0)
+            break;
+        /* ENOENT: the sweep removed the empty directory in between. */
+        if (errno != ENOENT || i + 1 == UPLOAD_RENAME_TRIES) {
+            log_error("rename failed", "from=%s to=%s error=\"%s\"", u->tmp,
+                      u->dst, strerror(errno));
+            return ERR_IO;
+        }
+    }
+    /* The file's entry, then the key directory's (it may be new). */
+    if (fsync_path(u->dir, O_RDONLY | O_DIRECTORY) < 0 ||
+        fsync_path(u->b->uploads, O_RDONLY | O_DIRECTORY) < 0) {
+        log_error("fsync failed", "path=%s error=\"%s\"", u->dir,
+                  strerror(errno));
+        unlink(u->dst);
+        return ERR_IO;
+    }
+    *mtime_ms = mtime_of(&st); /* the rename keeps it */
+    u->committed = true;
+    return 0;
+}
+
+void blob_upload_free(struct blob_upload *u)
+{
+    if (!u)
+        return;
+    if (u->fd >= 0)
+        close(u->fd);
+    if (!u->committed)
+        unlink(u->tmp);
+    free(u->tmp);
+    free(u->dir);
+    free(u->dst);
+    free(u);
+}
+
 int blob_upload_put(const struct blob *b, const char *key_id,
                     const char *upload_id, const void *data, size_t len,
                     int64_t *mtime_ms)
 {
-    char name[UUID_STR_LEN + 16];
-    char *tmp = NULL, *dir = NULL, *dst = NULL;
-    int ret = ERR_IO, fd = -1;
-    struct stat st;
-
-    if (!blob_upload_names_valid(key_id, upload_id))
-        return ERR_INVALID_PARAMETER;
-    snprintf(name, sizeof(name), "upload-%s", upload_id);
-    tmp = blob_tmp_path(b, name);
-    dir = xasprintf("%s/%s", b->uploads, key_id);
-    dst = xasprintf("%s/%s", dir, upload_id);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        log_error("cannot create upload", "path=%s error=\"%s\"", tmp,
-                  strerror(errno));
-        goto out;
-    }
-    int werr = write_full(fd, data, len);
-    if (werr || fsync(fd) < 0 || fstat(fd, &st) < 0) {
-        log_error("cannot write upload", "path=%s error=\"%s\"", tmp,
-                  strerror(werr ? werr : errno));
-        goto out;
-    }
-    close(fd);
-    fd = -1;
-    for (int i = 0;; i++) {
-        if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-            log_error("cannot create directory", "path=%s error=\"%s\"", dir,
-                      strerror(errno));
-            goto out;
-        }
-        if (rename(tmp, dst) == 0)
-            break;
-        /* ENOENT: the sweep removed the empty directory in between. */
-        if (errno != ENOENT || i + 1 == UPLOAD_RENAME_TRIES) {
-            log_error("rename failed", "from=%s to=%s error=\"%s\"", tmp, dst,
-                      strerror(errno));
-            goto out;
-        }
-    }
-    /* The file's entry, then the key directory's (it may be new). */
-    if (fsync_path(dir, O_RDONLY | O_DIRECTORY) < 0 ||
-        fsync_path(b->uploads, O_RDONLY | O_DIRECTORY) < 0) {
-        log_error("fsync failed", "path=%s error=\"%s\"", dir, strerror(errno));
-        unlink(dst);
-        goto out;
-    }
-    *mtime_ms = mtime_of(&st); /* the rename keeps it */
-    ret = 0;
-out:
-    if (fd >= 0)
-        close(fd);
-    if (ret < 0)
-        unlink(tmp);
-    free(tmp);
-    free(dir);
-    free(dst);
+    struct blob_upload *u = NULL;
+    int ret = blob_upload_begin(b, key_id, upload_id, &u);
+    if (ret == 0)
+        ret = blob_upload_write(u, data, len);
+    if (ret == 0)
+        ret = blob_upload_commit(u, mtime_ms);
+    blob_upload_free(u);
     return ret;
 }
 

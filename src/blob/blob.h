@@ -101,6 +101,19 @@ bool blob_upload_names_valid(const char *key_id, const char *upload_id);
 int blob_upload_put(const struct blob *b, const char *key_id,
                     const char *upload_id, const void *data, size_t len,
                     int64_t *mtime_ms);
+/*
+ * The same, streamed: begin makes the temporary file (ERR_INVALID_PARAMETER
+ * for bad names, ERR_IO), write appends, commit fsyncs and renames it into
+ * place (*mtime_ms as above); free removes the temporary file unless it
+ * was committed (NULL is fine). One thread at a time per upload.
+ */
+struct blob_upload;
+int blob_upload_begin(const struct blob *b, const char *key_id,
+                      const char *upload_id, struct blob_upload **out);
+int blob_upload_write(struct blob_upload *u, const void *data, size_t len);
+int64_t blob_upload_size(const struct blob_upload *u);
+int blob_upload_commit(struct blob_upload *u, int64_t *mtime_ms);
+void blob_upload_free(struct blob_upload *u);
 /* The size and upload time of a key's upload; ERR_NOT_FOUND when the key
  * has no such upload (another key's id included). */
 int blob_upload_stat(const struct blob *b, const char *key_id,

@@ -120,7 +120,14 @@
     X(STOPPED, 500, "InternalError", "stopped")                               \
     X(CONFLICT, 409, "Conflict", "state changed concurrently")                \
     X(IDEMPOTENCY_CONFLICT, 409, "IdempotencyConflict",                       \
-      "this Idempotency-Key was used with a different body")
+      "this Idempotency-Key was used with a different body")                  \
+    X(BAD_REQUEST, 400, "BadRequest", "the request is not valid HTTP/1.1")    \
+    X(HEADERS_TOO_LARGE, 431, "BadRequest.TooLarge",                          \
+      "the request headers are too large")                                    \
+    X(NOT_IMPLEMENTED, 501, "NotImplemented", "not implemented")              \
+    X(HTTP_VERSION, 505, "BadRequest.HttpVersion",                            \
+      "only HTTP/1.0 and HTTP/1.1 are served")                                \
+    X(BUSY, 503, "ServiceUnavailable", "the server is busy; retry")
 
 enum {
     ERR__BASE = -128,

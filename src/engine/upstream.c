@@ -446,7 +446,7 @@ static int download(struct run *r, const char *url, const char *out_path,
     const struct job_ctl *ctl = r->ctl;
     int64_t backoff = ue->poll_ms;
     int ret = 0;
-    int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return errmsg_set(err, ERR_IO, "cannot create the output file: %s",
                           strerror(errno));

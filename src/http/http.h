@@ -1,18 +1,39 @@
 /*
- * http: the HTTP/1.1 front on libmicrohttpd. It knows requests and replies,
- * not tasks: it reads a request (headers, bounded body), gives it a request
- * id, calls one handler, and sends what the handler put in the reply (a
- * memory body or a file range, sent with sendfile).
+ * http: paddock's HTTP/1.1 front, on epoll. It knows requests and replies,
+ * not tasks: it reads a request head, checks its framing, asks the admit
+ * hook what the request may send, reads the body within that (into memory
+ * or through a sink), calls the handler, and sends what the handler put
+ * in the reply (a memory body or a file range, sent with sendfile).
  *
- * Mode: epoll with a pool of polling threads (one per core by default);
- * the handler runs on those threads, so it must not block for long.
- * Limits: the header block (LIMIT_HEADER_BYTES), the body (opts.body_limit;
- * larger bodies reach the handler early with req->too_large set and are not
- * read), an idle-connection timeout.
+ * Why our own and not libmicrohttpd (docs/architecture.md, "http/"): a
+ * key must be checked before a body byte is held; ambiguous framing
+ * (two Content-Lengths, Content-Length with chunked, "Host : x") must be
+ * refused before a handler runs; a malformed length or an over-long
+ * chunked body must get the API's JSON error, not a library's page; and an
+ * idle keep-alive connection must cost a few hundred bytes, not a pool.
  *
- * Threads: the handler is called concurrently from every polling thread.
+ * Framing (RFC 9112): origin-form or absolute-form targets, HTTP/1.0 and
+ * 1.1, keep-alive and pipelining (one request at a time per connection),
+ * Content-Length or chunked request bodies (trailers read and dropped),
+ * Expect: 100-continue. Responses always carry Content-Length.
+ * Refused with 400 and Connection: close: a malformed request line or
+ * header, whitespace before a colon, obs-fold, control bytes, a missing or
+ * repeated Host on HTTP/1.1, differing Content-Lengths, Content-Length
+ * with Transfer-Encoding, a bad chunk. 501 for a transfer coding other
+ * than chunked, 505 for another HTTP version, 431 for a head over
+ * LIMIT_HEADER_BYTES, 413 for a body over its limit.
+ *
+ * Memory: a connection holds no buffer while idle; a body is held in
+ * memory only after admit accepted it, charged against a process-wide cap
+ * (opts.body_memory) and the request's tenant's share of it; past either
+ * the request is answered (HTTP_FAULT_BUSY) without reading further.
+ *
+ * Threads: opts.threads loop threads, each with its own epoll set and its
+ * own connections; admit and the handler run on the loop thread of the
+ * request's connection, so they must not block for long. A deferred reply
+ * is resumed from any thread.
  * Ownership: a request and its body belong to http; the reply's body is
- * handed over with http_reply_take_body.
+ * handed over with http_reply_take_body, its fd with the reply.
  */
 #ifndef PADDOCK_HTTP_H
 #define PADDOCK_HTTP_H
@@ -24,7 +45,9 @@
 struct http_server;
 struct http_req;
 
-#define HTTP_MAX_REPLY_HEADERS 8
+#define HTTP_MAX_REPLY_HEADERS 10
+/* Bytes a request's admit and handler may keep with it (http_req_user). */
+#define HTTP_REQ_USER_BYTES 160
 
 struct http_reply {
     int status;
@@ -41,60 +64,135 @@ struct http_reply {
     size_t n_headers;
 };
 
-/* Called once per request: when the body is complete, or early with
- * http_req_too_large() or http_req_stopping() true. Fill *rep; status 0
- * is answered 500. */
+/*
+ * Why http answers a request itself, through the handler: the handler
+ * sees http_req_fault() != HTTP_FAULT_NONE and should write the error in
+ * its own shape; the connection is closed after the answer.
+ */
+enum http_fault {
+    HTTP_FAULT_NONE,
+    HTTP_FAULT_MALFORMED, /* 400: bad request line, header or chunk */
+    HTTP_FAULT_FRAMING,   /* 400: ambiguous or conflicting framing */
+    HTTP_FAULT_LENGTH,    /* 400: Content-Length is not a number */
+    HTTP_FAULT_HEAD_SIZE, /* 431: the head is over LIMIT_HEADER_BYTES */
+    HTTP_FAULT_TOO_LARGE, /* 413: the body is over its limit */
+    HTTP_FAULT_CODING,    /* 501: a transfer coding other than chunked */
+    HTTP_FAULT_VERSION,   /* 505: not HTTP/1.0 or 1.1 */
+    HTTP_FAULT_BUSY,      /* 503: bodies held in memory are at the cap */
+    HTTP_FAULT_TENANT,    /* 429: this tenant's share of that cap is used */
+    HTTP_FAULT_SINK,      /* 500: the body sink failed */
+};
+
+/*
+ * Called once the head is in and well-formed, before any body byte is
+ * read. It may answer now (fill *rep: the body is then never read, and
+ * the connection closes if one was coming), or let the body come, within
+ * http_req_set_body_limit and through http_req_set_sink if set.
+ */
+typedef void (*http_admit)(void *arg, struct http_req *req,
+                           struct http_reply *rep);
+/* Called once per request admit did not answer: when the body is
+ * complete, or early with http_req_fault() or http_req_stopping() set.
+ * Fill *rep; status 0 is answered 500. */
 typedef void (*http_handler)(void *arg, struct http_req *req,
                              struct http_reply *rep);
 
 struct http_opts {
-    const char *host; /* numeric IPv4 or IPv6 address */
-    int port;         /* 0: an ephemeral port (see http_port) */
-    int threads;      /* polling threads */
-    int64_t body_limit;
-    int conn_timeout_s;
+    const char *host;     /* numeric IPv4 or IPv6 address */
+    int port;             /* 0: an ephemeral port (see http_port) */
+    int threads;          /* loop threads */
+    int64_t body_limit;   /* a request's body, unless admit says otherwise */
+    int64_t body_memory;  /* request bodies held at once, all connections */
+    int64_t tenant_share; /* of which one tenant may hold (0: no share) */
+    int conn_timeout_s;   /* idle, and the whole head, per connection */
 };
 
 /* Bind and listen (nothing is answered yet); 0, or ERR_IO /
  * ERR_INVALID_PARAMETER with a message in *err. */
 int http_listen(const struct http_opts *opts, struct http_server **out,
                 struct errmsg *err);
-/* Start answering with `handler`; 0 or ERR_IO. */
-int http_serve(struct http_server *srv, http_handler handler, void *arg,
-               struct errmsg *err);
+/* Start answering: admit (may be NULL: every body within body_limit is
+ * read) and handler, with `arg`. 0 or ERR_IO. */
+int http_serve(struct http_server *srv, http_admit admit, http_handler handler,
+               void *arg, struct errmsg *err);
 /* The port actually bound (known after http_listen). */
 int http_port(const struct http_server *srv);
-/* Answer new requests 503 at once, let requests in flight finish, close
- * connections, join the threads, close the socket. false: requests were
- * still in flight after the drain time; nothing was stopped or freed, and
- * the caller must not free what handlers use (exit instead). NULL is
- * fine. */
+/* Answer new requests at once (http_req_stopping), close idle
+ * connections, let requests in flight finish, then close everything and
+ * join the threads. false: requests were still in flight after the drain
+ * time; nothing was stopped or freed, and the caller must not free what
+ * handlers use (exit instead). NULL is fine. */
 bool http_stop(struct http_server *srv);
 
 /* ---------------------------------------------------------- requests */
 
 const char *http_req_method(const struct http_req *req);
-/* The path, percent-decoded by MHD, without the query string. */
+/* The path, percent-decoded ("%00" stays literal), without the query. */
 const char *http_req_path(const struct http_req *req);
-/* A header's value (case-insensitive name), or NULL. */
+/* A header's value (case-insensitive name; the first of repeats), or
+ * NULL. Leading and trailing whitespace is not part of a value. */
 const char *http_req_header(const struct http_req *req, const char *name);
-/* A query argument's value, or NULL. */
+/* A query argument's value, percent-decoded ('+' is a space), or NULL;
+ * an argument without '=' has the value "". */
 const char *http_req_query(const struct http_req *req, const char *name);
+/* The body held in memory ("" when none, or when a sink took it). */
 const char *http_req_body(const struct http_req *req, size_t *len);
-/* True when the declared or received body exceeded the limit. */
-bool http_req_too_large(const struct http_req *req);
+/* Bytes of body received (into memory or the sink). */
+int64_t http_req_body_received(const struct http_req *req);
+/* The declared Content-Length, or -1 (none, or chunked). */
+int64_t http_req_content_length(const struct http_req *req);
+/* Why http answers this request itself, or HTTP_FAULT_NONE. */
+enum http_fault http_req_fault(const struct http_req *req);
+/* A short reason for the fault ("two different Content-Length headers"),
+ * or "". */
+const char *http_req_fault_text(const struct http_req *req);
 /* True when the request began after http_stop: answer it at once (503),
  * never deferred; its connection is closed after the answer. */
 bool http_req_stopping(const struct http_req *req);
 /* The request's uuid v4 (also sent as the X-Request-Id header). */
 const char *http_req_id(const struct http_req *req);
-bool http_req_is_head(const struct http_req *req);
+/* HTTP_REQ_USER_BYTES of zeroed storage that lives as long as the
+ * request: what admit learned (the route, the key) for the handler. */
+void *http_req_user(struct http_req *req);
+
+/* From admit only. The most body bytes this request may send. */
+void http_req_set_body_limit(struct http_req *req, int64_t max);
+/* The body limit in force (the server's, or what admit set). */
+int64_t http_req_body_limit(const struct http_req *req);
+/* From admit only. Charge this request's memory body to `tenant` (up to
+ * 64 bytes are significant; copied). */
+void http_req_set_tenant(struct http_req *req, const char *tenant);
+/*
+ * From admit only. Send the body to `write` as it arrives instead of
+ * holding it (nothing is charged): 0, or < 0 to stop (the handler then
+ * sees HTTP_FAULT_SINK). `end` is called once when the request ends,
+ * whatever happened (after the handler, or at a disconnect).
+ */
+struct http_sink {
+    int (*write)(void *arg, const void *data, size_t len);
+    void (*end)(void *arg);
+    void *arg;
+};
+void http_req_set_sink(struct http_req *req, const struct http_sink *sink);
 
 /* ------------------------------------------------------------ replies */
 
 /* Body from a buffer (taken: the buffer is left empty). */
 void http_reply_take_body(struct http_reply *rep, int status,
                           const char *content_type, struct buf *body);
+/* Add a header; the value is copied. Extra headers past the limit drop. */
+void http_reply_header(struct http_reply *rep, const char *name,
+                       const char *value);
+/*
+ * A file as the reply, per RFC 9110: fd (taken: closed by http) of `size`
+ * bytes; a single "bytes=" Range answers 206 with Content-Range, one past
+ * the end 416 (returns ERR_RANGE and fills nothing but Content-Range: the
+ * caller writes the error body), other ranges the whole file;
+ * If-None-Match equal to `etag` answers 304. HEAD sends the headers only.
+ * Accept-Ranges and ETag (`etag` is quoted here) are set.
+ */
+int http_reply_file(struct http_req *req, struct http_reply *rep, int fd,
+                    uint64_t size, const char *content_type, const char *etag);
 /*
  * Answer later: the handler fills nothing now and returns; the connection
  * then waits without holding a thread. Whoever holds the handle fills the
@@ -105,8 +203,31 @@ void http_reply_take_body(struct http_reply *rep, int status,
 struct http_defer;
 struct http_defer *http_reply_defer(struct http_reply *rep);
 void http_resume(struct http_defer *d);
-/* Add a header; the value is copied. Extra headers past the limit drop. */
-void http_reply_header(struct http_reply *rep, const char *name,
-                       const char *value);
+
+/* ------------------------------------------------------------ parsing */
+
+/*
+ * The request-head parser, on its own for tests and fuzzing: parse the
+ * head in buf[0, len) (ending with an empty line; the bytes are modified
+ * in place: NULs end names and values). 0 and *head filled, or an
+ * enum http_fault with *why set to a static reason.
+ */
+#define HTTP_MAX_HEADERS 100
+#define HTTP_MAX_QUERY   64
+struct http_head {
+    const char *method, *target, *path, *query; /* query: raw, or NULL */
+    int minor;                                  /* HTTP/1.minor */
+    struct {
+        const char *name, *value;
+    } h[HTTP_MAX_HEADERS];
+    size_t n;
+    int64_t content_length; /* -1: none */
+    bool chunked, keep_alive, expect_continue;
+};
+int http_parse_head(char *buf, size_t len, struct http_head *head,
+                    const char **why);
+/* Percent-decode in place ("%00" stays literal; with `plus`, '+' is a
+ * space); returns the new length. */
+size_t http_unescape(char *s, bool plus);
 
 #endif

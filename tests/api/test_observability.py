@@ -37,7 +37,8 @@ def metrics_count_known_traffic():
         assert srv.request("POST", "/api/v1/tasks/%s/cancel" % ids[2],
                            headers={"Authorization": "Bearer " + KEY}
                            ).status == 200
-        r = srv.request("GET", "/metrics")
+        r = srv.request("GET", "/metrics",
+                        headers={"Authorization": "Bearer " + KEY})
         assert r.status == 200, r
         assert r.headers["content-type"].startswith("text/plain"), r
         ms = parse_metrics(r.body.decode())
@@ -72,7 +73,9 @@ def render_metrics_after_a_task():
     try:
         tid = srv.submit(t2v()).json()["output"]["task_id"]
         srv.wait(tid)
-        ms = parse_metrics(srv.request("GET", "/metrics").body.decode())
+        ms = parse_metrics(srv.request(
+            "GET", "/metrics",
+            headers={"Authorization": "Bearer " + KEY}).body.decode())
         assert metric(ms, "paddock_claims_total") == 1, ms
         assert metric(ms, "paddock_tasks_succeeded_total") == 1
         assert metric(ms, "paddock_render_seconds_count", engine="sandbox") == 1

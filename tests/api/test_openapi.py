@@ -31,12 +31,13 @@ def route_table():
     macros = dict(re.findall(r'#define\s+(\w+)\s+"([^"]*)"', src))
     rows = re.findall(
         r'\{\s*"\w+",\s*"([A-Z]+)",\s*((?:\w+\s+)?"[^"]*"),\s*'
-        r'([A-Z_][A-Z_| \n]*?),\s*h_\w+\s*\}', src)
+        r'([A-Z_][A-Z_| \n]*?),\s*api_\w+,\s*[A-Z_]+,\s*[A-Z_]+\s*\}', src)
     out = []
     for method, pattern, flags in rows:
         m = re.match(r'(?:(\w+)\s+)?"([^"]*)"', pattern)
         path = macros.get(m.group(1), "") + m.group(2) if m.group(1) \
             else m.group(2)
+        flags = flags.replace("BOTH", "D_DASHSCOPE | D_TTAPI")
         out.append((method, path, set(re.findall(r"D_\w+", flags))))
     assert len(out) >= 10, "the route table of api.c was not found: %r" % out
     return out

@@ -553,8 +553,10 @@ def crash_test_nothing_acknowledged_is_lost():
         logs = "".join(open(os.path.join(data, f), errors="replace").read()
                        for f in os.listdir(data) if f.endswith(".log"))
         for t in succeeded:
+            # At most once: the line follows the commit, so a SIGKILL
+            # between the two may leave none (the store says SUCCEEDED).
             n = logs.count('msg="task succeeded" task_id=%s' % t)
-            assert n == 1, (t, n)
+            assert n <= 1, (t, n)
         print("crash test: %d acknowledged, %d SUCCEEDED, %d FAILED, "
               "%d kills" % (len(acked), len(succeeded),
                             statuses.count("FAILED"), kills), flush=True)

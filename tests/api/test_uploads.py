@@ -257,7 +257,7 @@ def bad_scheme_syntax_is_refused(srv):
 
 @case
 def body_over_the_limit_is_413(_srv):
-    small = Server(args=["--workers", "0", "--body-limit", "256K"]).start()
+    small = Server(args=["--workers", "0", "--upload-limit", "256K"]).start()
     try:
         refused(upload(small, b"\0" * (300 << 10)), "limit", status=413,
                 code="BadRequest.TooLarge")

@@ -1,0 +1,84 @@
+/*
+ * api internals shared by its files: the request on its way through a
+ * handler, the reply helpers, and the handlers the route table names.
+ * api.c routes, authenticates and answers; tasks.c has the task routes
+ * (submit, query, cancel, list); extras.c the rest (uploads, files,
+ * health, models, metrics, OpenAPI). Not for other modules.
+ */
+#ifndef PADDOCK_API_INT_H
+#define PADDOCK_API_INT_H
+
+#include "api.h"
+
+#include "../limit/limit.h"
+#include "../task/task.h"
+
+#define TTAPI_PREFIX "/happyhorse"
+#define JSON_TYPE    "application/json"
+
+enum dialect {
+    D_DASHSCOPE = 1, /* /api/v1/..., Authorization: Bearer */
+    D_TTAPI = 2,     /* /happyhorse/api/v1/..., TT-API-KEY */
+    D_PLAIN = 4,     /* files, health: no dialect */
+};
+
+/* Retry-After of a 429 for task quotas: tasks take seconds to finish. */
+#define QUOTA_RETRY_S "5"
+
+struct api {
+    struct api_deps d;
+    struct limit_rate *rate;
+};
+
+/* One request on its way through a handler. */
+struct call {
+    struct api *api;
+    struct http_req *req;
+    struct http_reply *rep;
+    enum dialect dialect;
+    const char *arg; /* the '*' segment of the route */
+    char key_id[TASK_KEY_ID_MAX + 1];
+    int64_t t0_us; /* when admit began */
+    bool deferred; /* the reply comes later (its completion logs it) */
+};
+
+/* What admit learned, kept with the request for the handler
+ * (http_req_user). */
+struct admitted {
+    const struct endpoint *ep; /* NULL: admit answered, or never ran */
+    enum dialect dialect;
+    int64_t t0_us;
+    char key_id[TASK_KEY_ID_MAX + 1];
+    struct blob_upload *upload; /* an upload's file being written */
+    char upload_id[UUID_STR_LEN + 1];
+};
+
+/* Replies (api.c). */
+void api_reply_json(struct call *c, int status, struct buf *body);
+/* The error table's status and code; `message` NULL: its default. */
+void api_reply_error(struct call *c, int err, const char *message);
+void api_reply_errmsg(struct call *c, const struct errmsg *e);
+/* A 429 or 503 that tells the client when to come back. */
+void api_reply_throttled(struct call *c, int err, const char *retry_s,
+                         const char *message);
+/* The base of absolute URLs (public URL, else the request's Host). */
+void api_url_base(struct call *c, struct buf *out);
+/* The request's log line and metrics sample. */
+void api_log_request(struct call *c, const char *route);
+
+/* Handlers (tasks.c, extras.c). */
+void api_submit(struct call *c);
+void api_query(struct call *c);
+void api_cancel(struct call *c);
+void api_list(struct call *c);
+void api_upload(struct call *c);
+void api_file(struct call *c);
+void api_health(struct call *c);
+void api_ready(struct call *c);
+void api_models(struct call *c);
+void api_metrics(struct call *c);
+void api_openapi(struct call *c);
+/* Before the body of an upload: false when answered (extras.c). */
+bool api_upload_admit(struct call *c, struct admitted *ad);
+
+#endif
