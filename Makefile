@@ -4,6 +4,7 @@
 #   make test       set up, build with ASan+UBSan, run every test
 #   make lint       clang-format check, banned functions
 #   make bench      benchmarks against references measured in the same run
+#   make install    PREFIX=/usr/local DESTDIR=: binary, systemd unit, docs
 #   make fuzz       fuzz FUZZ_TARGET (probe, http, log) for FUZZ_TIME s (60)
 #   BUILD=release|debug|asan|tsan selects the flavour; CC=clang works too;
 #   O=DIR puts the objects elsewhere (default build/$(BUILD)).
@@ -43,7 +44,8 @@ OBJS += $(O)/gen/openapi.o
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:%.c=$(O)/%)
 
-.PHONY: all run test tests setup lint bench clean fuzz fuzz-prep fuzz-short
+.PHONY: all run test tests setup lint bench clean fuzz fuzz-prep fuzz-short \
+        install
 
 all: $(O)/paddock
 
@@ -164,6 +166,32 @@ fuzz-short: $(FUZZ_O)/fuzz_probe $(FUZZ_O)/corpus/probe/.made
 	@rm -rf $(FUZZ_O)/work/probe-short
 	@./fuzz/run.sh $(FUZZ_O)/fuzz_probe $(FUZZ_O)/corpus/probe \
 	    $(FUZZ_O)/work/probe-short 10
+
+# An operator's install: the binary, the systemd unit and its user, an
+# example configuration (never over an existing one) and the docs.
+#   make install PREFIX=/usr DESTDIR=/tmp/stage
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+DOCDIR ?= $(PREFIX)/share/doc/paddock
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+install:
+	@$(MAKE) --no-print-directory BUILD=release all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(DOCDIR) \
+	    $(DESTDIR)$(SYSCONFDIR)/paddock
+	install -m 0755 build/release/paddock $(DESTDIR)$(BINDIR)/paddock
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	    -e 's|@DOCDIR@|$(DOCDIR)|g' contrib/systemd/paddock.service.in \
+	    >$(DESTDIR)$(UNITDIR)/paddock.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/paddock.service
+	install -m 0644 contrib/systemd/paddock.sysusers \
+	    $(DESTDIR)$(SYSUSERSDIR)/paddock.conf
+	[ -e $(DESTDIR)$(SYSCONFDIR)/paddock/paddock.conf ] || \
+	    install -m 0644 contrib/systemd/paddock.conf \
+	        $(DESTDIR)$(SYSCONFDIR)/paddock/paddock.conf
+	install -m 0644 docs/*.md docs/openapi.json $(DESTDIR)$(DOCDIR)/
 
 clean:
 	rm -rf build

@@ -14,7 +14,7 @@ libpq-dev postgresql
 libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
 libswresample-dev libx264-dev
 ffmpeg python3 python3-jsonschema curl ca-certificates
-wrk nginx-light
+wrk nginx-light systemd
 "
 # tests/sdk runs the Vercel AI SDK on Node.js: Debian's, unless the machine
 # already has a node (and npm) of its own.

@@ -78,6 +78,9 @@ fuzz_short probe 10 build/fuzz/corpus/probe
 fuzz_short http 5 fuzz/seeds/http
 fuzz_short log 5 build/fuzz/corpus/log
 
+# make install into a temporary prefix; the systemd unit verified.
+run install tests/install.sh
+
 # The benchmark in quick mode against a release build (bench/README.md):
 # it fails when something is broken (a server does not start, a request
 # errors), never on a missed target.
