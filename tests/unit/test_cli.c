@@ -187,25 +187,28 @@ static void dialect_guess(void)
     CHECK_INT(cli_guess_dialect("http://example.com/ttapi"), CLI_DASHSCOPE);
 }
 
+/* --timeout in the one duration syntax (its cases: test_core.c), 1s to
+ * 7d. */
 static void durations(void)
 {
     int64_t ms = 0;
-    CHECK_INT(cli_parse_duration("90", &ms), 0);
-    CHECK_INT(ms, 90000);
-    CHECK_INT(cli_parse_duration("10m", &ms), 0);
-    CHECK_INT(ms, 600000);
-    CHECK_INT(cli_parse_duration("1h30m", &ms), 0);
-    CHECK_INT(ms, 5400000);
-    CHECK_INT(cli_parse_duration("500ms", &ms), 0);
-    CHECK_INT(ms, 500);
-    CHECK_INT(cli_parse_duration("2d", &ms), 0);
-    CHECK_INT(ms, 172800000);
-    CHECK_INT(cli_parse_duration("", &ms), ERR_INVALID_PARAMETER);
-    CHECK_INT(cli_parse_duration("m", &ms), ERR_INVALID_PARAMETER);
-    CHECK_INT(cli_parse_duration("10x", &ms), ERR_INVALID_PARAMETER);
-    CHECK_INT(cli_parse_duration("-5s", &ms), ERR_INVALID_PARAMETER);
-    CHECK_INT(cli_parse_duration("99999999999999999999s", &ms),
-              ERR_INVALID_PARAMETER);
+    static const struct {
+        const char *s;
+        int64_t ms;
+    } good[] = { { "90", 90000 }, { "1h30m", 5400000 }, { "7d", 604800000 } };
+    for (size_t i = 0; i < ARRAY_LEN(good); i++) {
+        struct cli_opts o = { .timeout = good[i].s };
+        struct errmsg e = { 0 };
+        CHECK_INT(cli_timeout(&o, &ms, &e), 0);
+        CHECK_INT(ms, good[i].ms);
+    }
+    static const char *const bad[] = { "999ms", "8d", "10x", "" };
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+        struct cli_opts o = { .timeout = bad[i] };
+        struct errmsg e = { 0 };
+        CHECK_INT(cli_timeout(&o, &ms, &e), ERR_INVALID_PARAMETER);
+        CHECK(strstr(e.text, "--timeout"));
+    }
 
     struct cli_opts o = { .timeout = "0s" };
     struct errmsg e = { 0 };

@@ -992,6 +992,7 @@ static void upstream_spec_words(void)
         { "upstream:dashscope http://h key=k rate=fast", "rate=N" },
         { "upstream:dashscope http://h key=k poll=soon", "poll=DURATION" },
         { "upstream:dashscope http://h key=k poll=1ms", "poll=DURATION" },
+        { "upstream:dashscope http://h key=k poll=61m", "poll=DURATION" },
         { "upstream:dashscope http://h key=k poll=2s poll-max=1s",
           "poll-max=DURATION" },
         { "upstream:dashscope http://h key=k timeout=5h", "timeout=DURATION" },
@@ -1019,6 +1020,21 @@ static void upstream_spec_words(void)
         CHECK(!engine_local_media(e));
     }
     engine_free(e);
+    /* The help says "from 10ms to 1h": both ends are taken, in any form of
+     * the one duration syntax (1h was refused before it was shared). */
+    static const char *const polls[] = { "poll=1h", "poll=10ms poll-max=1h",
+                                         "poll=60m", "poll=1m30s",
+                                         "poll=3600" };
+    for (size_t i = 0; i < ARRAY_LEN(polls); i++) {
+        char spec[128];
+        snprintf(spec, sizeof(spec), "upstream:dashscope http://h key=k %s",
+                 polls[i]);
+        e = NULL;
+        CHECK_INT(engine_new(spec, &e, &err), 0);
+        if (!e)
+            fprintf(stderr, "  '%s': %s\n", spec, err.text);
+        engine_free(e);
+    }
     setenv("PADDOCK_TEST_KEY_VAR", "from-the-environment", 1);
     CHECK_INT(engine_new("upstream:ttapi  https://api.example.com\t"
                          "key-env=PADDOCK_TEST_KEY_VAR",
