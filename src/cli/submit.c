@@ -263,33 +263,6 @@ out:
     return ret;
 }
 
-static void put_base64(struct buf *b, const unsigned char *p, size_t n)
-{
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuv"
-                              "wxyz0123456789+/";
-    buf_reserve(b, (n + 2) / 3 * 4);
-    char *o = b->data + b->len;
-    size_t i = 0;
-    for (; i + 3 <= n; i += 3) {
-        unsigned v = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8 | p[i + 2];
-        *o++ = tab[v >> 18];
-        *o++ = tab[(v >> 12) & 63];
-        *o++ = tab[(v >> 6) & 63];
-        *o++ = tab[v & 63];
-    }
-    if (i < n) {
-        unsigned v = (unsigned)p[i] << 16;
-        if (i + 1 < n)
-            v |= (unsigned)p[i + 1] << 8;
-        *o++ = tab[v >> 18];
-        *o++ = tab[(v >> 12) & 63];
-        *o++ = i + 1 < n ? tab[(v >> 6) & 63] : '=';
-        *o++ = '=';
-    }
-    b->len = (size_t)(o - b->data);
-    b->data[b->len] = '\0';
-}
-
 /* A local image (checked by check_media) as a JSON string "data:...". */
 static int put_data_url(struct buf *b, const char *flag, const char *path,
                         struct errmsg *err)
@@ -308,7 +281,7 @@ static int put_data_url(struct buf *b, const char *flag, const char *path,
         goto out;
     }
     buf_printf(b, "\"data:%s;base64,", type);
-    put_base64(b, data, size);
+    base64_encode(b, data, size);
     buf_putc(b, '"');
 out:
     free(data);

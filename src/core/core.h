@@ -260,6 +260,8 @@ const char *base64_problem(const char *s, size_t n, size_t *decoded);
 /* Decode whole quads of checked base64 s[0..n) into out[0..cap); returns
  * the bytes written (stops at cap). */
 size_t base64_decode(const char *s, size_t n, unsigned char *out, size_t cap);
+/* Append the padded standard base64 of data[0..n) to b. */
+void base64_encode(struct buf *b, const void *data, size_t n);
 
 /* ------------------------------------------------------------------ utf8 */
 

@@ -100,6 +100,37 @@ static void base64_rules(void)
     CHECK(base64_problem("aGVsbG8", 7, &len) != NULL);
     CHECK(base64_problem("aGV*bG8=", 8, &len) != NULL);
     CHECK(base64_problem("aG=sbG8=", 8, &len) != NULL);
+
+    /* Encoding: every tail length, and back again. */
+    static const struct {
+        const char *in, *out;
+    } enc[] = {
+        { "", "" },
+        { "h", "aA==" },
+        { "he", "aGU=" },
+        { "hel", "aGVs" },
+        { "hello", "aGVsbG8=" },
+        { "\xff\xfe", "//4=" },
+        { "\x89PNG", "iVBORw==" },
+    };
+    for (size_t i = 0; i < ARRAY_LEN(enc); i++) {
+        struct buf b = BUF_INIT;
+        buf_puts(&b, "<");
+        base64_encode(&b, enc[i].in, strlen(enc[i].in));
+        CHECK_INT(b.len, 1 + strlen(enc[i].out));
+        CHECK_STR(b.data + 1, enc[i].out);
+        buf_fini(&b);
+    }
+    unsigned char all[256], back[256];
+    for (size_t i = 0; i < sizeof(all); i++)
+        all[i] = (unsigned char)(255 - i);
+    struct buf b = BUF_INIT;
+    base64_encode(&b, all, sizeof(all));
+    CHECK(base64_problem(b.data, b.len, &len) == NULL);
+    CHECK_INT(len, sizeof(all));
+    CHECK_INT(base64_decode(b.data, b.len, back, sizeof(back)), sizeof(back));
+    CHECK(memcmp(all, back, sizeof(all)) == 0);
+    buf_fini(&b);
 }
 
 static void clock_utc8(void)
