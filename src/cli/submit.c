@@ -88,18 +88,6 @@ static bool is_http(const char *s)
     return has_prefix_ci(s, "http://") || has_prefix_ci(s, "https://");
 }
 
-const char *cli_image_type(const void *data, size_t n)
-{
-    const unsigned char *p = data;
-    if (n >= 8 && memcmp(p, "\x89PNG\r\n\x1a\n", 8) == 0)
-        return "image/png";
-    if (n >= 3 && p[0] == 0xff && p[1] == 0xd8 && p[2] == 0xff)
-        return "image/jpeg";
-    if (n >= 12 && memcmp(p, "RIFF", 4) == 0 && memcmp(p + 8, "WEBP", 4) == 0)
-        return "image/webp";
-    return NULL;
-}
-
 const char *cli_video_type(const void *data, size_t n)
 {
     /* An ISO media file (MP4, MOV) opens with a box: 4 bytes of size, then
@@ -272,7 +260,7 @@ static int put_data_url(struct buf *b, const char *flag, const char *path,
     int ret = read_local(flag, path, LIMIT_IMAGE_BYTES, &data, &size, err);
     if (ret < 0)
         return ret;
-    const char *type = cli_image_type(data, size);
+    const char *type = task_image_mime(task_image_sniff(data, size));
     if (!type) {
         ret = errmsg_set(err, ERR_INVALID_PARAMETER,
                          "%s %.*s: not a JPEG, PNG or WEBP image (by its "

@@ -479,7 +479,7 @@ static int input_src(const struct render *r, size_t i, struct media_src *src,
 }
 
 /* Open media[i] as an image, check it against `rule`, fit it to w x h. */
-static int load_image(struct render *r, size_t i, enum media_rule rule,
+static int load_image(struct render *r, size_t i, enum task_media_rule rule,
                       struct media_image **keep, int w, int h,
                       struct media_picture *out, struct errmsg *err)
 {
@@ -494,7 +494,7 @@ static int load_image(struct render *r, size_t i, enum media_rule rule,
     if (rc == 0)
         rc = media_image_open(&src, name, &img, err);
     if (rc == 0)
-        rc = media_check(media_image_info(img), rule, name, err);
+        rc = task_media_check(media_image_info(img), rule, name, err);
     if (rc == 0 && keep) { /* the caller picks the size first */
         *keep = img;
         return 0;
@@ -579,10 +579,10 @@ static int i2v_setup(struct render *r, struct errmsg *err)
                           "input.media needs a first_frame image");
     int rc = check_duration(r->job, err);
     if (rc == 0)
-        rc = load_image(r, i, MEDIA_RULE_IMAGE, &img, 0, 0, NULL, err);
+        rc = load_image(r, i, TASK_RULE_IMAGE, &img, 0, 0, NULL, err);
     if (rc < 0)
         return rc;
-    const struct media_info *info = media_image_info(img);
+    const struct task_media_info *info = media_image_info(img);
     rc = size_for(r, task_nearest_ratio(info->width, info->height), err);
     if (rc == 0)
         rc = media_image_fit(img, r->width, r->height, &r->pic[0], err);
@@ -649,7 +649,7 @@ static int r2v_setup(struct render *r, struct errmsg *err)
         if (r->job->media[i].type != JOB_MEDIA_REFERENCE_IMAGE)
             continue;
         int k = r->n_pics;
-        rc = load_image(r, i, MEDIA_RULE_REFERENCE, NULL, cw, ch, &r->pic[k],
+        rc = load_image(r, i, TASK_RULE_REFERENCE, NULL, cw, ch, &r->pic[k],
                         err);
         if (rc < 0)
             return rc;
@@ -726,8 +726,8 @@ static int edit_setup(struct render *r, struct errmsg *err)
         rc = media_video_open(&src, name, &r->video, err);
     if (rc < 0)
         return rc;
-    const struct media_info *info = media_video_info(r->video);
-    rc = media_check(info, MEDIA_RULE_VIDEO, name, err);
+    const struct task_media_info *info = media_video_info(r->video);
+    rc = task_media_check(info, TASK_RULE_VIDEO, name, err);
     if (rc == 0)
         rc = size_for(r, task_nearest_ratio(info->width, info->height), err);
     if (rc < 0)
@@ -762,7 +762,7 @@ static int edit_setup(struct render *r, struct errmsg *err)
     for (size_t i = 0; i < job->n_media && r->n_pics < EDIT_TILES_MAX; i++) {
         if (job->media[i].type != JOB_MEDIA_REFERENCE_IMAGE)
             continue;
-        rc = load_image(r, i, MEDIA_RULE_IMAGE, NULL, r->tile, r->tile,
+        rc = load_image(r, i, TASK_RULE_IMAGE, NULL, r->tile, r->tile,
                         &r->pic[r->n_pics], err);
         if (rc < 0)
             return rc;

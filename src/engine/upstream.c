@@ -539,10 +539,10 @@ static int finish(struct run *r, const char *id, json_t *root, json_t *output,
     int rc = download(r, url, out_path, err);
     if (rc < 0)
         return rc;
-    struct media_info info;
+    struct task_media_info info;
     struct errmsg probe = { 0 };
-    if (media_probe_file(out_path, MEDIA_VIDEO, "the upstream's video", &info,
-                         &probe) < 0)
+    if (media_probe_file(out_path, TASK_MEDIA_VIDEO, "the upstream's video",
+                         &info, &probe) < 0)
         return errmsg_set(err, ERR_ALGO, "%s", errmsg_text(&probe));
 
     json_t *usage = json_object_get(root, "usage");
