@@ -314,21 +314,20 @@ struct values {
 static int check_values(const struct cli_opts *o, struct values *v,
                         struct errmsg *err)
 {
-    static const char *const tiers[] = { "480P", "720P", "1080P" };
-    static const char *const audio[] = { "auto", "origin" };
-    size_t n_ratios;
+    size_t n_tiers, n_ratios, n_audio;
+    const char *const *tiers = task_resolutions(&n_tiers);
     const char *const *ratios = task_ratios(&n_ratios);
+    const char *const *audio = task_audio_settings(&n_audio);
 
-    if (o->resolution &&
-        check_choice("--resolution", o->resolution, tiers, ARRAY_LEN(tiers),
-                     true, &v->resolution, err) < 0)
+    if (o->resolution && check_choice("--resolution", o->resolution, tiers,
+                                      n_tiers, true, &v->resolution, err) < 0)
         return err->code;
     if (o->ratio && check_choice("--ratio", o->ratio, ratios, n_ratios, false,
                                  &v->ratio, err) < 0)
         return err->code;
     if (o->audio_setting &&
-        check_choice("--audio-setting", o->audio_setting, audio,
-                     ARRAY_LEN(audio), false, &v->audio, err) < 0)
+        check_choice("--audio-setting", o->audio_setting, audio, n_audio, false,
+                     &v->audio, err) < 0)
         return err->code;
     if (o->duration && parse_i64(o->duration, LIMIT_DURATION_MIN,
                                  LIMIT_DURATION_MAX, &v->duration) < 0)

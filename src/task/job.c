@@ -714,6 +714,18 @@ static const struct param_rule {
     { "audio_setting", KIND_BIT(TASK_EDIT), param_audio },
 };
 
+const char *const *task_resolutions(size_t *n)
+{
+    *n = ARRAY_LEN(resolution_names);
+    return resolution_names;
+}
+
+const char *const *task_audio_settings(size_t *n)
+{
+    *n = ARRAY_LEN(audio_names);
+    return audio_names;
+}
+
 bool task_kind_uses_param(enum task_kind kind, const char *name)
 {
     for (size_t i = 0; name && i < ARRAY_LEN(param_rules); i++)

@@ -72,6 +72,11 @@ const char *task_kind_takes(enum task_kind kind);
  * "duration": all but video-edit; "audio_setting": video-edit only); a
  * parameter that does not is ignored, not refused. */
 bool task_kind_uses_param(enum task_kind kind, const char *name);
+/* The values parameters.resolution ("480P", "720P", "1080P") and
+ * parameters.audio_setting ("auto", "origin") take, exact case; *n
+ * receives the count. */
+const char *const *task_resolutions(size_t *n);
+const char *const *task_audio_settings(size_t *n);
 
 /* The still images the API takes. */
 enum task_image {

@@ -67,6 +67,21 @@ static void kinds_use_params(void)
         CHECK(task_kind_uses_param(TASK_EDIT, want[i].name) == want[i].edit);
     }
     CHECK(!task_kind_uses_param(TASK_T2V, NULL));
+
+    size_t n = 0;
+    const char *const *tiers = task_resolutions(&n);
+    CHECK_INT(n, 3);
+    if (n == 3) {
+        CHECK_STR(tiers[0], "480P");
+        CHECK_STR(tiers[1], "720P");
+        CHECK_STR(tiers[2], "1080P");
+    }
+    const char *const *audio = task_audio_settings(&n);
+    CHECK_INT(n, 2);
+    if (n == 2) {
+        CHECK_STR(audio[0], "auto");
+        CHECK_STR(audio[1], "origin");
+    }
 }
 
 static void image_magic(void)
