@@ -115,6 +115,11 @@ int64_t route_deadline_ms(const struct route_table *t, const struct route *r)
 
 /* ------------------------------------------------------------- health */
 
+bool route_accepts_uploads(const struct route *r)
+{
+    return engine_local_media(r->engine->engine);
+}
+
 bool route_usable(const struct route *r, struct errmsg *err)
 {
     struct route_engine *re = r->engine;
