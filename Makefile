@@ -118,10 +118,12 @@ FUZZ_TIME ?= 60
 FUZZ_FLAGS := $(CFLAGS_COMMON) -O1 -fno-omit-frame-pointer \
               -fsanitize=fuzzer,address,undefined \
               -fno-sanitize-recover=undefined
-FUZZ_PROBE_SRCS := $(sort $(wildcard src/media/*.c src/core/*.c src/log/*.c))
+FUZZ_PROBE_SRCS := $(sort $(wildcard src/media/*.c src/task/*.c src/core/*.c \
+                                      src/log/*.c))
 
 $(FUZZ_O)/fuzz_probe: fuzz/fuzz_probe.c $(FUZZ_PROBE_SRCS) \
-                      $(wildcard src/media/*.h src/core/*.h src/log/*.h)
+                      $(wildcard src/media/*.h src/task/*.h src/core/*.h \
+                                 src/log/*.h)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ fuzz/fuzz_probe.c $(FUZZ_PROBE_SRCS) \
 	    $(LDLIBS)

@@ -124,7 +124,7 @@ static bool uploads_usable(struct call *c, const struct route *route,
         int64_t size = 0, mtime = 0;
         if (!task_upload_id(m->url, id))
             continue;
-        if (!engine_local_media(route_engine_get(route->engine))) {
+        if (!route_accepts_uploads(route)) {
             errmsg_set(e, ERR_INVALID_PARAMETER,
                        "%s: %s is served by engine %s (%s), which passes "
                        "URLs on and cannot read an upload; send an http(s) "

@@ -494,59 +494,6 @@ void cli_endpoint_fini(struct cli_endpoint *ep)
     ep->root = ep->auth = NULL;
 }
 
-/* ----------------------------------------------------------- durations */
-
-int cli_parse_duration(const char *s, int64_t *ms)
-{
-    static const struct {
-        const char *unit;
-        int64_t ms;
-    } units[] = { { "ms", 1 },
-                  { "s", 1000 },
-                  { "m", 60000 },
-                  { "h", 3600000 },
-                  { "d", 86400000 } };
-    int64_t total = 0;
-    const char *p = s;
-
-    if (!*p)
-        return ERR_INVALID_PARAMETER;
-    while (*p) {
-        int64_t v = 0;
-        const char *digits = p;
-        while (*p >= '0' && *p <= '9') {
-            if (v > (INT64_MAX / 10 - 9) / 86400000)
-                return ERR_INVALID_PARAMETER;
-            v = v * 10 + (*p++ - '0');
-        }
-        if (p == digits)
-            return ERR_INVALID_PARAMETER;
-        int64_t k = 0;
-        if (!*p && digits == s) { /* a bare number: seconds */
-            k = 1000;
-        } else {
-            size_t best = 0;
-            for (size_t i = 0; i < ARRAY_LEN(units); i++) {
-                size_t len = strlen(units[i].unit);
-                if (strncmp(p, units[i].unit, len) == 0 &&
-                    (p[len] == '\0' || (p[len] >= '0' && p[len] <= '9')) &&
-                    len > best) {
-                    best = len;
-                    k = units[i].ms;
-                }
-            }
-            if (!k)
-                return ERR_INVALID_PARAMETER;
-            p += best;
-        }
-        total += v * k;
-        if (total > CLI_WAIT_MAX_MS * 10)
-            return ERR_INVALID_PARAMETER;
-    }
-    *ms = total;
-    return 0;
-}
-
 /* ---------------------------------------------------------------- help */
 
 /* Paragraphs of `text` ('\n' ends one) wrapped at 78 columns, indented. */

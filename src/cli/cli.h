@@ -170,12 +170,6 @@ void cli_endpoint_fini(struct cli_endpoint *ep);
 /* The dialect a base URL suggests: a host containing "ttapi" or a path
  * ending in /happyhorse is TTAPI; anything else DashScope. */
 enum cli_dialect cli_guess_dialect(const char *url);
-/* "10m", "90s", "1h30m", "500ms", or bare seconds, into ms; 0 or
- * ERR_INVALID_PARAMETER. */
-int cli_parse_duration(const char *s, int64_t *ms);
-/* "image/jpeg", "image/png" or "image/webp" from the first bytes, or
- * NULL. */
-const char *cli_image_type(const void *p, size_t n);
 /* "video/mp4" (an ISO media file: MP4, MOV) from the first 12 bytes, or
  * NULL. */
 const char *cli_video_type(const void *p, size_t n);

@@ -1,8 +1,9 @@
 /*
- * paddock submit: flags checked against the model's needs, local images
- * read and inlined as data: URLs, a local video uploaded to a paddock
- * server (its upload extension), the body written with the house JSON
- * writer (a 27 MB base64 image is encoded once, straight into the body).
+ * paddock submit: flags checked against the model's needs (task/'s rules,
+ * the server's), local images read and inlined as data: URLs, a local
+ * video uploaded to a paddock server (its upload extension), the body
+ * written with the house JSON writer (a 27 MB base64 image is encoded
+ * once, straight into the body) and checked with the server's own parse.
  */
 #include "cli.h"
 #include "../task/task.h"
@@ -35,22 +36,6 @@ static const struct shortcut {
     { "r2v", "happyhorse-1.0-r2v" },
     { "edit", "happyhorse-1.0-video-edit" },
     { "video-edit", "happyhorse-1.0-video-edit" },
-};
-
-/* What each kind of HappyHorse model takes (API.md section 2). */
-static const struct kind_rule {
-    enum task_kind kind;
-    bool prompt;                 /* --prompt required */
-    int images;                  /* --image: exactly this many (0 or 1) */
-    int refs_min, refs_max;      /* --ref */
-    int videos;                  /* --video: exactly this many */
-    bool ratio, duration, audio; /* parameters it uses */
-    const char *image_role;
-} rules[] = {
-    { TASK_T2V, true, 0, 0, 0, 0, true, true, false, NULL },
-    { TASK_I2V, false, 1, 0, 0, 0, false, true, false, "its first frame" },
-    { TASK_R2V, true, 0, 1, 9, 0, true, true, false, NULL },
-    { TASK_EDIT, true, 0, 0, 5, 1, false, false, true, NULL },
 };
 
 int cli_model(const char *arg, char out[LIMIT_MODEL_NAME + 1],
@@ -86,18 +71,6 @@ static bool has_prefix_ci(const char *s, const char *prefix)
 static bool is_http(const char *s)
 {
     return has_prefix_ci(s, "http://") || has_prefix_ci(s, "https://");
-}
-
-const char *cli_image_type(const void *data, size_t n)
-{
-    const unsigned char *p = data;
-    if (n >= 8 && memcmp(p, "\x89PNG\r\n\x1a\n", 8) == 0)
-        return "image/png";
-    if (n >= 3 && p[0] == 0xff && p[1] == 0xd8 && p[2] == 0xff)
-        return "image/jpeg";
-    if (n >= 12 && memcmp(p, "RIFF", 4) == 0 && memcmp(p + 8, "WEBP", 4) == 0)
-        return "image/webp";
-    return NULL;
 }
 
 const char *cli_video_type(const void *data, size_t n)
@@ -263,33 +236,6 @@ out:
     return ret;
 }
 
-static void put_base64(struct buf *b, const unsigned char *p, size_t n)
-{
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuv"
-                              "wxyz0123456789+/";
-    buf_reserve(b, (n + 2) / 3 * 4);
-    char *o = b->data + b->len;
-    size_t i = 0;
-    for (; i + 3 <= n; i += 3) {
-        unsigned v = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8 | p[i + 2];
-        *o++ = tab[v >> 18];
-        *o++ = tab[(v >> 12) & 63];
-        *o++ = tab[(v >> 6) & 63];
-        *o++ = tab[v & 63];
-    }
-    if (i < n) {
-        unsigned v = (unsigned)p[i] << 16;
-        if (i + 1 < n)
-            v |= (unsigned)p[i + 1] << 8;
-        *o++ = tab[v >> 18];
-        *o++ = tab[(v >> 12) & 63];
-        *o++ = i + 1 < n ? tab[(v >> 6) & 63] : '=';
-        *o++ = '=';
-    }
-    b->len = (size_t)(o - b->data);
-    b->data[b->len] = '\0';
-}
-
 /* A local image (checked by check_media) as a JSON string "data:...". */
 static int put_data_url(struct buf *b, const char *flag, const char *path,
                         struct errmsg *err)
@@ -299,7 +245,7 @@ static int put_data_url(struct buf *b, const char *flag, const char *path,
     int ret = read_local(flag, path, LIMIT_IMAGE_BYTES, &data, &size, err);
     if (ret < 0)
         return ret;
-    const char *type = cli_image_type(data, size);
+    const char *type = task_image_mime(task_image_sniff(data, size));
     if (!type) {
         ret = errmsg_set(err, ERR_INVALID_PARAMETER,
                          "%s %.*s: not a JPEG, PNG or WEBP image (by its "
@@ -308,7 +254,7 @@ static int put_data_url(struct buf *b, const char *flag, const char *path,
         goto out;
     }
     buf_printf(b, "\"data:%s;base64,", type);
-    put_base64(b, data, size);
+    base64_encode(b, data, size);
     buf_putc(b, '"');
 out:
     free(data);
@@ -368,21 +314,20 @@ struct values {
 static int check_values(const struct cli_opts *o, struct values *v,
                         struct errmsg *err)
 {
-    static const char *const tiers[] = { "480P", "720P", "1080P" };
-    static const char *const audio[] = { "auto", "origin" };
-    size_t n_ratios;
+    size_t n_tiers, n_ratios, n_audio;
+    const char *const *tiers = task_resolutions(&n_tiers);
     const char *const *ratios = task_ratios(&n_ratios);
+    const char *const *audio = task_audio_settings(&n_audio);
 
-    if (o->resolution &&
-        check_choice("--resolution", o->resolution, tiers, ARRAY_LEN(tiers),
-                     true, &v->resolution, err) < 0)
+    if (o->resolution && check_choice("--resolution", o->resolution, tiers,
+                                      n_tiers, true, &v->resolution, err) < 0)
         return err->code;
     if (o->ratio && check_choice("--ratio", o->ratio, ratios, n_ratios, false,
                                  &v->ratio, err) < 0)
         return err->code;
     if (o->audio_setting &&
-        check_choice("--audio-setting", o->audio_setting, audio,
-                     ARRAY_LEN(audio), false, &v->audio, err) < 0)
+        check_choice("--audio-setting", o->audio_setting, audio, n_audio, false,
+                     &v->audio, err) < 0)
         return err->code;
     if (o->duration && parse_i64(o->duration, LIMIT_DURATION_MIN,
                                  LIMIT_DURATION_MAX, &v->duration) < 0)
@@ -408,46 +353,51 @@ static int check_values(const struct cli_opts *o, struct values *v,
     return 0;
 }
 
-/* The counts a HappyHorse model needs, named by flag. */
-static int check_rule(const struct kind_rule *r, const char *model,
+/* What a HappyHorse model of `kind` needs (the rulebook's rules, which the
+ * server applies too), named by flag. */
+static int check_kind(enum task_kind kind, const char *model,
                       const struct cli_opts *o, FILE *warn, struct errmsg *err)
 {
-    int images = o->image != NULL, videos = o->video != NULL;
-    int refs = (int)o->n_refs;
-    if (r->prompt && (!o->prompt || !o->prompt[0]))
+    unsigned images = o->image != NULL, videos = o->video != NULL;
+    unsigned refs = (unsigned)o->n_refs, min, max;
+    if (task_kind_needs_prompt(kind) && (!o->prompt || !o->prompt[0]))
         return errmsg_set(err, ERR_INVALID_PARAMETER,
                           "--prompt is required by %s", model);
-    if (images != r->images)
+    task_kind_media(kind, JOB_MEDIA_FIRST_FRAME, &min, &max);
+    if (images < min)
         return errmsg_set(err, ERR_INVALID_PARAMETER,
-                          r->images ? "--image is required by %s (%s)"
-                                    : "--image does not apply to %s%s",
-                          model, r->images ? r->image_role : "");
-    if (videos != r->videos)
+                          "--image is required by %s (its first frame)", model);
+    if (images > max)
         return errmsg_set(err, ERR_INVALID_PARAMETER,
-                          r->videos ? "--video is required by %s"
-                                    : "--video does not apply to %s",
-                          model);
-    if (refs < r->refs_min || refs > r->refs_max) {
-        if (r->refs_max == 0)
-            return errmsg_set(err, ERR_INVALID_PARAMETER,
-                              "--ref does not apply to %s", model);
+                          "--image does not apply to %s", model);
+    task_kind_media(kind, JOB_MEDIA_VIDEO, &min, &max);
+    if (videos < min)
         return errmsg_set(err, ERR_INVALID_PARAMETER,
-                          "--ref: %s takes %d to %d reference images, not %d",
-                          model, r->refs_min, r->refs_max, refs);
-    }
+                          "--video is required by %s", model);
+    if (videos > max)
+        return errmsg_set(err, ERR_INVALID_PARAMETER,
+                          "--video does not apply to %s", model);
+    task_kind_media(kind, JOB_MEDIA_REFERENCE_IMAGE, &min, &max);
+    if (refs > 0 && max == 0)
+        return errmsg_set(err, ERR_INVALID_PARAMETER,
+                          "--ref does not apply to %s", model);
+    if (refs < min || refs > max)
+        return errmsg_set(err, ERR_INVALID_PARAMETER,
+                          "--ref: %s takes %u to %u reference images, not %u",
+                          model, min, max, refs);
     if (!warn)
         return 0;
-    if (o->ratio && !r->ratio)
+    if (o->ratio && !task_kind_uses_param(kind, "ratio"))
         fprintf(warn,
                 "paddock submit: note: %s ignores --ratio (the video "
                 "follows its input)\n",
                 model);
-    if (o->duration && !r->duration)
+    if (o->duration && !task_kind_uses_param(kind, "duration"))
         fprintf(warn,
                 "paddock submit: note: %s ignores --duration (the video "
                 "keeps its input's length)\n",
                 model);
-    if (o->audio_setting && !r->audio)
+    if (o->audio_setting && !task_kind_uses_param(kind, "audio_setting"))
         fprintf(warn,
                 "paddock submit: note: %s ignores --audio-setting "
                 "(video-edit only)\n",
@@ -469,10 +419,8 @@ static int check_all(const struct cli_opts *o, char model[LIMIT_MODEL_NAME + 1],
     if (cli_model(given, model, err) < 0 || check_values(o, v, err) < 0)
         return err->code;
     const struct task_model *m = task_model_find(model);
-    for (size_t i = 0; m && i < ARRAY_LEN(rules); i++)
-        if (rules[i].kind == m->kind &&
-            check_rule(&rules[i], model, o, warn, err) < 0)
-            return err->code;
+    if (m && check_kind(m->kind, model, o, warn, err) < 0)
+        return err->code;
     if (o->image && check_media("--image", o->image, true, err) < 0)
         return err->code;
     for (size_t i = 0; i < o->n_refs; i++)
@@ -480,6 +428,30 @@ static int check_all(const struct cli_opts *o, char model[LIMIT_MODEL_NAME + 1],
             return err->code;
     if (o->video && check_media("--video", o->video, false, err) < 0)
         return err->code;
+    return 0;
+}
+
+/*
+ * The body as the server will judge it: task_job_parse, the server's own
+ * parse, over what was written. The flag checks above catch nearly
+ * everything first, by flag; this catches what they leave to the server
+ * (a data: URL whose base64 is broken, an http URL without a host). A
+ * model the table does not know (another endpoint's, an alias) is the
+ * server's to judge.
+ */
+static int check_body(const struct buf *b, const char *model,
+                      struct errmsg *err)
+{
+    struct job job;
+    struct errmsg e = { 0 };
+    if (!task_model_find(model))
+        return 0;
+    int rc = task_job_parse(b->data, b->len, 0, NULL, &job, &e);
+    task_job_fini(&job);
+    if (rc < 0)
+        return errmsg_set(err, ERR_INVALID_PARAMETER,
+                          "the API would refuse this request: %s",
+                          errmsg_text(&e));
     return 0;
 }
 
@@ -547,6 +519,8 @@ int cli_submit_body(const struct cli_opts *o, struct buf *b, FILE *warn,
         buf_printf(b, ",\"parameters\":{%s}", p.data + 1);
     buf_fini(&p);
     buf_putc(b, '}');
+    if (check_body(b, model, err) < 0)
+        goto fail;
     return 0;
 fail:
     buf_reset(b);

@@ -34,8 +34,7 @@ int cli_timeout(const struct cli_opts *o, int64_t *ms, struct errmsg *err)
     *ms = CLI_WAIT_DEFAULT_MS;
     if (!o->timeout)
         return 0;
-    if (cli_parse_duration(o->timeout, ms) < 0 || *ms < 1000 ||
-        *ms > CLI_WAIT_MAX_MS)
+    if (clock_parse_duration(o->timeout, 1000, CLI_WAIT_MAX_MS, ms) < 0)
         return errmsg_set(err, ERR_INVALID_PARAMETER,
                           "--timeout: '%.*s' is not a duration from 1s to 7d "
                           "(like 90s, 10m or 1h30m)",

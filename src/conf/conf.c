@@ -10,7 +10,7 @@ enum opt_type {
     OPT_STR,      /* char * */
     OPT_LIST,     /* appends to a struct conf_list; max: entries */
     OPT_INT,      /* int in [min, max] */
-    OPT_DURATION, /* int64 ms: "24h", "30m", "10s", "500ms", bare seconds */
+    OPT_DURATION, /* int64 ms: clock_parse_duration ("24h", "1h30m", "10") */
     OPT_BYTES,    /* int64 bytes: "32M", "64K", bare bytes */
     OPT_OFFSET,   /* int minutes: "+08:00", "-05:30", "8" */
     OPT_LISTEN,   /* "HOST:PORT", "[v6]:PORT" */
@@ -131,28 +131,15 @@ static int parse_scaled(const char *s, const char *const *names,
     return 0;
 }
 
-/* "500ms", "30s", "15m", "24h", "7d", or bare seconds. */
-static int parse_duration(const char *s, int64_t *out)
-{
-    static const char *const u[] = { "ms", "s", "m", "h", "d" };
-    static const int64_t k[] = { 1, 1000, 60000, 3600000, 86400000 };
-    return parse_scaled(s, u, k, ARRAY_LEN(u), 1000, out);
-}
-
 /* A model-deadline entry: "MODEL=DURATION"; *name_len is MODEL's length. */
 static int parse_model_deadline(const char *s, size_t *name_len, int64_t *ms)
 {
     const char *eq = strchr(s, '=');
     if (!eq || eq == s || (size_t)(eq - s) > LIMIT_MODEL_NAME ||
-        parse_duration(eq + 1, ms) < 0 || *ms < 1000)
+        clock_parse_duration(eq + 1, 1000, INT64_MAX, ms) < 0)
         return ERR_INVALID_PARAMETER;
     *name_len = (size_t)(eq - s);
     return 0;
-}
-
-int conf_parse_duration(const char *s, int64_t *out)
-{
-    return parse_duration(s, out);
 }
 
 int64_t conf_model_deadline_ms(const struct conf *c, const char *model)
@@ -247,7 +234,7 @@ static int set_opt(struct conf *c, const struct opt *o, const char *value,
         *(int *)field = (int)v;
         return 0;
     case OPT_DURATION: {
-        if (parse_duration(value, &v) < 0 || v < o->min || v > o->max)
+        if (clock_parse_duration(value, o->min, o->max, &v) < 0)
             return bad(err, o, value,
                        "a duration like 500ms, 30s, 15m, 24h, in range");
         *(int64_t *)field = v;

@@ -66,9 +66,6 @@ int conf_load(struct conf *c, int argc, char **argv, char **envp, bool *help,
               struct errmsg *err);
 /* The model-deadline of `model`, or 0 when none is set. */
 int64_t conf_model_deadline_ms(const struct conf *c, const char *model);
-/* Parse a duration ("500ms", "30s", "15m", "24h", "7d", bare seconds);
- * 0 or ERR_INVALID_PARAMETER. */
-int conf_parse_duration(const char *s, int64_t *out);
 /* Release everything conf_load allocated. */
 void conf_fini(struct conf *c);
 /* The option reference: flags, variables, file keys, defaults. */

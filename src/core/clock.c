@@ -1,4 +1,5 @@
-/* Wall and monotonic clocks; the API's UTC+8 "YYYY-MM-DD HH:mm:ss.SSS". */
+/* Wall and monotonic clocks; the API's UTC+8 "YYYY-MM-DD HH:mm:ss.SSS"; the
+ * one duration syntax. */
 #include "core.h"
 
 #include <stdio.h>
@@ -129,6 +130,62 @@ int clock_parse_compact(const char *s, int offset_min, int64_t *out_ms)
     if (tm.tm_mday != v[2]) /* timegm normalised a day like Feb 30 */
         return ERR_INVALID_PARAMETER;
     *out_ms = ((int64_t)t - (int64_t)offset_min * 60) * 1000;
+    return 0;
+}
+
+int clock_parse_duration(const char *s, int64_t min_ms, int64_t max_ms,
+                         int64_t *out_ms)
+{
+    static const struct {
+        const char *unit;
+        int64_t ms;
+    } units[] = { { "ms", 1 },
+                  { "s", 1000 },
+                  { "m", 60000 },
+                  { "h", 3600000 },
+                  { "d", 86400000 } };
+    int64_t total = 0;
+    const char *p = s;
+
+    if (!s || !*s || max_ms < 0)
+        return ERR_INVALID_PARAMETER;
+    while (*p) {
+        int64_t v = 0, k = 0;
+        const char *digits = p;
+        while (*p >= '0' && *p <= '9') {
+            int d = *p++ - '0';
+            if (v > (INT64_MAX - d) / 10)
+                return ERR_INVALID_PARAMETER;
+            v = v * 10 + d;
+        }
+        if (p == digits)
+            return ERR_INVALID_PARAMETER;
+        if (!*p && digits == s) {
+            k = 1000; /* a bare number: seconds */
+        } else {
+            /* The longest unit that ends here ("ms", not "m" then "s"). */
+            size_t best = 0;
+            for (size_t i = 0; i < ARRAY_LEN(units); i++) {
+                size_t len = strlen(units[i].unit);
+                if (len > best && strncmp(p, units[i].unit, len) == 0 &&
+                    (p[len] == '\0' || (p[len] >= '0' && p[len] <= '9'))) {
+                    best = len;
+                    k = units[i].ms;
+                }
+            }
+            if (!k)
+                return ERR_INVALID_PARAMETER;
+            p += best;
+        }
+        /* total <= max_ms here, so this also keeps the sum from
+         * overflowing. */
+        if (v > (max_ms - total) / k)
+            return ERR_INVALID_PARAMETER;
+        total += v * k;
+    }
+    if (total < min_ms)
+        return ERR_INVALID_PARAMETER;
+    *out_ms = total;
     return 0;
 }
 

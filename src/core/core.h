@@ -240,8 +240,17 @@ void clock_format(int64_t ms, int offset_min, char out[24]);
 /* Parse "YYYYMMDDhhmmss" at UTC+offset_min into epoch ms; 0 or
  * ERR_INVALID_PARAMETER. */
 int clock_parse_compact(const char *s, int offset_min, int64_t *out_ms);
+/*
+ * The one duration syntax of every option, flag and engine word: groups of
+ * digits and a unit, ms, s, m, h or d ("500ms", "90s", "1h30m", "2d"), or
+ * a bare number of seconds ("30"). Into *out_ms: 0, or
+ * ERR_INVALID_PARAMETER when s is not one or lies outside [min_ms, max_ms]
+ * (then *out_ms is untouched).
+ */
+int clock_parse_duration(const char *s, int64_t min_ms, int64_t max_ms,
+                         int64_t *out_ms);
 /* A duration in the largest of h, m, s and ms that divides it exactly
- * ("24h", "90m", "2s", "1500ms": the syntax of the duration options) into
+ * ("24h", "90m", "2s", "1500ms": what clock_parse_duration reads) into
  * out[24]. */
 void clock_format_duration(int64_t ms, char out[24]);
 
@@ -258,6 +267,8 @@ const char *base64_problem(const char *s, size_t n, size_t *decoded);
 /* Decode whole quads of checked base64 s[0..n) into out[0..cap); returns
  * the bytes written (stops at cap). */
 size_t base64_decode(const char *s, size_t n, unsigned char *out, size_t cap);
+/* Append the padded standard base64 of data[0..n) to b. */
+void base64_encode(struct buf *b, const void *data, size_t n);
 
 /* ------------------------------------------------------------------ utf8 */
 

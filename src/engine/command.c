@@ -351,7 +351,7 @@ static int command_run(struct engine *e, const struct job *job,
                              WEXITSTATUS(status), tail_len ? ": " : "", tail);
         goto out;
     }
-    struct media_info info;
+    struct task_media_info info;
     struct errmsg probe = { 0 };
     if (access(out_path, F_OK) != 0) {
         ret = errmsg_set(err, ERR_ALGO,
@@ -359,8 +359,8 @@ static int command_run(struct engine *e, const struct job *job,
                          "output path");
         goto out;
     }
-    if (media_probe_file(out_path, MEDIA_VIDEO, "the engine's output", &info,
-                         &probe) < 0) {
+    if (media_probe_file(out_path, TASK_MEDIA_VIDEO, "the engine's output",
+                         &info, &probe) < 0) {
         ret = errmsg_set(err, ERR_ALGO, "%s", errmsg_text(&probe));
         goto out;
     }

@@ -3,8 +3,10 @@
  * wrappers every caller goes through.
  */
 #include "engine.h"
+#include "../media/media.h"
 
 #include <assert.h>
+#include <stdio.h>
 #include <string.h>
 
 static const struct engine_entry {
@@ -57,6 +59,38 @@ bool engine_host_check(const struct engine *e)
     return e->ops->host_check;
 }
 
+/*
+ * docs/api.md s.3.6 on the fetched inputs, once for every backend that
+ * reads local files: each is measured (media/) and held to its rule
+ * (task/). The first failure, named "media[i]" with the measured value.
+ * An input that was not fetched is left to the backend to report.
+ */
+static int check_inputs(const struct job *job, const struct job_inputs *in,
+                        const struct job_ctl *ctl, struct errmsg *err)
+{
+    for (size_t i = 0; i < job->n_media && i < in->n; i++) {
+        enum job_media_type type = job->media[i].type;
+        struct task_media_info info;
+        char name[32];
+        if (!in->path[i])
+            continue;
+        /* Nine large images take a while: stop between them. */
+        if (ctl && ctl->stop && atomic_load(ctl->stop))
+            return errmsg_set(err, ERR_STOPPED, "stopped reading the inputs");
+        snprintf(name, sizeof(name), "media[%zu]", i);
+        int rc = media_probe_file(in->path[i],
+                                  type == JOB_MEDIA_VIDEO ? TASK_MEDIA_VIDEO
+                                                          : TASK_MEDIA_IMAGE,
+                                  name, &info, err);
+        if (rc == 0)
+            rc = task_media_check(&info, task_media_rule(job->kind, type), name,
+                                  err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 int engine_run(struct engine *e, const struct job *job,
                const struct job_inputs *in, const char *out_path,
                const struct job_ctl *ctl, struct job_result *res,
@@ -66,7 +100,11 @@ int engine_run(struct engine *e, const struct job *job,
     memset(res, 0, sizeof(*res));
     err->code = 0;
     err->text[0] = '\0';
-    int rc = e->ops->run(e, job, in, out_path, ctl, res, err);
+    int rc = 0;
+    if (e->ops->local_media && in)
+        rc = check_inputs(job, in, ctl, err);
+    if (rc == 0)
+        rc = e->ops->run(e, job, in, out_path, ctl, res, err);
     /* Every failure carries a code and a message up to the task record. */
     if (rc < 0 && err->code == 0)
         errmsg_set(err, rc, "%s", err_message(rc));

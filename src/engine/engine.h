@@ -69,7 +69,8 @@ struct engine;
 
 struct engine_ops {
     const char *name;
-    /* true: the caller fetches job->media into local files first. */
+    /* true: the caller fetches job->media into local files first, and
+     * engine_run checks them (docs/api.md s.3.6) before run(). */
     bool local_media;
     /*
      * Render `job` into a new MP4 file at `out_path`. Returns 0 and fills
@@ -110,7 +111,11 @@ int engine_new(const char *spec, struct engine **out, struct errmsg *err);
 const char *engine_name(const struct engine *e);
 /* Whether the caller must fetch job->media first (engine_ops.local_media). */
 bool engine_local_media(const struct engine *e);
-/* Run a job (see engine_ops.run). */
+/* Run a job (see engine_ops.run). For a backend with local_media, every
+ * fetched input is first measured and held to the limits of docs/api.md
+ * s.3.6 (task_media_check); one that fails ends the run before the
+ * backend starts, with its code (ERR_INVALID_PARAMETER,
+ * ERR_UNSUPPORTED_FILE_FORMAT, ...) and "media[i]" in the message. */
 int engine_run(struct engine *e, const struct job *job,
                const struct job_inputs *in, const char *out_path,
                const struct job_ctl *ctl, struct job_result *res,

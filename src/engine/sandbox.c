@@ -13,9 +13,9 @@
  * - video-edit: the input's frames (resampled to 24 fps by timestamp, cut
  *   at 15 s) graded and tinted, a translucent band sweeping across, the
  *   reference images as tiles; the input's audio when asked for.
- * The soundtrack is otherwise a soft seeded chord. Inputs are checked
- * against API.md section 3 first (media/), with the measured value and the
- * media index in the message.
+ * The soundtrack is otherwise a soft seeded chord. engine_run has held
+ * every input to the limits of docs/api.md s.3.6 (task_media_check) before
+ * this runs, so a video lasts 3 s or more and every picture has a size.
  *
  * Speed matters more than beauty: every picture is drawn with integer math
  * straight into the encoder's planes, each input is decoded and scaled
@@ -478,10 +478,10 @@ static int input_src(const struct render *r, size_t i, struct media_src *src,
     return 0;
 }
 
-/* Open media[i] as an image, check it against `rule`, fit it to w x h. */
-static int load_image(struct render *r, size_t i, enum media_rule rule,
-                      struct media_image **keep, int w, int h,
-                      struct media_picture *out, struct errmsg *err)
+/* Open media[i] as an image and fit it to w x h. */
+static int load_image(struct render *r, size_t i, struct media_image **keep,
+                      int w, int h, struct media_picture *out,
+                      struct errmsg *err)
 {
     struct media_src src;
     struct media_image *img = NULL;
@@ -493,8 +493,6 @@ static int load_image(struct render *r, size_t i, enum media_rule rule,
     int rc = input_src(r, i, &src, err);
     if (rc == 0)
         rc = media_image_open(&src, name, &img, err);
-    if (rc == 0)
-        rc = media_check(media_image_info(img), rule, name, err);
     if (rc == 0 && keep) { /* the caller picks the size first */
         *keep = img;
         return 0;
@@ -579,10 +577,10 @@ static int i2v_setup(struct render *r, struct errmsg *err)
                           "input.media needs a first_frame image");
     int rc = check_duration(r->job, err);
     if (rc == 0)
-        rc = load_image(r, i, MEDIA_RULE_IMAGE, &img, 0, 0, NULL, err);
+        rc = load_image(r, i, &img, 0, 0, NULL, err);
     if (rc < 0)
         return rc;
-    const struct media_info *info = media_image_info(img);
+    const struct task_media_info *info = media_image_info(img);
     rc = size_for(r, task_nearest_ratio(info->width, info->height), err);
     if (rc == 0)
         rc = media_image_fit(img, r->width, r->height, &r->pic[0], err);
@@ -649,8 +647,7 @@ static int r2v_setup(struct render *r, struct errmsg *err)
         if (r->job->media[i].type != JOB_MEDIA_REFERENCE_IMAGE)
             continue;
         int k = r->n_pics;
-        rc = load_image(r, i, MEDIA_RULE_REFERENCE, NULL, cw, ch, &r->pic[k],
-                        err);
+        rc = load_image(r, i, NULL, cw, ch, &r->pic[k], err);
         if (rc < 0)
             return rc;
         r->n_pics++;
@@ -726,10 +723,8 @@ static int edit_setup(struct render *r, struct errmsg *err)
         rc = media_video_open(&src, name, &r->video, err);
     if (rc < 0)
         return rc;
-    const struct media_info *info = media_video_info(r->video);
-    rc = media_check(info, MEDIA_RULE_VIDEO, name, err);
-    if (rc == 0)
-        rc = size_for(r, task_nearest_ratio(info->width, info->height), err);
+    const struct task_media_info *info = media_video_info(r->video);
+    rc = size_for(r, task_nearest_ratio(info->width, info->height), err);
     if (rc < 0)
         return rc;
     /* The input's length cut at 15 s, in whole frames. */
@@ -762,8 +757,7 @@ static int edit_setup(struct render *r, struct errmsg *err)
     for (size_t i = 0; i < job->n_media && r->n_pics < EDIT_TILES_MAX; i++) {
         if (job->media[i].type != JOB_MEDIA_REFERENCE_IMAGE)
             continue;
-        rc = load_image(r, i, MEDIA_RULE_IMAGE, NULL, r->tile, r->tile,
-                        &r->pic[r->n_pics], err);
+        rc = load_image(r, i, NULL, r->tile, r->tile, &r->pic[r->n_pics], err);
         if (rc < 0)
             return rc;
         r->n_pics++;

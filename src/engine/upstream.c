@@ -539,10 +539,10 @@ static int finish(struct run *r, const char *id, json_t *root, json_t *output,
     int rc = download(r, url, out_path, err);
     if (rc < 0)
         return rc;
-    struct media_info info;
+    struct task_media_info info;
     struct errmsg probe = { 0 };
-    if (media_probe_file(out_path, MEDIA_VIDEO, "the upstream's video", &info,
-                         &probe) < 0)
+    if (media_probe_file(out_path, TASK_MEDIA_VIDEO, "the upstream's video",
+                         &info, &probe) < 0)
         return errmsg_set(err, ERR_ALGO, "%s", errmsg_text(&probe));
 
     json_t *usage = json_object_get(root, "usage");
@@ -790,31 +790,6 @@ static const struct engine_ops upstream_ops = {
     .free = upstream_free,
 };
 
-/* "500ms", "2s", "1m" (a bare number is seconds) into *ms. */
-static int parse_duration(const char *s, int64_t *ms)
-{
-    static const struct {
-        const char *unit;
-        int64_t ms;
-    } units[] = { { "", 1000 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 } };
-    const char *p = s;
-    int64_t v = 0;
-    while (*p >= '0' && *p <= '9') {
-        if (v > 100000000)
-            return ERR_INVALID_PARAMETER;
-        v = v * 10 + (*p++ - '0');
-    }
-    if (p == s)
-        return ERR_INVALID_PARAMETER;
-    for (size_t i = 0; i < ARRAY_LEN(units); i++) {
-        if (strcmp(p, units[i].unit) == 0) {
-            *ms = v * units[i].ms;
-            return 0;
-        }
-    }
-    return ERR_INVALID_PARAMETER;
-}
-
 /* The option words, each with what a good value looks like. */
 enum opt_id {
     OPT_KEY,
@@ -1017,8 +992,7 @@ int engine_upstream_new(const char *args, struct engine **out,
         case OPT_POLL:
         case OPT_POLL_MAX:
         case OPT_TIMEOUT:
-            if (parse_duration(v, &ms) < 0 || ms < o->min_ms ||
-                ms > o->max_ms) {
+            if (clock_parse_duration(v, o->min_ms, o->max_ms, &ms) < 0) {
                 ret = bad(err, "engine upstream: expected %s", o->form);
                 goto out;
             }

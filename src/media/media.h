@@ -3,17 +3,18 @@
  * libav*.
  *
  * - reading inputs: an image (JPEG, PNG, WEBP) or a video (MP4/MOV) is
- *   recognised by its content, never its name; every size is checked
- *   before anything is allocated for it; a file that is not what it should
- *   be is ERR_UNSUPPORTED_FILE_FORMAT, never a crash. media_probe_* only
- *   measures (the fuzz target's entry), media_check applies the API.md
- *   section 3 rules to the measurements, media_image_* decodes a still once
- *   and fits it to any size, media_video_* reads a video's frames and audio
- *   in order. Decoders and scalers run bit-exact, so an input gives the
- *   same pixels on any machine. Not handled: EXIF orientation and a
- *   video's rotation matrix (a phone's portrait clip comes out as stored),
- *   animation (an APNG shows its still image, an animated WEBP is refused),
- *   alpha (dropped).
+ *   recognised by its content, never its name (an image's magic bytes
+ *   must be what task_image_sniff says); every size is checked before
+ *   anything is allocated for it; a file that is not what it should be is
+ *   ERR_UNSUPPORTED_FILE_FORMAT, never a crash. media_probe_* only
+ *   measures (the fuzz target's entry) into a struct task_media_info: the
+ *   API's limits are task/'s to judge (task_media_check), not the codec's.
+ *   media_image_* decodes a still once and fits it to any size,
+ *   media_video_* reads a video's frames and audio in order. Decoders and
+ * scalers run bit-exact, so an input gives the same pixels on any machine. Not
+ * handled: EXIF orientation and a video's rotation matrix (a phone's portrait
+ * clip comes out as stored), animation (an APNG shows its still image, an
+ * animated WEBP is refused), alpha (dropped).
  * - the MP4 writer: H.264 (libx264) in yuv420p at a constant frame rate
  *   plus an AAC track (FFmpeg's native encoder, stereo 48 kHz) of the same
  *   length, muxed with `movflags +faststart`. The caller draws each frame
@@ -43,6 +44,7 @@
 #define PADDOCK_MEDIA_H
 
 #include "../core/core.h"
+#include "../task/task.h"
 
 /* ------------------------------------------------------------ encoding */
 
@@ -218,7 +220,7 @@ void media_view(const struct media_frame *dst, const struct media_frame *src,
 
 /*
  * Largest side and pixel count of an input picture or video frame that is
- * decoded at all. The API's own limits (media_check) are tighter and
+ * decoded at all. The API's own limits (task_media_check) are tighter and
  * report the measured size; these keep the memory of decoding bounded
  * (8K UHD fits; 36 MP of 16-bit RGBA is 288 MB).
  */
@@ -237,22 +239,6 @@ struct media_src {
     size_t size;
 };
 
-enum media_want {
-    MEDIA_IMAGE, /* a JPEG, PNG or WEBP still */
-    MEDIA_VIDEO  /* an MP4 or MOV file with a video track */
-};
-
-/* What probing measured. Strings are static. */
-struct media_info {
-    enum media_want kind;
-    const char *format; /* "jpeg", "png", "webp" or "mov" (MP4 and MOV) */
-    const char *codec;  /* the video codec ("h264"); images: as format */
-    int width, height;  /* stored size in pixels */
-    double duration_s;  /* video: length of the video track; images: 0 */
-    double fps;         /* video: average frame rate; images: 0 */
-    bool has_audio;     /* video: an audio track that can be decoded */
-};
-
 /*
  * Measure the image or video in `src`, decided by its content (a name or
  * an extension means nothing). `name` ("media[0]") starts every message.
@@ -264,30 +250,16 @@ struct media_info {
  * image over LIMIT_IMAGE_BYTES, a video over LIMIT_VIDEO_BYTES) or ERR_IO
  * (the file cannot be read).
  */
-int media_probe(const struct media_src *src, enum media_want want,
-                const char *name, struct media_info *info, struct errmsg *err);
+int media_probe(const struct media_src *src, enum task_media_kind want,
+                const char *name, struct task_media_info *info,
+                struct errmsg *err);
 /* media_probe of a file, and of a buffer. */
-int media_probe_file(const char *path, enum media_want want, const char *name,
-                     struct media_info *info, struct errmsg *err);
-int media_probe_mem(const uint8_t *data, size_t size, enum media_want want,
-                    const char *name, struct media_info *info,
+int media_probe_file(const char *path, enum task_media_kind want,
+                     const char *name, struct task_media_info *info,
+                     struct errmsg *err);
+int media_probe_mem(const uint8_t *data, size_t size, enum task_media_kind want,
+                    const char *name, struct task_media_info *info,
                     struct errmsg *err);
-
-/* The rules of API.md section 3 for one kind of input. */
-enum media_rule {
-    MEDIA_RULE_IMAGE,     /* i2v first frame, edit reference: sides >= 300 */
-    MEDIA_RULE_REFERENCE, /* r2v reference: short side >= 400 */
-    MEDIA_RULE_VIDEO      /* 3..60 s, sides 360..4096, more than 8 fps */
-};
-
-/*
- * Apply a rule to a measurement (images: aspect 1:2.5 to 2.5:1 as well).
- * 0, or ERR_INVALID_PARAMETER with `name` and the measured value ("media[0]
- * image is 200x200: each side must be at least 300 px"), or
- * ERR_UNSUPPORTED_FILE_FORMAT when the input is not of the rule's kind.
- */
-int media_check(const struct media_info *info, enum media_rule rule,
-                const char *name, struct errmsg *err);
 
 struct media_image;
 
@@ -295,7 +267,7 @@ struct media_image;
 int media_image_open(const struct media_src *src, const char *name,
                      struct media_image **out, struct errmsg *err);
 /* Its measurements. */
-const struct media_info *media_image_info(const struct media_image *img);
+const struct task_media_info *media_image_info(const struct media_image *img);
 /*
  * The image scaled to cover width x height (even, 2..MEDIA_MAX_SIDE) and
  * centre-cropped to it, into *out, a new picture (media_picture_fini).
@@ -313,7 +285,7 @@ struct media_video;
 int media_video_open(const struct media_src *src, const char *name,
                      struct media_video **out, struct errmsg *err);
 /* Its measurements. */
-const struct media_info *media_video_info(const struct media_video *v);
+const struct task_media_info *media_video_info(const struct media_video *v);
 /*
  * The picture on screen `num`/`den` seconds after the first frame, fitted
  * to width x height like media_image_fit: the last frame that starts at or

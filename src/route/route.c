@@ -115,6 +115,11 @@ int64_t route_deadline_ms(const struct route_table *t, const struct route *r)
 
 /* ------------------------------------------------------------- health */
 
+bool route_accepts_uploads(const struct route *r)
+{
+    return engine_local_media(r->engine->engine);
+}
+
 bool route_usable(const struct route *r, struct errmsg *err)
 {
     struct route_engine *re = r->engine;
@@ -298,8 +303,7 @@ static int engine_line(struct route_table *t, const char *key,
     }
     if (strcmp(opt, "deadline") == 0) {
         int64_t ms;
-        if (conf_parse_duration(value, &ms) < 0 || ms < 1000 ||
-            ms > INT64_C(7) * 86400000)
+        if (clock_parse_duration(value, 1000, INT64_C(7) * 86400000, &ms) < 0)
             return errmsg_set(err, ERR_INVALID_PARAMETER,
                               "%s: '%.100s' is not valid: expected a duration "
                               "like 90s, 20m or 2h (1s to 7d)",

@@ -80,6 +80,10 @@ int route_engine_concurrency(const struct route_engine *re);
  * engine.NAME.deadline, else deadline. */
 int64_t route_deadline_ms(const struct route_table *t, const struct route *r);
 
+/* Whether a paddock-upload:// input (docs/extensions.md, "Uploads") can
+ * reach the model's engine: true when the engine reads local files (the
+ * worker copies the upload out for it), false when it passes URLs on. */
+bool route_accepts_uploads(const struct route *r);
 /* Whether the route's engine passed its last check: true, or false with
  * the reason in *err (ERR_MODEL_UNAVAILABLE). */
 bool route_usable(const struct route *r, struct errmsg *err);

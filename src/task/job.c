@@ -14,34 +14,12 @@
 /* Bytes of a client's value quoted back in an error message. */
 #define JOB_SHOW_BYTES 40
 
-#define MEDIA_TYPES   (JOB_MEDIA_VIDEO + 1)
 #define KIND_BIT(k)   (1u << (k))
 #define KINDS_ALL     0xfu
 #define RATIO_KINDS   (KIND_BIT(TASK_T2V) | KIND_BIT(TASK_R2V))
 #define DEFAULT_RATIO "16:9"
 
 /* ------------------------------------------------------------ the rules */
-
-/* What each kind of model takes (API.md section 2). */
-static const struct kind_rule {
-    bool prompt_required;
-    struct {
-        unsigned min, max;
-    } count[MEDIA_TYPES]; /* entries per job_media_type */
-    const char *takes;    /* the same in words, for messages */
-} kind_rules[] = {
-    [TASK_T2V] = { true, { { 0, 0 } }, "no media" },
-    [TASK_I2V] = { false,
-                   { [JOB_MEDIA_FIRST_FRAME] = { 1, 1 } },
-                   "exactly 1 first_frame" },
-    [TASK_R2V] = { true,
-                   { [JOB_MEDIA_REFERENCE_IMAGE] = { 1, 9 } },
-                   "1 to 9 reference_image" },
-    [TASK_EDIT] = { true,
-                    { [JOB_MEDIA_VIDEO] = { 1, 1 },
-                      [JOB_MEDIA_REFERENCE_IMAGE] = { 0, 5 } },
-                    "exactly 1 video plus 0 to 5 reference_image" },
-};
 
 /*
  * The older field names of API.md section 9, in the order their entries
@@ -82,20 +60,6 @@ static const struct data_head {
     { "data:image/jpg;base64,", "data:image/jpeg;base64," },
     { "data:image/png;base64,", "data:image/png;base64," },
     { "data:image/webp;base64,", "data:image/webp;base64," },
-};
-
-/* Magic numbers of the images a bare base64 alias may carry. */
-#define SNIFF_BYTES 12
-static const struct image_magic {
-    const char *canonical; /* the data URI head to store it under */
-    struct {
-        size_t off, len;
-        const char *bytes;
-    } part[2]; /* every part with len > 0 must match */
-} image_magics[] = {
-    { "data:image/jpeg;base64,", { { 0, 3, "\xff\xd8\xff" } } },
-    { "data:image/png;base64,", { { 0, 8, "\x89PNG\r\n\x1a\n" } } },
-    { "data:image/webp;base64,", { { 0, 4, "RIFF" }, { 8, 4, "WEBP" } } },
 };
 
 static const char *const resolution_names[] = { "480P", "720P", "1080P" };
@@ -260,22 +224,6 @@ static const char *b64_problem(const char *s, size_t n)
     return why;
 }
 
-/* The data URI head for an image with these first bytes, or NULL. */
-static const char *sniff(const unsigned char *p, size_t n)
-{
-    for (size_t i = 0; i < ARRAY_LEN(image_magics); i++) {
-        const struct image_magic *m = &image_magics[i];
-        bool ok = true;
-        for (size_t k = 0; k < ARRAY_LEN(m->part) && m->part[k].len; k++)
-            ok = ok && m->part[k].off + m->part[k].len <= n &&
-                 memcmp(p + m->part[k].off, m->part[k].bytes, m->part[k].len) ==
-                     0;
-        if (ok)
-            return m->canonical;
-    }
-    return NULL;
-}
-
 /* -------------------------------------------------------------- URLs */
 
 /* One media entry as the client sent it, before its URL is checked. */
@@ -403,12 +351,15 @@ static int media_url(const struct media_src *m, char **out, struct errmsg *err)
             }
         }
     } else if (m->bare_ok) {
-        unsigned char head[SNIFF_BYTES];
-        const char *canonical = NULL;
+        unsigned char head[TASK_IMAGE_SNIFF_BYTES];
+        const char *mime = NULL;
         why = b64_problem(s, n);
         if (!why)
-            canonical = sniff(head, base64_decode(s, n, head, sizeof(head)));
-        if (canonical) {
+            mime = task_image_mime(task_image_sniff(
+                head, base64_decode(s, n, head, sizeof(head))));
+        if (mime) {
+            char canonical[48];
+            snprintf(canonical, sizeof(canonical), "data:%s;base64,", mime);
             *out = concat(canonical, s, n);
             return 0;
         }
@@ -467,7 +418,7 @@ static int parse_prompt(const json_t *input, struct job *job,
         return bad(err, "input.prompt must be a string%s", got(v, g));
     size_t n = v ? json_string_length(v) : 0;
     if (n == 0) {
-        if (kind_rules[job->kind].prompt_required)
+        if (task_kind_needs_prompt(job->kind))
             return bad(err,
                        "input.prompt is required by %s (a non-empty "
                        "string)",
@@ -485,7 +436,7 @@ static int type_refused(const struct job *job, const char *field,
 {
     return bad(err, "%s: %s is not accepted by %s, which takes %s", field,
                task_media_type_name(type), job->model,
-               kind_rules[job->kind].takes);
+               task_kind_takes(job->kind));
 }
 
 /* input.media[] into src[], each entry checked but its URL not yet. */
@@ -504,16 +455,18 @@ static int collect_media(const json_t *media, const struct job *job,
                        i, got(e, g));
         const json_t *type = member(e, "type"), *url = member(e, "url");
         size_t t;
-        for (t = 0; t < MEDIA_TYPES; t++)
+        for (t = 0; t < JOB_MEDIA_TYPES; t++)
             if (json_is_string(type) &&
                 strcmp(json_string_value(type), task_media_type_name(t)) == 0)
                 break;
-        if (t == MEDIA_TYPES)
+        if (t == JOB_MEDIA_TYPES)
             return bad(err, "input.media[%zu].type must be one of %s%s", i,
                        media_type_list, got(type, g));
         struct media_src *m = &src[(*n)++];
         snprintf(m->field, sizeof(m->field), "input.media[%zu].url", i);
-        if (kind_rules[job->kind].count[t].max == 0) {
+        unsigned min, max;
+        task_kind_media(job->kind, (enum job_media_type)t, &min, &max);
+        if (max == 0) {
             char field[48];
             snprintf(field, sizeof(field), "input.media[%zu].type", i);
             return type_refused(job, field, t, err);
@@ -542,7 +495,9 @@ static int collect_aliases(const json_t *input, const struct job *job,
             continue;
         char field[32];
         snprintf(field, sizeof(field), "input.%s", a->name);
-        if (kind_rules[job->kind].count[a->type].max == 0)
+        unsigned min, max;
+        task_kind_media(job->kind, a->type, &min, &max);
+        if (max == 0)
             return type_refused(job, field, a->type, err);
         if (a->many && !json_is_array(v))
             return bad(err, "%s must be an array of URL strings%s", field,
@@ -584,12 +539,12 @@ static const char *alias_for(enum job_media_type type)
 static int check_counts(const struct job *job, const struct media_src *src,
                         size_t n, bool from_aliases, struct errmsg *err)
 {
-    const struct kind_rule *r = &kind_rules[job->kind];
-    unsigned have[MEDIA_TYPES] = { 0 };
+    unsigned have[JOB_MEDIA_TYPES] = { 0 };
     for (size_t i = 0; i < n; i++)
         have[src[i].type]++;
-    for (size_t t = 0; t < MEDIA_TYPES; t++) {
-        unsigned min = r->count[t].min, max = r->count[t].max;
+    for (size_t t = 0; t < JOB_MEDIA_TYPES; t++) {
+        unsigned min, max;
+        task_kind_media(job->kind, (enum job_media_type)t, &min, &max);
         if (have[t] >= min && have[t] <= max)
             continue;
         const char *name = task_media_type_name(t);
@@ -759,6 +714,26 @@ static const struct param_rule {
     { "audio_setting", KIND_BIT(TASK_EDIT), param_audio },
 };
 
+const char *const *task_resolutions(size_t *n)
+{
+    *n = ARRAY_LEN(resolution_names);
+    return resolution_names;
+}
+
+const char *const *task_audio_settings(size_t *n)
+{
+    *n = ARRAY_LEN(audio_names);
+    return audio_names;
+}
+
+bool task_kind_uses_param(enum task_kind kind, const char *name)
+{
+    for (size_t i = 0; name && i < ARRAY_LEN(param_rules); i++)
+        if (strcmp(param_rules[i].name, name) == 0)
+            return KIND_BIT(kind) & param_rules[i].kinds;
+    return false;
+}
+
 static int parse_params(const json_t *params, int64_t random_seed,
                         struct job *job, struct errmsg *err)
 {
@@ -870,16 +845,16 @@ static void json_names(struct buf *b, const char *const *names, size_t n)
 
 void task_json_rules(struct buf *b, enum task_kind kind)
 {
-    const struct kind_rule *k = &kind_rules[kind];
     bool first = true;
     buf_puts(b, ",\"media\":[");
-    for (int t = 0; t < MEDIA_TYPES; t++) {
-        if (!k->count[t].max)
+    for (int t = 0; t < JOB_MEDIA_TYPES; t++) {
+        unsigned min, max;
+        task_kind_media(kind, (enum job_media_type)t, &min, &max);
+        if (!max)
             continue;
         buf_printf(b, "%s{\"type\":\"%s\",\"min\":%u,\"max\":%u}",
                    first ? "" : ",",
-                   task_media_type_name((enum job_media_type)t),
-                   k->count[t].min, k->count[t].max);
+                   task_media_type_name((enum job_media_type)t), min, max);
         first = false;
     }
     buf_puts(b, "],\"parameters\":{\"resolution\":{\"enum\":");
@@ -1044,10 +1019,10 @@ static bool get_media(const json_t *media, struct job *job)
         const char *type = json_string_value(json_object_get(e, "type"));
         const json_t *url = json_object_get(e, "url");
         size_t t;
-        for (t = 0; type && t < MEDIA_TYPES; t++)
+        for (t = 0; type && t < JOB_MEDIA_TYPES; t++)
             if (strcmp(type, task_media_type_name(t)) == 0)
                 break;
-        if (!type || t == MEDIA_TYPES || !json_is_string(url))
+        if (!type || t == JOB_MEDIA_TYPES || !json_is_string(url))
             return false;
         job->media[i].type = t;
         job->media[i].url =

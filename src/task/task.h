@@ -1,7 +1,12 @@
 /*
- * task: the task model of the HappyHorse API.
+ * task: the task model of the HappyHorse API, and its one rulebook.
  *
  * - the model table (seven models, four kinds) and the output size table;
+ * - the rules (rules.c), pure data and functions that every side asks:
+ *   what each kind of model takes (docs/api.md s.2), the images paddock
+ *   takes by their magic bytes, and the limits of s.3.6 on a measured
+ *   input (media/ measures, this judges). The submit parse, engine_run's
+ *   check of fetched inputs and the CLI's check of its flags all use them;
  * - struct job, the validated submit ("job spec"): task_job_parse() turns a
  *   submit body into one, a pure function with no I/O, so every rule of
  *   API.md sections 2, 3 and 9 is unit-tested here; task_job_to_json() and
@@ -46,13 +51,86 @@ const char *task_nearest_ratio(int w, int h);
 /* All ratios in table order; *n receives the count. */
 const char *const *task_ratios(size_t *n);
 
-/* ------------------------------------------------------------- job spec */
+/* ------------------------------------------------------------ the rules */
 
 enum job_media_type {
     JOB_MEDIA_FIRST_FRAME,
     JOB_MEDIA_REFERENCE_IMAGE,
     JOB_MEDIA_VIDEO
 };
+#define JOB_MEDIA_TYPES (JOB_MEDIA_VIDEO + 1)
+
+/* Entries of media `type` a model of `kind` takes (docs/api.md s.2):
+ * *min to *max, both 0 when it takes none. */
+void task_kind_media(enum task_kind kind, enum job_media_type type,
+                     unsigned *min, unsigned *max);
+/* Whether input.prompt is required (t2v, r2v, video-edit). */
+bool task_kind_needs_prompt(enum task_kind kind);
+/* What the kind takes, in words for messages ("exactly 1 first_frame"). */
+const char *task_kind_takes(enum task_kind kind);
+/* Whether parameters.`name` applies to the kind ("ratio": t2v and r2v;
+ * "duration": all but video-edit; "audio_setting": video-edit only); a
+ * parameter that does not is ignored, not refused. */
+bool task_kind_uses_param(enum task_kind kind, const char *name);
+/* The values parameters.resolution ("480P", "720P", "1080P") and
+ * parameters.audio_setting ("auto", "origin") take, exact case; *n
+ * receives the count. */
+const char *const *task_resolutions(size_t *n);
+const char *const *task_audio_settings(size_t *n);
+
+/* The still images the API takes. */
+enum task_image {
+    TASK_IMAGE_NONE,
+    TASK_IMAGE_JPEG,
+    TASK_IMAGE_PNG,
+    TASK_IMAGE_WEBP
+};
+/* Bytes task_image_sniff needs to tell them all apart. */
+#define TASK_IMAGE_SNIFF_BYTES 12
+/* The image data[0..n) is by its magic number (JPEG's FF D8 FF, PNG's
+ * signature, RIFF....WEBP), or TASK_IMAGE_NONE; the content decides, never
+ * a name. */
+enum task_image task_image_sniff(const void *data, size_t n);
+/* "image/jpeg", "image/png", "image/webp"; NULL for TASK_IMAGE_NONE. */
+const char *task_image_mime(enum task_image type);
+
+enum task_media_kind {
+    TASK_MEDIA_IMAGE, /* a JPEG, PNG or WEBP still */
+    TASK_MEDIA_VIDEO  /* an MP4 or MOV file with a video track */
+};
+
+/* What media/ measured of one input (media_probe). Strings are static. */
+struct task_media_info {
+    enum task_media_kind kind;
+    const char *format; /* "jpeg", "png", "webp" or "mov" (MP4 and MOV) */
+    const char *codec;  /* the video codec ("h264"); images: as format */
+    int width, height;  /* stored size in pixels */
+    double duration_s;  /* video: length of the video track; images: 0 */
+    double fps;         /* video: average frame rate; images: 0 */
+    bool has_audio;     /* video: an audio track that can be decoded */
+};
+
+/* The limits of docs/api.md s.3.6 for one kind of input. */
+enum task_media_rule {
+    TASK_RULE_IMAGE,     /* i2v first frame, edit reference: sides >= 300 */
+    TASK_RULE_REFERENCE, /* r2v reference: short side >= 400 */
+    TASK_RULE_VIDEO      /* 3..60 s, sides 360..4096, more than 8 fps */
+};
+
+/* The rule media of `type` sent to a model of `kind` is held to. */
+enum task_media_rule task_media_rule(enum task_kind kind,
+                                     enum job_media_type type);
+/*
+ * Apply a rule to a measurement (images: aspect 1:2.5 to 2.5:1 as well).
+ * 0, or ERR_INVALID_PARAMETER with `name` and the measured value ("media[0]
+ * image is 200x200: each side must be at least 300 px"), or
+ * ERR_UNSUPPORTED_FILE_FORMAT when the input is not of the rule's kind.
+ */
+int task_media_check(const struct task_media_info *info,
+                     enum task_media_rule rule, const char *name,
+                     struct errmsg *err);
+
+/* ------------------------------------------------------------- job spec */
 
 /* A request field's name, as messages quote it ("input.media[0].url"). */
 #define JOB_FIELD_MAX 48

@@ -361,10 +361,10 @@ static void run_task(struct worker_pool *pool, struct slot *sl, struct task *t)
              engine_name(engine), t->ref ? t->ref : "-");
 
     int rc = 0;
-    if (job.n_media && local)
-        rc = fetch_inputs(pool, sl, t, &job, inputs, &in, &e);
-    else if (job.n_media)
+    if (job.n_media && !route_accepts_uploads(route))
         rc = check_no_uploads(&job, route, &e);
+    if (rc == 0 && job.n_media && local)
+        rc = fetch_inputs(pool, sl, t, &job, inputs, &in, &e);
     if (rc == 0) {
         int64_t run_start = clock_mono_ms();
         rc = engine_run(engine, &job, local ? &in : NULL, tmp, &ctl, &res, &e);

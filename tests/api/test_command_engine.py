@@ -73,12 +73,26 @@ def example_engine_end_to_end():
              base64.b64encode(png).decode()}]},
             "parameters": {"resolution": "480P", "duration": 3}})
         assert out["task_status"] == "SUCCEEDED", out
-        # The engine's own refusal, with its code.
-        out = run(srv, {"model": "happyhorse-1.0-r2v",
-                        "input": {"prompt": "x", "media": [
-                            {"type": "reference_image",
-                             "url": "data:image/png;base64,iVBORw0KGgo="}]}})
-        assert out["task_status"] == "FAILED", out
+        # The engine's own refusal, with its code: this one renders t2v
+        # and i2v only.
+        ref = subprocess.run(
+            ["ffmpeg", "-v", "error", "-f", "lavfi", "-i",
+             "color=c=blue:size=400x400", "-frames:v", "1", "-f", "image2",
+             "-c:v", "png", "-"], check=True, capture_output=True).stdout
+        r2v = {"model": "happyhorse-1.0-r2v",
+               "input": {"prompt": "x", "media": [
+                   {"type": "reference_image",
+                    "url": "data:image/png;base64," +
+                    base64.b64encode(ref).decode()}]}}
+        failed(run(srv, r2v), "InvalidParameter", "t2v and i2v only")
+        # Inputs the API does not take never reach the program: paddock
+        # measures them first, as for the sandbox (docs/engines.md).
+        r2v["input"]["media"][0]["url"] = (
+            "data:image/png;base64," + base64.b64encode(png).decode())
+        failed(run(srv, r2v), "InvalidParameter", "media[0] image is 400x300",
+               "short side")
+        r2v["input"]["media"][0]["url"] = "data:image/png;base64,iVBORw0KGgo="
+        failed(run(srv, r2v), "BadRequest.UnsupportedFileFormat", "media[0]")
     finally:
         srv.stop()
         srv.cleanup()

@@ -100,6 +100,37 @@ static void base64_rules(void)
     CHECK(base64_problem("aGVsbG8", 7, &len) != NULL);
     CHECK(base64_problem("aGV*bG8=", 8, &len) != NULL);
     CHECK(base64_problem("aG=sbG8=", 8, &len) != NULL);
+
+    /* Encoding: every tail length, and back again. */
+    static const struct {
+        const char *in, *out;
+    } enc[] = {
+        { "", "" },
+        { "h", "aA==" },
+        { "he", "aGU=" },
+        { "hel", "aGVs" },
+        { "hello", "aGVsbG8=" },
+        { "\xff\xfe", "//4=" },
+        { "\x89PNG", "iVBORw==" },
+    };
+    for (size_t i = 0; i < ARRAY_LEN(enc); i++) {
+        struct buf b = BUF_INIT;
+        buf_puts(&b, "<");
+        base64_encode(&b, enc[i].in, strlen(enc[i].in));
+        CHECK_INT(b.len, 1 + strlen(enc[i].out));
+        CHECK_STR(b.data + 1, enc[i].out);
+        buf_fini(&b);
+    }
+    unsigned char all[256], back[256];
+    for (size_t i = 0; i < sizeof(all); i++)
+        all[i] = (unsigned char)(255 - i);
+    struct buf b = BUF_INIT;
+    base64_encode(&b, all, sizeof(all));
+    CHECK(base64_problem(b.data, b.len, &len) == NULL);
+    CHECK_INT(len, sizeof(all));
+    CHECK_INT(base64_decode(b.data, b.len, back, sizeof(back)), sizeof(back));
+    CHECK(memcmp(all, back, sizeof(all)) == 0);
+    buf_fini(&b);
 }
 
 static void clock_utc8(void)
@@ -132,6 +163,93 @@ static void durations(void)
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
         clock_format_duration(cases[i].ms, out);
         CHECK_STR(out, cases[i].want);
+    }
+}
+
+/* The one duration syntax: every form the config, the CLI's --timeout and
+ * the relay's words took before they shared it, and what it refuses. */
+static void duration_syntax(void)
+{
+    static const struct {
+        const char *s;
+        int64_t ms;
+    } good[] = {
+        { "500ms", 500 },
+        { "30s", 30000 },
+        { "15m", 900000 },
+        { "24h", 86400000 },
+        { "7d", 604800000 },
+        { "10", 10000 }, /* bare: seconds */
+        { "0", 0 },
+        { "0ms", 0 },
+        { "2s", 2000 },
+        { "1m", 60000 },
+        { "1h", 3600000 },
+        { "90", 90000 },
+        { "1h30m", 5400000 },
+        { "2d", 172800000 },
+        { "1m30s500ms", 90500 },
+        { "1m1m", 120000 },
+        { "007s", 7000 },
+        { "120s", 120000 },
+    };
+    for (size_t i = 0; i < ARRAY_LEN(good); i++) {
+        int64_t ms = -1;
+        CHECK_INT(clock_parse_duration(good[i].s, 0, INT64_MAX, &ms), 0);
+        CHECK_INT(ms, good[i].ms);
+    }
+    static const char *const bad[] = {
+        "",
+        "m",
+        "10x",
+        "-5s",
+        "+5s",
+        " 5s",
+        "5s ",
+        "5 s",
+        "5S",
+        "1.5s",
+        "5m30",
+        "ms",
+        "s5",
+        "5mm",
+        "5sm",
+        "1y",
+        "99999999999999999999s",
+        "9223372036854775808ms",
+    };
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+        int64_t ms = -1;
+        CHECK_INT(clock_parse_duration(bad[i], 0, INT64_MAX, &ms),
+                  ERR_INVALID_PARAMETER);
+        CHECK_INT(ms, -1); /* untouched */
+    }
+    int64_t ms = -1;
+    CHECK_INT(clock_parse_duration(NULL, 0, 10, &ms), ERR_INVALID_PARAMETER);
+    /* The range is inclusive, and a value past it fails however large. */
+    CHECK_INT(clock_parse_duration("1s", 1000, 1000, &ms), 0);
+    CHECK_INT(ms, 1000);
+    CHECK_INT(clock_parse_duration("999ms", 1000, 5000, &ms),
+              ERR_INVALID_PARAMETER);
+    CHECK_INT(clock_parse_duration("5001ms", 1000, 5000, &ms),
+              ERR_INVALID_PARAMETER);
+    CHECK_INT(clock_parse_duration("1h", 10, 3600000, &ms), 0);
+    CHECK_INT(ms, 3600000);
+    CHECK_INT(clock_parse_duration("106751991168d", 0, INT64_MAX, &ms),
+              ERR_INVALID_PARAMETER);
+    CHECK_INT(clock_parse_duration("9223372036854775807ms", 0, INT64_MAX, &ms),
+              0);
+    CHECK_INT(ms, INT64_MAX);
+    CHECK_INT(
+        clock_parse_duration("9223372036854775807ms1ms", 0, INT64_MAX, &ms),
+        ERR_INVALID_PARAMETER);
+    /* What clock_format_duration writes reads back. */
+    static const int64_t round[] = { 86400000, 5400000, 61000, 1500, 0 };
+    for (size_t i = 0; i < ARRAY_LEN(round); i++) {
+        char out[24];
+        clock_format_duration(round[i], out);
+        CHECK_INT(clock_parse_duration(out, 0, INT64_MAX, &ms), 0);
+        CHECK_INT(ms, round[i]);
     }
 }
 
@@ -202,6 +320,7 @@ int main(void)
     RUN(uuid_shapes);
     RUN(clock_utc8);
     RUN(durations);
+    RUN(duration_syntax);
     RUN(base64_rules);
     RUN(clock_matches_libc);
     RUN(utf8_rules);

@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char dir[] = "/tmp/paddock-engine-XXXXXX";
@@ -631,6 +632,83 @@ static void kinds_check_their_media(void)
     CHECK(access(out, F_OK) != 0);
 }
 
+/* engine_run holds the inputs of every backend that reads local files to
+ * the same limits, before the backend starts: a command engine's program
+ * never sees an input the sandbox would refuse. */
+static void every_local_engine_checks_inputs(void)
+{
+    struct job job;
+    struct job_inputs in;
+    struct job_result res;
+    struct errmsg err = { 0 };
+    struct engine *cmd = NULL;
+    char prog[300], ran[300], spec[320];
+    if (!fixtures_ok)
+        return;
+    snprintf(ran, sizeof(ran), "%s/program-ran", dir);
+    snprintf(prog, sizeof(prog), "%s/mark.sh", dir);
+    FILE *f = fopen(prog, "w");
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    fprintf(f, "#!/bin/sh\ncat >/dev/null\ntouch '%s'\nexit 3\n", ran);
+    fclose(f);
+    CHECK(chmod(prog, 0755) == 0);
+    snprintf(spec, sizeof(spec), "command:%s", prog);
+    CHECK_INT(engine_new(spec, &cmd, &err), 0);
+    if (!cmd)
+        return;
+    CHECK(engine_local_media(cmd));
+
+    static const struct {
+        enum task_kind kind;
+        const char *model;
+        enum job_media_type type;
+        const char *file;
+        int code;
+        const char *says;
+    } bad[] = {
+        { TASK_I2V, "happyhorse-1.0-i2v", JOB_MEDIA_FIRST_FRAME, "small.png",
+          ERR_INVALID_PARAMETER, "media[0] image is 200x200" },
+        { TASK_EDIT, "happyhorse-1.0-video-edit", JOB_MEDIA_VIDEO, "short.mp4",
+          ERR_INVALID_PARAMETER, "media[0] video is 2.0 s long" },
+        { TASK_EDIT, "happyhorse-1.0-video-edit", JOB_MEDIA_VIDEO, "page.mp4",
+          ERR_UNSUPPORTED_FILE_FORMAT, "media[0] is not an MP4 or MOV" },
+        { TASK_I2V, "happyhorse-1.0-i2v", JOB_MEDIA_FIRST_FRAME, "loud.mp4",
+          ERR_UNSUPPORTED_FILE_FORMAT, "media[0]" },
+    };
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+        job_kind(&job, &in, bad[i].kind, bad[i].model, 3, 1, "x");
+        add_media(&job, &in, bad[i].type, bad[i].file);
+        unlink(ran);
+        CHECK_INT(
+            engine_run(cmd, &job, &in, path_of("cmd.mp4"), NULL, &res, &err),
+            bad[i].code);
+        CHECK(strstr(err.text, bad[i].says) != NULL);
+        CHECK(access(ran, F_OK) != 0); /* the program was not started */
+    }
+
+    /* r2v references need a 400 px short side; a good input reaches the
+     * program (which then fails on its own). */
+    job_kind(&job, &in, TASK_R2V, "happyhorse-1.0-r2v", 3, 1, "x");
+    add_media(&job, &in, JOB_MEDIA_REFERENCE_IMAGE, "red.png");
+    unlink(ran);
+    CHECK_INT(engine_run(cmd, &job, &in, path_of("cmd.mp4"), NULL, &res, &err),
+              ERR_ALGO);
+    CHECK(access(ran, F_OK) == 0);
+
+    /* A stop set while the inputs are read ends the run there. */
+    atomic_bool stop = true;
+    struct job_ctl ctl = { .stop = &stop };
+    unlink(ran);
+    CHECK_INT(engine_run(cmd, &job, &in, path_of("cmd.mp4"), &ctl, &res, &err),
+              ERR_STOPPED);
+    CHECK(access(ran, F_OK) != 0);
+    unlink(ran);
+    unlink(path_of("cmd.mp4"));
+    engine_free(cmd);
+}
+
 static void inputs_stop_and_progress(void)
 {
     struct job job;
@@ -992,6 +1070,7 @@ static void upstream_spec_words(void)
         { "upstream:dashscope http://h key=k rate=fast", "rate=N" },
         { "upstream:dashscope http://h key=k poll=soon", "poll=DURATION" },
         { "upstream:dashscope http://h key=k poll=1ms", "poll=DURATION" },
+        { "upstream:dashscope http://h key=k poll=61m", "poll=DURATION" },
         { "upstream:dashscope http://h key=k poll=2s poll-max=1s",
           "poll-max=DURATION" },
         { "upstream:dashscope http://h key=k timeout=5h", "timeout=DURATION" },
@@ -1019,6 +1098,21 @@ static void upstream_spec_words(void)
         CHECK(!engine_local_media(e));
     }
     engine_free(e);
+    /* The help says "from 10ms to 1h": both ends are taken, in any form of
+     * the one duration syntax (1h was refused before it was shared). */
+    static const char *const polls[] = { "poll=1h", "poll=10ms poll-max=1h",
+                                         "poll=60m", "poll=1m30s",
+                                         "poll=3600" };
+    for (size_t i = 0; i < ARRAY_LEN(polls); i++) {
+        char spec[128];
+        snprintf(spec, sizeof(spec), "upstream:dashscope http://h key=k %s",
+                 polls[i]);
+        e = NULL;
+        CHECK_INT(engine_new(spec, &e, &err), 0);
+        if (!e)
+            fprintf(stderr, "  '%s': %s\n", spec, err.text);
+        engine_free(e);
+    }
     setenv("PADDOCK_TEST_KEY_VAR", "from-the-environment", 1);
     CHECK_INT(engine_new("upstream:ttapi  https://api.example.com\t"
                          "key-env=PADDOCK_TEST_KEY_VAR",
@@ -1389,6 +1483,7 @@ int main(void)
     RUN(edit_keeps_or_replaces_the_audio);
     RUN(edit_cuts_at_15_seconds);
     RUN(kinds_check_their_media);
+    RUN(every_local_engine_checks_inputs);
     RUN(inputs_stop_and_progress);
     if (net_global_init(&err) == 0 && fake_start()) {
         RUN(upstream_spec_words);
