@@ -83,13 +83,6 @@ int store_submit(struct store *s, const struct store_submit *sub,
     return rc;
 }
 
-int store_insert(struct store *s, const struct task *t)
-{
-    struct store_submit sub = { .task = t };
-    char replay[UUID_STR_LEN + 1];
-    return store_submit(s, &sub, replay);
-}
-
 int store_get(struct store *s, const char *task_id, struct task *out)
 {
     memset(out, 0, sizeof(*out));

@@ -152,8 +152,6 @@ int store_submit(struct store *s, const struct store_submit *sub,
  */
 int store_submit_async(struct store *s, const struct store_submit *sub,
                        store_submit_done done, void *arg);
-/* store_submit without idempotency or limits. */
-int store_insert(struct store *s, const struct task *t);
 /* The task with `task_id` whatever its key, into *out (caller task_fini()s);
  * ERR_NOT_FOUND when absent. Callers check key_id and expiry. */
 int store_get(struct store *s, const char *task_id, struct task *out);

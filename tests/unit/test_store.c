@@ -102,12 +102,20 @@ static void make_task(struct task *t, const char *key, int64_t submit_ms)
     t->expire_ms = submit_ms + 86400000;
 }
 
+/* A plain submit: no idempotency key, no limits. */
+static int insert(struct store *s, const struct task *t)
+{
+    struct store_submit sub = { .task = t };
+    char replay[UUID_STR_LEN + 1];
+    return store_submit(s, &sub, replay);
+}
+
 static void insert_get_roundtrip(void)
 {
     struct store *s = fresh_store();
     struct task t, g;
     make_task(&t, "k1", 1777183994373LL);
-    CHECK_INT(store_insert(s, &t), 0);
+    CHECK_INT(insert(s, &t), 0);
     CHECK_INT(store_get(s, t.task_id, &g), 0);
     CHECK_STR(g.task_id, t.task_id);
     CHECK_STR(g.key_id, "k1");
@@ -123,7 +131,7 @@ static void insert_get_roundtrip(void)
     CHECK(g.result == NULL && g.message == NULL);
     task_fini(&g);
     /* The same id twice is refused, not silently replaced. */
-    CHECK(store_insert(s, &t) < 0);
+    CHECK(insert(s, &t) < 0);
     task_fini(&t);
     store_close(s);
 }
@@ -144,7 +152,7 @@ static void claim_oldest_first(void)
     struct task t[3], c;
     for (int i = 0; i < 3; i++) {
         make_task(&t[i], "k1", clock_now_ms());
-        CHECK_INT(store_insert(s, &t[i]), 0);
+        CHECK_INT(insert(s, &t[i]), 0);
     }
     int64_t now = clock_now_ms();
     for (int i = 0; i < 3; i++) {
@@ -167,7 +175,7 @@ static void finish_needs_the_lease(void)
     struct store *s = fresh_store();
     struct task t, c, g;
     make_task(&t, "k1", clock_now_ms());
-    CHECK_INT(store_insert(s, &t), 0);
+    CHECK_INT(insert(s, &t), 0);
     CHECK_INT(store_claim(s, "w1", clock_now_ms(), 30000, NULL, &c), 0);
 
     c.status = TASK_SUCCEEDED;
@@ -198,7 +206,7 @@ static void failure_is_recorded(void)
     struct store *s = fresh_store();
     struct task t, c, g;
     make_task(&t, "k1", clock_now_ms());
-    CHECK_INT(store_insert(s, &t), 0);
+    CHECK_INT(insert(s, &t), 0);
     CHECK_INT(store_claim(s, "w1", clock_now_ms(), 30000, NULL, &c), 0);
     c.status = TASK_FAILED;
     c.end_ms = clock_now_ms();
@@ -222,7 +230,7 @@ static void rescue_after_lease_expiry(void)
     struct task t, c, g;
     int requeued, failed;
     make_task(&t, "k1", clock_now_ms());
-    CHECK_INT(store_insert(s, &t), 0);
+    CHECK_INT(insert(s, &t), 0);
     int64_t now = clock_now_ms();
     CHECK_INT(store_claim(s, "w1", now, 1000, NULL, &c), 0);
     task_fini(&c);
@@ -269,7 +277,7 @@ static void release_gives_back(void)
     struct store *s = fresh_store();
     struct task t, c, g;
     make_task(&t, "k1", clock_now_ms());
-    CHECK_INT(store_insert(s, &t), 0);
+    CHECK_INT(insert(s, &t), 0);
     CHECK_INT(store_claim(s, "w1", clock_now_ms(), 30000, NULL, &c), 0);
     CHECK_INT(store_release(s, t.task_id, "w2"), ERR_CONFLICT);
     CHECK_INT(store_release(s, t.task_id, "w1"), 0);
@@ -292,7 +300,7 @@ static void notes_follow_the_lease(void)
     int requeued = 0, failed = 0;
     int64_t now = clock_now_ms();
     make_task(&t, "k1", now);
-    CHECK_INT(store_insert(s, &t), 0);
+    CHECK_INT(insert(s, &t), 0);
     CHECK_INT(store_claim(s, "w1", now, 1000, NULL, &c), 0);
     CHECK(c.ref == NULL);
     CHECK_INT(c.progress, 0);
@@ -362,7 +370,7 @@ static void survives_reopen(void)
     struct store *s = fresh_store();
     struct task t, g;
     make_task(&t, "k2", clock_now_ms());
-    CHECK_INT(store_insert(s, &t), 0);
+    CHECK_INT(insert(s, &t), 0);
     store_close(s);
     s = open_store();
     CHECK_INT(store_get(s, t.task_id, &g), 0);
@@ -404,7 +412,7 @@ static void claim_race(struct store *s, struct store *s2)
     struct task t;
     for (int i = 0; i < RACE_TASKS; i++) {
         make_task(&t, i % 2 ? "k3" : "k4", clock_now_ms());
-        CHECK_INT(store_insert(i % 2 ? s : s2, &t), 0);
+        CHECK_INT(insert(i % 2 ? s : s2, &t), 0);
         task_fini(&t);
     }
     struct racer r[RACE_THREADS];
@@ -659,7 +667,7 @@ static void claims_by_model(void)
         make_task(&t, i < 3 ? "A" : "B", now + i);
         if (i == 1 || i == 3)
             snprintf(t.model, sizeof(t.model), "happyhorse-1.0-i2v");
-        CHECK_INT(store_insert(s, &t), 0);
+        CHECK_INT(insert(s, &t), 0);
         task_fini(&t);
     }
     CHECK_INT(store_claim(s, "w", now, 30000, &m_other, &c), ERR_NOT_FOUND);
@@ -780,12 +788,12 @@ static void list_filters(void)
         make_task(&t, "k", base + i * 60000LL);
         if (i % 3 == 0)
             snprintf(t.model, sizeof(t.model), "happyhorse-1.0-i2v");
-        CHECK_INT(store_insert(s, &t), 0);
+        CHECK_INT(insert(s, &t), 0);
         task_fini(&t);
     }
     for (int i = 0; i < 5; i++) {
         make_task(&t, "other", base + i * 60000LL);
-        CHECK_INT(store_insert(s, &t), 0);
+        CHECK_INT(insert(s, &t), 0);
         task_fini(&t);
     }
     struct task c;
@@ -867,9 +875,9 @@ static void purge_expired(void)
     task_fini(&c);
     make_task(&pending, "k", now - 10000); /* expired but never ran */
     pending.expire_ms = now - 5000;
-    CHECK_INT(store_insert(s, &pending), 0);
+    CHECK_INT(insert(s, &pending), 0);
     make_task(&fresh, "k", now);
-    CHECK_INT(store_insert(s, &fresh), 0);
+    CHECK_INT(insert(s, &fresh), 0);
 
     char **names;
     size_t n;
@@ -1125,7 +1133,7 @@ static void server_restart(void)
     struct store *s = fresh_store();
     struct task t, c, g;
     make_task(&t, "r", clock_now_ms());
-    CHECK_INT(store_insert(s, &t), 0);
+    CHECK_INT(insert(s, &t), 0);
     CHECK_INT(submit_limited(s, "r", 0, 0, NULL), 0);
     CHECK_INT(store_claim(s, "w", clock_now_ms(), 30000, NULL, &c), 0);
     CHECK_STR(c.task_id, t.task_id);
