@@ -42,7 +42,7 @@
  * a token) and idempotent writes are retried once on a fresh connection
  * when the one they used died; a failed commit is reported, never retried.
  */
-#include "store.h"
+#include "store_int.h"
 
 #include "../log/log.h"
 #include "../metrics/metrics.h"
@@ -492,16 +492,15 @@ struct store_pg {
     pthread_cond_t freed; /* a connection went back to idle */
     struct pgconn conns[PG_POOL];
     struct pgconn *idle;
-    struct store_committer committer; /* group commit of submits */
-    struct pgconn w;                  /* the committer's own */
-    atomic_int churn;                 /* pending rows deleted since a vacuum */
-    pthread_mutex_t wait_lock;        /* guards the wake-up state below */
-    pthread_cond_t wait_cond;         /* store_wait_work sleepers */
-    pthread_t listener;               /* LISTEN thread, started on first wait */
-    bool listener_started;            /* under wait_lock */
-    atomic_bool listener_stop;        /* close() asks it to end */
-    uint64_t wake_seq;                /* under wait_lock: notifications seen */
-    bool listening;                   /* under wait_lock: LISTEN is active */
+    struct pgconn w;           /* the committer's own */
+    atomic_int churn;          /* pending rows deleted since a vacuum */
+    pthread_mutex_t wait_lock; /* guards the wake-up state below */
+    pthread_cond_t wait_cond;  /* store_wait_work sleepers */
+    pthread_t listener;        /* LISTEN thread, started on first wait */
+    bool listener_started;     /* under wait_lock */
+    atomic_bool listener_stop; /* close() asks it to end */
+    uint64_t wake_seq;         /* under wait_lock: notifications seen */
+    bool listening;            /* under wait_lock: LISTEN is active */
 };
 
 static struct store_pg *from_base(struct store *s)
@@ -1110,9 +1109,9 @@ fail:
  * statement fails is answered ERR_STORE and the others run again without
  * it; a failed commit or connection fails them all (never retried: a
  * commit that failed may still have happened). */
-static void commit_batch(void *ctx, struct store_batch_req *batch)
+static void pg_commit_batch(struct store *base, struct store_batch_req *batch)
 {
-    struct store_pg *s = ctx;
+    struct store_pg *s = from_base(base);
     size_t n = 0;
     for (struct store_batch_req *r = batch; r; r = r->next)
         n++;
@@ -1131,12 +1130,6 @@ static void commit_batch(void *ctx, struct store_batch_req *batch)
                 r->ret = ERR_STORE;
     if (s->w.bad)
         conn_close(&s->w);
-}
-
-static int pg_submit_async(struct store *base, const struct store_submit *sub,
-                           store_submit_done done, void *arg)
-{
-    return store_committer_push(&from_base(base)->committer, sub, done, arg);
 }
 
 /* --------------------------------------------------------------- ops */
@@ -1701,7 +1694,6 @@ static void pg_close(struct store *base)
         atomic_store(&s->listener_stop, true);
         pthread_join(s->listener, NULL);
     }
-    store_committer_stop(&s->committer); /* commits what is queued */
     conn_close(&s->w);
     for (int i = 0; i < PG_POOL; i++)
         conn_close(&s->conns[i]);
@@ -1715,7 +1707,8 @@ static void pg_close(struct store *base)
 
 static const struct store_ops pg_ops = {
     .name = "postgres",
-    .submit_async = pg_submit_async,
+    .batch_max = PG_BATCH_MAX,
+    .commit_batch = pg_commit_batch,
     .get = pg_get,
     .claim = pg_claim,
     .renew = pg_renew,
@@ -1767,11 +1760,6 @@ int store_pg_open(const char *url, struct store **out, struct errmsg *err)
     ret = migrate(&s->conns[0], err);
     if (ret < 0)
         goto fail;
-    if (store_committer_start(&s->committer, PG_BATCH_MAX, commit_batch, s) <
-        0) {
-        ret = errmsg_set(err, ERR_STORE, "cannot start the commit thread");
-        goto fail;
-    }
     *out = &s->base;
     return 0;
 fail:

@@ -8,7 +8,7 @@
  * free list of readers opened on demand, one per concurrent reading thread.
  * Each connection keeps its prepared statements.
  */
-#include "store.h"
+#include "store_int.h"
 
 #include "../log/log.h"
 #include "../metrics/metrics.h"
@@ -268,8 +268,7 @@ struct conn {
 struct store_sqlite {
     struct store base;
     char *path;
-    struct store_committer committer; /* group commit of submits */
-    pthread_mutex_t wlock;            /* guards w */
+    pthread_mutex_t wlock; /* guards w */
     struct conn *w;
     pthread_mutex_t rlock; /* guards readers */
     struct conn *readers;  /* idle reader connections */
@@ -566,9 +565,9 @@ static int submit_one(struct conn *w, const struct store_submit *sub,
 
 /* Commit a batch of submits in one transaction (one fsync); each runs in
  * a savepoint so one refused submit does not undo the others. */
-static void commit_batch(void *ctx, struct store_batch_req *batch)
+static void sq_commit_batch(struct store *base, struct store_batch_req *batch)
 {
-    struct store_sqlite *s = ctx;
+    struct store_sqlite *s = from_base(base);
     pthread_mutex_lock(&s->wlock);
     struct conn *w = s->w;
     int rc = tx(w, "BEGIN IMMEDIATE", "submit");
@@ -592,12 +591,6 @@ static void commit_batch(void *ctx, struct store_batch_req *batch)
             r->ret = ERR_STORE;
     }
     pthread_mutex_unlock(&s->wlock);
-}
-
-static int sq_submit_async(struct store *base, const struct store_submit *sub,
-                           store_submit_done done, void *arg)
-{
-    return store_committer_push(&from_base(base)->committer, sub, done, arg);
 }
 
 static int sq_get(struct store *base, const char *task_id, struct task *out)
@@ -1172,7 +1165,6 @@ static int sq_secret(struct store *base, const char *name,
 static void sq_close(struct store *base)
 {
     struct store_sqlite *s = from_base(base);
-    store_committer_stop(&s->committer); /* commits what is queued */
     conn_free(s->w);
     while (s->readers) {
         struct conn *c = s->readers;
@@ -1187,7 +1179,8 @@ static void sq_close(struct store *base)
 
 static const struct store_ops sqlite_ops = {
     .name = "sqlite",
-    .submit_async = sq_submit_async,
+    .batch_max = 0, /* no limit */
+    .commit_batch = sq_commit_batch,
     .get = sq_get,
     .claim = sq_claim,
     .note = sq_note,
@@ -1218,10 +1211,6 @@ int store_sqlite_open(const char *path, struct store **out, struct errmsg *err)
     ret = migrate(s->w, err);
     if (ret < 0)
         goto fail;
-    if (store_committer_start(&s->committer, 0, commit_batch, s) < 0) {
-        ret = errmsg_set(err, ERR_STORE, "cannot start the commit thread");
-        goto fail;
-    }
     *out = &s->base;
     return 0;
 fail:

@@ -1,5 +1,8 @@
-/* The store registry and the wrappers every caller goes through. */
-#include "store.h"
+/*
+ * The store base: the registry that names the backends, the group commit
+ * every backend shares, and the wrappers every caller goes through.
+ */
+#include "store_int.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -7,29 +10,134 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* ------------------------------------------------------- group commit */
+
+/*
+ * The group commit: submits join a queue; one thread takes up to
+ * ops->batch_max of them, hands them to ops->commit_batch (one
+ * transaction, one fsync) and calls each one's done(). While a batch
+ * commits the next one gathers, so under load many submits share one
+ * commit; alone, a submit commits at once.
+ */
+struct store_common {
+    pthread_mutex_t lock; /* guards head, tail, closing */
+    pthread_cond_t cond;  /* the committer waits here */
+    struct store_batch_req *head, **tail;
+    bool closing, started;
+    pthread_t committer;
+};
+
+static void *committer_main(void *arg)
+{
+    struct store *s = arg;
+    struct store_common *c = s->common;
+    size_t batch_max = s->ops->batch_max ? s->ops->batch_max : SIZE_MAX;
+    pthread_mutex_lock(&c->lock);
+    for (;;) {
+        while (!c->head && !c->closing)
+            pthread_cond_wait(&c->cond, &c->lock);
+        if (!c->head)
+            break; /* closing and drained */
+        struct store_batch_req *batch = c->head, **end = &c->head;
+        for (size_t n = 0; *end && n < batch_max; n++)
+            end = &(*end)->next;
+        c->head = *end;
+        *end = NULL;
+        if (!c->head)
+            c->tail = &c->head;
+        pthread_mutex_unlock(&c->lock);
+        s->ops->commit_batch(s, batch);
+        for (struct store_batch_req *r = batch, *next; r; r = next) {
+            next = r->next;
+            r->done(r->arg, r->ret, r->replay_id);
+            free(r);
+        }
+        pthread_mutex_lock(&c->lock);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return NULL;
+}
+
+/* Start the group commit of a store its backend just opened. */
+static int common_start(struct store *s)
+{
+    struct store_common *c = xcalloc(1, sizeof(*c));
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->cond, NULL);
+    c->tail = &c->head;
+    s->common = c;
+    if (pthread_create(&c->committer, NULL, committer_main, s) != 0)
+        return ERR_STORE;
+    c->started = true;
+    return 0;
+}
+
+/* Commit what is queued, stop the thread, release. NULL is fine. */
+static void common_stop(struct store_common *c)
+{
+    if (!c)
+        return;
+    if (c->started) {
+        pthread_mutex_lock(&c->lock);
+        c->closing = true;
+        pthread_cond_signal(&c->cond);
+        pthread_mutex_unlock(&c->lock);
+        pthread_join(c->committer, NULL);
+    }
+    pthread_cond_destroy(&c->cond);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+/* ----------------------------------------------------------- registry */
+
+/* A URL prefix and its backend; `whole`: the backend parses the whole URL
+ * (libpq), else it gets what follows the prefix. */
+static const struct backend {
+    const char *prefix;
+    bool whole;
+    int (*open)(const char *arg, struct store **out, struct errmsg *err);
+} backends[] = {
+    { "sqlite:", false, store_sqlite_open },
+    { "postgres://", true, store_pg_open },
+    { "postgresql://", true, store_pg_open },
+};
+
 int store_open(const char *url, struct store **out, struct errmsg *err)
 {
+    const struct backend *b = NULL;
+    struct store *s = NULL;
     *out = NULL;
-    if (strncmp(url, "sqlite:", 7) == 0)
-        return store_sqlite_open(url + 7, out, err);
-    if (strncmp(url, "postgres://", 11) == 0 ||
-        strncmp(url, "postgresql://", 13) == 0)
-        return store_pg_open(url, out, err);
+    for (size_t i = 0; i < ARRAY_LEN(backends) && !b; i++)
+        if (strncmp(url, backends[i].prefix, strlen(backends[i].prefix)) == 0)
+            b = &backends[i];
     const char *scheme_end = strstr(url, "://");
-    if (scheme_end) { /* the scheme only: the rest may hold a password */
+    if (!b && scheme_end) { /* the scheme only: the rest may hold a password */
         size_t len = (size_t)(scheme_end - url);
         return errmsg_set(err, ERR_INVALID_PARAMETER,
                           "store URL scheme '%.*s' is not supported: use "
                           "sqlite:PATH or postgres://...",
                           (int)(len < 32 ? len : 32), url);
     }
-    return store_sqlite_open(url, out, err);
+    /* No scheme: a SQLite path. */
+    int ret = b ? b->open(b->whole ? url : url + strlen(b->prefix), &s, err)
+                : store_sqlite_open(url, &s, err);
+    if (ret < 0)
+        return ret;
+    if (common_start(s) < 0) {
+        store_close(s);
+        return errmsg_set(err, ERR_STORE, "cannot start the commit thread");
+    }
+    *out = s;
+    return 0;
 }
 
 void store_close(struct store *s)
 {
-    if (s)
-        s->ops->close(s);
+    if (!s)
+        return;
+    common_stop(s->common); /* commits what is queued: the backend is open */
+    s->ops->close(s);
 }
 
 const char *store_name(const struct store *s)
@@ -37,10 +145,29 @@ const char *store_name(const struct store *s)
     return s->ops->name;
 }
 
+/* ----------------------------------------------------------- wrappers */
+
 int store_submit_async(struct store *s, const struct store_submit *sub,
                        store_submit_done done, void *arg)
 {
-    return s->ops->submit_async(s, sub, done, arg);
+    struct store_common *c = s->common;
+    struct store_batch_req *r = xcalloc(1, sizeof(*r));
+    r->sub = sub;
+    r->done = done;
+    r->arg = arg;
+    pthread_mutex_lock(&c->lock);
+    if (c->closing) {
+        pthread_mutex_unlock(&c->lock);
+        free(r);
+        return ERR_STORE;
+    }
+    bool was_empty = c->head == NULL;
+    *c->tail = r;
+    c->tail = &r->next;
+    if (was_empty)
+        pthread_cond_signal(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+    return 0;
 }
 
 /* A synchronous submit waits on its own condition for the async one. */
@@ -70,7 +197,7 @@ int store_submit(struct store *s, const struct store_submit *sub,
     replay_id[0] = '\0';
     pthread_mutex_init(&w.lock, NULL);
     pthread_cond_init(&w.cond, NULL);
-    int rc = s->ops->submit_async(s, sub, wake, &w);
+    int rc = store_submit_async(s, sub, wake, &w);
     if (rc == 0) {
         pthread_mutex_lock(&w.lock);
         while (!w.done)
@@ -192,92 +319,4 @@ int store_wait_work(struct store *s, uint64_t *seen, int timeout_ms)
     if (!s->ops->wait_work)
         return ERR_UNSUPPORTED_OPERATION;
     return s->ops->wait_work(s, seen, timeout_ms);
-}
-
-/* ------------------------------------------------------- group commit */
-
-static void *committer_main(void *arg)
-{
-    struct store_committer *q = arg;
-    pthread_mutex_lock(&q->lock);
-    for (;;) {
-        while (!q->head && !q->closing)
-            pthread_cond_wait(&q->cond, &q->lock);
-        if (!q->head)
-            break; /* closing and drained */
-        struct store_batch_req *batch = q->head, **end = &q->head;
-        for (size_t n = 0; *end && n < q->batch_max; n++)
-            end = &(*end)->next;
-        q->head = *end;
-        *end = NULL;
-        if (!q->head)
-            q->tail = &q->head;
-        pthread_mutex_unlock(&q->lock);
-        q->commit(q->ctx, batch);
-        for (struct store_batch_req *r = batch, *next; r; r = next) {
-            next = r->next;
-            r->done(r->arg, r->ret, r->replay_id);
-            free(r);
-        }
-        pthread_mutex_lock(&q->lock);
-    }
-    pthread_mutex_unlock(&q->lock);
-    return NULL;
-}
-
-int store_committer_start(struct store_committer *q, size_t batch_max,
-                          store_commit_fn commit, void *ctx)
-{
-    pthread_mutex_init(&q->lock, NULL);
-    pthread_cond_init(&q->cond, NULL);
-    q->head = NULL;
-    q->tail = &q->head;
-    q->closing = false;
-    q->batch_max = batch_max ? batch_max : SIZE_MAX;
-    q->commit = commit;
-    q->ctx = ctx;
-    if (pthread_create(&q->thread, NULL, committer_main, q) != 0) {
-        pthread_cond_destroy(&q->cond);
-        pthread_mutex_destroy(&q->lock);
-        return ERR_STORE;
-    }
-    q->started = true;
-    return 0;
-}
-
-int store_committer_push(struct store_committer *q,
-                         const struct store_submit *sub, store_submit_done done,
-                         void *arg)
-{
-    struct store_batch_req *r = xcalloc(1, sizeof(*r));
-    r->sub = sub;
-    r->done = done;
-    r->arg = arg;
-    pthread_mutex_lock(&q->lock);
-    if (q->closing) {
-        pthread_mutex_unlock(&q->lock);
-        free(r);
-        return ERR_STORE;
-    }
-    bool was_empty = q->head == NULL;
-    *q->tail = r;
-    q->tail = &r->next;
-    if (was_empty)
-        pthread_cond_signal(&q->cond);
-    pthread_mutex_unlock(&q->lock);
-    return 0;
-}
-
-void store_committer_stop(struct store_committer *q)
-{
-    if (!q->started)
-        return;
-    pthread_mutex_lock(&q->lock);
-    q->closing = true;
-    pthread_cond_signal(&q->cond);
-    pthread_mutex_unlock(&q->lock);
-    pthread_join(q->thread, NULL);
-    pthread_cond_destroy(&q->cond);
-    pthread_mutex_destroy(&q->lock);
-    q->started = false;
 }
