@@ -5,10 +5,18 @@
 #include "store_int.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* A fault set on one op (store_fault_set): the call that takes `left`
+ * from 1 to 0 fails with `err`. */
+struct store_fault {
+    atomic_int left; /* calls until the failing one; 0: none set */
+    atomic_int err;
+};
 
 /* ------------------------------------------------------- group commit */
 
@@ -25,6 +33,7 @@ struct store_common {
     struct store_batch_req *head, **tail;
     bool closing, started;
     pthread_t committer;
+    struct store_fault faults[STORE_OP__COUNT]; /* store_fault_set */
 };
 
 static void *committer_main(void *arg)
@@ -65,6 +74,10 @@ static int common_start(struct store *s)
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->cond, NULL);
     c->tail = &c->head;
+    for (int i = 0; i < STORE_OP__COUNT; i++) {
+        atomic_init(&c->faults[i].left, 0);
+        atomic_init(&c->faults[i].err, 0);
+    }
     s->common = c;
     if (pthread_create(&c->committer, NULL, committer_main, s) != 0)
         return ERR_STORE;
@@ -147,10 +160,29 @@ const char *store_name(const struct store *s)
 
 /* ----------------------------------------------------------- wrappers */
 
+/* 0, or the error of a fault set on `op` that this call is the one to
+ * fire (store_fault_set); none set, one atomic load. */
+static int fault(struct store *s, enum store_op op)
+{
+    struct store_fault *f = &s->common->faults[op];
+    int left = atomic_load_explicit(&f->left, memory_order_acquire);
+    while (left > 0)
+        if (atomic_compare_exchange_weak_explicit(&f->left, &left, left - 1,
+                                                  memory_order_acq_rel,
+                                                  memory_order_acquire))
+            return left == 1
+                       ? atomic_load_explicit(&f->err, memory_order_relaxed)
+                       : 0;
+    return 0;
+}
+
 int store_submit_async(struct store *s, const struct store_submit *sub,
                        store_submit_done done, void *arg)
 {
     struct store_common *c = s->common;
+    int rc = fault(s, STORE_OP_SUBMIT);
+    if (rc)
+        return rc;
     struct store_batch_req *r = xcalloc(1, sizeof(*r));
     r->sub = sub;
     r->done = done;
@@ -213,7 +245,8 @@ int store_submit(struct store *s, const struct store_submit *sub,
 int store_get(struct store *s, const char *task_id, struct task *out)
 {
     memset(out, 0, sizeof(*out));
-    return s->ops->get(s, task_id, out);
+    int rc = fault(s, STORE_OP_GET);
+    return rc ? rc : s->ops->get(s, task_id, out);
 }
 
 int store_claim(struct store *s, const char *worker, int64_t now_ms,
@@ -221,14 +254,17 @@ int store_claim(struct store *s, const char *worker, int64_t now_ms,
                 struct task *out)
 {
     memset(out, 0, sizeof(*out));
-    return s->ops->claim(s, worker, now_ms, lease_ms, models, out);
+    int rc = fault(s, STORE_OP_CLAIM);
+    return rc ? rc : s->ops->claim(s, worker, now_ms, lease_ms, models, out);
 }
 
 int store_renew(struct store *s, const char *worker, int64_t until_ms,
                 int *renewed)
 {
     int n = 0;
-    int rc = s->ops->renew(s, worker, until_ms, &n);
+    int rc = fault(s, STORE_OP_RENEW);
+    if (!rc)
+        rc = s->ops->renew(s, worker, until_ms, &n);
     if (renewed)
         *renewed = n;
     return rc;
@@ -236,17 +272,22 @@ int store_renew(struct store *s, const char *worker, int64_t until_ms,
 
 int store_finish(struct store *s, const struct task *t, const char *worker)
 {
-    return s->ops->finish(s, t, worker);
+    int rc = fault(s, STORE_OP_FINISH);
+    return rc ? rc : s->ops->finish(s, t, worker);
 }
 
 int store_release(struct store *s, const char *task_id, const char *worker)
 {
-    return s->ops->release(s, task_id, worker);
+    int rc = fault(s, STORE_OP_RELEASE);
+    return rc ? rc : s->ops->release(s, task_id, worker);
 }
 
 int store_note(struct store *s, const char *task_id, const char *worker,
                int progress, const char *ref)
 {
+    int rc = fault(s, STORE_OP_NOTE);
+    if (rc)
+        return rc;
     if (progress > 100 || (ref && strlen(ref) > TASK_REF_MAX))
         return ERR_INVALID_PARAMETER;
     return s->ops->note(s, task_id, worker, progress, ref);
@@ -256,7 +297,9 @@ int store_rescue(struct store *s, int64_t now_ms, int max_attempts,
                  int *requeued, int *failed)
 {
     int r = 0, f = 0;
-    int rc = s->ops->rescue(s, now_ms, max_attempts, &r, &f);
+    int rc = fault(s, STORE_OP_RESCUE);
+    if (!rc)
+        rc = s->ops->rescue(s, now_ms, max_attempts, &r, &f);
     if (requeued)
         *requeued = r;
     if (failed)
@@ -268,7 +311,9 @@ int store_cancel(struct store *s, const char *task_id, const char *key_id,
                  int64_t now_ms, enum task_status *status)
 {
     enum task_status st = TASK_UNKNOWN;
-    int rc = s->ops->cancel(s, task_id, key_id, now_ms, &st);
+    int rc = fault(s, STORE_OP_CANCEL);
+    if (!rc)
+        rc = s->ops->cancel(s, task_id, key_id, now_ms, &st);
     if (status)
         *status = st;
     return rc;
@@ -280,7 +325,8 @@ int store_list(struct store *s, const struct store_filter *f, struct task **out,
     *out = NULL;
     *n = 0;
     *total = 0;
-    return s->ops->list(s, f, out, n, total);
+    int rc = fault(s, STORE_OP_LIST);
+    return rc ? rc : s->ops->list(s, f, out, n, total);
 }
 
 int store_purge(struct store *s, int64_t now_ms, int limit, char ***results,
@@ -288,35 +334,53 @@ int store_purge(struct store *s, int64_t now_ms, int limit, char ***results,
 {
     *results = NULL;
     *n = 0;
-    return s->ops->purge(s, now_ms, limit, results, n);
+    int rc = fault(s, STORE_OP_PURGE);
+    return rc ? rc : s->ops->purge(s, now_ms, limit, results, n);
 }
 
 int store_stats(struct store *s, struct store_stats *out)
 {
     memset(out, 0, sizeof(*out));
-    return s->ops->stats(s, out);
+    int rc = fault(s, STORE_OP_STATS);
+    return rc ? rc : s->ops->stats(s, out);
 }
 
 int store_key_put(struct store *s, const struct store_key *k)
 {
-    return s->ops->key_put(s, k);
+    int rc = fault(s, STORE_OP_KEY_PUT);
+    return rc ? rc : s->ops->key_put(s, k);
 }
 
 int store_key_list(struct store *s, struct store_key **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
-    return s->ops->key_list(s, out, n);
+    int rc = fault(s, STORE_OP_KEY_LIST);
+    return rc ? rc : s->ops->key_list(s, out, n);
 }
 
 int store_secret(struct store *s, const char *name, unsigned char out[32])
 {
-    return s->ops->secret(s, name, out);
+    int rc = fault(s, STORE_OP_SECRET);
+    return rc ? rc : s->ops->secret(s, name, out);
 }
 
 int store_wait_work(struct store *s, uint64_t *seen, int timeout_ms)
 {
+    int rc = fault(s, STORE_OP_WAIT_WORK);
+    if (rc)
+        return rc;
     if (!s->ops->wait_work)
         return ERR_UNSUPPORTED_OPERATION;
     return s->ops->wait_work(s, seen, timeout_ms);
+}
+
+/* ------------------------------------------------------------- faults */
+
+void store_fault_set(struct store *s, enum store_op op, int nth, int err)
+{
+    struct store_fault *f = &s->common->faults[op];
+    atomic_store_explicit(&f->err, err < 0 ? err : ERR_STORE,
+                          memory_order_relaxed);
+    atomic_store_explicit(&f->left, nth > 0 ? nth : 0, memory_order_release);
 }

@@ -206,4 +206,38 @@ int store_secret(struct store *s, const char *name, unsigned char out[32]);
  */
 int store_wait_work(struct store *s, uint64_t *seen, int timeout_ms);
 
+/* ------------------------------------------------------------ for tests */
+
+/* The ops a fault can be set on. */
+enum store_op {
+    STORE_OP_SUBMIT, /* store_submit and store_submit_async */
+    STORE_OP_GET,
+    STORE_OP_CLAIM,
+    STORE_OP_RENEW,
+    STORE_OP_FINISH,
+    STORE_OP_RELEASE,
+    STORE_OP_NOTE,
+    STORE_OP_RESCUE,
+    STORE_OP_CANCEL,
+    STORE_OP_LIST,
+    STORE_OP_PURGE,
+    STORE_OP_STATS,
+    STORE_OP_KEY_PUT,
+    STORE_OP_KEY_LIST,
+    STORE_OP_SECRET,
+    STORE_OP_WAIT_WORK,
+    STORE_OP__COUNT
+};
+
+/*
+ * For tests: the nth call of `op` on `s` from now on (1: the next one)
+ * fails with `err`, a negative ERR_ code (anything else: ERR_STORE),
+ * without reaching the backend; its outputs are what any failure leaves
+ * (store_submit_async: done is not called). It fires once; the calls
+ * before and after it run as usual. nth 0 clears the op's fault; a new one
+ * replaces it. Any thread. Always compiled in: on an op with no fault set,
+ * a call costs one atomic load more.
+ */
+void store_fault_set(struct store *s, enum store_op op, int nth, int err);
+
 #endif

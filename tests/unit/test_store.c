@@ -1125,6 +1125,106 @@ static int count_tasks(struct store *s, const char *key)
     return (int)total;
 }
 
+/* ------------------------------------------------------------ faults */
+
+#define FAULT_THREADS 4
+#define FAULT_EACH    50
+
+struct fault_racer {
+    struct store *s;
+    const char *task_id;
+    int failed, other;
+};
+
+static void *fault_race(void *arg)
+{
+    struct fault_racer *r = arg;
+    for (int i = 0; i < FAULT_EACH; i++) {
+        struct task g;
+        int rc = store_get(r->s, r->task_id, &g);
+        r->failed += rc == ERR_STORE;
+        r->other += rc != 0 && rc != ERR_STORE;
+        task_fini(&g);
+    }
+    return NULL;
+}
+
+static void never_done(void *arg, int rc, const char *replay_id)
+{
+    (void)rc;
+    (void)replay_id;
+    *(bool *)arg = true;
+}
+
+/* store_fault_set: the nth call of one op fails with the error given and
+ * changes nothing; the calls around it, and other ops, run as usual. */
+static void faults_fail_the_nth_call(void)
+{
+    struct store *s = fresh_store();
+    struct task t, c, g;
+    make_task(&t, "f", clock_now_ms());
+    CHECK_INT(insert(s, &t), 0);
+    CHECK_INT(store_claim(s, "w", clock_now_ms(), 30000, NULL, &c), 0);
+    c.status = TASK_SUCCEEDED;
+    c.end_ms = clock_now_ms();
+    c.result = xstrdup("f.mp4");
+    store_fault_set(s, STORE_OP_FINISH, 2, ERR_STORE);
+    CHECK_INT(store_finish(s, &c, "other"), ERR_CONFLICT); /* the 1st */
+    CHECK_INT(store_renew(s, "w", clock_now_ms() + 30000, NULL), 0);
+    CHECK_INT(store_finish(s, &c, "w"), ERR_STORE); /* the 2nd */
+    CHECK_INT(store_get(s, t.task_id, &g), 0);
+    CHECK_INT(g.status, TASK_RUNNING);
+    task_fini(&g);
+    CHECK_INT(store_finish(s, &c, "w"), 0); /* once only */
+    task_fini(&c);
+
+    /* A faulted call's outputs are those of any failure. */
+    store_fault_set(s, STORE_OP_GET, 1, ERR_NOT_FOUND);
+    CHECK_INT(store_get(s, t.task_id, &g), ERR_NOT_FOUND);
+    CHECK_STR(g.task_id, "");
+    CHECK(g.result == NULL);
+    CHECK_INT(store_get(s, t.task_id, &g), 0);
+    CHECK_INT(g.status, TASK_SUCCEEDED);
+    task_fini(&g);
+
+    /* A faulted submit stores nothing and, async, is never answered. */
+    store_fault_set(s, STORE_OP_SUBMIT, 1, ERR_THROTTLING);
+    CHECK_INT(submit_limited(s, "f2", 0, 0, NULL), ERR_THROTTLING);
+    CHECK_INT(count_tasks(s, "f2"), 0);
+    struct task a;
+    bool answered = false;
+    make_task(&a, "f2", clock_now_ms());
+    struct store_submit sub = { .task = &a };
+    store_fault_set(s, STORE_OP_SUBMIT, 1, ERR_STORE);
+    CHECK_INT(store_submit_async(s, &sub, never_done, &answered), ERR_STORE);
+    /* nth 0 clears a fault. */
+    store_fault_set(s, STORE_OP_SUBMIT, 1, ERR_STORE);
+    store_fault_set(s, STORE_OP_SUBMIT, 0, ERR_STORE);
+    CHECK_INT(submit_limited(s, "f2", 0, 0, NULL), 0);
+    CHECK_INT(count_tasks(s, "f2"), 1);
+
+    /* Many threads at once: exactly one call is the nth. */
+    struct fault_racer r[FAULT_THREADS];
+    pthread_t th[FAULT_THREADS];
+    store_fault_set(s, STORE_OP_GET, FAULT_THREADS * FAULT_EACH / 2 + 1,
+                    ERR_STORE);
+    for (int i = 0; i < FAULT_THREADS; i++) {
+        r[i] = (struct fault_racer){ .s = s, .task_id = t.task_id };
+        pthread_create(&th[i], NULL, fault_race, &r[i]);
+    }
+    int failed = 0;
+    for (int i = 0; i < FAULT_THREADS; i++) {
+        pthread_join(th[i], NULL);
+        failed += r[i].failed;
+        CHECK_INT(r[i].other, 0);
+    }
+    CHECK_INT(failed, 1);
+    store_close(s);
+    CHECK(!answered);
+    task_fini(&a);
+    task_fini(&t);
+}
+
 /* The server restarts (and is down for a while): every op answers, an
  * error while it is down, success once it is back; nothing acknowledged
  * is lost. */
@@ -1242,6 +1342,7 @@ static void run_suite(void)
     RUN(group_commit);
     RUN(concurrent_open);
     RUN(wake_ups);
+    RUN(faults_fail_the_nth_call);
     RUN(bad_urls);
 }
 
