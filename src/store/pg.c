@@ -105,234 +105,6 @@
     "AND ($5::text IS NULL OR model = $5) AND ($6::text IS NULL OR status = " \
     "$6)"
 
-/* Schema versions: migrations[i] takes version i to i + 1, in one
- * transaction, under an advisory lock (two nodes starting at once). */
-static const char *const migrations[] = {
-    "CREATE TABLE tasks ("
-    " id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
-    " task_id text NOT NULL UNIQUE,"
-    " key_id text NOT NULL,"
-    " model text NOT NULL,"
-    " status text NOT NULL,"
-    " spec text NOT NULL,"
-    " prompt text,"
-    " submit_ms bigint NOT NULL,"
-    " scheduled_ms bigint,"
-    " end_ms bigint,"
-    " expire_ms bigint NOT NULL,"
-    " attempt integer NOT NULL DEFAULT 0,"
-    " lease_owner text,"
-    " lease_until bigint,"
-    " lease_token text,"
-    " code text,"
-    " message text,"
-    " usage_input double precision,"
-    " usage_output double precision,"
-    " usage_sr integer,"
-    " usage_ratio text,"
-    " result text)"
-    /* Room in each page: a renewal changes no indexed column, so it can
-     * stay a HOT update there. */
-    " WITH (fillfactor = 90, autovacuum_vacuum_scale_factor = 0.02,"
-    " autovacuum_vacuum_cost_delay = 0);"
-    "CREATE INDEX tasks_key_submit ON tasks (key_id, submit_ms);"
-    "CREATE INDEX tasks_active ON tasks (key_id)"
-    " WHERE status IN ('PENDING', 'RUNNING');"
-    "CREATE INDEX tasks_running ON tasks (lease_owner, lease_token)"
-    " WHERE status = 'RUNNING';"
-    "CREATE INDEX tasks_expire ON tasks (expire_ms)"
-    " WHERE status IN " TERMINAL ";"
-    /* The queue: a row per PENDING task, nothing else. */
-    "CREATE TABLE pending ("
-    " id bigint PRIMARY KEY,"
-    " key_id text NOT NULL)"
-    " WITH (autovacuum_vacuum_threshold = 1000,"
-    " autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_cost_delay = 0);"
-    "CREATE INDEX pending_key ON pending (key_id, id);"
-    "CREATE TABLE turns ("
-    " key_id text PRIMARY KEY,"
-    " turn bigint NOT NULL DEFAULT 0);"
-    "CREATE SEQUENCE turn_seq;"
-    "CREATE TABLE idem ("
-    " key_id text NOT NULL,"
-    " idem_key text NOT NULL,"
-    " body_hash bytea NOT NULL,"
-    " task_id text NOT NULL,"
-    " expire_ms bigint NOT NULL,"
-    " PRIMARY KEY (key_id, idem_key));"
-    "CREATE INDEX idem_expire ON idem (expire_ms);"
-    "CREATE TABLE keys ("
-    " key_id text PRIMARY KEY,"
-    " salt bytea NOT NULL,"
-    " hash bytea NOT NULL,"
-    " name text NOT NULL DEFAULT '',"
-    " created_ms bigint NOT NULL,"
-    " revoked_ms bigint NOT NULL DEFAULT 0);"
-    "CREATE TABLE secrets (name text PRIMARY KEY, value bytea NOT NULL);"
-
-    /* One submit after its checks (store.h, store_submit), run inside the
-     * batch transaction, which holds the submit lock. rc: 0 inserted,
-     * 1 replay of replay_id, 2 idempotency conflict, 3 the key's
-     * max_active reached, 4 the queue's max_queue reached, 5 the task id
-     * exists. p_active and p_depth are the key's unfinished tasks and all
-     * pending tasks as the batch counted them so far, or -1: count them
-     * now (at most the limit: a count at the limit refuses either way).
-     * active and depth give back what was used, -1 when not looked at;
-     * under the lock only this batch adds to either, so the caller keeps
-     * them for the next submits of the batch and counts each once. */
-    "CREATE FUNCTION paddock_submit(p_task_id text, p_key_id text,"
-    " p_model text, p_spec text, p_prompt text, p_submit_ms bigint,"
-    " p_expire_ms bigint, p_idem_key text, p_body_hash bytea,"
-    " p_max_active bigint, p_max_queue bigint, p_active bigint,"
-    " p_depth bigint, OUT rc integer, OUT replay_id text,"
-    " OUT active bigint, OUT depth bigint) LANGUAGE plpgsql AS $$\n"
-    "DECLARE\n"
-    " old_hash bytea;\n"
-    " new_id bigint;\n"
-    "BEGIN\n"
-    " active := p_active;\n"
-    " depth := p_depth;\n"
-    " IF p_idem_key IS NOT NULL THEN\n"
-    "  SELECT i.body_hash, i.task_id INTO old_hash, replay_id FROM idem i\n"
-    "   WHERE i.key_id = p_key_id AND i.idem_key = p_idem_key\n"
-    "   AND i.expire_ms > p_submit_ms;\n"
-    "  IF FOUND THEN\n"
-    "   rc := CASE WHEN old_hash = p_body_hash THEN 1 ELSE 2 END;\n"
-    "   RETURN;\n"
-    "  END IF;\n"
-    " END IF;\n"
-    " IF p_max_active > 0 THEN\n"
-    "  IF active < 0 THEN\n"
-    "   SELECT count(*) INTO active FROM (SELECT 1 FROM tasks t\n"
-    "    WHERE t.key_id = p_key_id AND t.status IN ('PENDING', 'RUNNING')\n"
-    "    LIMIT p_max_active) a;\n"
-    "  END IF;\n"
-    "  IF active >= p_max_active THEN\n"
-    "   rc := 3;\n"
-    "   RETURN;\n"
-    "  END IF;\n"
-    " END IF;\n"
-    " IF p_max_queue > 0 THEN\n"
-    "  IF depth < 0 THEN\n"
-    "   SELECT count(*) INTO depth FROM (SELECT 1 FROM pending\n"
-    "    LIMIT p_max_queue) p;\n"
-    "  END IF;\n"
-    "  IF depth >= p_max_queue THEN\n"
-    "   rc := 4;\n"
-    "   RETURN;\n"
-    "  END IF;\n"
-    " END IF;\n"
-    " INSERT INTO tasks (task_id, key_id, model, status, spec, prompt,\n"
-    "  submit_ms, expire_ms) VALUES (p_task_id, p_key_id, p_model,\n"
-    "  'PENDING', p_spec, p_prompt, p_submit_ms, p_expire_ms)\n"
-    "  ON CONFLICT (task_id) DO NOTHING RETURNING id INTO new_id;\n"
-    " IF new_id IS NULL THEN\n"
-    "  rc := 5;\n"
-    "  RETURN;\n"
-    " END IF;\n"
-    " INSERT INTO pending (id, key_id) VALUES (new_id, p_key_id);\n"
-    " INSERT INTO turns (key_id) SELECT p_key_id WHERE NOT EXISTS\n"
-    "  (SELECT 1 FROM turns WHERE key_id = p_key_id) ON CONFLICT DO NOTHING;\n"
-    " IF p_idem_key IS NOT NULL THEN\n"
-    "  INSERT INTO idem (key_id, idem_key, body_hash, task_id, expire_ms)\n"
-    "   VALUES (p_key_id, p_idem_key, p_body_hash, p_task_id, p_expire_ms)\n"
-    "   ON CONFLICT (key_id, idem_key) DO UPDATE SET\n"
-    "   body_hash = EXCLUDED.body_hash, task_id = EXCLUDED.task_id,\n"
-    "   expire_ms = EXCLUDED.expire_ms;\n"
-    " END IF;\n"
-    " rc := 0;\n"
-    "END $$;",
-    /* (paddock_claim was created here too, without a model filter:
-     * databases made then have it until migration 3 replaces it; a new
-     * database gets it from there.) */
-
-    /* 2: what a running engine reports: progress, and its own reference
-     * (an upstream task id) that a later attempt resumes from. */
-    "ALTER TABLE tasks ADD COLUMN progress integer NOT NULL DEFAULT 0,"
-    " ADD COLUMN ref text;",
-
-    /* 3: workers of some models (paddock worker --models): the queue row
-     * carries its task's model (filled from tasks where an insert leaves
-     * it out), and the claim takes the models a worker serves, NULL for
-     * any. A filtered claim reads only its models' rows of a key.
-     *
-     * The claim (store.h, store_claim): the keys with pending tasks in turn
-     * order (a loose index scan: one probe per key, not per task), then
-     * the oldest pending row (of the models) of the first key that has one
-     * not locked by another claimer. A retried claim (same token) whose
-     * first attempt committed gets that task back instead of a second one. */
-    "ALTER TABLE pending ADD COLUMN model text;"
-    "UPDATE pending p SET model = t.model FROM tasks t WHERE t.id = p.id;"
-    "CREATE FUNCTION paddock_pending_model() RETURNS trigger"
-    " LANGUAGE plpgsql AS $$\n"
-    "BEGIN\n"
-    " IF NEW.model IS NULL THEN\n"
-    "  SELECT t.model INTO NEW.model FROM tasks t WHERE t.id = NEW.id;\n"
-    " END IF;\n"
-    " RETURN NEW;\n"
-    "END $$;"
-    "CREATE TRIGGER pending_model BEFORE INSERT ON pending FOR EACH ROW"
-    " EXECUTE FUNCTION paddock_pending_model();"
-    "CREATE INDEX pending_key_model ON pending (key_id, model, id);"
-    "DROP FUNCTION IF EXISTS paddock_claim(text, text, boolean, bigint,"
-    " bigint);"
-    "CREATE FUNCTION paddock_claim(p_worker text, p_token text,"
-    " p_retry boolean, p_now bigint, p_until bigint, p_models text[])"
-    " RETURNS SETOF tasks LANGUAGE plpgsql AS $$\n"
-    "DECLARE\n"
-    " k text;\n"
-    " claimed bigint;\n"
-    "BEGIN\n"
-    " IF p_retry THEN\n"
-    "  RETURN QUERY SELECT * FROM tasks WHERE status = 'RUNNING'\n"
-    "   AND lease_owner = p_worker AND lease_token = p_token;\n"
-    "  IF FOUND THEN\n"
-    "   RETURN;\n"
-    "  END IF;\n"
-    " END IF;\n"
-    " FOR k IN\n"
-    "  WITH RECURSIVE ks(key_id) AS (\n"
-    "   (SELECT p.key_id FROM pending p ORDER BY p.key_id LIMIT 1)\n"
-    "   UNION ALL\n"
-    "   SELECT (SELECT p.key_id FROM pending p WHERE p.key_id > ks.key_id\n"
-    "    ORDER BY p.key_id LIMIT 1) FROM ks WHERE ks.key_id IS NOT NULL)\n"
-    "  SELECT ks.key_id FROM ks LEFT JOIN turns t ON t.key_id = ks.key_id\n"
-    "   WHERE ks.key_id IS NOT NULL\n"
-    "   ORDER BY coalesce(t.turn, 0), ks.key_id\n"
-    " LOOP\n"
-    "  IF p_models IS NULL THEN\n"
-    "   DELETE FROM pending WHERE id = (SELECT p.id FROM pending p\n"
-    "    WHERE p.key_id = k ORDER BY p.id LIMIT 1 FOR UPDATE SKIP LOCKED)\n"
-    "    RETURNING id INTO claimed;\n"
-    "  ELSE\n"
-    "   DELETE FROM pending WHERE id = (SELECT p.id FROM pending p\n"
-    "    WHERE p.key_id = k AND p.model = ANY (p_models)\n"
-    "    ORDER BY p.id LIMIT 1 FOR UPDATE SKIP LOCKED)\n"
-    "    RETURNING id INTO claimed;\n"
-    "  END IF;\n"
-    "  CONTINUE WHEN claimed IS NULL;\n"
-    "  RETURN QUERY UPDATE tasks SET status = 'RUNNING',\n"
-    "   scheduled_ms = coalesce(scheduled_ms, p_now),\n"
-    "   attempt = attempt + 1, lease_owner = p_worker,\n"
-    "   lease_until = p_until, lease_token = p_token\n"
-    "   WHERE id = claimed AND status = 'PENDING' RETURNING *;\n"
-    "  IF FOUND THEN\n"
-    "   UPDATE turns SET turn = nextval('turn_seq') WHERE key_id =\n"
-    "    (SELECT t.key_id FROM turns t WHERE t.key_id = k\n"
-    "     FOR UPDATE SKIP LOCKED);\n"
-    "   RETURN;\n"
-    "  END IF;\n"
-    "  claimed := NULL; /* a stray queue row: gone now; next key */\n"
-    " END LOOP;\n"
-    "END $$;"
-    /* Nodes still on the binary before this migration call the claim
-     * with five arguments: they go on claiming during a rolling upgrade. */
-    "CREATE FUNCTION paddock_claim(p_worker text, p_token text,"
-    " p_retry boolean, p_now bigint, p_until bigint) RETURNS SETOF tasks"
-    " LANGUAGE sql AS $$ SELECT * FROM paddock_claim(p_worker, p_token,"
-    " p_retry, p_now, p_until, NULL::text[]) $$;",
-};
-
 enum stmt_id {
     ST_SUBMIT,
     ST_GET,
@@ -366,6 +138,12 @@ static const struct stmt stmts[ST__COUNT] = {
                     "SELECT rc, replay_id, active, depth FROM paddock_submit("
                     "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)" },
     [ST_GET] = { "get", "SELECT " TASK_COLS " FROM tasks WHERE task_id = $1" },
+    /* paddock_claim() (migration 3): the keys with pending tasks in turn
+     * order (a loose index scan: one probe per key, not per task), then
+     * the oldest pending row (of the models; NULL: any) of the first key
+     * that has one not locked by another claimer. A retried claim (same
+     * token) whose first attempt committed gets that task back instead of
+     * a second one. */
     [ST_CLAIM] = { "claim", "SELECT " TASK_COLS
                             " FROM paddock_claim($1, $2, $3, $4, $5, $6)" },
     [ST_RENEW] = { "renew", "UPDATE tasks SET lease_until = $2 "
@@ -924,11 +702,14 @@ static bool again(const struct pgconn *c, int ret, int *tries)
 
 /* --------------------------------------------------------- migration */
 
+/* Bring the schema to the latest version: store_pg_migrations[v] takes
+ * version v to v + 1, all of them in one transaction, under an advisory
+ * lock (two nodes starting at once); paddock_schema holds the version. */
 static int migrate(struct pgconn *c, struct errmsg *err)
 {
     PGresult *r = NULL;
     int version = 0;
-    const int latest = (int)ARRAY_LEN(migrations);
+    const int latest = (int)store_pg_migrations_n;
     char msg[LIMIT_ERRMSG] = "";
     if (run_sql(c,
                 "BEGIN;"
@@ -951,7 +732,7 @@ static int migrate(struct pgconn *c, struct errmsg *err)
                           version, latest);
     }
     for (int v = version; v < latest; v++)
-        if (run_sql(c, migrations[v], 0, NULL, "migrate", NULL) < 0)
+        if (run_sql(c, store_pg_migrations[v], 0, NULL, "migrate", NULL) < 0)
             goto fail;
     if (version < latest) {
         struct params p = { 0 };
@@ -1010,6 +791,18 @@ static void count_put(struct count *counts, size_t *n, const char *key,
     counts[i] = (struct count){ .key_id = key, .n = value, .upto = upto };
 }
 
+/*
+ * One submit after its checks (store.h, store_submit), run inside the batch
+ * transaction, which holds the submit lock: paddock_submit() (migration 1).
+ * Its rc: 0 inserted, 1 replay of replay_id, 2 idempotency conflict, 3 the
+ * key's max_active reached, 4 the queue's max_queue reached, 5 the task id
+ * exists. Its p_active and p_depth are the key's unfinished tasks and all
+ * pending tasks as the batch counted them so far, or -1: count them now
+ * (at most the limit: a count at the limit refuses either way). active and
+ * depth give back what was used, -1 when not looked at; under the lock only
+ * this batch adds to either, so the batch keeps them for its next submits
+ * and counts each once.
+ */
 static int submit_one(struct pgconn *c, const struct store_submit *sub,
                       struct count *counts, size_t *n_counts, char *replay_id)
 {

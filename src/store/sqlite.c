@@ -168,97 +168,6 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_SECRET_GET] = "SELECT value FROM secrets WHERE name = ?1",
 };
 
-/* Schema versions: migrations[i] takes user_version i to i + 1. */
-static const char *const migrations[] = {
-    "CREATE TABLE tasks ("
-    " id INTEGER PRIMARY KEY,"
-    " task_id TEXT NOT NULL UNIQUE,"
-    " key_id TEXT NOT NULL,"
-    " model TEXT NOT NULL,"
-    " status TEXT NOT NULL,"
-    " spec TEXT NOT NULL,"
-    " prompt TEXT,"
-    " submit_ms INTEGER NOT NULL,"
-    " scheduled_ms INTEGER,"
-    " end_ms INTEGER,"
-    " expire_ms INTEGER NOT NULL,"
-    " attempt INTEGER NOT NULL DEFAULT 0,"
-    " lease_owner TEXT,"
-    " lease_until INTEGER,"
-    " code TEXT,"
-    " message TEXT,"
-    " usage_input REAL,"
-    " usage_output REAL,"
-    " usage_sr INTEGER,"
-    " usage_ratio TEXT,"
-    " result TEXT);"
-    "CREATE INDEX tasks_pending ON tasks (id) WHERE status = 'PENDING';"
-    "CREATE INDEX tasks_running ON tasks (lease_until) "
-    " WHERE status = 'RUNNING';"
-    "CREATE TABLE keys ("
-    " key_id TEXT PRIMARY KEY,"
-    " salt BLOB NOT NULL,"
-    " hash BLOB NOT NULL,"
-    " name TEXT NOT NULL DEFAULT '',"
-    " created_ms INTEGER NOT NULL,"
-    " revoked_ms INTEGER NOT NULL DEFAULT 0);"
-    "CREATE TABLE secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);",
-
-    /* 2: idempotency keys; per-key queue counters kept by triggers in the
-     * same transaction as every state change (limits and fair claims read
-     * one row instead of counting tasks); list and purge indexes. */
-    "CREATE TABLE idem ("
-    " key_id TEXT NOT NULL,"
-    " idem_key TEXT NOT NULL,"
-    " body_hash BLOB NOT NULL,"
-    " task_id TEXT NOT NULL,"
-    " expire_ms INTEGER NOT NULL,"
-    " PRIMARY KEY (key_id, idem_key)) WITHOUT ROWID;"
-    "CREATE INDEX idem_expire ON idem (expire_ms);"
-    "CREATE TABLE queues ("
-    " key_id TEXT PRIMARY KEY,"
-    " pending INTEGER NOT NULL DEFAULT 0,"
-    " active INTEGER NOT NULL DEFAULT 0,"
-    " turn INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
-    "CREATE INDEX queues_turn ON queues (turn);"
-    "INSERT INTO queues (key_id, pending, active)"
-    " SELECT key_id, sum(status = 'PENDING'),"
-    " sum(status IN ('PENDING', 'RUNNING')) FROM tasks GROUP BY key_id;"
-    "CREATE TRIGGER tasks_queue_ins AFTER INSERT ON tasks BEGIN"
-    " INSERT INTO queues (key_id, pending, active)"
-    " VALUES (NEW.key_id, NEW.status = 'PENDING',"
-    " NEW.status IN ('PENDING', 'RUNNING'))"
-    " ON CONFLICT (key_id) DO UPDATE SET"
-    " pending = pending + (NEW.status = 'PENDING'),"
-    " active = active + (NEW.status IN ('PENDING', 'RUNNING'));"
-    " END;"
-    "CREATE TRIGGER tasks_queue_upd AFTER UPDATE OF status ON tasks"
-    " WHEN OLD.status <> NEW.status BEGIN"
-    " UPDATE queues SET"
-    " pending = pending + (NEW.status = 'PENDING')"
-    " - (OLD.status = 'PENDING'),"
-    " active = active + (NEW.status IN ('PENDING', 'RUNNING'))"
-    " - (OLD.status IN ('PENDING', 'RUNNING'))"
-    " WHERE key_id = NEW.key_id;"
-    " END;"
-    "CREATE TRIGGER tasks_queue_del AFTER DELETE ON tasks"
-    " WHEN OLD.status IN ('PENDING', 'RUNNING') BEGIN"
-    " UPDATE queues SET pending = pending - (OLD.status = 'PENDING'),"
-    " active = active - 1 WHERE key_id = OLD.key_id;"
-    " END;"
-    "DROP INDEX tasks_pending;"
-    "CREATE INDEX tasks_key_pending ON tasks (key_id, id)"
-    " WHERE status = 'PENDING';"
-    "CREATE INDEX tasks_key_submit ON tasks (key_id, submit_ms);"
-    "CREATE INDEX tasks_expire ON tasks (expire_ms)"
-    " WHERE status IN ('SUCCEEDED', 'FAILED', 'CANCELED');",
-
-    /* 3: what a running engine reports: progress, and its own reference
-     * (an upstream task id) that a later attempt resumes from. */
-    ("ALTER TABLE tasks ADD COLUMN progress INTEGER NOT NULL DEFAULT 0;"
-     "ALTER TABLE tasks ADD COLUMN ref TEXT;"),
-};
-
 struct conn {
     sqlite3 *db;
     sqlite3_stmt *st[ST__COUNT];
@@ -375,6 +284,8 @@ static void reader_put(struct store_sqlite *s, struct conn *c)
     pthread_mutex_unlock(&s->rlock);
 }
 
+/* Bring the schema to the latest version: store_sqlite_migrations[v]
+ * takes user_version v to v + 1, all of them in one transaction. */
 static int migrate(struct conn *c, struct errmsg *err)
 {
     sqlite3_stmt *st = NULL;
@@ -388,15 +299,16 @@ static int migrate(struct conn *c, struct errmsg *err)
     version = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
     st = NULL;
-    if (version > (int)ARRAY_LEN(migrations)) {
+    if (version > (int)store_sqlite_migrations_n) {
         sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
         return errmsg_set(err, ERR_STORE,
                           "the database schema is version %d, newer than "
                           "this paddock (%zu): upgrade paddock",
-                          version, ARRAY_LEN(migrations));
+                          version, store_sqlite_migrations_n);
     }
-    for (int v = version; v < (int)ARRAY_LEN(migrations); v++) {
-        if (sqlite3_exec(c->db, migrations[v], NULL, NULL, NULL) != SQLITE_OK)
+    for (int v = version; v < (int)store_sqlite_migrations_n; v++) {
+        if (sqlite3_exec(c->db, store_sqlite_migrations[v], NULL, NULL, NULL) !=
+            SQLITE_OK)
             goto fail;
         char pragma[64];
         snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", v + 1);

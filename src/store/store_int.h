@@ -77,6 +77,13 @@ struct store {
     struct store_common *common;
 };
 
+/* The schema migrations, embedded from src/store/sql/ at build time:
+ * [i] takes a database from schema version i to i + 1. */
+extern const char *const store_pg_migrations[];
+extern const size_t store_pg_migrations_n;
+extern const char *const store_sqlite_migrations[];
+extern const size_t store_sqlite_migrations_n;
+
 /*
  * The backends' open functions, named by the registry in store.c: open the
  * database (`path` after "sqlite:", or the whole postgres URL), migrate its

@@ -6,7 +6,9 @@
  * suite under it). Each case gets a database of its own. Cases with two
  * handles on one database stand for two nodes (processes).
  */
+#include "../../src/sign/sign.h"
 #include "../../src/store/store.h"
+#include "../../src/store/store_int.h" /* the embedded migrations */
 #include "unit.h"
 
 #include <libpq-fe.h>
@@ -1314,6 +1316,51 @@ static void bad_urls(void)
     CHECK(s == NULL);
 }
 
+/* ------------------------------------------------ frozen migrations */
+
+/* The SHA-256 of each released migration (src/store/sql/README.md): a
+ * database that ran one never runs it again, so it must not change. A new
+ * file adds its line here when it is released. */
+static const char *const pg_sums[] = {
+    "48cb8cecae4235cd2a5f3c8690fae2102f6c7691fc524e10e5f32766d87e36d5",
+    "7ffbdb5a3244eae83d6cf31419f9bd64b8e69a914514b12a6c14af76b61d5339",
+    "b9069504e453eba8245a57a7540d98ca9c43d2a854bfdff02804ccff1d8d22fd",
+};
+static const char *const sqlite_sums[] = {
+    "7ba48bbc53951c044914d777304d580eb316cbe4ee393008269c66b33d7a648d",
+    "d074653772d303082df937a8cc9d1cc07145fd194f46683429d3768e02b9efa8",
+    "5c473953a319cf594d8585c3719bb225dd02320075bfef44ce503d89e7c529ad",
+};
+
+static void check_frozen(const char *name, const char *const *m, size_t n,
+                         const char *const *sums, size_t n_sums)
+{
+    if (n != n_sums) {
+        fprintf(stderr, "  %s: %zu migrations, %zu known sums\n", name, n,
+                n_sums);
+        unit_failed_checks++;
+    }
+    for (size_t i = 0; i < n && i < n_sums; i++) {
+        unsigned char h[SIGN_HASH_LEN];
+        char hex[2 * SIGN_HASH_LEN + 1];
+        sign_sha256(m[i], strlen(m[i]), NULL, 0, h);
+        id_hex(h, sizeof(h), hex);
+        if (strcmp(hex, sums[i]) != 0) {
+            fprintf(stderr, "  %s migration %03zu changed (sha256 %s)\n", name,
+                    i + 1, hex);
+            unit_failed_checks++;
+        }
+    }
+}
+
+static void migrations_are_frozen(void)
+{
+    check_frozen("pg", store_pg_migrations, store_pg_migrations_n, pg_sums,
+                 ARRAY_LEN(pg_sums));
+    check_frozen("sqlite", store_sqlite_migrations, store_sqlite_migrations_n,
+                 sqlite_sums, ARRAY_LEN(sqlite_sums));
+}
+
 static void run_suite(void)
 {
     RUN(insert_get_roundtrip);
@@ -1366,6 +1413,8 @@ int main(void)
         perror("mkdtemp");
         return 1;
     }
+    unit_suite = "store";
+    RUN(migrations_are_frozen);
     unit_suite = "store.sqlite";
     run_suite();
 
