@@ -41,6 +41,13 @@ OBJS := $(SRCS:%.c=$(O)/%.o)
 # docs/openapi.json, served at GET /openapi.json, goes into the library as
 # a C array written by od and awk (no xxd on a plain Debian).
 OBJS += $(O)/gen/openapi.o
+# The store's schema migrations, src/store/sql/BACKEND_NNN_NAME.sql, go in
+# the same way: store_BACKEND_migrations[NNN - 1], each a C string of the
+# file's bytes (src/store/sql/README.md). The directory is a prerequisite
+# too, so that adding or removing a file regenerates.
+STORE_SQL := $(sort $(wildcard src/store/sql/*.sql))
+STORE_SQL_BACKENDS := pg sqlite
+OBJS += $(O)/gen/store_sql.o
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:%.c=$(O)/%)
 
@@ -81,6 +88,48 @@ $(O)/gen/openapi.c: docs/openapi.json
 	} >$@.tmp && mv $@.tmp $@
 
 $(O)/gen/openapi.o: $(O)/gen/openapi.c
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+# Each backend's files must be numbered 001, 002, ... with no gap: the nth
+# is what takes a database from schema version n - 1 to n.
+$(O)/gen/store_sql.c: $(STORE_SQL) src/store/sql
+	@mkdir -p $(@D)
+	@for f in $(STORE_SQL); do \
+	  case $${f##*/} in \
+	    $(foreach b,$(STORE_SQL_BACKENDS),$(b)_[0-9][0-9][0-9]_*.sql|) \
+	    none) ;; \
+	    *) echo "$$f: not BACKEND_NNN_NAME.sql" >&2; exit 1 ;; \
+	  esac; \
+	done
+	@{ echo '/* Generated from src/store/sql/ by the Makefile. */'; \
+	  echo '#include <stddef.h>'; \
+	  for b in $(STORE_SQL_BACKENDS); do \
+	    n=0; list=''; \
+	    for f in $(STORE_SQL); do \
+	      case $${f##*/} in $${b}_[0-9][0-9][0-9]_*.sql) ;; *) continue ;; esac; \
+	      n=$$((n + 1)); \
+	      case $${f##*/} in $${b}_$$(printf %03d $$n)_*) ;; \
+	        *) echo "$$f: expected number $$(printf %03d $$n)" >&2; \
+	           exit 1 ;; \
+	      esac; \
+	      echo "static const unsigned char $${b}_$$n[] = {"; \
+	      od -An -v -tx1 $$f | \
+	          awk '{ s = ""; for (i = 1; i <= NF; i++) s = s "0x" $$i ","; \
+	                 print "    " s }'; \
+	      echo '    0x00'; \
+	      echo '};'; \
+	      list="$$list (const char *)$${b}_$$n,"; \
+	    done; \
+	    [ $$n -gt 0 ] || { echo "src/store/sql: no $$b migrations" >&2; \
+	                       exit 1; }; \
+	    echo "extern const char *const store_$${b}_migrations[];"; \
+	    echo "extern const size_t store_$${b}_migrations_n;"; \
+	    echo "const char *const store_$${b}_migrations[] = {$$list };"; \
+	    echo "const size_t store_$${b}_migrations_n = $$n;"; \
+	  done; \
+	} >$@.tmp && mv $@.tmp $@
+
+$(O)/gen/store_sql.o: $(O)/gen/store_sql.c
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(O)/tests/unit/%: tests/unit/%.c $(O)/libpaddock.a
