@@ -73,9 +73,16 @@ static const struct stmt stmts[PG_ST_SUBMIT] = {
      * a second one. */
     [PG_ST_CLAIM] = { "claim", "SELECT " TASK_COLS
                                " FROM paddock_claim($1, $2, $3, $4, $5, $6)" },
+    /* Every lease in one statement: parallel arrays of task ids, owners
+     * and progress (NULL: unchanged); the places of the held ones come
+     * back. */
     [PG_ST_RENEW] = { "renew",
-                      "UPDATE tasks SET lease_until = $2 "
-                      "WHERE status = 'RUNNING' AND lease_owner = $1" },
+                      "UPDATE tasks t SET lease_until = $4, "
+                      "progress = coalesce(u.p, t.progress) "
+                      "FROM unnest($1::text[], $2::text[], $3::integer[]) "
+                      "WITH ORDINALITY AS u(id, owner, p, i) "
+                      "WHERE t.task_id = u.id AND t.status = 'RUNNING' "
+                      "AND t.lease_owner = u.owner RETURNING u.i" },
     [PG_ST_FINISH] = { "finish",
                        "UPDATE tasks SET status = $3, end_ms = $4, code = $5, "
                        "expire_ms = "
@@ -368,13 +375,69 @@ static int write_op(struct store_pg *s, enum store_pg_stmt id,
     return ret;
 }
 
-static int pg_renew(struct store *base, const char *worker, int64_t until_ms,
-                    int *renewed)
+/* The progress values as an integer[] literal, NULL for -1. */
+static char *progress_array(const struct store_lease *leases, size_t n)
 {
+    struct buf b = BUF_INIT;
+    buf_putc(&b, '{');
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            buf_putc(&b, ',');
+        if (leases[i].progress >= 0)
+            buf_printf(&b, "%d", leases[i].progress);
+        else
+            buf_puts(&b, "NULL");
+    }
+    buf_putc(&b, '}');
+    return buf_take(&b);
+}
+
+static int pg_renew(struct store *base, struct store_lease *leases, size_t n,
+                    int64_t until_ms)
+{
+    struct store_pg *s = from_base(base);
+    const char **ids = xcalloc(n, sizeof(*ids));
+    const char **owners = xcalloc(n, sizeof(*owners));
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = leases[i].task_id;
+        owners[i] = leases[i].owner;
+    }
+    char *a_ids = store_pg_text_array(ids, n);
+    char *a_owners = store_pg_text_array(owners, n);
+    char *a_progress = progress_array(leases, n);
     struct store_pg_params p = { 0 };
-    p_text(&p, worker);
+    p_text(&p, a_ids);
+    p_text(&p, a_owners);
+    p_text(&p, a_progress);
     p_i64(&p, until_ms);
-    return write_op(from_base(base), PG_ST_RENEW, &p, true, renewed);
+    int ret, tries = 0; /* the same deadlines again: safe to retry */
+    bool retry;
+    do {
+        struct store_pg_conn *c = store_pg_pool_get(&s->pool);
+        PGresult *r;
+        if (!c) {
+            ret = ERR_STORE;
+            break;
+        }
+        ret = run(c, PG_ST_RENEW, &p, &r);
+        if (ret == 0) {
+            int rows = PQntuples(r);
+            for (int k = 0; k < rows; k++) {
+                int64_t i = col_i64(r, k, 0); /* 1-based, as given */
+                if (i >= 1 && (size_t)i <= n)
+                    leases[i - 1].held = true;
+            }
+            PQclear(r);
+        }
+        retry = store_pg_again(c, ret, &tries);
+        store_pg_pool_put(&s->pool, c);
+    } while (retry);
+    free(a_ids);
+    free(a_owners);
+    free(a_progress);
+    free(ids);
+    free(owners);
+    return ret;
 }
 
 static int pg_finish(struct store *base, const struct task *t,

@@ -78,8 +78,9 @@ static const char *const stmt_sql[SQ_ST__COUNT] = {
         "(SELECT value FROM json_each(?4)) ORDER BY t.id LIMIT 1) AS first "
         "FROM queues q WHERE q.pending > 0 AND first IS NOT NULL "
         "ORDER BY q.turn, q.key_id LIMIT 1) RETURNING " TASK_COLS,
-    [SQ_ST_RENEW] = "UPDATE tasks SET lease_until = ?2 "
-                    "WHERE status = 'RUNNING' AND lease_owner = ?1",
+    [SQ_ST_RENEW] = "UPDATE tasks SET lease_until = ?3, "
+                    "progress = coalesce(?4, progress) WHERE task_id = ?1 "
+                    "AND status = 'RUNNING' AND lease_owner = ?2",
     [SQ_ST_FINISH] =
         "UPDATE tasks SET status = ?3, end_ms = ?4, code = ?5, "
         "expire_ms = " KEEP_AFTER(
@@ -344,18 +345,39 @@ out:
     return ret;
 }
 
-static int sq_renew(struct store *base, const char *worker, int64_t until_ms,
-                    int *renewed)
+/* Every lease in one transaction: one fsync however many tasks. */
+static int sq_renew(struct store *base, struct store_lease *leases, size_t n,
+                    int64_t until_ms)
 {
     struct store_sqlite *s = from_base(base);
-    int ret = ERR_STORE;
+    struct store_sqlite_conn *w = s->w;
+    int ret;
     pthread_mutex_lock(&s->wlock);
-    sqlite3_stmt *st = stmt(s->w, SQ_ST_RENEW);
-    if (st) {
-        bind_text(st, 1, worker);
-        sqlite3_bind_int64(st, 2, until_ms);
-        ret = store_sqlite_step_write(s->w, st, "renew", renewed);
+    sqlite3_stmt *st = stmt(w, SQ_ST_RENEW);
+    if (!st || (ret = tx(w, "BEGIN IMMEDIATE", "renew")) < 0) {
+        ret = ERR_STORE;
+        goto out;
     }
+    for (size_t i = 0; i < n && ret == 0; i++) {
+        int changes = 0;
+        bind_text(st, 1, leases[i].task_id);
+        bind_text(st, 2, leases[i].owner);
+        sqlite3_bind_int64(st, 3, until_ms);
+        if (leases[i].progress >= 0)
+            sqlite3_bind_int(st, 4, leases[i].progress);
+        else
+            sqlite3_bind_null(st, 4);
+        ret = store_sqlite_step_write(w, st, "renew", &changes);
+        leases[i].held = ret == 0 && changes > 0;
+    }
+    if (ret == 0 && tx(w, "COMMIT", "renew commit") < 0)
+        ret = ERR_STORE;
+    if (ret < 0) {
+        tx(w, "ROLLBACK", "renew rollback");
+        for (size_t i = 0; i < n; i++)
+            leases[i].held = false;
+    }
+out:
     pthread_mutex_unlock(&s->wlock);
     return ret;
 }

@@ -258,16 +258,15 @@ int store_claim(struct store *s, const char *worker, int64_t now_ms,
     return rc ? rc : s->ops->claim(s, worker, now_ms, lease_ms, models, out);
 }
 
-int store_renew(struct store *s, const char *worker, int64_t until_ms,
-                int *renewed)
+int store_renew(struct store *s, struct store_lease *leases, size_t n,
+                int64_t until_ms)
 {
-    int n = 0;
+    for (size_t i = 0; i < n; i++)
+        leases[i].held = false;
     int rc = fault(s, STORE_OP_RENEW);
-    if (!rc)
-        rc = s->ops->renew(s, worker, until_ms, &n);
-    if (renewed)
-        *renewed = n;
-    return rc;
+    if (rc || n == 0)
+        return rc;
+    return s->ops->renew(s, leases, n, until_ms);
 }
 
 int store_finish(struct store *s, const struct task *t, const char *worker)

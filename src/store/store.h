@@ -132,9 +132,21 @@ int store_get(struct store *s, const char *task_id, struct task *out);
 int store_claim(struct store *s, const char *worker, int64_t now_ms,
                 int64_t lease_ms, const struct store_models *models,
                 struct task *out);
-/* Extend every lease `worker` holds to `until_ms`; *renewed = how many. */
-int store_renew(struct store *s, const char *worker, int64_t until_ms,
-                int *renewed);
+/* One lease a process renews, with what its engine reported since. */
+struct store_lease {
+    const char *task_id;
+    const char *owner; /* the claim's lease owner */
+    int progress;      /* 0..100, or -1: unchanged */
+    bool held;         /* out: owner still held it (it was renewed) */
+};
+/*
+ * Extend each lease (task_id while owner holds it) to until_ms and write
+ * its progress, all in one transaction (one durable write for many
+ * tasks); each .held says whether it still was owner's. 0, or ERR_STORE
+ * (then nothing was written). n may be 0.
+ */
+int store_renew(struct store *s, struct store_lease *leases, size_t n,
+                int64_t until_ms);
 /*
  * Commit a RUNNING task's outcome (t->status SUCCEEDED with usage and
  * result, or FAILED with code and message; t->end_ms set by the caller)

@@ -42,8 +42,8 @@ struct store_ops {
     int (*claim)(struct store *s, const char *worker, int64_t now_ms,
                  int64_t lease_ms, const struct store_models *models,
                  struct task *out);
-    int (*renew)(struct store *s, const char *worker, int64_t until_ms,
-                 int *renewed);
+    int (*renew)(struct store *s, struct store_lease *leases, size_t n,
+                 int64_t until_ms);
     int (*finish)(struct store *s, const struct task *t, const char *worker);
     int (*release)(struct store *s, const char *task_id, const char *worker);
     int (*note)(struct store *s, const char *task_id, const char *worker,

@@ -287,13 +287,14 @@ static int check_no_uploads(const struct wjob *j, struct errmsg *err)
 /* --------------------------------------------------------------- life */
 
 struct wjob *job_new(struct worker_pool *pool, struct task *t,
-                     const char *owner)
+                     const char *owner, uint64_t seq)
 {
     struct wjob *j = xcalloc(1, sizeof(*j));
     j->pool = pool;
     j->t = *t;
     *t = (struct task){ 0 };
     snprintf(j->owner, sizeof(j->owner), "%s", owner);
+    j->seq = seq;
     atomic_init(&j->stop, atomic_load(&pool->stop));
     atomic_init(&j->timed_out, false);
     atomic_init(&j->progress, 0);

@@ -18,8 +18,8 @@
 #define RESCUE_EVERY_MS   1000
 #define JANITOR_EVERY_MS  1000
 #define DEADLINE_CHECK_MS 200
-/* How often the keeper writes the progress engines reported (a durable
- * write each; only when it changed). */
+/* How often the keeper writes the progress engines reported (one durable
+ * write for every job, with their leases; only when one changed). */
 #define PROGRESS_EVERY_MS 500
 /* Finished tasks one janitor pass deletes (a backlog drains over passes). */
 #define PURGE_BATCH 500
@@ -92,66 +92,66 @@ static void sweep_uploads(struct worker_pool *pool)
 /* What the keeper writes of one job: taken under the lock, written
  * without it. */
 struct touch {
+    uint64_t seq; /* the job's claim number */
     char task_id[UUID_STR_LEN + 1];
     char owner[OWNER_MAX];
     int progress; /* -1: unchanged */
 };
 
-/* The jobs' owners and their unsaved progress (progress: only those). */
-static struct touch *collect(struct worker_pool *pool, bool progress_only,
-                             size_t *n)
+/* Renew every job's lease and write the progress engines reported, in one
+ * store write; a job whose lease is gone (the task was rescued and taken
+ * elsewhere) is stopped: its work would be thrown away. `progress_only`:
+ * skip the write when no progress changed. */
+static void touch_all(struct worker_pool *pool, bool progress_only)
 {
     pthread_mutex_lock(&pool->lock);
-    struct touch *v = xcalloc((size_t)pool->n_jobs + 1, sizeof(*v));
-    size_t k = 0;
+    size_t n = 0, cap = (size_t)pool->n_jobs;
+    struct touch *v = xcalloc(cap + 1, sizeof(*v));
+    struct store_lease *l = xcalloc(cap + 1, sizeof(*l));
+    bool changed = false;
     for (struct wjob *j = pool->jobs; j; j = j->next) {
         int pct = atomic_load(&j->progress);
-        bool changed = pct > j->progress_saved;
-        if (progress_only && !changed)
-            continue;
-        memcpy(v[k].task_id, j->t.task_id, sizeof(v[k].task_id));
-        memcpy(v[k].owner, j->owner, sizeof(v[k].owner));
-        v[k].progress = changed ? pct : -1;
-        k++;
+        bool more = pct > j->progress_saved;
+        changed |= more;
+        v[n].seq = j->seq;
+        memcpy(v[n].task_id, j->t.task_id, sizeof(v[n].task_id));
+        memcpy(v[n].owner, j->owner, sizeof(v[n].owner));
+        v[n].progress = more ? pct : -1;
+        n++;
     }
     pthread_mutex_unlock(&pool->lock);
-    *n = k;
-    return v;
-}
-
-/* Extend the leases of this process's jobs. */
-static void renew(struct worker_pool *pool)
-{
-    size_t n;
-    struct touch *v = collect(pool, false, &n);
+    if (n == 0 || (progress_only && !changed))
+        goto out;
     for (size_t i = 0; i < n; i++)
-        if (store_renew(pool->d.store, v[i].owner,
-                        clock_now_ms() + pool->d.conf->lease_ms, NULL) < 0)
-            log_warn("lease renewal failed", "owner=%s", v[i].owner);
-    free(v);
-}
-
-/* Record that `pct` is in the store for the job of `owner` (if it still
- * runs: the owner names one claim). */
-static void saved(struct worker_pool *pool, const char *owner, int pct)
-{
+        l[i] = (struct store_lease){ .task_id = v[i].task_id,
+                                     .owner = v[i].owner,
+                                     .progress = v[i].progress };
+    if (store_renew(pool->d.store, l, n,
+                    clock_now_ms() + pool->d.conf->lease_ms) < 0) {
+        log_warn("lease renewal failed", "jobs=%zu", n);
+        goto out;
+    }
+    /* The list runs newest claim first (job_new puts a job at its head),
+     * and so does v: walk both at once, matching claim numbers. */
     pthread_mutex_lock(&pool->lock);
-    for (struct wjob *j = pool->jobs; j; j = j->next)
-        if (strcmp(j->owner, owner) == 0 && pct > j->progress_saved)
-            j->progress_saved = pct;
+    size_t i = 0;
+    for (struct wjob *j = pool->jobs; j && i < n; j = j->next) {
+        while (i < n && v[i].seq > j->seq)
+            i++; /* that job has ended meanwhile */
+        if (i == n || v[i].seq != j->seq)
+            continue; /* claimed after the collection */
+        if (!l[i].held && !atomic_load(&j->stop)) {
+            log_warn("lease lost; stopping", "task_id=%s", j->t.task_id);
+            atomic_store(&j->stop, true);
+        } else if (l[i].held && v[i].progress > j->progress_saved) {
+            j->progress_saved = v[i].progress;
+        }
+        i++;
+    }
     pthread_mutex_unlock(&pool->lock);
-}
-
-/* Write the progress of every job whose engine reported more. */
-static void flush_progress(struct worker_pool *pool)
-{
-    size_t n;
-    struct touch *v = collect(pool, true, &n);
-    for (size_t i = 0; i < n; i++)
-        if (store_note(pool->d.store, v[i].task_id, v[i].owner, v[i].progress,
-                       NULL) == 0)
-            saved(pool, v[i].owner, v[i].progress);
+out:
     free(v);
+    free(l);
 }
 
 void *keeper_main(void *arg)
@@ -176,8 +176,9 @@ void *keeper_main(void *arg)
         check_deadlines(pool, now);
         pthread_mutex_unlock(&pool->lock);
         if (now >= next_renew) {
-            renew(pool);
+            touch_all(pool, false);
             next_renew = now + renew_every;
+            next_progress = now + PROGRESS_EVERY_MS;
         }
         if (now >= next_rescue) {
             rescue(pool);
@@ -188,7 +189,7 @@ void *keeper_main(void *arg)
             next_purge = now + JANITOR_EVERY_MS;
         }
         if (now >= next_progress) {
-            flush_progress(pool);
+            touch_all(pool, true);
             next_progress = now + PROGRESS_EVERY_MS;
         }
         if (now >= next_tmp_sweep) {

@@ -144,9 +144,10 @@ static void *dispatcher_main(void *arg)
         }
         char owner[OWNER_MAX];
         pthread_mutex_lock(&pool->lock);
-        snprintf(owner, sizeof(owner), "%s/%llu", pool->owner,
-                 (unsigned long long)++pool->claims);
+        uint64_t seq = ++pool->claims;
         pthread_mutex_unlock(&pool->lock);
+        snprintf(owner, sizeof(owner), "%s/%llu", pool->owner,
+                 (unsigned long long)seq);
         struct task t;
         int rc = store_claim(pool->d.store, owner, clock_now_ms(),
                              pool->d.conf->lease_ms, want, &t);
@@ -156,7 +157,7 @@ static void *dispatcher_main(void *arg)
             continue;
         }
         metrics_add(METRIC_CLAIMS, 1);
-        struct wjob *j = job_new(pool, &t, owner);
+        struct wjob *j = job_new(pool, &t, owner, seq);
         if (job_needs_thread(j))
             enqueue(pool, j);
         else

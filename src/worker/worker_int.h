@@ -32,6 +32,7 @@ struct wjob {
     /* The lease owner of this claim: "<process>/<n>", new for every claim,
      * so a row this process gave up on is not kept alive by renewals. */
     char owner[OWNER_MAX];
+    uint64_t seq;          /* the claim's number (owner's last part) */
     atomic_bool stop;      /* the engine's stop flag */
     atomic_bool timed_out; /* set with stop when the deadline passed */
     atomic_int progress;   /* the engine's last report, 0..99 */
@@ -82,7 +83,7 @@ struct worker_pool {
 /* A job for a claimed task (taken over: *t is left empty), counted on
  * pool->jobs and on its engine's capacity. */
 struct wjob *job_new(struct worker_pool *pool, struct task *t,
-                     const char *owner);
+                     const char *owner, uint64_t seq);
 /* On a render thread: the uploads rule, the inputs, then the engine (run
  * to the end, or started). */
 void job_work(struct wjob *j);

@@ -241,9 +241,16 @@ static void rescue_after_lease_expiry(void)
     CHECK_INT(store_rescue(s, now + 500, 3, &requeued, &failed), 0);
     CHECK_INT(requeued + failed, 0);
     /* Renewal pushes the deadline. */
-    int renewed = 0;
-    CHECK_INT(store_renew(s, "w1", now + 5000, &renewed), 0);
-    CHECK_INT(renewed, 1);
+    struct store_lease l[2] = {
+        { .task_id = t.task_id, .owner = "w1", .progress = 40 },
+        { .task_id = t.task_id, .owner = "w2", .progress = -1 },
+    };
+    CHECK_INT(store_renew(s, l, 2, now + 5000), 0);
+    CHECK(l[0].held);
+    CHECK(!l[1].held); /* not w2's */
+    CHECK_INT(store_get(s, t.task_id, &g), 0);
+    CHECK_INT(g.progress, 40);
+    task_fini(&g);
     CHECK_INT(store_rescue(s, now + 2000, 3, &requeued, &failed), 0);
     CHECK_INT(requeued + failed, 0);
     /* Expired: back to PENDING, keeping the attempt count. */
@@ -1172,7 +1179,11 @@ static void faults_fail_the_nth_call(void)
     c.result = xstrdup("f.mp4");
     store_fault_set(s, STORE_OP_FINISH, 2, ERR_STORE);
     CHECK_INT(store_finish(s, &c, "other"), ERR_CONFLICT); /* the 1st */
-    CHECK_INT(store_renew(s, "w", clock_now_ms() + 30000, NULL), 0);
+    struct store_lease l = { .task_id = c.task_id,
+                             .owner = "w",
+                             .progress = -1 };
+    CHECK_INT(store_renew(s, &l, 1, clock_now_ms() + 30000), 0);
+    CHECK(l.held);
     CHECK_INT(store_finish(s, &c, "w"), ERR_STORE); /* the 2nd */
     CHECK_INT(store_get(s, t.task_id, &g), 0);
     CHECK_INT(g.status, TASK_RUNNING);
@@ -1266,7 +1277,11 @@ static void server_restart(void)
     task_fini(&g);
     CHECK(submit_limited(s, "r", 0, 0, NULL) == ERR_STORE);
     CHECK_INT(store_claim(s, "w", clock_now_ms(), 30000, NULL, &c), ERR_STORE);
-    CHECK_INT(store_renew(s, "w", clock_now_ms(), NULL), ERR_STORE);
+    struct store_lease l = { .task_id = t.task_id,
+                             .owner = "w",
+                             .progress = -1 };
+    CHECK_INT(store_renew(s, &l, 1, clock_now_ms()), ERR_STORE);
+    CHECK(!l.held);
     CHECK_INT(pg_ctl("start"), 0);
 
     CHECK_INT(store_get(s, t.task_id, &g), 0);
@@ -1361,6 +1376,52 @@ static void migrations_are_frozen(void)
                  sqlite_sums, ARRAY_LEN(sqlite_sums));
 }
 
+/* Many leases renewed in one call: each held or not on its own, progress
+ * written, the new deadline keeping rescue away. */
+static void renew_many_at_once(void)
+{
+    enum { N = 120 };
+    struct store *s = fresh_store();
+    struct task claimed[N];
+    struct store_lease l[N];
+    char owners[N][32];
+    int64_t now = clock_now_ms();
+    for (int i = 0; i < N; i++) {
+        struct task t;
+        make_task(&t, i % 2 ? "ka" : "kb", now);
+        CHECK_INT(insert(s, &t), 0);
+        task_fini(&t);
+    }
+    for (int i = 0; i < N; i++) {
+        snprintf(owners[i], sizeof(owners[i]), "proc/%d", i);
+        CHECK_INT(store_claim(s, owners[i], now, 1000, NULL, &claimed[i]), 0);
+        /* Every third names another owner: not held, not renewed. */
+        l[i] = (struct store_lease){ .task_id = claimed[i].task_id,
+                                     .owner = i % 3 ? owners[i] : "stranger",
+                                     .progress = i % 2 ? i % 100 : -1 };
+    }
+    CHECK_INT(store_renew(s, l, N, now + 60000), 0);
+    int held = 0, requeued = 0, failed = 0;
+    for (int i = 0; i < N; i++) {
+        CHECK_INT(l[i].held, i % 3 != 0);
+        held += l[i].held;
+    }
+    CHECK_INT(held, N - N / 3);
+    CHECK_INT(store_rescue(s, now + 5000, 3, &requeued, &failed), 0);
+    CHECK_INT(requeued, N / 3); /* only the ones not renewed */
+    for (int i = 1; i < N; i += 3) {
+        struct task g;
+        CHECK_INT(store_get(s, claimed[i].task_id, &g), 0);
+        CHECK_INT(g.status, TASK_RUNNING);
+        CHECK_INT(g.progress, i % 2 ? i % 100 : 0);
+        task_fini(&g);
+    }
+    CHECK_INT(store_renew(s, l, 0, now), 0); /* nothing: fine */
+    for (int i = 0; i < N; i++)
+        task_fini(&claimed[i]);
+    store_close(s);
+}
+
 static void run_suite(void)
 {
     RUN(insert_get_roundtrip);
@@ -1370,6 +1431,7 @@ static void run_suite(void)
     RUN(failure_is_recorded);
     RUN(rescue_after_lease_expiry);
     RUN(release_gives_back);
+    RUN(renew_many_at_once);
     RUN(notes_follow_the_lease);
     RUN(keys_and_secrets);
     RUN(survives_reopen);
