@@ -136,7 +136,13 @@ $(O)/tests/unit/%: tests/unit/%.c $(O)/libpaddock.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -MMD -MP -o $@ $< $(O)/libpaddock.a $(LDFLAGS) $(LDLIBS)
 
-tests: $(O)/paddock $(UNIT_BINS)
+# Fakes the API tests and the bench start: a HappyHorse provider.
+FAKE_BINS := $(O)/tests/fakes/provider
+$(O)/tests/fakes/%: tests/fakes/%.c $(O)/libpaddock.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -MMD -MP -o $@ $< $(O)/libpaddock.a $(LDFLAGS) $(LDLIBS)
+
+tests: $(O)/paddock $(UNIT_BINS) $(FAKE_BINS)
 
 setup:
 	@./scripts/setup.sh
@@ -247,4 +253,4 @@ install:
 clean:
 	rm -rf build
 
--include $(OBJS:.o=.d) $(O)/src/main.d $(UNIT_BINS:=.d)
+-include $(OBJS:.o=.d) $(O)/src/main.d $(UNIT_BINS:=.d) $(FAKE_BINS:=.d)
