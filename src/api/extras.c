@@ -37,7 +37,8 @@ static bool upload_room(struct call *c, int64_t incoming)
     int64_t bytes = 0, oldest = 0, now = clock_now_ms();
 
     if (blob_upload_usage(a->d.blob, c->key_id, now - conf->retention_ms,
-                          &count, &bytes, &oldest) < 0) {
+                          now - BLOB_OSS_KEEP_MS, &count, &bytes,
+                          &oldest) < 0) {
         api_reply_error(c, ERR_IO, "the upload could not be stored; retry");
         return false;
     }
