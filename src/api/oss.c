@@ -198,6 +198,7 @@ struct oss_post {
     size_t n_fields;
     char key_id[TASK_KEY_ID_MAX + 1];
     int64_t declared; /* the form's Content-Length, or 0 */
+    int64_t fed;      /* body bytes given to the parser so far */
     int64_t min, max; /* the file's size range, from the policy */
     struct blob_upload *upload;
     bool file_seen, file_done;
@@ -441,17 +442,25 @@ static const struct http_form_ops form_ops = { form_part, form_data, form_end };
 static int sink_write(void *arg, const void *data, size_t len)
 {
     struct oss_post *p = arg;
+    /* Before the file no credential has been checked: what may come
+     * before it is bounded, whatever its parts are. */
+    p->fed += (int64_t)len;
+    if (!p->file_seen && p->fed - (int64_t)len > OSS_FORM_OVERHEAD) {
+        refuse(p, ERR_OSS_INVALID_ARGUMENT,
+               "the form sends over %d bytes before its file",
+               OSS_FORM_OVERHEAD);
+        return -1;
+    }
     int rc = http_form_feed(&p->form, data, len);
-    if (rc == 0)
-        return 0;
-    if (rc == ERR_INVALID_PARAMETER || rc == ERR_TOO_LARGE)
-        refuse(p,
-               rc == ERR_TOO_LARGE ? ERR_OSS_INVALID_ARGUMENT
-                                   : ERR_OSS_MALFORMED_POST,
+    if (rc == ERR_TOO_LARGE)
+        refuse(p, ERR_OSS_INVALID_ARGUMENT, "the form is refused: %s",
+               http_form_why(&p->form));
+    else if (rc == ERR_INVALID_PARAMETER)
+        refuse(p, ERR_OSS_MALFORMED_POST,
                "The body of your POST request is not well-formed "
                "multipart/form-data: %s.",
                http_form_why(&p->form));
-    return -1;
+    return rc == 0 ? 0 : -1;
 }
 
 static void sink_end(void *arg)

@@ -467,6 +467,20 @@ def forms_that_are_wrong(srv):
                 "not well-formed multipart/form-data", why)
     r = srv.request("POST", "/api/v1/uploads/oss", png)  # no Content-Type
     refused(r, 400, "MalformedPOSTRequest")
+    # Before the file nothing is trusted: its fields are bounded.
+    body, ct = sdk_form(info, "a.png", png, "image/png", boundary="bb")
+    pad = b"".join(b"--bb\r\nContent-Disposition: form-data; name=\"x%d\""
+                   b"\r\n\r\n1\r\n" % i for i in range(30))
+    refused(post_form(srv, host, pad + body, ct), 400, "InvalidArgument",
+            "more than 32 fields before its file")
+    junk = b"--bb\r\nContent-Disposition: form-data; name=\"junk\"\r\n\r\n" \
+        + b"j" * (1 << 20) + b"\r\n"
+    refused(post_form(srv, host, junk + body, ct), 400, "InvalidArgument",
+            "bytes before its file")
+    big = b"--bb\r\nContent-Disposition: form-data; name=\"policy\"\r\n\r\n" \
+        + b"p" * 5000 + b"\r\n"
+    refused(post_form(srv, host, big + body, ct), 400, "InvalidArgument",
+            "the form is refused: a form field is over 4096 bytes")
     nothing_left(srv, before)
     # The policy route's own checks.
     refused(get_policy(srv, "happyhorse-1.0-i2v", action="list"), 400,
