@@ -5,7 +5,7 @@
 #   make lint       clang-format check, banned functions
 #   make bench      benchmarks against references measured in the same run
 #   make install    PREFIX=/usr/local DESTDIR=: binary, systemd unit, docs
-#   make fuzz       fuzz FUZZ_TARGET (probe, http, log) for FUZZ_TIME s (60)
+#   make fuzz       fuzz FUZZ_TARGET (probe, http, form, log) for FUZZ_TIME s (60)
 #   BUILD=release|debug|asan|tsan selects the flavour; CC=clang works too;
 #   O=DIR puts the objects elsewhere (default build/$(BUILD)).
 
@@ -194,6 +194,12 @@ $(FUZZ_O)/fuzz_http: fuzz/fuzz_http.c src/http/conn.c src/http/req.c \
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ fuzz/fuzz_http.c $(FUZZ_HTTP_SRCS) \
 	    -pthread -lm
 
+# The multipart/form-data parser alone (pure: no other source needed).
+$(FUZZ_O)/fuzz_form: fuzz/fuzz_form.c src/http/form.c src/http/http.h \
+                     src/core/core.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ fuzz/fuzz_form.c src/http/form.c
+
 $(FUZZ_O)/fuzz_log: fuzz/fuzz_log.c $(sort $(wildcard src/core/*.c \
                     src/log/*.c src/core/*.h src/log/*.h))
 	@mkdir -p $(@D)
@@ -204,19 +210,20 @@ $(FUZZ_O)/corpus/probe/.made: fuzz/make_corpus.sh
 	./fuzz/make_corpus.sh $(@D)
 	@touch $@
 
-# make fuzz FUZZ_TARGET=probe|http|log (default probe) FUZZ_TIME=SECONDS
+# make fuzz FUZZ_TARGET=probe|http|form|log (default probe) FUZZ_TIME=SECONDS
 FUZZ_TARGET ?= probe
 FUZZ_SEEDS_probe := $(FUZZ_O)/corpus/probe
 FUZZ_SEEDS_http := fuzz/seeds/http
+FUZZ_SEEDS_form := fuzz/seeds/form
 FUZZ_SEEDS_log := $(FUZZ_O)/corpus/log
 fuzz: setup fuzz-prep
 	./fuzz/run.sh $(FUZZ_O)/fuzz_$(FUZZ_TARGET) $(FUZZ_SEEDS_$(FUZZ_TARGET)) \
 	    $(FUZZ_O)/work/$(FUZZ_TARGET) $(FUZZ_TIME)
 
 # The targets and the probe's seeds; tests/run.sh runs each for seconds
-# (fuzz.probe, fuzz.http, fuzz.log).
+# (fuzz.probe, fuzz.http, fuzz.form, fuzz.log).
 fuzz-prep: $(FUZZ_O)/fuzz_probe $(FUZZ_O)/corpus/probe/.made \
-           $(FUZZ_O)/fuzz_http $(FUZZ_O)/fuzz_log
+           $(FUZZ_O)/fuzz_http $(FUZZ_O)/fuzz_form $(FUZZ_O)/fuzz_log
 
 # The bounded run on its own: 10 s from the seeds alone.
 fuzz-short: $(FUZZ_O)/fuzz_probe $(FUZZ_O)/corpus/probe/.made

@@ -200,33 +200,32 @@ static int note_ref(void *arg, const char *ref)
 
 /* ------------------------------------------------------------- inputs */
 
-/* A paddock-upload:// input: a copy of the key's file, under the same caps
- * as a download (the engine gets its own file, as for a URL). */
-static int copy_upload(struct wjob *j, const char *upload_id, const char *path,
-                       int64_t max_bytes, int64_t *size, struct errmsg *err)
+/* A paddock-upload:// or oss:// input (`url`): a copy of the key's upload
+ * `name`, kept `keep_ms`, under the same caps as a download (the engine
+ * gets its own file, as for a URL). */
+static int copy_upload(struct wjob *j, const char *url, const char *name,
+                       int64_t keep_ms, const char *path, int64_t max_bytes,
+                       int64_t *size, struct errmsg *err)
 {
-    struct worker_pool *pool = j->pool;
     struct errmsg e = { 0 };
     char kept[24];
-    int rc = blob_upload_copy(pool->d.blob, j->t.key_id, upload_id, path,
+    int rc = blob_upload_copy(j->pool->d.blob, j->t.key_id, name, path,
                               max_bytes, size, &e);
     switch (rc) {
     case 0:
         return 0;
     case ERR_NOT_FOUND:
-        clock_format_duration(pool->d.conf->retention_ms, kept);
+        clock_format_duration(keep_ms, kept);
         return errmsg_set(err, ERR_INPUT_DOWNLOAD_FAILED,
-                          TASK_UPLOAD_SCHEME "%s: no such upload for this API "
-                                             "key (uploads are deleted %s "
-                                             "after they are sent)",
-                          upload_id, kept);
+                          "%.1100s: no such upload for this API key (uploads "
+                          "are deleted %s after they are sent)",
+                          url, kept);
     case ERR_TOO_LARGE:
-        return errmsg_set(err, ERR_INPUT_DOWNLOAD_FAILED,
-                          TASK_UPLOAD_SCHEME "%s: %s", upload_id,
+        return errmsg_set(err, ERR_INPUT_DOWNLOAD_FAILED, "%.1100s: %s", url,
                           errmsg_text(&e));
     default:
-        return errmsg_set(err, ERR_INTERNAL, TASK_UPLOAD_SCHEME "%s: %s",
-                          upload_id, errmsg_text(&e));
+        return errmsg_set(err, ERR_INTERNAL, "%.1100s: %s", url,
+                          errmsg_text(&e));
     }
 }
 
@@ -251,13 +250,17 @@ static int fetch_inputs(struct wjob *j, struct errmsg *err)
             .http_only = video,
         };
         struct errmsg e = { 0 };
-        int64_t size = 0;
-        char upload_id[UUID_STR_LEN + 1];
-        int rc =
-            task_upload_id(job->media[i].url, upload_id)
-                ? copy_upload(j, upload_id, j->inputs[i], o.max_bytes, &size,
-                              &e)
-                : net_fetch(job->media[i].url, j->inputs[i], &o, &size, &e);
+        int64_t size = 0, keep = pool->d.conf->retention_ms;
+        const char *url = job->media[i].url, *key = task_oss_key(url);
+        char upload[BLOB_UPLOAD_NAME_MAX];
+        if (key) {
+            blob_oss_name(key, upload);
+            keep = BLOB_OSS_KEEP_MS;
+        }
+        int rc = key || task_upload_id(url, upload)
+                     ? copy_upload(j, url, upload, keep, j->inputs[i],
+                                   o.max_bytes, &size, &e)
+                     : net_fetch(url, j->inputs[i], &o, &size, &e);
         if (rc < 0)
             return errmsg_set(err, rc, "media[%zu]: %s", i, errmsg_text(&e));
         metrics_add(METRIC_FETCH_BYTES, (uint64_t)size);
@@ -273,14 +276,18 @@ static int fetch_inputs(struct wjob *j, struct errmsg *err)
 static int check_no_uploads(const struct wjob *j, struct errmsg *err)
 {
     char upload_id[UUID_STR_LEN + 1];
-    for (size_t i = 0; i < j->job.n_media; i++)
-        if (task_upload_id(j->job.media[i].url, upload_id))
+    for (size_t i = 0; i < j->job.n_media; i++) {
+        const char *url = j->job.media[i].url;
+        bool oss = task_oss_key(url) != NULL;
+        if (oss || task_upload_id(url, upload_id))
             return errmsg_set(
                 err, ERR_INVALID_PARAMETER,
                 "media[%zu]: %s is served by engine %s (%s), which passes "
-                "URLs on and cannot read a " TASK_UPLOAD_SCHEME " upload",
+                "URLs on and cannot read a %s upload",
                 i, j->job.model, route_engine_name(j->re),
-                route_engine_backend(j->re));
+                route_engine_backend(j->re),
+                oss ? TASK_OSS_SCHEME : TASK_UPLOAD_SCHEME);
+    }
     return 0;
 }
 

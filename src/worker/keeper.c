@@ -78,14 +78,15 @@ static void purge(struct worker_pool *pool)
         log_info("expired results deleted", "count=%zu", n);
 }
 
-/* Delete uploads past the retention (by their mtime, the upload time). A
- * task that already copied its input is not affected. */
+/* Delete uploads past the retention, OSS-style ones past their 48 h (by
+ * their mtime, the upload time). A task that already copied its input is
+ * not affected. */
 static void sweep_uploads(struct worker_pool *pool)
 {
     int removed = 0;
-    if (blob_upload_sweep(pool->d.blob,
-                          clock_now_ms() - pool->d.conf->retention_ms,
-                          &removed) < 0)
+    int64_t now = clock_now_ms();
+    if (blob_upload_sweep(pool->d.blob, now - pool->d.conf->retention_ms,
+                          now - BLOB_OSS_KEEP_MS, &removed) < 0)
         log_warn("upload sweep failed", "owner=%s", pool->owner);
 }
 

@@ -209,8 +209,11 @@ def auth_and_empty_body(srv):
     r = srv.request("POST", TT + UPLOADS, b"x", {"TT-API-KEY": "wrong"})
     assert r.status == 401 and r.json()["status"] == "FAILED", r
     refused(upload(srv, b""), "body is empty")
-    r = srv.request("GET", UPLOADS, headers={"Authorization": "Bearer " + KEY})
+    r = srv.request("PUT", UPLOADS, headers={"Authorization": "Bearer " + KEY})
     assert r.status == 405, r
+    # GET is the upload policy of DashScope SDKs (test_oss_uploads.py).
+    r = srv.request("GET", UPLOADS, headers={"Authorization": "Bearer " + KEY})
+    refused(r, "action must be getPolicy")
 
 
 # ------------------------------------------------------------ submit checks
