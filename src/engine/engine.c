@@ -111,6 +111,20 @@ int engine_run(struct engine *e, const struct job *job,
     return rc;
 }
 
+int engine_configure(struct engine *e, int concurrency,
+                     const char *const *opts, size_t n, struct errmsg *err)
+{
+    if (e->ops->configure)
+        return e->ops->configure(e, concurrency, opts, n, err);
+    if (n == 0)
+        return 0;
+    size_t k = strcspn(opts[0], "=");
+    return errmsg_set(err, ERR_INVALID_PARAMETER,
+                      "unknown engine option '%.*s' (known for a %s "
+                      "engine: concurrency, deadline)",
+                      (int)(k < 60 ? k : 60), opts[0], e->ops->name);
+}
+
 bool engine_async(const struct engine *e)
 {
     return e->ops->start != NULL;

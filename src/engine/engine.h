@@ -120,6 +120,14 @@ struct engine_ops {
      */
     int (*capacity)(struct engine *e, int configured);
     /*
+     * Optional. The engine.NAME.* lines beside the spec, once, before any
+     * job: the concurrency (0: not set) and the options route/ does not
+     * know itself (opts[i] is "key=value"); 0, or ERR_INVALID_PARAMETER
+     * naming the option. NULL: any such option is refused.
+     */
+    int (*configure)(struct engine *e, int concurrency,
+                     const char *const *opts, size_t n, struct errmsg *err);
+    /*
      * Optional (NULL: always able). Whether the engine can take work now,
      * e.g. its upstream answers and accepts the key: 0, or
      * ERR_MODEL_UNAVAILABLE with the reason in *err. May block for a few
@@ -156,6 +164,9 @@ int engine_run(struct engine *e, const struct job *job,
                const struct job_inputs *in, const char *out_path,
                const struct job_ctl *ctl, struct job_result *res,
                struct errmsg *err);
+/* engine_ops.configure; without it, an option is an error naming it. */
+int engine_configure(struct engine *e, int concurrency,
+                     const char *const *opts, size_t n, struct errmsg *err);
 /* Whether the backend is asynchronous (engine_ops.start). */
 bool engine_async(const struct engine *e);
 /* Tasks it takes at once now (engine_ops.capacity); 0: no limit. */

@@ -43,6 +43,8 @@
 #include <stdatomic.h>
 
 #define ROUTE_NAME_MAX 64 /* an engine instance's name */
+/* engine.NAME.KEY lines for one engine beyond concurrency and deadline. */
+#define ROUTE_ENGINE_OPTS 16
 
 struct route_engine;
 
