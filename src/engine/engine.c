@@ -23,6 +23,8 @@ int engine_new(const char *name, struct engine **out, struct errmsg *err)
         return engine_command_new(name + 8, out, err);
     if (name && strncmp(name, "upstream:", 9) == 0)
         return engine_upstream_new(name + 9, out, err);
+    if (name && strncmp(name, "resident:", 9) == 0)
+        return engine_resident_new(name + 9, out, err);
     for (size_t i = 0; i < ARRAY_LEN(engines); i++) {
         if (name && strcmp(engines[i].name, name) == 0) {
             *out = engines[i].make();
@@ -38,6 +40,7 @@ int engine_new(const char *name, struct engine **out, struct errmsg *err)
     int rc = errmsg_set(err, ERR_INVALID_PARAMETER,
                         "unknown engine '%.*s' (known: %s, "
                         "command:/path/to/program, "
+                        "resident:/path/to/program, "
                         "upstream:DIALECT BASE_URL key-env=VAR)",
                         n < 100 ? n : 100, name ? name : "", known.data);
     buf_fini(&known);
@@ -132,8 +135,14 @@ bool engine_async(const struct engine *e)
 
 int engine_capacity(struct engine *e, int configured)
 {
-    int n = e->ops->capacity ? e->ops->capacity(e, configured) : configured;
-    return n < 0 ? 0 : n;
+    if (e->ops->capacity)
+        return e->ops->capacity(e, configured);
+    return configured > 0 ? configured : -1;
+}
+
+bool engine_computes(const struct engine *e)
+{
+    return !e->ops->start || e->ops->computes;
 }
 
 int engine_start(struct engine *e, const struct job *job,

@@ -206,7 +206,7 @@ bool route_engine_room(struct route_engine *re)
 {
     int cap = route_engine_capacity(re);
     pthread_mutex_lock(&re->lock);
-    bool room = cap == 0 || re->running < cap;
+    bool room = cap < 0 || re->running < cap;
     pthread_mutex_unlock(&re->lock);
     return room;
 }

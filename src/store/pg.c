@@ -96,7 +96,7 @@ static const struct stmt stmts[PG_ST_SUBMIT] = {
     /* Released and rescued tasks are new work for idle workers too. */
     [PG_ST_RELEASE] = { "release",
                         "WITH r AS (UPDATE tasks SET status = 'PENDING', "
-                        "attempt = attempt - 1, lease_owner = NULL, "
+                        "attempt = attempt - $3, lease_owner = NULL, "
                         "lease_until = NULL, lease_token = NULL, progress = 0 "
                         "WHERE task_id = $1 AND status = 'RUNNING' "
                         "AND lease_owner = $2 RETURNING id, key_id), "
@@ -467,12 +467,13 @@ static int pg_finish(struct store *base, const struct task *t,
 }
 
 static int pg_release(struct store *base, const char *task_id,
-                      const char *worker)
+                      const char *worker, bool counted)
 {
     struct store_pg_params p = { 0 };
     int n = 0;
     p_text(&p, task_id);
     p_text(&p, worker);
+    p_i64(&p, counted ? 0 : 1);
     int ret = write_op(from_base(base), PG_ST_RELEASE, &p, false, &n);
     return ret == 0 && n == 0 ? ERR_CONFLICT : ret;
 }

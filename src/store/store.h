@@ -156,6 +156,9 @@ int store_finish(struct store *s, const struct task *t, const char *worker);
 /* Give a claimed task back to PENDING (shutdown) if `worker` holds it; the
  * attempt it used is not counted. ERR_CONFLICT when it does not. */
 int store_release(struct store *s, const char *task_id, const char *worker);
+/* The same, but the attempt counts (an engine's process died under it:
+ * tried again within the attempt limit). ERR_CONFLICT likewise. */
+int store_requeue(struct store *s, const char *task_id, const char *worker);
 /*
  * Record what the engine running `task_id` reports, if `worker` holds its
  * lease: progress 0..100 (-1: unchanged; a new claim starts at 0) and the
