@@ -13,6 +13,10 @@ if grep -nE '\b(sprintf|strcpy|strcat|strtok|atoi|gets)\s*\(' $files; then
     echo "lint: banned function above (use snprintf, buf_*, strtok_r, parse_i64)" >&2
     status=1
 fi
+# Modules include only modules above them in docs/architecture.md's table;
+# the self-test proves the check can fail.
+./scripts/check_arch.sh || status=1
+./scripts/check_arch.sh --self-test || status=1
 # Both compilers must accept the code (the build uses gcc; clang warns
 # about different things).
 if command -v clang >/dev/null 2>&1; then
