@@ -8,7 +8,7 @@ if ! clang-format --dry-run --Werror $files; then
     echo "lint: formatting differs; run: clang-format -i \$(find src tests/unit tests/fakes bench fuzz -name '*.[ch]')" >&2
     status=1
 fi
-# Unbounded or non-reentrant libc calls (STYLE.md rule 12).
+# Unbounded or non-reentrant libc calls: the code uses the bounded forms.
 if grep -nE '\b(sprintf|strcpy|strcat|strtok|atoi|gets)\s*\(' $files; then
     echo "lint: banned function above (use snprintf, buf_*, strtok_r, parse_i64)" >&2
     status=1

@@ -51,7 +51,7 @@ struct command_engine {
     char *argv[ARGS_MAX + 1];
 };
 
-/* Failure codes a program may name (API.md s.7); others become Algo. */
+/* Failure codes a program may name (docs/api.md s.7.3); others become Algo. */
 static const int program_codes[] = {
     ERR_ALGO,        ERR_DATA_INSPECTION,         ERR_INVALID_PARAMETER,
     ERR_TIMEOUT,     ERR_UNSUPPORTED_FILE_FORMAT, ERR_INPUT_DOWNLOAD_FAILED,

@@ -80,7 +80,7 @@ struct job_inputs {
 struct job_result {
     struct task_usage usage; /* success: billed seconds, SR, ratio (s.5) */
     /* Failure: a code to record exactly as it is (an upstream service's
-     * own, API.md s.7), with the message in *err; "": err_code(rc). */
+     * own, docs/api.md s.7.3), with the message in *err; "": err_code(rc). */
     char code[TASK_CODE_MAX];
 };
 
@@ -94,8 +94,8 @@ struct engine_ops {
     /*
      * Render `job` into a new MP4 file at `out_path`. Returns 0 and fills
      * *res, or a negative ERR_ code with a message in *err; task failure
-     * codes (API.md s.7): ERR_ALGO, ERR_TIMEOUT, ERR_STOPPED (stop flag),
-     * ERR_INPUT_DOWNLOAD_FAILED, ERR_INVALID_URL,
+     * codes (docs/api.md s.7.3): ERR_ALGO, ERR_TIMEOUT, ERR_STOPPED (stop
+     * flag), ERR_INPUT_DOWNLOAD_FAILED, ERR_INVALID_URL,
      * ERR_UNSUPPORTED_FILE_FORMAT, ERR_INVALID_PARAMETER.
      */
     int (*run)(struct engine *e, const struct job *job,
