@@ -29,7 +29,6 @@
 #include <time.h>
 #include <unistd.h>
 
-
 /* A stdout line longer than this is cut (and counted as garbage). */
 #define LINE_MAX_BYTES 4096
 /* Bytes of stdout read in all; past it the rest is drained and ignored. */

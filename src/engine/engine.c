@@ -114,8 +114,8 @@ int engine_run(struct engine *e, const struct job *job,
     return rc;
 }
 
-int engine_configure(struct engine *e, int concurrency,
-                     const char *const *opts, size_t n, struct errmsg *err)
+int engine_configure(struct engine *e, int concurrency, const char *const *opts,
+                     size_t n, struct errmsg *err)
 {
     if (e->ops->configure)
         return e->ops->configure(e, concurrency, opts, n, err);

@@ -80,7 +80,7 @@ struct job_inputs {
 struct job_result {
     struct task_usage usage; /* success: billed seconds, SR, ratio (s.5) */
     /* Failure: a code to record exactly as it is (an upstream service's
-     * own, API.md s.7), with the message in *err; "": err_code(rc). */
+     * own, docs/api.md s.7.3), with the message in *err; "": err_code(rc). */
     char code[TASK_CODE_MAX];
     /* Failure: not the task's fault but the engine's process dying under
      * it; the worker tries the task again within the attempt limit. */
@@ -97,8 +97,8 @@ struct engine_ops {
     /*
      * Render `job` into a new MP4 file at `out_path`. Returns 0 and fills
      * *res, or a negative ERR_ code with a message in *err; task failure
-     * codes (API.md s.7): ERR_ALGO, ERR_TIMEOUT, ERR_STOPPED (stop flag),
-     * ERR_INPUT_DOWNLOAD_FAILED, ERR_INVALID_URL,
+     * codes (docs/api.md s.7.3): ERR_ALGO, ERR_TIMEOUT, ERR_STOPPED (stop
+     * flag), ERR_INPUT_DOWNLOAD_FAILED, ERR_INVALID_URL,
      * ERR_UNSUPPORTED_FILE_FORMAT, ERR_INVALID_PARAMETER.
      */
     int (*run)(struct engine *e, const struct job *job,
@@ -133,8 +133,8 @@ struct engine_ops {
      * know itself (opts[i] is "key=value"); 0, or ERR_INVALID_PARAMETER
      * naming the option. NULL: any such option is refused.
      */
-    int (*configure)(struct engine *e, int concurrency,
-                     const char *const *opts, size_t n, struct errmsg *err);
+    int (*configure)(struct engine *e, int concurrency, const char *const *opts,
+                     size_t n, struct errmsg *err);
     /*
      * Optional (NULL: always able). Whether the engine can take work now,
      * e.g. its upstream answers and accepts the key: 0, or
@@ -173,8 +173,8 @@ int engine_run(struct engine *e, const struct job *job,
                const struct job_ctl *ctl, struct job_result *res,
                struct errmsg *err);
 /* engine_ops.configure; without it, an option is an error naming it. */
-int engine_configure(struct engine *e, int concurrency,
-                     const char *const *opts, size_t n, struct errmsg *err);
+int engine_configure(struct engine *e, int concurrency, const char *const *opts,
+                     size_t n, struct errmsg *err);
 /* Whether its asynchronous jobs compute (engine_ops.computes). */
 bool engine_computes(const struct engine *e);
 /* Whether the backend is asynchronous (engine_ops.start). */

@@ -48,11 +48,11 @@ char *engine_job_json(const struct job *job, const struct job_inputs *in,
                                job->duration, "watermark", job->watermark,
                                "seed", (json_int_t)job->seed, "audio_setting",
                                job->audio_origin ? "origin" : "auto");
-    json_t *root = json_pack(
-        "{s:i, s:s, s:s, s:s?, s:o, s:o, s:s}", "version",
-        ENGINE_CONTRACT_VERSION, "model", job->model, "kind",
-        task_kind_name(job->kind), "prompt", job->prompt, "parameters", params,
-        "media", media, "output", out_path);
+    json_t *root =
+        json_pack("{s:i, s:s, s:s, s:s?, s:o, s:o, s:s}", "version",
+                  ENGINE_CONTRACT_VERSION, "model", job->model, "kind",
+                  task_kind_name(job->kind), "prompt", job->prompt,
+                  "parameters", params, "media", media, "output", out_path);
     if (id) {
         json_object_set_new(root, "type", json_string("job"));
         json_object_set_new(root, "id", json_string(id));

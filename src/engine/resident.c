@@ -87,7 +87,7 @@ struct copy {
     int in, out, err;
     char *line; /* stdout bytes of the line being read */
     size_t line_len;
-    bool line_cut; /* over RESIDENT_LINE_MAX: skipping to its end */
+    bool line_cut;   /* over RESIDENT_LINE_MAX: skipping to its end */
     struct buf outq; /* bytes for its stdin */
     size_t outq_off;
     int64_t started_ms, next_start_ms, backoff_ms;
@@ -190,8 +190,8 @@ static void copy_down(struct resident_engine *re, struct copy *c,
     c->line_len = 0;
     c->line_cut = false;
     snprintf(re->why, sizeof(re->why), "copy %d of %s: %s%s%s", c->index,
-             strrchr(re->argv[0], '/') + 1, why, c->tail_len ? "; stderr: " : "",
-             c->tail);
+             strrchr(re->argv[0], '/') + 1, why,
+             c->tail_len ? "; stderr: " : "", c->tail);
     if (c->job) {
         struct ended *e = xcalloc(1, sizeof(*e));
         e->j = c->job;
@@ -218,14 +218,14 @@ static void copy_down(struct resident_engine *re, struct copy *c,
     c->next_start_ms = clock_mono_ms() + c->backoff_ms;
     c->state = CP_DOWN;
     c->cancel_ms = c->term_ms = 0;
-    log_warn("resident copy down", "engine=%s copy=%d reason=\"%s\" "
+    log_warn("resident copy down",
+             "engine=%s copy=%d reason=\"%s\" "
              "restart_in_ms=%lld",
              strrchr(re->argv[0], '/') + 1, c->index, why,
              (long long)c->backoff_ms);
 }
 
-static void copy_start(struct resident_engine *re, struct copy *c,
-                       int64_t now)
+static void copy_start(struct resident_engine *re, struct copy *c, int64_t now)
 {
     struct errmsg e = { 0 };
     if (!c->line)
@@ -285,8 +285,8 @@ static void copy_line(struct resident_engine *re, struct copy *c,
         c->state = CP_READY;
         c->backoff_ms = 0;
         re->why[0] = '\0';
-        log_info("resident copy ready", "engine=%s copy=%d load_ms=%lld",
-                 name, c->index, (long long)(clock_mono_ms() - c->started_ms));
+        log_info("resident copy ready", "engine=%s copy=%d load_ms=%lld", name,
+                 c->index, (long long)(clock_mono_ms() - c->started_ms));
     } else if (strcmp(type, "progress") == 0 && is_job(c, id)) {
         json_t *p = json_object_get(o, "percent");
         const struct job_ctl *ctl = c->job->ctl;
@@ -316,8 +316,8 @@ static void copy_line(struct resident_engine *re, struct copy *c,
         c->state = CP_READY;
     } else {
         log_warn("resident engine line ignored",
-                 "engine=%s copy=%d type=%.32s id=%.80s", name, c->index,
-                 type, id ? id : "-");
+                 "engine=%s copy=%d type=%.32s id=%.80s", name, c->index, type,
+                 id ? id : "-");
     }
     json_decref(o);
 }
@@ -328,10 +328,9 @@ static void copy_stdout(struct resident_engine *re, struct copy *c,
     for (size_t i = 0; i < n; i++) {
         if (p[i] == '\n') {
             if (c->line_cut) {
-                log_warn("resident engine line too long",
-                         "engine=%s copy=%d max=%d",
-                         strrchr(re->argv[0], '/') + 1, c->index,
-                         RESIDENT_LINE_MAX);
+                log_warn(
+                    "resident engine line too long", "engine=%s copy=%d max=%d",
+                    strrchr(re->argv[0], '/') + 1, c->index, RESIDENT_LINE_MAX);
             } else if (c->line_len) {
                 c->line[c->line_len] = '\0';
                 copy_line(re, c, c->line, ended);
@@ -446,8 +445,8 @@ static void manage(struct resident_engine *re, int64_t now,
     }
 }
 
-static void io(struct resident_engine *re, struct pollfd *p, int n,
-               int64_t now, struct ended **ended)
+static void io(struct resident_engine *re, struct pollfd *p, int n, int64_t now,
+               struct ended **ended)
 {
     char b[8192];
     for (int i = 0; i < re->n_copies; i++) {

@@ -67,8 +67,8 @@ struct run {
     int last_pct;        /* the progress last reported; -1: none */
 };
 
-/* Failure codes an upstream may name that paddock also knows (API.md
- * s.7); the code itself is recorded as given either way. */
+/* Failure codes an upstream may name that paddock also knows (docs/api.md
+ * s.7.3); the code itself is recorded as given either way. */
 static const int known_codes[] = {
     ERR_ALGO,        ERR_DATA_INSPECTION,         ERR_INVALID_PARAMETER,
     ERR_TIMEOUT,     ERR_UNSUPPORTED_FILE_FORMAT, ERR_INPUT_DOWNLOAD_FAILED,

@@ -501,8 +501,7 @@ int route_table_new(const struct conf *c, struct route_table **out,
         struct errmsg e = { 0 };
         if (engine_new(re->spec, &re->engine, &e) < 0 ||
             engine_configure(re->engine, re->concurrency,
-                             (const char *const *)re->opts, re->n_opts,
-                             &e) < 0)
+                             (const char *const *)re->opts, re->n_opts, &e) < 0)
             ret = errmsg_set(err, ERR_INVALID_PARAMETER, "engine.%s: %s",
                              re->name, errmsg_text(&e));
     }

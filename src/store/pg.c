@@ -1,15 +1,16 @@
 /*
  * The PostgreSQL backend (libpq): many API nodes and worker processes on
- * one database (ARCHITECTURE.md, "Many nodes"). Same behaviour as sqlite.c;
- * what differs is how it holds across processes:
+ * one database (docs/architecture.md, "What runs"). Same behaviour as
+ * sqlite.c; what differs is how it holds across processes:
  *
  * - Queue: tasks holds every task; pending holds one row per PENDING task
  *   (the queue proper), written in the same statement as the task's
  *   status. A claim deletes the oldest pending row of the key whose turn
  *   it is, FOR UPDATE SKIP LOCKED, so concurrent claimers never wait for
  *   each other and the dead index entries every claim leaves behind
- *   (PERFORMANCE.md) pile up in a table of at most max_queue rows, which
- *   purge vacuums in milliseconds, not in the indexes of a day of tasks.
+ *   (bench/README.md, "Design measurements") pile up in a table of at
+ *   most max_queue rows, which purge vacuums in milliseconds, not in the
+ *   indexes of a day of tasks.
  *   (Measured: 20 000 claims of one key without vacuum made the next
  *   claim's pick read 264 pages, 3.7 ms; after VACUUM, 6 pages, 0.06 ms.)
  * - Fairness: turns(key_id, turn), the sequence value of each key's last

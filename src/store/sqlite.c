@@ -1,7 +1,8 @@
 /*
  * The SQLite backend: WAL, synchronous=FULL (every commit fsync'd), integer
  * row ids in insertion order with the public uuid v7 as a unique secondary
- * index, so both B-trees only ever append (PERFORMANCE.md).
+ * index, so both B-trees only ever append (bench/README.md, "Design
+ * measurements").
  *
  * Connections: one writer, guarded by wlock (SQLite allows one writer at a
  * time anyway; a mutex is cheaper than busy-waiting on its lock), and a

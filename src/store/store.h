@@ -40,7 +40,7 @@ struct store_key {
 };
 
 /* A submit: the task plus the checks that must hold in the same
- * transaction as its insert (API.md s.7-8). */
+ * transaction as its insert (docs/api.md s.10-11). */
 struct store_submit {
     const struct task *task; /* PENDING, with submit_ms and expire_ms */
     /* Idempotency-Key scoped to task->key_id, or NULL; body_hash is the
@@ -58,7 +58,8 @@ struct store_models {
     size_t n; /* >= 1 */
 };
 
-/* Which tasks store_list returns (API.md s.6); NULL/-1 fields match all. */
+/* Which tasks store_list returns (docs/api.md s.6.2); NULL/-1 fields match
+ * all. */
 struct store_filter {
     const char *key_id;     /* required: a key sees its own tasks */
     const char *model;      /* or NULL */

@@ -161,9 +161,10 @@ static void job_complete(struct wjob *j, int rc, const struct job_result *res,
                j->t.attempt < pool->d.conf->max_attempts) {
         unlink(j->tmp);
         if (store_requeue(pool->d.store, j->t.task_id, j->owner) == 0) {
-            log_warn("task to be tried again", "task_id=%s attempt=%d "
-                     "reason=\"%s\"", j->t.task_id, j->t.attempt,
-                     errmsg_text(e));
+            log_warn("task to be tried again",
+                     "task_id=%s attempt=%d "
+                     "reason=\"%s\"",
+                     j->t.task_id, j->t.attempt, errmsg_text(e));
             worker_notify(pool);
         }
     } else if (rc < 0) {
