@@ -403,13 +403,16 @@ struct blob_upload {
 int blob_upload_begin(const struct blob *b, const char *key_id,
                       const char *upload_id, struct blob_upload **out)
 {
-    char name[BLOB_UPLOAD_NAME_MAX + 16];
+    char name[BLOB_UPLOAD_NAME_MAX + 40];
     *out = NULL;
     if (!blob_upload_names_valid(key_id, upload_id))
         return ERR_INVALID_PARAMETER;
     struct blob_upload *u = xcalloc(1, sizeof(*u));
     u->b = b;
-    snprintf(name, sizeof(name), "upload-%s", upload_id);
+    /* Two writers of one name (a retry racing, or the previous attempt's
+     * handle not yet freed) must not meet in the temporary directory. */
+    static _Atomic unsigned long seq;
+    snprintf(name, sizeof(name), "upload-%lu-%s", ++seq, upload_id);
     u->tmp = blob_tmp_path(b, name);
     u->dir = xasprintf("%s/%s", b->uploads, key_id);
     u->dst = xasprintf("%s/%s", u->dir, upload_id);
