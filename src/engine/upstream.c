@@ -2,19 +2,19 @@
  * The upstream engine: relays a task to a DashScope- or TTAPI-dialect
  * service (another paddock, TTAPI, Model Studio), polls it to the end and
  * downloads the video it made (docs/engines.md, "The upstream engine").
+ * This file holds the spec, what each answer means, the download and the
+ * check; upstream_relay.c keeps the tasks in flight (no thread each).
  *
- * A run submits once (with the paddock task id as Idempotency-Key), saves
- * the upstream task id with the task through ctl->save_ref before it polls,
- * and resumes polling from ctl->ref when an earlier attempt saved one, so a
- * crash or a lost lease never creates a second upstream task. Every request
- * to the upstream API goes through one token bucket per engine instance.
- * The upstream's video link is followed but never shown: no message, log
- * line or result of this file carries it.
+ * A task is submitted once (with the paddock task id as Idempotency-Key),
+ * its upstream task id saved with the task through ctl->save_ref before
+ * the first look, and a later attempt resumes from ctl->ref, so a crash or
+ * a lost lease never creates a second upstream task. Every request to the
+ * upstream API takes a token of one bucket per engine instance. The
+ * upstream's video link is followed but never shown: no message, log line
+ * or result of this engine carries it.
  */
-#include "engine.h"
+#include "upstream_int.h"
 
-#include "../hh/hh.h"
-#include "../limit/limit.h"
 #include "../log/log.h"
 #include "../media/media.h"
 
@@ -29,43 +29,16 @@
 
 /* The largest video a relay downloads (a 15 s 1080p render is ~30 MB). */
 #define UPSTREAM_VIDEO_BYTES (1ll << 30)
-/* Retries of a submit after a 5xx or a network error (then it fails). */
-#define UPSTREAM_SUBMIT_RETRIES 5
 /* Tries of the video download (network errors, 5xx). */
 #define UPSTREAM_DOWNLOAD_TRIES 3
 /* Redirects the video link may take. */
 #define UPSTREAM_DOWNLOAD_REDIRECTS 3
-/* Longest wait a Retry-After may ask of us; the deadline bounds the rest. */
-#define UPSTREAM_RETRY_AFTER_MAX_MS 60000
 /* Time limit of check()'s request. */
 #define UPSTREAM_CHECK_TIMEOUT_MS 3000
 /* Option words of one engine spec. */
 #define UPSTREAM_WORDS_MAX 16
 /* The task id check() asks for: valid, and never a real task. */
 #define UPSTREAM_CHECK_ID "00000000-0000-0000-0000-000000000000"
-
-struct upstream_engine {
-    struct engine base;
-    struct hh_endpoint ep;   /* root and key header; the key never shown */
-    const char *shown;       /* how messages name the upstream: its dialect,
-                                never its address (task messages and 503s
-                                reach clients) */
-    struct limit_rate *rate; /* shared by every run: thread-safe */
-    double rate_per_s;
-    int64_t poll_ms, poll_max_ms, timeout_ms;
-};
-
-/* One run's state (run() is reentrant: nothing here is shared). */
-struct run {
-    struct upstream_engine *ue;
-    const struct job *job;
-    const struct job_ctl *ctl;
-    struct net_http *http;
-    struct hh_client hc;
-    const char *task_id; /* paddock's, for log lines ("-" when none) */
-    const char *id;      /* the upstream's, once known */
-    int last_pct;        /* the progress last reported; -1: none */
-};
 
 /* Failure codes an upstream may name that paddock also knows (docs/api.md
  * s.7.3); the code itself is recorded as given either way. */
@@ -77,33 +50,17 @@ static const int known_codes[] = {
 
 /* ------------------------------------------------------------ helpers */
 
-/* Wait for a token of the engine's bucket (the client's pace, before
- * every request of a run); false when stopped first. */
-static bool take_token(void *arg)
+bool upstream_token(struct upstream_engine *ue)
 {
-    struct run *r = arg;
-    const atomic_bool *stop = r->ctl ? r->ctl->stop : NULL;
-    int64_t step = (int64_t)(1000.0 / r->ue->rate_per_s);
-    if (step < 1)
-        step = 1;
-    if (step > HH_NAP_SLICE_MS)
-        step = HH_NAP_SLICE_MS;
-    for (;;) {
-        int retry_s;
-        if (stop && atomic_load(stop))
-            return false;
-        if (limit_rate_take(r->ue->rate, "upstream", clock_mono_ms(),
-                            &retry_s) == 0)
-            return true;
-        if (!hh_nap(stop, step))
-            return false;
-    }
+    int retry_s;
+    return limit_rate_take(ue->rate, "upstream", clock_mono_ms(), &retry_s) ==
+           0;
 }
 
 /* What went wrong in a net_http error, in words without the upstream's
  * address (task messages and 503s reach clients); the whole error goes to
  * the operator's log. */
-static const char *net_reason(const struct errmsg *e)
+const char *upstream_net_reason(const struct errmsg *e)
 {
     const char *t = errmsg_text(e);
     log_warn("upstream request failed", "error=\"%s\"", t);
@@ -118,13 +75,8 @@ static const char *net_reason(const struct errmsg *e)
     return "no HTTP answer";
 }
 
-static int stop_error(struct errmsg *err)
-{
-    return errmsg_set(err, ERR_STOPPED, "the relay was stopped");
-}
-
 /* The paddock error that stands for an upstream's failure code. */
-static int code_error(const char *code)
+int upstream_code_error(const char *code)
 {
     int e = code ? err_from_code(code) : 0;
     for (size_t i = 0; e && i < ARRAY_LEN(known_codes); i++)
@@ -134,21 +86,21 @@ static int code_error(const char *code)
 }
 
 /* 401/403: the upstream refused our key (which no message shows). */
-static int key_refused(struct run *r, const struct hh_answer *a,
-                       struct errmsg *err)
+int upstream_key_refused(const struct upstream_engine *ue,
+                         const struct hh_answer *a, struct errmsg *err)
 {
     char said[HH_SAY_MAX + 64];
     hh_say(a, said, sizeof(said));
     return errmsg_set(err, ERR_ALGO,
-                      "the upstream %s refused paddock's key (%s)",
-                      r->ue->shown, said);
+                      "the upstream %s refused paddock's key (%s)", ue->shown,
+                      said);
 }
 
 /* --------------------------------------------------------- the calls */
 
 /* The submit body: the job's fields, then its pass-through extras in the
  * groups where they came from, never over a field set here. */
-static char *submit_body(const struct job *job)
+char *upstream_submit_body(const struct job *job)
 {
     json_t *input = json_object();
     if (job->prompt)
@@ -190,115 +142,18 @@ static char *submit_body(const struct job *job)
     return text;
 }
 
-static void submit_retried(void *arg, int rc, const struct errmsg *e,
-                           const struct hh_answer *a, int64_t wait_ms)
-{
-    struct run *r = arg;
-    (void)rc, (void)e;
-    log_warn("upstream submit retried",
-             "task_id=%s upstream=%s status=%ld wait_ms=%lld", r->task_id,
-             r->ue->shown, a ? a->status : 0L, (long long)wait_ms);
-}
-
-/*
- * Submit the job; 0 with the upstream task id in id[], or a failure. The
- * rule (docs/engines.md): a 429 waits Retry-After (at most a minute) or,
- * without one, the backoff, and tries again for as long as the run is not
- * stopped; a 5xx or a network error is retried UPSTREAM_SUBMIT_RETRIES
- * times after 1, 2, 4, 8, 16 poll intervals, then the run fails; 401/403
- * and every other answer end the run at once.
- */
-static int submit(struct run *r, char id[HH_ID_MAX + 1], struct job_result *res,
-                  struct errmsg *err)
-{
-    struct upstream_engine *ue = r->ue;
-    const struct job_ctl *ctl = r->ctl;
-    const struct hh_retry retry = {
-        .unit_ms = ue->poll_ms,
-        .throttled = HH_FOREVER,
-        .transient = UPSTREAM_SUBMIT_RETRIES,
-        .retry_after_max_ms = UPSTREAM_RETRY_AFTER_MAX_MS,
-        .on_retry = submit_retried,
-        .arg = r,
-    };
-    struct hh_answer a;
-    struct hh_task t;
-    struct errmsg e = { 0 };
-    char said[HH_SAY_MAX + 64];
-    char *body = submit_body(r->job);
-    int ret = 0;
-
-    if (!body)
-        return errmsg_set(err, ERR_INTERNAL, "cannot write the submit body");
-    /* A retried submit (this run's, or a later attempt's after a crash
-     * before save_ref) must find the first upstream task again. */
-    int rc =
-        hh_submit(&r->hc, body, strlen(body),
-                  ctl && ctl->task_id ? ctl->task_id : NULL, &retry, &a, &e);
-    free(body);
-    hh_task_read(&a, &t);
-    const char *code = hh_jstr(a.json, "code");
-    if (rc == ERR_STOPPED) {
-        ret = stop_error(err);
-    } else if (rc < 0) {
-        ret = errmsg_set(err, ERR_ALGO, "upstream %s unreachable: %s",
-                         ue->shown, net_reason(&e));
-    } else if (a.status == 200) {
-        if (t.task_id)
-            snprintf(id, HH_ID_MAX + 1, "%s", t.task_id);
-        else
-            ret = errmsg_set(err, ERR_ALGO,
-                             "upstream %s accepted the task but its "
-                             "answer has no usable output.task_id",
-                             ue->shown);
-    } else if (a.status >= 500) {
-        hh_say(&a, said, sizeof(said));
-        ret = errmsg_set(err, ERR_ALGO, "upstream %s answered %s", ue->shown,
-                         said);
-    } else if (a.status == 401 || a.status == 403) {
-        ret = key_refused(r, &a, err);
-    } else if (a.status >= 400 && hh_code_ok(code)) {
-        /* The upstream refused the request itself: its verdict. */
-        const char *msg = hh_jstr(a.json, "message");
-        snprintf(res->code, sizeof(res->code), "%s", code);
-        ret = errmsg_set(err, code_error(code), "%s",
-                         msg ? msg : "the upstream refused the task");
-    } else {
-        hh_say(&a, said, sizeof(said));
-        ret = errmsg_set(err, ERR_ALGO, "upstream %s refused the task (%s)",
-                         ue->shown, said);
-    }
-    hh_answer_fini(&a);
-    return ret;
-}
-
-/* Hand the upstream task id to the caller's store; 0 or the run's end. */
-static int save_ref(struct run *r, const char *id, struct errmsg *err)
-{
-    const struct job_ctl *ctl = r->ctl;
-    if (!ctl || !ctl->save_ref)
-        return 0;
-    int rc = ctl->save_ref(ctl->arg, id);
-    if (rc == 0)
-        return 0;
-    if (rc == ERR_CONFLICT)
-        return errmsg_set(err, ERR_STOPPED,
-                          "another worker holds the task now");
-    return errmsg_set(err, ERR_INTERNAL,
-                      "the upstream task id could not be saved");
-}
-
 static void download_failed(void *arg, int attempt, int rc, long status)
 {
-    struct run *r = arg;
+    const char *task_id = arg;
     log_warn("upstream video download failed",
-             "task_id=%s attempt=%d status=%ld error=%s", r->task_id, attempt,
+             "task_id=%s attempt=%d status=%ld error=%s", task_id, attempt,
              status, rc < 0 ? err_name(rc) : "-");
 }
 
 /* The download of the finished video into out_path, no auth header sent
  * (the link may point elsewhere than the API), through the bucket too. */
-static int download(struct run *r, const char *url, const char *out_path,
+static int download(struct upstream_engine *ue, struct hh_client *hc,
+                    const char *task_id, const char *url, const char *out_path,
                     struct errmsg *err)
 {
     struct net_http_resp resp;
@@ -312,17 +167,17 @@ static int download(struct run *r, const char *url, const char *out_path,
         .url = url,
         .fd = fd,
         .max_bytes = UPSTREAM_VIDEO_BYTES,
-        .stall_ms = r->ue->timeout_ms,
+        .stall_ms = ue->timeout_ms,
         .max_redirects = UPSTREAM_DOWNLOAD_REDIRECTS,
         .tries = UPSTREAM_DOWNLOAD_TRIES,
-        .backoff_ms = r->ue->poll_ms,
+        .backoff_ms = ue->poll_ms,
         .on_fail = download_failed,
-        .arg = r,
+        .arg = (void *)task_id,
     };
-    int rc = hh_download(&r->hc, &d, &resp, &e);
+    int rc = hh_download(hc, &d, &resp, &e);
     /* e names the link's host and path: kept out of every message. */
     if (rc == ERR_STOPPED)
-        ret = stop_error(err);
+        ret = errmsg_set(err, ERR_STOPPED, "the relay was stopped");
     else if (rc == ERR_TOO_LARGE)
         ret = errmsg_set(err, ERR_ALGO,
                          "the upstream's video is larger than %lld MiB",
@@ -341,17 +196,13 @@ static int download(struct run *r, const char *url, const char *out_path,
     return ret;
 }
 
-/* SUCCEEDED upstream: fetch, check and bill the video. */
-static int finish(struct run *r, const struct hh_task *t, const char *out_path,
-                  struct job_result *res, struct errmsg *err)
+int upstream_fetch(struct upstream_engine *ue, struct hh_client *hc,
+                   const char *task_id, const char *url,
+                   const struct hh_usage *got, const struct job *job,
+                   const char *out_path, struct job_result *res,
+                   struct errmsg *err)
 {
-    const struct job *job = r->job;
-    if (!t->video_url)
-        return errmsg_set(err, ERR_ALGO,
-                          "the upstream task %s SUCCEEDED without an http(s) "
-                          "output.video_url",
-                          r->id);
-    int rc = download(r, t->video_url, out_path, err);
+    int rc = download(ue, hc, task_id, url, out_path, err);
     if (rc < 0)
         return rc;
     struct task_media_info info;
@@ -359,8 +210,6 @@ static int finish(struct run *r, const struct hh_task *t, const char *out_path,
     if (media_probe_file(out_path, TASK_MEDIA_VIDEO, "the upstream's video",
                          &info, &probe) < 0)
         return errmsg_set(err, ERR_ALGO, "%s", errmsg_text(&probe));
-
-    const struct hh_usage *got = &t->usage;
     struct task_usage *u = &res->usage;
     memset(u, 0, sizeof(*u));
     u->output_s = got->output_s >= 0 ? got->output_s : info.duration_s;
@@ -368,139 +217,25 @@ static int finish(struct run *r, const struct hh_task *t, const char *out_path,
     u->sr = got->sr ? got->sr : job->resolution;
     snprintf(u->ratio, sizeof(u->ratio), "%s",
              got->ratio[0] ? got->ratio : job->ratio);
-    if (r->ctl && r->ctl->progress)
-        r->ctl->progress(r->ctl->arg, 100);
     return 0;
 }
 
-/* What a look at the upstream task tells the run on the way: progress,
- * and log lines for the looks that failed. */
-static void on_poll(void *arg, const struct hh_poll *p)
-{
-    struct run *r = arg;
-    const struct job_ctl *ctl = r->ctl;
-    if (p->rc < 0) {
-        log_warn("upstream poll failed",
-                 "task_id=%s upstream_task_id=%s error=%s", r->task_id, r->id,
-                 err_name(p->rc));
-    } else if (!p->task) {
-        if (p->delay_ms >= 0) /* it ends the run otherwise: said there */
-            log_warn("upstream poll failed",
-                     "task_id=%s upstream_task_id=%s status=%ld", r->task_id,
-                     r->id, p->a->status);
-    } else if (p->task->status == HH_OTHER) { /* look again later */
-        log_warn("upstream task status unknown to paddock",
-                 "task_id=%s upstream_task_id=%s status=%s", r->task_id, r->id,
-                 p->task->status_text);
-    } else if (!hh_status_terminal(p->task->status) && p->task->progress >= 0 &&
-               ctl && ctl->progress) {
-        int pct = p->task->progress > 99 ? 99 : p->task->progress;
-        if (pct != r->last_pct) {
-            r->last_pct = pct;
-            ctl->progress(ctl->arg, pct);
-        }
-    }
-}
-
-/*
- * Poll the upstream task to its end: intervals from poll to poll-max
- * (x1.5 each), network errors, 5xx and 429 only delay the next look (the
- * worker's deadline bounds the run). `resumed`: look once before the first
- * sleep (the task may be finished already).
- */
-static int follow(struct run *r, bool resumed, const char *out_path,
-                  struct job_result *res, struct errmsg *err)
-{
-    struct upstream_engine *ue = r->ue;
-    const struct hh_wait w = {
-        .poll_ms = ue->poll_ms,
-        .poll_max_ms = ue->poll_max_ms,
-        .retry_after_max_ms = UPSTREAM_RETRY_AFTER_MAX_MS,
-        .just_submitted = !resumed,
-        .transient_max = HH_FOREVER,
-        .on_poll = on_poll,
-        .arg = r,
-    };
-    struct hh_answer a;
-    struct hh_task t;
-    struct errmsg e = { 0 };
-    char said[HH_SAY_MAX + 64];
-    int ret;
-
-    int rc = hh_wait(&r->hc, r->id, &w, &a, &t, &e);
-    if (rc == ERR_STOPPED)
-        ret = stop_error(err);
-    else if (rc < 0)
-        ret = errmsg_set(err, ERR_ALGO, "upstream %s: %s", ue->shown,
-                         errmsg_text(&e));
-    else if (a.status == 401 || a.status == 403)
-        ret = key_refused(r, &a, err);
-    else if (a.status != 200 || t.status == HH_NONE) {
-        hh_say(&a, said, sizeof(said));
-        ret = errmsg_set(err, ERR_ALGO, "upstream %s answered %s about task %s",
-                         ue->shown, said, r->id);
-    } else if (t.status == HH_SUCCEEDED) {
-        ret = finish(r, &t, out_path, res, err);
-    } else if (t.status == HH_FAILED) {
-        if (t.code)
-            snprintf(res->code, sizeof(res->code), "%s", t.code);
-        ret = errmsg_set(err, code_error(t.code), "%s",
-                         t.message ? t.message : "the upstream task failed");
-    } else if (t.status == HH_CANCELED) {
-        ret = errmsg_set(err, ERR_ALGO, "the upstream canceled task %s", r->id);
-    } else {
-        ret = errmsg_set(err, ERR_ALGO, "the upstream no longer knows task %s",
-                         r->id);
-    }
-    hh_answer_fini(&a);
-    return ret;
-}
-
-static int upstream_run(struct engine *e, const struct job *job,
-                        const struct job_inputs *in, const char *out_path,
-                        const struct job_ctl *ctl, struct job_result *res,
-                        struct errmsg *err)
+static int upstream_start(struct engine *e, const struct job *job,
+                          const struct job_inputs *in, const char *out_path,
+                          const struct job_ctl *ctl, struct errmsg *err)
 {
     struct upstream_engine *ue = container_of(e, struct upstream_engine, base);
-    struct run r = { .ue = ue, .job = job, .ctl = ctl, .last_pct = -1 };
-    char id[HH_ID_MAX + 1];
-    bool resumed = ctl && ctl->ref && ctl->ref[0];
-    int ret;
-
     (void)in; /* local_media is false: the upstream fetches the URLs */
-    r.task_id = ctl && ctl->task_id ? ctl->task_id : "-";
-    if ((ret = net_http_new(&r.http, err)) < 0)
-        return ret;
-    r.hc = (struct hh_client){
-        .ep = &ue->ep,
-        .http = r.http,
-        .stop = ctl ? ctl->stop : NULL,
-        .timeout_ms = ue->timeout_ms,
-        .pace = take_token,
-        .arg = &r,
-    };
-    if (resumed) {
-        if (!hh_id_ok(ctl->ref)) {
-            ret = errmsg_set(err, ERR_ALGO,
-                             "the saved upstream task id is not usable");
-            goto out;
-        }
-        snprintf(id, sizeof(id), "%s", ctl->ref);
-        log_info("upstream resume", "task_id=%s upstream_task_id=%s", r.task_id,
-                 id);
-    } else {
-        if ((ret = submit(&r, id, res, err)) < 0)
-            goto out;
-        log_info("upstream submit", "task_id=%s upstream_task_id=%s", r.task_id,
-                 id);
-        if ((ret = save_ref(&r, id, err)) < 0)
-            goto out;
-    }
-    r.id = id;
-    ret = follow(&r, resumed, out_path, res, err);
-out:
-    net_http_free(r.http);
-    return ret;
+    return upstream_relay_start(ue, job, out_path, ctl, err);
+}
+
+/* In flight in this process: inflight=N (engine.NAME.concurrency, when
+ * set, is a lower cap). */
+static int upstream_capacity(struct engine *e, int configured)
+{
+    struct upstream_engine *ue = container_of(e, struct upstream_engine, base);
+    return configured > 0 && configured < ue->inflight ? configured
+                                                       : ue->inflight;
 }
 
 /* ------------------------------------------------------------- check */
@@ -517,7 +252,7 @@ static int upstream_check(struct engine *e, const atomic_bool *stop,
 
     if (net_http_new(&http, &ne) < 0)
         return errmsg_set(err, ERR_MODEL_UNAVAILABLE, "upstream %s: %s",
-                          ue->shown, net_reason(&ne));
+                          ue->shown, upstream_net_reason(&ne));
     /* Outside the rate limit: no pace. */
     struct hh_client hc = { .ep = &ue->ep,
                             .http = http,
@@ -527,7 +262,7 @@ static int upstream_check(struct engine *e, const atomic_bool *stop,
     if (rc < 0) {
         ret = errmsg_set(err, ERR_MODEL_UNAVAILABLE,
                          "upstream %s unreachable: %s", ue->shown,
-                         net_reason(&ne));
+                         upstream_net_reason(&ne));
     } else if (a.status == 401 || a.status == 403) {
         ret = errmsg_set(err, ERR_MODEL_UNAVAILABLE,
                          "upstream %s refused the key (HTTP %ld)", ue->shown,
@@ -549,6 +284,8 @@ static int upstream_check(struct engine *e, const atomic_bool *stop,
 static void upstream_free(struct engine *e)
 {
     struct upstream_engine *ue = container_of(e, struct upstream_engine, base);
+    upstream_relay_free(ue->relay); /* its threads first */
+    pthread_mutex_destroy(&ue->lock);
     hh_endpoint_fini(&ue->ep); /* wipes the key */
     limit_rate_free(ue->rate);
     free(ue);
@@ -557,7 +294,8 @@ static void upstream_free(struct engine *e)
 static const struct engine_ops upstream_ops = {
     .name = "upstream",
     .local_media = false,
-    .run = upstream_run,
+    .start = upstream_start,
+    .capacity = upstream_capacity,
     .check = upstream_check,
     .free = upstream_free,
 };
@@ -569,7 +307,9 @@ enum opt_id {
     OPT_RATE,
     OPT_POLL,
     OPT_POLL_MAX,
-    OPT_TIMEOUT
+    OPT_TIMEOUT,
+    OPT_INFLIGHT,
+    OPT_DOWNLOADS
 };
 static const struct upstream_opt {
     const char *name;
@@ -588,6 +328,10 @@ static const struct upstream_opt {
       "poll-max=DURATION from 10ms to 1h, at least poll" },
     { "timeout", OPT_TIMEOUT, 100, 3600000,
       "timeout=DURATION from 100ms to 1h (one HTTP request)" },
+    { "inflight", OPT_INFLIGHT, 1, UPSTREAM_INFLIGHT_MAX,
+      "inflight=N, upstream tasks followed at once, from 1 to 100000" },
+    { "downloads", OPT_DOWNLOADS, 1, 64,
+      "downloads=N, videos downloaded at once, from 1 to 64" },
 };
 
 static int bad(struct errmsg *err, const char *fmt, const char *what)
@@ -606,7 +350,10 @@ int engine_upstream_new(const char *args, struct engine **out,
     int ret = 0;
     struct upstream_engine *ue = xcalloc(1, sizeof(*ue));
     ue->base.ops = &upstream_ops;
-    ue->rate_per_s = 5;
+    ue->rate_per_s = 20;
+    ue->inflight = 1000;
+    ue->downloads = 4;
+    pthread_mutex_init(&ue->lock, NULL);
     ue->poll_ms = 1000;
     ue->poll_max_ms = 15000;
     ue->timeout_ms = 30000;
@@ -631,8 +378,9 @@ int engine_upstream_new(const char *args, struct engine **out,
     if (n < 2) {
         ret = bad(err, "engine upstream: expected %s",
                   "'upstream:DIALECT BASE_URL key=KEY [rate=N] "
-                  "[poll=DURATION] [poll-max=DURATION] [timeout=DURATION]' "
-                  "with DIALECT dashscope or ttapi");
+                  "[poll=DURATION] [poll-max=DURATION] [timeout=DURATION] "
+                  "[inflight=N] [downloads=N]' with DIALECT dashscope or "
+                  "ttapi");
         goto out;
     }
     if (strcmp(words[0], "dashscope") == 0) {
@@ -668,7 +416,8 @@ int engine_upstream_new(const char *args, struct engine **out,
         if (!o && !eq) { /* never echoed: it may be a bare key */
             ret = bad(err, "engine upstream: expected %s",
                       "OPTION=VALUE after the base URL (key=, key-env=, "
-                      "rate=, poll=, poll-max=, timeout=)");
+                      "rate=, poll=, poll-max=, timeout=, inflight=, "
+                      "downloads=)");
             goto out;
         }
         if (!o) { /* only the name: the value may be a mistyped key */
@@ -676,7 +425,7 @@ int engine_upstream_new(const char *args, struct engine **out,
             ret = errmsg_set(err, ERR_INVALID_PARAMETER,
                              "engine upstream: unknown option '%.*s' "
                              "(known: key=, key-env=, rate=, poll=, "
-                             "poll-max=, timeout=)",
+                             "poll-max=, timeout=, inflight=, downloads=)",
                              len > 40 ? 40 : len, words[i]);
             goto out;
         }
@@ -721,6 +470,19 @@ int engine_upstream_new(const char *args, struct engine **out,
                 goto out;
             }
             ue->rate_per_s = r;
+            break;
+        }
+        case OPT_INFLIGHT:
+        case OPT_DOWNLOADS: {
+            int64_t v64;
+            if (parse_i64(v, o->min_ms, o->max_ms, &v64) < 0) {
+                ret = bad(err, "engine upstream: expected %s", o->form);
+                goto out;
+            }
+            if (o->id == OPT_INFLIGHT)
+                ue->inflight = (int)v64;
+            else
+                ue->downloads = (int)v64;
             break;
         }
         case OPT_POLL:

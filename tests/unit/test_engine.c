@@ -994,6 +994,13 @@ struct relay_log {
     int progress_calls, last_pct, stop_at_pct;
     int saves, save_rc;
     char saved[TASK_REF_MAX];
+    /* The job's end (ctl.done), from the relay's threads. */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done;
+    int rc;
+    struct job_result res;
+    struct errmsg err;
 };
 
 static void relay_progress(void *arg, int pct)
@@ -1013,6 +1020,21 @@ static int relay_save(void *arg, const char *ref)
     return l->save_rc;
 }
 
+static void relay_done(void *arg, int rc, const struct job_result *res,
+                       const struct errmsg *err)
+{
+    struct relay_log *l = arg;
+    pthread_mutex_lock(&l->lock);
+    l->rc = rc;
+    l->res = *res;
+    l->err = *err;
+    l->done = true;
+    pthread_cond_signal(&l->cond);
+    pthread_mutex_unlock(&l->lock);
+}
+
+/* One relayed job to its end: started, then waited for (the upstream
+ * engine is asynchronous: it ends the job through ctl.done). */
 static int relay_run(struct engine *e, const struct job *job, const char *ref,
                      struct relay_log *l, struct job_result *res,
                      struct errmsg *err)
@@ -1022,9 +1044,25 @@ static int relay_run(struct engine *e, const struct job *job, const char *ref,
                            .progress = relay_progress,
                            .ref = ref,
                            .save_ref = relay_save,
+                           .done = relay_done,
                            .arg = l };
     unlink(path_of("relayed.mp4"));
-    return engine_run(e, job, NULL, path_of("relayed.mp4"), &ctl, res, err);
+    pthread_mutex_init(&l->lock, NULL);
+    pthread_cond_init(&l->cond, NULL);
+    l->done = false;
+    int rc = engine_start(e, job, NULL, path_of("relayed.mp4"), &ctl, err);
+    if (rc == 0) {
+        pthread_mutex_lock(&l->lock);
+        while (!l->done)
+            pthread_cond_wait(&l->cond, &l->lock);
+        pthread_mutex_unlock(&l->lock);
+        rc = l->rc;
+        *res = l->res;
+        *err = l->err;
+    }
+    pthread_cond_destroy(&l->cond);
+    pthread_mutex_destroy(&l->lock);
+    return rc;
 }
 
 static void fake_script(struct fake_answer *to, int *n,
