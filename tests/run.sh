@@ -49,7 +49,8 @@ for t in tests/api/test_*.py; do
     [ -f "$t" ] || continue
     case "$t" in
     # Many nodes on one PostgreSQL, in a throw-away cluster.
-    */test_cluster.py) run "$(basename "$t")" tests/pg.sh run python3 "$t" ;;
+    */test_cluster.py | */test_relay_inflight.py)
+        run "$(basename "$t")" tests/pg.sh run python3 "$t" ;;
     *) run "$(basename "$t")" python3 "$t" ;;
     esac
 done

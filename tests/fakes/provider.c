@@ -8,13 +8,14 @@
  *
  *   provider --video FILE [--seconds S] [--key KEY] [--never]
  *            [--error-every N] [--throttle-every N] [--retry-after S]
- *            [--fail-every N]
+ *            [--fail-every N] [--port N]
  *
  * --never: tasks never finish. --error-every N: every Nth API request
  * answers 500; --throttle-every N: every Nth answers 429 (with
  * Retry-After S when given). --fail-every N: every Nth task ends FAILED
- * DataInspectionFailed. Prints "provider: listening on PORT" once ready;
- * SIGTERM stops it. GET /stats answers the counts as JSON.
+ * DataInspectionFailed. --port N: listen there (a restart on the same
+ * port), else an ephemeral one. Prints "provider: listening on PORT" once
+ * ready; SIGTERM stops it. GET /stats answers the counts as JSON.
  */
 #include "../../src/core/core.h"
 #include "../../src/http/http.h"
@@ -46,7 +47,7 @@ static struct {
     const char *video, *key;
     int64_t seconds_ms;
     bool never;
-    int error_every, throttle_every, fail_every, retry_after;
+    int error_every, throttle_every, fail_every, retry_after, port;
     pthread_mutex_t lock;
     struct ptask *tasks;
     size_t n;
@@ -289,6 +290,8 @@ int main(int argc, char **argv)
             P.retry_after = num(a, v);
         else if (strcmp(a, "--fail-every") == 0)
             P.fail_every = num(a, v);
+        else if (strcmp(a, "--port") == 0)
+            P.port = num(a, v);
         else {
             fprintf(stderr, "provider: unknown option %s\n", a);
             return 2;
@@ -306,6 +309,7 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
     struct http_opts o = { .host = "127.0.0.1",
+                           .port = P.port,
                            .threads = 1,
                            .body_limit = 1 << 20,
                            .conn_timeout_s = 30 };
