@@ -274,7 +274,7 @@ int engine_command_new(const char *cmdline, struct engine **out,
                        struct errmsg *err)
 {
     struct command_engine *ce = xcalloc(1, sizeof(*ce));
-    ce->base.ops = &command_ops;
+    engine_init(&ce->base, &command_ops);
     int rc = engine_argv(cmdline, ce->argv, "command", err);
     if (rc < 0) {
         command_free(&ce->base);

@@ -167,8 +167,34 @@ int engine_check(struct engine *e, const atomic_bool *stop, struct errmsg *err)
     return e->ops->check ? e->ops->check(e, stop, err) : 0;
 }
 
+void engine_init(struct engine *e, const struct engine_ops *ops)
+{
+    e->ops = ops;
+    pthread_mutex_init(&e->room_lock, NULL);
+    e->room_fn = NULL;
+    e->room_arg = NULL;
+}
+
+void engine_room_grew(struct engine *e)
+{
+    pthread_mutex_lock(&e->room_lock);
+    if (e->room_fn)
+        e->room_fn(e->room_arg);
+    pthread_mutex_unlock(&e->room_lock);
+}
+
+void engine_watch_room(struct engine *e, void (*fn)(void *arg), void *arg)
+{
+    pthread_mutex_lock(&e->room_lock);
+    e->room_fn = fn;
+    e->room_arg = arg;
+    pthread_mutex_unlock(&e->room_lock);
+}
+
 void engine_free(struct engine *e)
 {
-    if (e)
-        e->ops->free(e);
+    if (!e)
+        return;
+    pthread_mutex_destroy(&e->room_lock);
+    e->ops->free(e);
 }

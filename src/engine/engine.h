@@ -149,10 +149,21 @@ struct engine_ops {
     void (*free)(struct engine *e);
 };
 
-/* Embedded first in every backend's own struct (container_of). */
+/* Embedded first in every backend's own struct (container_of); set up by
+ * engine_init. */
 struct engine {
     const struct engine_ops *ops;
+    pthread_mutex_t room_lock; /* guards room_fn and room_arg */
+    void (*room_fn)(void *arg);
+    void *room_arg;
 };
+
+/* For backends: set up the embedded struct engine. */
+void engine_init(struct engine *e, const struct engine_ops *ops);
+/* For backends: room grew by something other than a job's end (a resident
+ * copy became ready); tells the watcher, if any. Never call it holding a
+ * lock the watcher's fn might take. */
+void engine_room_grew(struct engine *e);
 
 /* Registry: make the engine `spec` names: "sandbox", "command:PROGRAM
  * [ARG...]" (an absolute path, words split on blanks, no shell), or
@@ -193,6 +204,11 @@ bool engine_host_check(const struct engine *e);
 int engine_check(struct engine *e, const atomic_bool *stop, struct errmsg *err);
 /* NULL is fine. */
 void engine_free(struct engine *e);
+/* Have fn(arg) called whenever the engine's room may have grown without a
+ * job ending (the worker's dispatcher then looks again at once instead of
+ * at its next tick). One watcher per engine; fn NULL removes it, and once
+ * that returns fn is not running and will not run again. */
+void engine_watch_room(struct engine *e, void (*fn)(void *arg), void *arg);
 
 /* Backends (only the registry in engine.c calls these). */
 struct engine *engine_sandbox_new(void);

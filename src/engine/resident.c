@@ -111,6 +111,7 @@ struct resident_engine {
     struct rjob *queue, *queue_tail; /* taken, not yet given to a copy */
     bool started;                    /* the manager runs */
     bool quit;
+    bool room_grew; /* a copy became ready: tell the watcher (unlocked) */
     pthread_t thread;
     int wake[2]; /* a byte here wakes the manager */
     uint64_t seq;
@@ -285,6 +286,7 @@ static void copy_line(struct resident_engine *re, struct copy *c,
         c->state = CP_READY;
         c->backoff_ms = 0;
         re->why[0] = '\0';
+        re->room_grew = true;
         log_info("resident copy ready", "engine=%s copy=%d load_ms=%lld", name,
                  c->index, (long long)(clock_mono_ms() - c->started_ms));
     } else if (strcmp(type, "progress") == 0 && is_job(c, id)) {
@@ -533,9 +535,13 @@ static void *manager_main(void *arg)
         pthread_mutex_lock(&re->lock);
         ended = NULL;
         io(re, p, n, clock_mono_ms(), &ended);
-        if (ended) {
+        bool grew = re->room_grew;
+        re->room_grew = false;
+        if (ended || grew) {
             pthread_mutex_unlock(&re->lock);
             report(ended);
+            if (grew)
+                engine_room_grew(&re->base);
             pthread_mutex_lock(&re->lock);
         }
     }
@@ -657,15 +663,15 @@ static int resident_configure(struct engine *e, int concurrency,
                               "resident engine: concurrency, deadline, "
                               "start-timeout, grace)",
                               (int)(k < 60 ? k : 60), opts[i]);
-        if (clock_parse_duration(eq + 1, timeout ? 1000 : 0,
-                                 timeout ? INT64_C(24) * 3600000 : 3600000,
-                                 &ms) < 0)
-            return errmsg_set(err, ERR_INVALID_PARAMETER,
-                              "%s: '%.60s' is not valid: expected a duration "
-                              "%s",
-                              timeout ? "start-timeout" : "grace", eq + 1,
-                              timeout ? "from 1s to 24h (10m)"
-                                      : "from 0 to 1h (5s)");
+        if (!eq || clock_parse_duration(
+                       eq + 1, timeout ? 1000 : 0,
+                       timeout ? INT64_C(24) * 3600000 : 3600000, &ms) < 0)
+            return errmsg_set(
+                err, ERR_INVALID_PARAMETER,
+                "%s: '%.60s' is not valid: expected a duration "
+                "%s",
+                timeout ? "start-timeout" : "grace", eq ? eq + 1 : "",
+                timeout ? "from 1s to 24h (10m)" : "from 0 to 1h (5s)");
         if (timeout)
             re->start_timeout_ms = ms;
         else
@@ -717,7 +723,7 @@ int engine_resident_new(const char *cmdline, struct engine **out,
                         struct errmsg *err)
 {
     struct resident_engine *re = xcalloc(1, sizeof(*re));
-    re->base.ops = &resident_ops;
+    engine_init(&re->base, &resident_ops);
     re->n_copies = 1;
     re->start_timeout_ms = 10 * 60 * 1000;
     re->grace_ms = 5000;

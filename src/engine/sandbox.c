@@ -939,6 +939,6 @@ static const struct engine_ops sandbox_ops = {
 struct engine *engine_sandbox_new(void)
 {
     struct engine_sandbox *s = xcalloc(1, sizeof(*s));
-    s->base.ops = &sandbox_ops;
+    engine_init(&s->base, &sandbox_ops);
     return &s->base;
 }

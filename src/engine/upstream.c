@@ -349,7 +349,7 @@ int engine_upstream_new(const char *args, struct engine **out,
     bool has_poll_max = false;
     int ret = 0;
     struct upstream_engine *ue = xcalloc(1, sizeof(*ue));
-    ue->base.ops = &upstream_ops;
+    engine_init(&ue->base, &upstream_ops);
     ue->rate_per_s = 20;
     ue->inflight = 1000;
     ue->downloads = 4;

@@ -275,6 +275,20 @@ static int select_models(struct worker_pool *pool, struct errmsg *err)
     return ret;
 }
 
+static void room_grew(void *arg)
+{
+    worker_poke(arg);
+}
+
+/* Be told (or stop being told) when an engine's room grows without a job
+ * ending, so a resident copy's first job starts when it is ready. */
+static void watch_room(struct worker_pool *pool, bool on)
+{
+    for (size_t i = 0; i < route_engine_count(pool->d.routes); i++)
+        engine_watch_room(route_engine_get(route_engine_at(pool->d.routes, i)),
+                          on ? room_grew : NULL, on ? pool : NULL);
+}
+
 int worker_start(const struct worker_deps *deps, struct worker_pool **out,
                  struct errmsg *err)
 {
@@ -307,6 +321,8 @@ int worker_start(const struct worker_deps *deps, struct worker_pool **out,
         log_info("orphan results removed", "count=%d", removed);
 
     int n = deps->conf->workers;
+    if (n > 0)
+        watch_room(pool, true);
     pool->threads = xcalloc((size_t)(n ? n : 1), sizeof(pthread_t));
     for (int i = 0; i < n; i++) {
         if (pthread_create(&pool->threads[i], NULL, render_main, pool) != 0) {
@@ -404,6 +420,7 @@ void worker_stop(struct worker_pool *pool, int64_t grace_ms)
         job_abandon(q);
         q = next;
     }
+    watch_room(pool, false);
     if (!wait_jobs(pool, STOP_WAIT_MS, "engines did not stop")) {
         /* An engine still holds a job and will call back into the pool:
          * freeing it would be a use after free. Their tasks' leases run

@@ -4,7 +4,8 @@
  * temporary directory and are checked from outside, with ffprobe (H.264 and
  * AAC, docs/api.md s.4 sizes, 24 fps, exact duration, faststart) and the
  * ffmpeg CLI (the watermark, the first frame, the audio, decoded). The
- * upstream engine runs against a fake upstream served in this process.
+ * upstream engine runs against a fake upstream served in this process; a
+ * resident engine's copy (a shell script) tells the room watcher.
  */
 #include "../../src/engine/engine.h"
 #include "../../src/media/media.h"
@@ -1500,6 +1501,66 @@ out:
     engine_free(wrong);
 }
 
+/* ------------------------------------------------------------ resident */
+
+struct room_seen {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int calls;
+};
+
+static void on_room(void *arg)
+{
+    struct room_seen *r = arg;
+    pthread_mutex_lock(&r->lock);
+    r->calls++;
+    pthread_cond_signal(&r->cond);
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* A copy that becomes ready tells the room watcher (the worker's
+ * dispatcher then claims at once instead of at its next look). */
+static void resident_tells_when_a_copy_is_ready(void)
+{
+    struct errmsg err = { 0 };
+    struct engine *e = NULL;
+    struct room_seen seen = { .lock = PTHREAD_MUTEX_INITIALIZER,
+                              .cond = PTHREAD_COND_INITIALIZER };
+    const char *prog = path_of("ready.sh");
+    FILE *f = fopen(prog, "w");
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    fputs("#!/bin/sh\necho '{\"type\": \"ready\"}'\n"
+          "while read -r line; do :; done\n",
+          f);
+    fclose(f);
+    chmod(prog, 0755);
+    char spec[128];
+    snprintf(spec, sizeof(spec), "resident:%s", prog);
+    CHECK_INT(engine_new(spec, &e, &err), 0);
+    if (!e)
+        return;
+    CHECK_INT(engine_configure(e, 0, NULL, 0, &err), 0);
+    engine_watch_room(e, on_room, &seen);
+    CHECK_INT(engine_capacity(e, 0), 0);       /* nothing loaded yet */
+    CHECK_INT(engine_check(e, NULL, &err), 0); /* starts the copy */
+    /* A hang guard, not a speed limit: the copy is ready at once. */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 60;
+    pthread_mutex_lock(&seen.lock);
+    while (seen.calls == 0 &&
+           pthread_cond_timedwait(&seen.cond, &seen.lock, &until) == 0)
+        ;
+    int calls = seen.calls;
+    pthread_mutex_unlock(&seen.lock);
+    CHECK_INT(calls, 1);
+    CHECK_INT(engine_capacity(e, 0), 1);
+    engine_watch_room(e, NULL, NULL);
+    engine_free(e);
+}
+
 int main(void)
 {
     unit_suite = "engine";
@@ -1523,6 +1584,7 @@ int main(void)
     RUN(kinds_check_their_media);
     RUN(every_local_engine_checks_inputs);
     RUN(inputs_stop_and_progress);
+    RUN(resident_tells_when_a_copy_is_ready);
     if (net_global_init(&err) == 0 && fake_start()) {
         RUN(upstream_spec_words);
         RUN(upstream_relays_a_job);
