@@ -51,7 +51,7 @@ OBJS += $(O)/gen/store_sql.o
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:%.c=$(O)/%)
 
-.PHONY: all run test tests setup lint bench clean fuzz fuzz-prep fuzz-short \
+.PHONY: all run test tests fakes setup lint bench clean fuzz fuzz-prep fuzz-short \
         install
 
 all: $(O)/paddock
@@ -143,6 +143,7 @@ $(O)/tests/fakes/%: tests/fakes/%.c $(O)/libpaddock.a
 	$(CC) $(CFLAGS) -MMD -MP -o $@ $< $(O)/libpaddock.a $(LDFLAGS) $(LDLIBS)
 
 tests: $(O)/paddock $(UNIT_BINS) $(FAKE_BINS)
+fakes: $(FAKE_BINS)
 
 setup:
 	@./scripts/setup.sh
@@ -161,7 +162,7 @@ lint: setup
 	@./scripts/lint.sh
 
 bench: setup
-	@$(MAKE) --no-print-directory BUILD=release all
+	@$(MAKE) --no-print-directory BUILD=release all fakes
 	@./bench/run.sh $(if $(filter command line,$(origin O)),$(O),build/release)
 
 # Fuzzing: libFuzzer targets under fuzz/, built with clang and linked with

@@ -9,7 +9,7 @@ something is broken: a server does not start, a request errors, a render
 fails for a reason other than "not implemented yet".
 
 BENCH_QUICK=1 runs every row briefly (CI). BENCH_ONLY=query,submit,render,
-memory,flood,upload,scale runs some rows. Standard library only; every
+memory,flood,upload,relay,resident,scale runs some rows. Standard library only; every
 process is started here, on 127.0.0.1, and stopped by its pid on exit.
 """
 
@@ -70,6 +70,12 @@ P = {
     "scale_warmup": 16 if QUICK else 100,
     "scale_connections": 8,           # keep-alive submit connections
     "scale_timeout": 120 if QUICK else 600,
+    # relay: tasks relayed at once, each T s at the provider (bench_relay)
+    "relay_tasks": 200 if QUICK else 2000,
+    "relay_seconds": 5 if QUICK else 20,
+    "relay_rate": 1000,  # the engine's rate=, above N / poll-max
+    # resident: tasks at concurrency 1 (bench_resident)
+    "resident_tasks": 5 if QUICK else 20,
 }
 
 # A render that fails with one of these is a task kind the sandbox does not
@@ -1447,6 +1453,200 @@ def bench_scale(ctx):
     return rows
 
 
+# ------------------------------------------------------------ relay
+
+class Provider(_Proc):
+    """tests/fakes/provider: a HappyHorse provider on 127.0.0.1 whose tasks
+    take `seconds` by the clock; GET /stats counts what it was sent."""
+
+    what = "provider"
+
+    def __init__(self, binary, tmp, name, clip, seconds, key):
+        self.binary, self.name = binary, name
+        self.args = ["--video", clip, "--seconds", str(seconds), "--key", key]
+        self.proc, self.port = None, None
+        self.log_path = os.path.join(tmp, name + ".log")
+
+    def start(self, timeout=30):
+        def ready(line):
+            if "provider: listening on" not in line:
+                return False
+            self.port = int(line.split()[-1])
+            return True
+        return self._start([self.binary] + self.args, ready, timeout)
+
+    def stats(self):
+        status, _, body = http_request(self.port, "GET", "/stats")
+        if status != 200:
+            raise Broken("provider /stats: HTTP %d" % status)
+        return json.loads(body)
+
+
+def make_clip(ctx, name, size="128x128", seconds=3):
+    """A small H.264 MP4 for engines that copy instead of render."""
+    clip = os.path.join(ctx.tmp, name)
+    run([ctx.tools["ffmpeg"], "-nostdin", "-y", "-loglevel", "error",
+         "-f", "lavfi", "-i", "color=c=black:s=%s:r=24" % size, "-t",
+         str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt",
+         "yuv420p", "-movflags", "+faststart", clip], 60)
+    return clip
+
+
+def metric(server, name):
+    """One counter of the server's /metrics (0 before its first count)."""
+    status, _, body = server.request("GET", "/metrics", headers={
+        "Authorization": "Bearer " + KEY})
+    if status != 200:
+        raise Broken("/metrics: HTTP %d" % status)
+    for line in body.decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def poll_schedule(poll_s, poll_max_s, seconds):
+    """Looks at one task that ends `seconds` after its submit, by the
+    relay's schedule (poll, x1.5 per look, up to poll-max)."""
+    t, step, n = 0.0, poll_s, 0
+    while t < seconds:
+        t += step
+        n += 1
+        step = min(step * 1.5, poll_max_s)
+    return n
+
+
+def bench_relay(ctx):
+    """N tasks relayed at once to a provider whose tasks take T seconds:
+    how soon after the last submit all SUCCEEDED, how many were in flight
+    together, the server's RSS per in-flight task, and the provider's view
+    of the polls (docs/engines.md, "The upstream engine")."""
+    if not os.access(ctx.provider, os.X_OK):
+        raise Broken("%s is missing (make bench builds it)" % ctx.provider)
+    n, secs = P["relay_tasks"], P["relay_seconds"]
+    rate, poll_s, poll_max_s = P["relay_rate"], 1.0, 4.0
+    clip = make_clip(ctx, "relay-clip.mp4")
+    pkey = "bench-provider-key"
+    prov = ctx.own(Provider(ctx.provider, ctx.tmp, "relay-provider", clip,
+                            secs, pkey).start())
+    spec = ("upstream:dashscope http://127.0.0.1:%d key=%s rate=%d poll=1s "
+            "poll-max=4s inflight=%d" % (prov.port, pkey, rate, n))
+    srv = ctx.own(Paddock(ctx.binary, ctx.tmp, "relay",
+                          ["--engine", spec, "--max-active", "0"]).start())
+    time.sleep(0.5)
+    idle_kb = proc_status(srv.pid)["VmRSS"]
+    t0 = time.perf_counter()
+    submit_many(srv, n, threads=8, body=t2v_body())
+    t_last = time.perf_counter()
+    most, rss_kb, ended, samples = 0, idle_kb, 0.0, 0
+    deadline = t_last + secs + 120
+    while True:
+        st = prov.stats()
+        flying = st["tasks"] - st["downloads"]
+        most = max(most, flying)
+        if st["tasks"] == n and st["downloads"] == 0:
+            rss_kb = max(rss_kb, proc_status(srv.pid)["VmRSS"])
+            samples += 1
+        ended = metric(srv, "paddock_tasks_succeeded_total") + \
+            metric(srv, "paddock_tasks_failed_total")
+        if ended >= n:
+            break
+        if time.perf_counter() > deadline:
+            raise Broken("relay: %d of %d tasks ended %d s after the last "
+                         "submit" % (ended, n, secs + 120))
+        time.sleep(0.1)
+    took = time.perf_counter() - t_last
+    failed = metric(srv, "paddock_tasks_failed_total")
+    st = prov.stats()
+    srv.stop()
+    prov.stop()
+    if failed:
+        raise Broken("relay: %d tasks FAILED:\n%s" % (failed, srv.log_tail()))
+    if not samples:
+        raise Broken("relay: never all %d in flight at once (at most %d)" %
+                     (n, most))
+    per_task_kb = (rss_kb - idle_kb) / float(n)
+    looks = poll_schedule(poll_s, poll_max_s, secs)
+    polls = st["polls"] / float(n)
+    limit = 2 * rate  # a second's refill beside a full bucket
+    return [
+        row("relay %d in flight, T=%d s: last end after last submit" %
+            (n, secs), paddock=took, unit="s", reference=float(secs),
+            ref_name="ideal (T)", ratio=took / secs,
+            target="<= T + 5 s", verdict=verdict_at_most(took, secs + 5.0),
+            note="%d submits in %.1f s (8 clients, one key, --max-active 0); "
+                 "default --workers; %s" % (
+                     n, t_last - t0, spec.replace(pkey, "KEY").replace(
+                         "http://127.0.0.1:%d" % prov.port, "<provider>"))),
+        row("relay concurrency", paddock=float(most), unit="",
+            reference=float(n),
+            ref_name="ideal (N)", ratio=most / float(n),
+            target=">= 0.9 x N", verdict=verdict_at_least(most, 0.9 * n),
+            note="most provider tasks submitted and not yet downloaded"),
+        row("relay RSS per in-flight task", paddock=per_task_kb, unit="KB",
+            target="<= 16 KB", verdict=verdict_at_most(per_task_kb, 16.0),
+            note="(VmRSS with all %d in flight, %d samples) - idle %.1f MB, "
+                 "/ %d" % (n, samples, idle_kb / 1024.0, n)),
+        row("relay polls per task", paddock=polls, unit="",
+            reference=float(looks), ref_name="schedule", ratio=polls / looks,
+            target="<= schedule + 1",
+            verdict=verdict_at_most(polls, looks + 1.0),
+            note="provider: %d submits (%d replays), %d polls, shortest gap "
+                 "between two polls of a task %d ms (poll=1s), most requests "
+                 "in one second %d (rate=%d, burst %d)" % (
+                     st["submits"], st["replays"], st["polls"],
+                     st["min_poll_gap_ms"], st["max_per_s"], rate, rate)
+                 + ("" if st["max_per_s"] <= limit else
+                    " ABOVE the token bucket")),
+    ]
+
+
+# ------------------------------------------------------------ resident
+
+def bench_resident(ctx):
+    """A model whose load takes 2 s and whose job takes 0.2 s, 20 tasks at
+    concurrency 1: the resident engine loads once, the command engine once
+    per task (docs/engines.md, "The resident engine")."""
+    n, load_s, job_s = P["resident_tasks"], 2.0, 0.2
+    clip = make_clip(ctx, "resident-clip.mp4")
+    prog = os.path.join(BENCH, "slow_engine.py")
+    if " " in prog + ctx.tmp + sys.executable:
+        raise Broken("engine paths may hold no blank: %s" % prog)
+    walls, loads = {}, {}
+    for kind in ("resident", "command"):
+        log = os.path.join(ctx.tmp, "%s-loads.txt" % kind)
+        spec = "%s:%s %s %s %g %g %s" % (kind, sys.executable, prog, kind,
+                                         load_s, job_s, clip)
+        os.environ["SLOW_ENGINE_LOADS"] = log
+        t0 = time.perf_counter()
+        try:
+            srv = ctx.own(Paddock(ctx.binary, ctx.tmp, "resident-" + kind,
+                                  ["--engine", spec, "--workers", "1"]
+                                  ).start())
+        finally:
+            del os.environ["SLOW_ENGINE_LOADS"]
+        ids = [submit_ok(srv, t2v_body(seed=i)) for i in range(n)]
+        for tid in ids:
+            doc = srv.wait(tid, timeout=600)
+            if doc["output"]["task_status"] != "SUCCEEDED":
+                raise Broken("%s engine: task %s %s" % (kind, tid,
+                                                        doc["output"]))
+        walls[kind] = time.perf_counter() - t0
+        srv.stop()
+        with open(log) as f:
+            loads[kind] = len(f.readlines())
+    ideal = load_s + n * job_s
+    w = walls["resident"]
+    return [row("resident %d tasks (load %g s, job %g s)" % (n, load_s, job_s),
+                paddock=w, unit="s", reference=walls["command"],
+                ref_name="command engine", ratio=w / walls["command"],
+                target="<= 1.2 x %.1f s" % ideal,
+                verdict=verdict_at_most(w, 1.2 * ideal),
+                note="from the server's start to the last SUCCEEDED, "
+                     "--workers 1; loads: resident %d, command %d; ideal "
+                     "load + n x job = %.1f s" % (
+                         loads["resident"], loads["command"], ideal))]
+
+
 SECTIONS = [
     ("query", bench_query, ["query req/s", "query p99"]),
     ("submit", bench_submit, ["durable submits/s", "submit p99"]),
@@ -1458,6 +1658,14 @@ SECTIONS = [
     ("flood", bench_flood, ["RSS under %d unauthenticated 30 MB bodies" %
                             (16 if QUICK else 64)]),
     ("upload", bench_upload, ["RSS taking a 100 MB upload form"]),
+    ("relay", bench_relay, ["relay %d in flight, T=%d s: last end after "
+                            "last submit" % (P["relay_tasks"],
+                                             P["relay_seconds"]),
+                            "relay concurrency",
+                            "relay RSS per in-flight task",
+                            "relay polls per task"]),
+    ("resident", bench_resident, ["resident %d tasks (load 2 s, job 0.2 s)"
+                                  % P["resident_tasks"]]),
     ("scale", bench_scale, ["scale %s %d worker%s" % (what, n,
                                                       "" if n == 1 else "s")
                             for what in ("claims/s", "tasks/s")
@@ -1572,8 +1780,9 @@ def machine(ctx):
 
 class Ctx:
     def __init__(self, binary, sqlite_raw, tools, tmp, nofile,
-                 copy_engine=None):
+                 copy_engine=None, provider=None):
         self.binary = binary
+        self.provider = provider
         self.sqlite_raw = sqlite_raw
         self.copy_engine = copy_engine
         self.tools = tools
@@ -1589,7 +1798,7 @@ class Ctx:
         """Stop whatever a failed row left running (never raises)."""
         for t in reversed(self._owned):
             try:
-                if isinstance(t, (Paddock, Worker)) and t.proc:
+                if isinstance(t, (Paddock, Worker, Provider)) and t.proc:
                     stop(t.proc, signal.SIGKILL)
                     t.proc = None
                 else:
@@ -1618,6 +1827,8 @@ def main():
     ap.add_argument("--sqlite-raw", required=True, help="bench/sqlite_raw")
     ap.add_argument("--copy-engine",
                     help="bench/copy_engine (default: beside --sqlite-raw)")
+    ap.add_argument("--provider",
+                    help="tests/fakes/provider (default: beside --bin)")
     ap.add_argument("--nginx", default="nginx")
     ap.add_argument("--wrk", default="wrk")
     ap.add_argument("--ffmpeg", default="ffmpeg")
@@ -1639,7 +1850,9 @@ def main():
     ctx = Ctx(os.path.abspath(a.bin), os.path.abspath(a.sqlite_raw),
               {"nginx": a.nginx, "wrk": a.wrk, "ffmpeg": a.ffmpeg}, tmp,
               nofile, os.path.abspath(a.copy_engine or os.path.join(
-                  os.path.dirname(a.sqlite_raw), "copy_engine")))
+                  os.path.dirname(a.sqlite_raw), "copy_engine")),
+              os.path.abspath(a.provider or os.path.join(
+                  os.path.dirname(a.bin), "tests", "fakes", "provider")))
 
     print("bench: %s mode, %s; %d cores shared by the servers, wrk and the "
           "references" % ("quick" if QUICK else "full", ctx.binary,

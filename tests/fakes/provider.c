@@ -15,7 +15,8 @@
  * Retry-After S when given). --fail-every N: every Nth task ends FAILED
  * DataInspectionFailed. --port N: listen there (a restart on the same
  * port), else an ephemeral one. Prints "provider: listening on PORT" once
- * ready; SIGTERM stops it. GET /stats answers the counts as JSON.
+ * ready; SIGTERM stops it. GET /stats answers the counts as JSON
+ * (max_per_s: the most API requests in one whole second since the first).
  */
 #include "../../src/core/core.h"
 #include "../../src/http/http.h"
@@ -53,6 +54,8 @@ static struct {
     size_t n;
     uint64_t requests, submits, replays, polls, downloads, errors, throttles;
     int64_t first_ms, last_ms;
+    int64_t sec;                   /* the current whole second since first_ms */
+    uint64_t sec_count, max_per_s; /* API requests in it; the most in one */
 } P = { .seconds_ms = 3000, .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static void reply(struct http_reply *rep, int status, const char *fmt, ...)
@@ -176,13 +179,16 @@ static void stats(struct http_reply *rep)
           "{\"tasks\":%zu,\"requests\":%llu,\"submits\":%llu,"
           "\"replays\":%llu,\"polls\":%llu,\"downloads\":%llu,"
           "\"errors\":%llu,\"throttles\":%llu,\"unpolled\":%zu,"
-          "\"min_poll_gap_ms\":%lld,\"span_ms\":%lld}",
+          "\"min_poll_gap_ms\":%lld,\"span_ms\":%lld,"
+          "\"max_per_s\":%llu}",
           P.n, (unsigned long long)P.requests, (unsigned long long)P.submits,
           (unsigned long long)P.replays, (unsigned long long)P.polls,
           (unsigned long long)P.downloads, (unsigned long long)P.errors,
           (unsigned long long)P.throttles, unpolled,
           (long long)(min_gap == INT64_MAX ? -1 : min_gap),
-          (long long)(P.last_ms - P.first_ms));
+          (long long)(P.last_ms - P.first_ms),
+          (unsigned long long)(P.sec_count > P.max_per_s ? P.sec_count
+                                                         : P.max_per_s));
 }
 
 static void handle(void *arg, struct http_req *req, struct http_reply *rep)
@@ -223,6 +229,13 @@ static void handle(void *arg, struct http_req *req, struct http_reply *rep)
     if (!P.first_ms)
         P.first_ms = now;
     P.last_ms = now;
+    if ((now - P.first_ms) / 1000 != P.sec) {
+        if (P.sec_count > P.max_per_s)
+            P.max_per_s = P.sec_count;
+        P.sec = (now - P.first_ms) / 1000;
+        P.sec_count = 0;
+    }
+    P.sec_count++;
     if (!keyed(req)) {
         reply(rep, 401,
               "{\"code\":\"InvalidApiKey\",\"message\":\"Invalid API-key "
