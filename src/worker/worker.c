@@ -151,6 +151,8 @@ static void finish_failed_as(struct worker_pool *pool, const char *owner,
         log_error("could not record failure", "task_id=%s", t->task_id);
     else {
         drop_earlier_attempts(pool, t);
+        if (pool->d.on_finish)
+            pool->d.on_finish(pool->d.on_finish_arg, t->task_id);
         metrics_add(METRIC_FAILED, 1);
         log_info("task failed", "task_id=%s code=%s attempt=%d", t->task_id,
                  t->code, t->attempt);
@@ -413,6 +415,8 @@ static void run_task(struct worker_pool *pool, struct slot *sl, struct task *t)
         goto out;
     }
     drop_earlier_attempts(pool, t);
+    if (pool->d.on_finish)
+        pool->d.on_finish(pool->d.on_finish_arg, t->task_id);
     metrics_add(METRIC_SUCCEEDED, 1);
     log_info("task succeeded", "task_id=%s attempt=%d render_ms=%lld",
              t->task_id, t->attempt, (long long)(clock_mono_ms() - started));
