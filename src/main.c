@@ -228,6 +228,9 @@ static int cmd_serve(int argc, char **argv, bool with_api)
     sigaddset(&sigs, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* One line per request, not one write(2) each (its flusher thread
+     * starts with the signals blocked). */
+    log_buffer_start();
 
     if (net_global_init(&err) < 0)
         goto out;
@@ -336,12 +339,15 @@ wait:;
     grace_ms = conf.grace_ms;
     ret = 0;
 out:
-    if (err.code)
+    if (err.code) {
+        log_flush(); /* the lines before it come first */
         fprintf(stderr, "paddock: %s\n", errmsg_text(&err));
+    }
     /* No new requests; those in progress finish. */
     if (!http_stop(http)) {
         /* A handler may still run: free nothing it uses. Every task that
          * was acknowledged is already in the store. */
+        log_flush();
         fprintf(stderr, "paddock: exiting with requests in flight\n");
         fflush(NULL);
         _exit(1);
@@ -357,6 +363,7 @@ out:
     net_global_fini();
     free(listen_base);
     conf_fini(&conf);
+    log_buffer_stop(); /* every line out before the exit status */
     return ret;
 }
 

@@ -111,10 +111,17 @@ def two_api_nodes_three_workers():
         files = os.listdir(os.path.join(data, "results"))
         for tid in acked:
             assert len([f for f in files if f.startswith(tid)]) == 1, tid
-        logs = "".join(open(os.path.join(data, f), errors="replace").read()
-                       for f in os.listdir(data) if f.endswith(".log"))
-        twice = [t for t in acked
-                 if logs.count('msg="task succeeded" task_id=%s' % t) != 1]
+        # Info lines reach the logs within LOG_FLUSH_MS (50 ms): poll.
+        deadline = time.time() + 10
+        while True:
+            logs = "".join(open(os.path.join(data, f),
+                                errors="replace").read()
+                           for f in os.listdir(data) if f.endswith(".log"))
+            twice = [t for t in acked if logs.count(
+                'msg="task succeeded" task_id=%s' % t) != 1]
+            if not twice or time.time() > deadline:
+                break
+            time.sleep(0.05)
         assert not twice, twice[:5]
         print("cluster: 300 acknowledged and SUCCEEDED across 2 API nodes "
               "and 4 workers (1 killed), %d submits refused while a node "

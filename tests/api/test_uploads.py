@@ -163,7 +163,7 @@ def upload_then_video_edit_succeeds(srv):
     assert abs(done["usage"]["input_video_duration"] - 4) < 0.05, done
     # The upload stays for other tasks until it expires.
     assert on_disk(srv, out["upload_id"])
-    assert "upload stored" in srv.log_text()
+    assert "upload stored" in srv.log_wait("upload stored")
 
 
 @case
@@ -325,7 +325,8 @@ def uploads_expire(_srv):
         # The janitor sweeps it (every half retention here, at least 1 s).
         until("the upload to go", lambda: not on_disk(srv, out["upload_id"]),
               timeout=15)
-        assert "expired uploads deleted" in srv.log_text()
+        assert "expired uploads deleted" in \
+            srv.log_wait("expired uploads deleted")
         refused(srv.submit(edit(out["url"])),
                 "no upload " + out["upload_id"],
                 "uploads expire 2s after they are sent")
