@@ -156,6 +156,18 @@ static void date_header(struct loop *l, struct buf *out)
 
 static void response_done(struct http_conn *c);
 
+/* n in decimal (no printf on every reply). */
+static void put_decimal(struct buf *o, uint64_t n)
+{
+    char d[24];
+    size_t i = sizeof(d);
+    do {
+        d[--i] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n);
+    buf_append(o, d + i, sizeof(d) - i);
+}
+
 /* Write what is left of the reply; on EAGAIN wait for EPOLLOUT. */
 static void write_out(struct http_conn *c)
 {
@@ -251,10 +263,11 @@ static void send_reply(struct http_conn *c)
         buf_puts(o, rep->content_type);
         buf_puts(o, "\r\n");
     }
-    if (!no_body_status(rep->status))
-        buf_printf(
-            o, "Content-Length: %llu\r\n",
-            (unsigned long long)(rep->fd >= 0 ? rep->length : rep->body_len));
+    if (!no_body_status(rep->status)) {
+        buf_puts(o, "Content-Length: ");
+        put_decimal(o, rep->fd >= 0 ? rep->length : rep->body_len);
+        buf_puts(o, "\r\n");
+    }
     buf_puts(o, "X-Request-Id: ");
     buf_puts(o, req->id);
     buf_puts(o, "\r\n");
@@ -374,8 +387,13 @@ static void start_request(struct http_conn *c, const char *data, size_t len,
                           bool oversize)
 {
     struct http_server *srv = c->loop->srv;
-    struct http_req *req = xcalloc(1, sizeof(*req) + len + 1);
+    struct http_req *req = xmalloc(sizeof(*req) + len + 1);
     const char *why = "";
+    /* Zeroed up to the head's table; the tables stay as they are (the
+     * parser sets what it counts), the user area is zeroed as promised. */
+    memset(req, 0, offsetof(struct http_req, head.h));
+    memset(req->user, 0, sizeof(req->user));
+    req->hbuf[0] = '\0';
     req->conn = c;
     req->rep.fd = -1;
     req->head.content_length = -1;
@@ -469,8 +487,10 @@ static size_t head_feed(struct http_conn *c, const char *data, size_t len)
     }
     size_t end = 0;
     for (size_t i = c->scan; i < len; i++) {
-        if (data[i] != '\n')
-            continue;
+        const char *nl = memchr(data + i, '\n', len - i);
+        if (!nl)
+            break;
+        i = (size_t)(nl - data);
         if (i + 1 < len && data[i + 1] == '\n') {
             end = i + 2;
             break;

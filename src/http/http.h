@@ -217,12 +217,12 @@ void http_resume(struct http_defer *d);
 struct http_head {
     const char *method, *target, *path, *query; /* query: raw, or NULL */
     int minor;                                  /* HTTP/1.minor */
-    struct {
-        const char *name, *value;
-    } h[HTTP_MAX_HEADERS];
     size_t n;
     int64_t content_length; /* -1: none */
     bool chunked, keep_alive, expect_continue;
+    struct {
+        const char *name, *value;
+    } h[HTTP_MAX_HEADERS]; /* last: only h[0, n) is ever set */
 };
 int http_parse_head(char *buf, size_t len, struct http_head *head,
                     const char **why);
