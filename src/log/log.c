@@ -49,27 +49,47 @@ bool log_enabled(enum log_level level)
     return (int)level >= atomic_load(&log_min);
 }
 
-/* A byte that may stand unquoted in a logfmt value. */
-static bool plain_byte(unsigned char c)
-{
-    return c > 0x20 && c != 0x7f && c != '"' && c != '=' && c != '\\';
-}
+/*
+ * What each byte needs: BYTE_PLAIN may stand in an unquoted value,
+ * BYTE_QUOTED only inside quotes (space and '='), BYTE_ESCAPED must be
+ * escaped even there (control bytes, DEL, '"' and '\\'). Bytes >= 0x80
+ * pass (the line stays UTF-8 when the value is).
+ */
+enum { BYTE_PLAIN, BYTE_QUOTED, BYTE_ESCAPED };
+#define BYTE_CLASS(c)                                                      \
+    ((c) < 0x20 || (c) == 0x7f || (c) == '"' || (c) == '\\' ? BYTE_ESCAPED \
+     : (c) == ' ' || (c) == '='                             ? BYTE_QUOTED  \
+                                                            : BYTE_PLAIN)
+#define CLASS4(c) \
+    BYTE_CLASS(c), BYTE_CLASS((c) + 1), BYTE_CLASS((c) + 2), BYTE_CLASS((c) + 3)
+#define CLASS16(c) CLASS4(c), CLASS4((c) + 4), CLASS4((c) + 8), CLASS4((c) + 12)
+#define CLASS64(c) \
+    CLASS16(c), CLASS16((c) + 16), CLASS16((c) + 32), CLASS16((c) + 48)
+static const unsigned char byte_class[256] = { CLASS64(0), CLASS64(64),
+                                               CLASS64(128), CLASS64(192) };
 
 void log_escape(struct buf *out, const char *s, size_t n, bool quoted)
 {
-    bool plain = n > 0;
-    for (size_t i = 0; plain && i < n; i++)
-        plain = plain_byte((unsigned char)s[i]);
-    if (plain && !quoted) {
+    const unsigned char *u = (const unsigned char *)s;
+    unsigned need = n ? BYTE_PLAIN : BYTE_QUOTED; /* "" must be quoted */
+    size_t i = 0;
+    for (; i < n; i++) {
+        unsigned k = byte_class[u[i]];
+        if (k > need)
+            need = k;
+        if (k == BYTE_ESCAPED)
+            break;
+    }
+    if (need == BYTE_PLAIN && !quoted) {
         buf_append(out, s, n);
         return;
     }
     if (!quoted)
         buf_putc(out, '"');
     size_t run = 0; /* bytes copied as they are, in one append */
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != 0x7f && c != '"' && c != '\\')
+    for (; i < n; i++) {
+        unsigned char c = u[i];
+        if (byte_class[c] != BYTE_ESCAPED)
             continue;
         buf_append(out, s + run, i - run);
         run = i + 1;
@@ -98,6 +118,27 @@ void log_escape(struct buf *out, const char *s, size_t n, bool quoted)
         buf_putc(out, '"');
 }
 
+/* A decimal integer, as %d, %lld, %u or %zu with no flags would write it
+ * (the access line has three: no printf for them). */
+static void put_integer(struct buf *out, bool negative, unsigned long long v)
+{
+    char d[24];
+    size_t i = sizeof(d);
+    do {
+        d[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    if (negative)
+        d[--i] = '-';
+    buf_append(out, d + i, sizeof(d) - i);
+}
+
+static void put_signed(struct buf *out, long long v)
+{
+    put_integer(out, v < 0,
+                v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v);
+}
+
 /* The length modifier of a conversion, as the argument's type needs. */
 enum lmod { M_NONE, M_HH, M_H, M_L, M_LL, M_Z, M_J, M_T, M_BIGL };
 
@@ -120,16 +161,19 @@ void log_vformat(struct buf *out, const char *fmt, va_list ap)
             continue;
         }
         int width = -1, prec = -1;
-        while (*p && strchr("-+ #0", *p))
-            p++;
+        bool bare = true; /* no flag, width or precision */
+        while (*p == '-' || *p == '+' || *p == ' ' || *p == '#' || *p == '0')
+            p++, bare = false;
         if (*p == '*') {
             width = va_arg(ap, int);
             p++;
+            bare = false;
         }
         while (*p >= '0' && *p <= '9')
-            p++;
+            p++, bare = false;
         if (*p == '.') {
             p++;
+            bare = false;
             prec = 0;
             if (*p == '*') {
                 prec = va_arg(ap, int);
@@ -166,6 +210,20 @@ void log_vformat(struct buf *out, const char *fmt, va_list ap)
                 s = "(null)";
             size_t n = prec >= 0 ? strnlen(s, (size_t)prec) : strlen(s);
             log_escape(out, s, n, quoted);
+            continue;
+        }
+        if (bare && (conv == 'd' || conv == 'i') &&
+            (m == M_NONE || m == M_L || m == M_LL)) {
+            put_signed(out, m == M_LL  ? va_arg(ap, long long)
+                            : m == M_L ? va_arg(ap, long)
+                                       : va_arg(ap, int));
+            continue;
+        }
+        if (bare && conv == 'u' && (m == M_NONE || m == M_Z || m == M_LL)) {
+            put_integer(out, false,
+                        m == M_LL  ? va_arg(ap, unsigned long long)
+                        : m == M_Z ? va_arg(ap, size_t)
+                                   : va_arg(ap, unsigned));
             continue;
         }
         /* Numbers and the rest: printf itself, on this one conversion. */

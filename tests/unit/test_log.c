@@ -3,6 +3,7 @@
 #include "unit.h"
 
 #include <fcntl.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
@@ -35,6 +36,29 @@ static void values_are_escaped(void)
     check_format("k=\"\"", "k=%s", "");
     check_format("k=\"x\\n level=error\"", "k=%s", "x\n level=error");
     check_format("k=\xc3\xa9t\xc3\xa9", "k=%s", "\xc3\xa9t\xc3\xa9");
+    /* Every byte by its class: the edges of each. */
+    for (int c = 1; c < 256; c++) {
+        char in[4] = { 'a', (char)c, 'b', 0 }, want[32];
+        struct buf b = BUF_INIT;
+        log_format(&b, "k=%s", in);
+        bool plain = c > 0x20 && c != 0x7f && c != '"' && c != '=' && c != '\\';
+        bool bare = c >= 0x20 && c != 0x7f && c != '"' && c != '\\';
+        if (plain)
+            snprintf(want, sizeof(want), "k=a%cb", c);
+        else if (bare)
+            snprintf(want, sizeof(want), "k=\"a%cb\"", c);
+        else if (c == '"' || c == '\\')
+            snprintf(want, sizeof(want), "k=\"a\\%cb\"", c);
+        else if (c == '\n' || c == '\r' || c == '\t')
+            snprintf(want, sizeof(want), "k=\"a\\%cb\"",
+                     c == '\n'   ? 'n'
+                     : c == '\r' ? 'r'
+                                 : 't');
+        else
+            snprintf(want, sizeof(want), "k=\"a\\u%04xb\"", c);
+        CHECK_STR(b.data, want);
+        buf_fini(&b);
+    }
     const char *volatile none = NULL; /* not a constant the compiler sees */
     check_format("k=(null)", "k=%s", none);
 }
@@ -47,6 +71,22 @@ static void numbers_pass_through(void)
                  1, -2LL, (size_t)3, 4u, 255, 1.5, 'x');
     check_format("a=\"abc\" b=  7", "a=\"%.3s\" b=%*d", "abcdef", 3, 7);
     check_format("s=ab", "s=%.*s", 2, "abcd");
+    /* Bare integers are written without printf: the same digits. */
+    check_format("a=0 b=-1 c=-9223372036854775808 d=18446744073709551615",
+                 "a=%d b=%ld c=%lld d=%llu", 0, -1L, (long long)INT64_MIN,
+                 (unsigned long long)UINT64_MAX);
+    check_format("a=-2147483648 b=4294967295 c=7 d=+5 e=05",
+                 "a=%d b=%u c=%zu "
+                 "d=%+d e=%02d",
+                 INT32_MIN, UINT32_MAX, (size_t)7, 5, 5);
+    for (long long v = 1; v > 0 && v < INT64_MAX / 3; v = v * 3 + 1) {
+        char want[64];
+        struct buf b = BUF_INIT;
+        snprintf(want, sizeof(want), "v=%lld w=%lld", v, -v);
+        log_format(&b, "v=%lld w=%lld", v, -v);
+        CHECK_STR(b.data, want);
+        buf_fini(&b);
+    }
     check_format("p=\"x y\"z", "p=\"%s\"%s", "x y", "z");
 }
 
