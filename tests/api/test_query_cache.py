@@ -10,8 +10,9 @@ import http.client
 import json
 import os
 import re
-import tempfile
 import shutil
+import socket
+import tempfile
 import time
 import uuid
 
@@ -274,6 +275,49 @@ def the_memory_bound_holds():
             get(srv, tid)
         after = cache_counts(srv)
         assert after["hit"] - before["hit"] == 20, (before, after)
+    finally:
+        srv.stop()
+        srv.cleanup()
+
+
+def raw_query(srv, tid, head_size, pieces):
+    """A query whose head is exactly head_size bytes (padded with one
+    header), sent in `pieces` parts; the status line's code."""
+    start = ("GET /api/v1/tasks/%s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+             "Authorization: Bearer %s\r\nConnection: close\r\n"
+             "X-Pad: " % (tid, KEY)).encode()
+    pad = head_size - len(start) - len(b"\r\n\r\n")
+    head = start + b"p" * pad + b"\r\n\r\n"
+    assert len(head) == head_size
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
+    step = -(-len(head) // pieces)
+    for i in range(0, len(head), step):
+        s.sendall(head[i:i + step])
+        time.sleep(0.01)
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    return int(data.split(b" ", 2)[1]), data
+
+
+@case
+def a_head_of_16_kib_is_still_read():
+    """A connection holds only what its request needs, and a head of
+    exactly 16 KiB (whole or in pieces) is still taken; one byte more is
+    431."""
+    srv = Server(args=["--workers", "0"]).start()
+    try:
+        tid = submitted(srv, t2v())
+        cancel(srv, tid)
+        for pieces in (1, 7, 40):
+            status, data = raw_query(srv, tid, 16 << 10, pieces)
+            assert status == 200 and b'"CANCELED"' in data, data[:300]
+        status, _ = raw_query(srv, tid, (16 << 10) + 1, 3)
+        assert status == 431, status
     finally:
         srv.stop()
         srv.cleanup()
