@@ -5,7 +5,7 @@
 #   make lint       clang-format check, banned functions
 #   make bench      benchmarks against references measured in the same run
 #   make install    PREFIX=/usr/local DESTDIR=: binary, systemd unit, docs
-#   make fuzz       fuzz FUZZ_TARGET (probe, http, log) for FUZZ_TIME s (60)
+#   make fuzz       fuzz FUZZ_TARGET (probe, http, form, log) for FUZZ_TIME s (60)
 #   BUILD=release|debug|asan|tsan selects the flavour; CC=clang works too;
 #   O=DIR puts the objects elsewhere (default build/$(BUILD)).
 
@@ -41,6 +41,13 @@ OBJS := $(SRCS:%.c=$(O)/%.o)
 # docs/openapi.json, served at GET /openapi.json, goes into the library as
 # a C array written by od and awk (no xxd on a plain Debian).
 OBJS += $(O)/gen/openapi.o
+# The store's schema migrations, src/store/sql/BACKEND_NNN_NAME.sql, go in
+# the same way: store_BACKEND_migrations[NNN - 1], each a C string of the
+# file's bytes (src/store/sql/README.md). The directory is a prerequisite
+# too, so that adding or removing a file regenerates.
+STORE_SQL := $(sort $(wildcard src/store/sql/*.sql))
+STORE_SQL_BACKENDS := pg sqlite
+OBJS += $(O)/gen/store_sql.o
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:%.c=$(O)/%)
 
@@ -83,11 +90,59 @@ $(O)/gen/openapi.c: docs/openapi.json
 $(O)/gen/openapi.o: $(O)/gen/openapi.c
 	$(CC) $(CFLAGS) -c -o $@ $<
 
+# Each backend's files must be numbered 001, 002, ... with no gap: the nth
+# is what takes a database from schema version n - 1 to n.
+$(O)/gen/store_sql.c: $(STORE_SQL) src/store/sql
+	@mkdir -p $(@D)
+	@for f in $(STORE_SQL); do \
+	  case $${f##*/} in \
+	    $(foreach b,$(STORE_SQL_BACKENDS),$(b)_[0-9][0-9][0-9]_*.sql|) \
+	    none) ;; \
+	    *) echo "$$f: not BACKEND_NNN_NAME.sql" >&2; exit 1 ;; \
+	  esac; \
+	done
+	@{ echo '/* Generated from src/store/sql/ by the Makefile. */'; \
+	  echo '#include <stddef.h>'; \
+	  for b in $(STORE_SQL_BACKENDS); do \
+	    n=0; list=''; \
+	    for f in $(STORE_SQL); do \
+	      case $${f##*/} in $${b}_[0-9][0-9][0-9]_*.sql) ;; *) continue ;; esac; \
+	      n=$$((n + 1)); \
+	      case $${f##*/} in $${b}_$$(printf %03d $$n)_*) ;; \
+	        *) echo "$$f: expected number $$(printf %03d $$n)" >&2; \
+	           exit 1 ;; \
+	      esac; \
+	      echo "static const unsigned char $${b}_$$n[] = {"; \
+	      od -An -v -tx1 $$f | \
+	          awk '{ s = ""; for (i = 1; i <= NF; i++) s = s "0x" $$i ","; \
+	                 print "    " s }'; \
+	      echo '    0x00'; \
+	      echo '};'; \
+	      list="$$list (const char *)$${b}_$$n,"; \
+	    done; \
+	    [ $$n -gt 0 ] || { echo "src/store/sql: no $$b migrations" >&2; \
+	                       exit 1; }; \
+	    echo "extern const char *const store_$${b}_migrations[];"; \
+	    echo "extern const size_t store_$${b}_migrations_n;"; \
+	    echo "const char *const store_$${b}_migrations[] = {$$list };"; \
+	    echo "const size_t store_$${b}_migrations_n = $$n;"; \
+	  done; \
+	} >$@.tmp && mv $@.tmp $@
+
+$(O)/gen/store_sql.o: $(O)/gen/store_sql.c
+	$(CC) $(CFLAGS) -c -o $@ $<
+
 $(O)/tests/unit/%: tests/unit/%.c $(O)/libpaddock.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -MMD -MP -o $@ $< $(O)/libpaddock.a $(LDFLAGS) $(LDLIBS)
 
-tests: $(O)/paddock $(UNIT_BINS)
+# Fakes the API tests and the bench start: a HappyHorse provider.
+FAKE_BINS := $(O)/tests/fakes/provider
+$(O)/tests/fakes/%: tests/fakes/%.c $(O)/libpaddock.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -MMD -MP -o $@ $< $(O)/libpaddock.a $(LDFLAGS) $(LDLIBS)
+
+tests: $(O)/paddock $(UNIT_BINS) $(FAKE_BINS)
 
 setup:
 	@./scripts/setup.sh
@@ -139,6 +194,12 @@ $(FUZZ_O)/fuzz_http: fuzz/fuzz_http.c src/http/conn.c src/http/req.c \
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ fuzz/fuzz_http.c $(FUZZ_HTTP_SRCS) \
 	    -pthread -lm
 
+# The multipart/form-data parser alone (pure: no other source needed).
+$(FUZZ_O)/fuzz_form: fuzz/fuzz_form.c src/http/form.c src/http/http.h \
+                     src/core/core.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ fuzz/fuzz_form.c src/http/form.c
+
 $(FUZZ_O)/fuzz_log: fuzz/fuzz_log.c $(sort $(wildcard src/core/*.c \
                     src/log/*.c src/core/*.h src/log/*.h))
 	@mkdir -p $(@D)
@@ -149,19 +210,20 @@ $(FUZZ_O)/corpus/probe/.made: fuzz/make_corpus.sh
 	./fuzz/make_corpus.sh $(@D)
 	@touch $@
 
-# make fuzz FUZZ_TARGET=probe|http|log (default probe) FUZZ_TIME=SECONDS
+# make fuzz FUZZ_TARGET=probe|http|form|log (default probe) FUZZ_TIME=SECONDS
 FUZZ_TARGET ?= probe
 FUZZ_SEEDS_probe := $(FUZZ_O)/corpus/probe
 FUZZ_SEEDS_http := fuzz/seeds/http
+FUZZ_SEEDS_form := fuzz/seeds/form
 FUZZ_SEEDS_log := $(FUZZ_O)/corpus/log
 fuzz: setup fuzz-prep
 	./fuzz/run.sh $(FUZZ_O)/fuzz_$(FUZZ_TARGET) $(FUZZ_SEEDS_$(FUZZ_TARGET)) \
 	    $(FUZZ_O)/work/$(FUZZ_TARGET) $(FUZZ_TIME)
 
 # The targets and the probe's seeds; tests/run.sh runs each for seconds
-# (fuzz.probe, fuzz.http, fuzz.log).
+# (fuzz.probe, fuzz.http, fuzz.form, fuzz.log).
 fuzz-prep: $(FUZZ_O)/fuzz_probe $(FUZZ_O)/corpus/probe/.made \
-           $(FUZZ_O)/fuzz_http $(FUZZ_O)/fuzz_log
+           $(FUZZ_O)/fuzz_http $(FUZZ_O)/fuzz_form $(FUZZ_O)/fuzz_log
 
 # The bounded run on its own: 10 s from the seeds alone.
 fuzz-short: $(FUZZ_O)/fuzz_probe $(FUZZ_O)/corpus/probe/.made
@@ -198,4 +260,4 @@ install:
 clean:
 	rm -rf build
 
--include $(OBJS:.o=.d) $(O)/src/main.d $(UNIT_BINS:=.d)
+-include $(OBJS:.o=.d) $(O)/src/main.d $(UNIT_BINS:=.d) $(FAKE_BINS:=.d)

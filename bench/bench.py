@@ -9,8 +9,9 @@ something is broken: a server does not start, a request errors, a render
 fails for a reason other than "not implemented yet".
 
 BENCH_QUICK=1 runs every row briefly (CI). BENCH_ONLY=query,cpu,submit,
-render,memory,flood,scale runs some rows. Standard library only; every process is started
-here, on 127.0.0.1, and stopped by its pid on exit.
+render,memory,flood,upload,scale runs some rows. Standard library only;
+every process is started here, on 127.0.0.1, and stopped by its pid on
+exit.
 """
 
 import argparse
@@ -1153,6 +1154,96 @@ def bench_flood(ctx):
                      "answered 401; %.1f s" % (mb(idle), took))]
 
 
+# ------------------------------------------------------------ upload
+
+def stream_upload(port, path, head, size, tail, headers):
+    """POST head + `size` zero bytes + tail to path, the body streamed in
+    1 MB pieces (never held here either); (status, body)."""
+    chunk = bytes(1 << 20)
+    s = socket.create_connection(("127.0.0.1", port), timeout=120)
+    try:
+        req = "POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n" % (path, port)
+        for k, v in headers.items():
+            req += "%s: %s\r\n" % (k, v)
+        req += "Content-Length: %d\r\nConnection: close\r\n\r\n" % (
+            len(head) + size + len(tail))
+        s.sendall(req.encode() + head)
+        sent = 0
+        while sent < size:
+            n = min(len(chunk), size - sent)
+            s.sendall(chunk[:n])
+            sent += n
+        s.sendall(tail)
+        got = b""
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            got += d
+    finally:
+        s.close()
+    head_, _, body = got.partition(b"\r\n\r\n")
+    return int(head_.split(b" ")[1]), body
+
+
+def bench_upload(ctx):
+    """RSS while a server takes a 100 MB file as a DashScope SDK sends it
+    (the policy, then the multipart form; docs/extensions.md): the form is
+    parsed as it streams and the file goes to disk, never into memory.
+    The reference is the same size through POST /api/v1/uploads (the raw
+    body, streamed the same way) on a fresh server."""
+    mb = lambda kb: kb / 1024.0  # noqa: E731
+    size = 100 << 20
+    auth = {"Authorization": "Bearer " + KEY}
+    grew = {}
+    for what in ("form", "raw"):
+        srv = ctx.own(Paddock(ctx.binary, ctx.tmp, "upload-" + what,
+                              ["--workers", "0"]).start())
+        time.sleep(0.3)
+        idle = proc_status(srv.pid)["VmRSS"]
+        t0 = time.perf_counter()
+        if what == "form":
+            st, _, data = srv.request(
+                "GET", "/api/v1/uploads?action=getPolicy&model="
+                "happyhorse-1.0-video-edit", headers=auth)
+            if st != 200:
+                raise Broken("upload policy: HTTP %d %r" % (st, data[:300]))
+            info = json.loads(data)["data"]
+            b = "bench%032x" % int(time.time() * 1e6)
+            head = b""
+            for k, v in (("OSSAccessKeyId", info["oss_access_key_id"]),
+                         ("Signature", info["signature"]),
+                         ("policy", info["policy"]),
+                         ("key", info["upload_dir"] + "/clip.mp4"),
+                         ("success_action_status", "200")):
+                head += ("--%s\r\nContent-Disposition: form-data; "
+                         "name=\"%s\"\r\n\r\n%s\r\n" % (b, k, v)).encode()
+            head += ("--%s\r\nContent-Disposition: form-data; name=\"file\"; "
+                     "filename=\"clip.mp4\"\r\n\r\n" % b).encode()
+            path = "/api/v1/uploads/oss"
+            st, body = stream_upload(
+                srv.port, path, head, size, ("\r\n--%s--\r\n" % b).encode(),
+                {"Content-Type": "multipart/form-data; boundary=" + b})
+        else:
+            st, body = stream_upload(srv.port, "/api/v1/uploads", b"", size,
+                                     b"", auth)
+        took = time.perf_counter() - t0
+        peak = proc_status(srv.pid)["VmHWM"]
+        srv.stop()
+        if st != 200 or json.loads(body)["output"]["size"] != size:
+            raise Broken("%s upload of %d bytes: HTTP %d %r" % (
+                what, size, st, body[:300]))
+        grew[what] = (mb(peak - idle), took)
+    return [row("RSS taking a 100 MB upload form",
+                paddock=grew["form"][0],
+                reference=grew["raw"][0], ref_name="raw POST /api/v1/uploads",
+                unit="MB", target="< 8 MB over idle",
+                verdict=verdict_below(grew["form"][0], 8.0),
+                note="peak VmHWM minus idle VmRSS; the form in %.1f s, the "
+                     "raw body in %.1f s" % (grew["form"][1],
+                                             grew["raw"][1]))]
+
+
 # ------------------------------------------------------------ scale
 
 SCALE_PROMPT = "paddock scale bench batch"
@@ -1493,6 +1584,7 @@ SECTIONS = [
                               "RSS holding %d conns" % P["conns"]]),
     ("flood", bench_flood, ["RSS under %d unauthenticated 30 MB bodies" %
                             (16 if QUICK else 64)]),
+    ("upload", bench_upload, ["RSS taking a 100 MB upload form"]),
     ("scale", bench_scale, ["scale %s %d worker%s" % (what, n,
                                                       "" if n == 1 else "s")
                             for what in ("claims/s", "tasks/s")

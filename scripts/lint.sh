@@ -2,10 +2,10 @@
 # make lint: formatting (clang-format, check mode) and functions we refuse.
 set -eu
 cd "$(dirname "$0")/.."
-files=$(find src tests/unit bench fuzz -name '*.[ch]' 2>/dev/null | sort)
+files=$(find src tests/unit tests/fakes bench fuzz -name '*.[ch]' 2>/dev/null | sort)
 status=0
 if ! clang-format --dry-run --Werror $files; then
-    echo "lint: formatting differs; run: clang-format -i \$(find src tests/unit bench fuzz -name '*.[ch]')" >&2
+    echo "lint: formatting differs; run: clang-format -i \$(find src tests/unit tests/fakes bench fuzz -name '*.[ch]')" >&2
     status=1
 fi
 # Unbounded or non-reentrant libc calls (STYLE.md rule 12).

@@ -62,8 +62,8 @@ unset PADDOCK_RESPONSE_LOG
 run sdk.vercel_ai python3 tests/sdk/test_sdk.py
 
 # The fuzz targets from their seeds (make fuzz runs them longer); built by
-# make test's fuzz-prep: the media probe for 10 s, the HTTP front and the
-# log escaping rule for 5 s each.
+# make test's fuzz-prep: the media probe for 10 s, the HTTP front, the
+# multipart/form-data parser and the log escaping rule for 5 s each.
 fuzz_short() { # name, seconds, seed directory
     if [ -x "build/fuzz/fuzz_$1" ]; then
         rm -rf "build/fuzz/work/$1-short"
@@ -76,6 +76,7 @@ fuzz_short() { # name, seconds, seed directory
 }
 fuzz_short probe 10 build/fuzz/corpus/probe
 fuzz_short http 5 fuzz/seeds/http
+fuzz_short form 5 fuzz/seeds/form
 fuzz_short log 5 build/fuzz/corpus/log
 
 # make install into a temporary prefix; the systemd unit verified.

@@ -26,6 +26,7 @@ enum body_kind {
     BODY_SMALL,  /* none expected: at most LIMIT_SMALL_BODY, ignored */
     BODY_JSON,   /* a submit: up to --body-limit, held in memory */
     BODY_UPLOAD, /* a file: streamed to disk, up to --upload-limit */
+    BODY_FORM,   /* an OSS-style form: parsed as it comes, the file to disk */
 };
 
 struct endpoint {
@@ -62,6 +63,11 @@ static const struct endpoint endpoints[] = {
     { "models", "GET", "/api/v1/models", BOTH, api_models, KEYED, BODY_SMALL },
     { "upload", "POST", "/api/v1/uploads", BOTH, api_upload, KEYED,
       BODY_UPLOAD },
+    { "upload_policy", "GET", "/api/v1/uploads", BOTH, api_oss_policy, KEYED,
+      BODY_SMALL },
+    /* The signed policy in the form is the credential, not a key. */
+    { "oss_upload", "POST", "/api/v1/uploads/oss", BOTH, api_oss_upload, OPEN,
+      BODY_FORM },
     { "file", "GET", "/files/*", D_PLAIN, api_file, OPEN, BODY_SMALL },
     { "file", "HEAD", "/files/*", D_PLAIN, api_file, OPEN, BODY_SMALL },
     { "healthz", "GET", "/healthz", D_PLAIN, api_health, OPEN, BODY_SMALL },
@@ -353,7 +359,9 @@ void api_admit(void *arg, struct http_req *req, struct http_reply *rep)
         http_req_set_body_limit(req, c.api->d.conf->body_limit);
         break;
     case BODY_UPLOAD:
-        if (!api_upload_admit(&c, ad)) {
+    case BODY_FORM:
+        if (!(ep->body == BODY_UPLOAD ? api_upload_admit(&c, ad)
+                                      : api_oss_admit(&c, ad))) {
             api_log_request(&c, ep->name);
             return;
         }
@@ -369,6 +377,10 @@ void api_handle(void *arg, struct http_req *req, struct http_reply *rep)
     char argbuf[256];
     const char *route = NULL;
 
+    /* A form's reader stopped the body: its handler knows why. */
+    bool own_fault = http_req_fault(req) == HTTP_FAULT_SINK && ad->ep &&
+                     ad->ep->body == BODY_FORM;
+
     c.t0_us = ad->t0_us ? ad->t0_us : clock_mono_us();
     if (http_req_stopping(req)) {
         /* A node going away: a client (or a load balancer) retries on
@@ -380,7 +392,7 @@ void api_handle(void *arg, struct http_req *req, struct http_reply *rep)
         api_reply_throttled(&c, ERR_SHUTTING_DOWN, "1",
                             "this server is shutting down; retry in a "
                             "moment (or on another node)");
-    } else if (http_req_fault(req) || !ad->ep) {
+    } else if ((http_req_fault(req) && !own_fault) || !ad->ep) {
         const char *rest;
         size_t n;
         c.dialect =

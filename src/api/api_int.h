@@ -3,7 +3,8 @@
  * handler, the reply helpers, and the handlers the route table names.
  * api.c routes, authenticates and answers; tasks.c has the task routes
  * (submit, query, cancel, list); extras.c the rest (uploads, files,
- * health, models, metrics, OpenAPI). Not for other modules.
+ * health, models, metrics, OpenAPI); oss.c the OSS-style uploads of
+ * DashScope SDKs. Not for other modules.
  */
 #ifndef PADDOCK_API_INT_H
 #define PADDOCK_API_INT_H
@@ -110,6 +111,7 @@ struct admitted {
     char key_id[TASK_KEY_ID_MAX + 1];
     struct blob_upload *upload; /* an upload's file being written */
     char upload_id[UUID_STR_LEN + 1];
+    struct oss_post *oss; /* an OSS-style form being read (oss.c) */
 };
 
 /* Replies (api.c). */
@@ -145,5 +147,24 @@ void api_metrics(struct call *c);
 void api_openapi(struct call *c);
 /* Before the body of an upload: false when answered (extras.c). */
 bool api_upload_admit(struct call *c, struct admitted *ad);
+/*
+ * The caps a key's uploads must stay within, counting `incoming` more
+ * bytes: 0, or ERR_ALLOCATION_QUOTA with the message and the seconds until
+ * the oldest one expires (*retry_s), or ERR_IO. Two uploads at once may
+ * both pass: the caps bound disk use, they are not an exact count.
+ */
+int api_upload_quota(struct api *a, const char *key_id, int64_t incoming,
+                     int64_t *retry_s, struct errmsg *e);
+/* Answer api_upload_quota's refusal (a 429 with Retry-After). */
+void api_reply_quota(struct call *c, const struct errmsg *e, int64_t retry_s);
+
+/* Local files from DashScope SDKs (oss.c, docs/extensions.md): the
+ * upload policy, the OSS-style form (before its body, then after), and
+ * the oss:// URLs of a parsed job: false with the reason in *e. */
+void api_oss_policy(struct call *c);
+bool api_oss_admit(struct call *c, struct admitted *ad);
+void api_oss_upload(struct call *c);
+bool api_oss_usable(struct call *c, const struct route *route,
+                    const struct job *job, struct errmsg *e);
 
 #endif

@@ -22,39 +22,50 @@ void api_openapi(struct call *c)
 
 /* ------------------------------------------------------------ upload */
 
-/*
- * The caps a key's uploads must stay within, counting `incoming` more
- * bytes: false when answered (429 with the time the oldest one expires).
- * Two uploads at once may both pass: the caps bound disk use, they are
- * not an exact count.
- */
-static bool upload_room(struct call *c, int64_t incoming)
+int api_upload_quota(struct api *a, const char *key_id, int64_t incoming,
+                     int64_t *retry_s, struct errmsg *e)
 {
-    struct api *a = c->api;
     const struct conf *conf = a->d.conf;
-    char kept[24], retry[24], msg[300];
+    char kept[24];
     int count = 0;
     int64_t bytes = 0, oldest = 0, now = clock_now_ms();
 
-    if (blob_upload_usage(a->d.blob, c->key_id, now - conf->retention_ms,
-                          &count, &bytes, &oldest) < 0) {
-        api_reply_error(c, ERR_IO, "the upload could not be stored; retry");
-        return false;
-    }
+    if (blob_upload_usage(a->d.blob, key_id, now - conf->retention_ms,
+                          now - BLOB_OSS_KEEP_MS, &count, &bytes, &oldest) < 0)
+        return errmsg_set(e, ERR_IO, "the upload could not be stored; retry");
     if (count < LIMIT_UPLOADS_PER_KEY &&
         bytes + incoming <= LIMIT_UPLOAD_BYTES_PER_KEY)
-        return true;
+        return 0;
     int64_t wait_s = (oldest + conf->retention_ms - now + 999) / 1000;
-    snprintf(retry, sizeof(retry), "%lld",
-             (long long)(wait_s > 0 ? wait_s : 1));
+    *retry_s = wait_s > 0 ? wait_s : 1;
     clock_format_duration(conf->retention_ms, kept);
-    snprintf(msg, sizeof(msg),
-             "this key holds %d uploads of %lld bytes in all; a key may "
-             "hold %d uploads and %lld MB at once (uploads are deleted "
-             "%s after they are sent)",
-             count, (long long)bytes, LIMIT_UPLOADS_PER_KEY,
-             (long long)(LIMIT_UPLOAD_BYTES_PER_KEY >> 20), kept);
-    api_reply_throttled(c, ERR_ALLOCATION_QUOTA, retry, msg);
+    return errmsg_set(e, ERR_ALLOCATION_QUOTA,
+                      "this key holds %d uploads of %lld bytes in all; a key "
+                      "may hold %d uploads and %lld MB at once (uploads are "
+                      "deleted %s after they are sent)",
+                      count, (long long)bytes, LIMIT_UPLOADS_PER_KEY,
+                      (long long)(LIMIT_UPLOAD_BYTES_PER_KEY >> 20), kept);
+}
+
+void api_reply_quota(struct call *c, const struct errmsg *e, int64_t retry_s)
+{
+    char retry[24];
+    if (e->code != ERR_ALLOCATION_QUOTA) {
+        api_reply_errmsg(c, e);
+        return;
+    }
+    snprintf(retry, sizeof(retry), "%lld", (long long)retry_s);
+    api_reply_throttled(c, e->code, retry, errmsg_text(e));
+}
+
+/* The caps for `incoming` more bytes of this key: false when answered. */
+static bool upload_room(struct call *c, int64_t incoming)
+{
+    struct errmsg e = { 0 };
+    int64_t retry_s = 1;
+    if (api_upload_quota(c->api, c->key_id, incoming, &retry_s, &e) == 0)
+        return true;
+    api_reply_quota(c, &e, retry_s);
     return false;
 }
 

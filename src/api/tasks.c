@@ -191,7 +191,8 @@ void api_submit(struct call *c)
     if (task_job_parse(body, len, (int64_t)(r & 0x7fffffff),
                        route_catalog(routes), &p->job, &e) < 0 ||
         !route_usable(route = route_find(routes, p->job.model), &e) ||
-        !uploads_usable(c, route, &p->job, &e)) {
+        !uploads_usable(c, route, &p->job, &e) ||
+        !api_oss_usable(c, route, &p->job, &e)) {
         api_reply_errmsg(c, &e);
         pending_free(p);
         return;

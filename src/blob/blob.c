@@ -333,9 +333,63 @@ static bool key_dir_valid(const char *key_id)
                           "0123456789_-") == n;
 }
 
+#define OSS_PREFIX "oss-"
+
+/* "oss-" and 64 lower-case hex digits: what blob_oss_name makes. */
+static bool is_oss_name(const char *name)
+{
+    size_t k = sizeof(OSS_PREFIX) - 1;
+    if (strncmp(name, OSS_PREFIX, k) != 0 ||
+        strlen(name) != k + 2 * SIGN_HASH_LEN)
+        return false;
+    return strspn(name + k, "0123456789abcdef") == 2 * SIGN_HASH_LEN;
+}
+
 bool blob_upload_names_valid(const char *key_id, const char *upload_id)
 {
-    return key_dir_valid(key_id) && id_is_uuid_lower(upload_id);
+    return key_dir_valid(key_id) &&
+           (id_is_uuid_lower(upload_id) || is_oss_name(upload_id));
+}
+
+void blob_oss_name(const char *object_key, char out[BLOB_UPLOAD_NAME_MAX])
+{
+    unsigned char h[SIGN_HASH_LEN];
+    sign_sha256(object_key, strlen(object_key), NULL, 0, h);
+    memcpy(out, OSS_PREFIX, sizeof(OSS_PREFIX) - 1);
+    id_hex(h, sizeof(h), out + sizeof(OSS_PREFIX) - 1);
+}
+
+/* The MAC of a policy issued to key_id; the key id is inside the message,
+ * so a policy of one key never passes as another's. */
+static void oss_mac(const struct blob *b, const char *key_id,
+                    const char *policy, unsigned char mac[SIGN_HASH_LEN])
+{
+    struct buf msg = BUF_INIT;
+    buf_puts(&msg, "paddock-oss-policy\n");
+    buf_puts(&msg, key_id);
+    buf_putc(&msg, '\n');
+    buf_puts(&msg, policy);
+    sign_hmac_keyed(b->key, msg.data, msg.len, mac);
+    buf_fini(&msg);
+}
+
+void blob_oss_sign(const struct blob *b, const char *key_id, const char *policy,
+                   struct buf *out)
+{
+    unsigned char mac[SIGN_HASH_LEN];
+    oss_mac(b, key_id, policy, mac);
+    base64_encode(out, mac, sizeof(mac));
+}
+
+int blob_oss_verify(const struct blob *b, const char *key_id,
+                    const char *policy, const char *signature)
+{
+    struct buf want = BUF_INIT;
+    blob_oss_sign(b, key_id, policy, &want);
+    bool ok = signature && strlen(signature) == want.len &&
+              sign_equal(want.data, signature, want.len);
+    buf_fini(&want);
+    return ok ? 0 : ERR_BAD_SIGNATURE;
 }
 
 struct blob_upload {
@@ -349,7 +403,7 @@ struct blob_upload {
 int blob_upload_begin(const struct blob *b, const char *key_id,
                       const char *upload_id, struct blob_upload **out)
 {
-    char name[UUID_STR_LEN + 16];
+    char name[BLOB_UPLOAD_NAME_MAX + 16];
     *out = NULL;
     if (!blob_upload_names_valid(key_id, upload_id))
         return ERR_INVALID_PARAMETER;
@@ -387,7 +441,9 @@ int64_t blob_upload_size(const struct blob_upload *u)
     return u->size;
 }
 
-int blob_upload_commit(struct blob_upload *u, int64_t *mtime_ms)
+/* Into place: rename, or with `fresh` a link that never replaces a file
+ * (then the temporary name goes). */
+static int upload_commit(struct blob_upload *u, bool fresh, int64_t *mtime_ms)
 {
     struct stat st;
     if (u->fd < 0 || fsync(u->fd) < 0 || fstat(u->fd, &st) < 0) {
@@ -403,8 +459,10 @@ int blob_upload_commit(struct blob_upload *u, int64_t *mtime_ms)
                       strerror(errno));
             return ERR_IO;
         }
-        if (rename(u->tmp, u->dst) == 0)
+        if ((fresh ? link(u->tmp, u->dst) : rename(u->tmp, u->dst)) == 0)
             break;
+        if (fresh && errno == EEXIST)
+            return ERR_CONFLICT;
         /* ENOENT: the sweep removed the empty directory in between. */
         if (errno != ENOENT || i + 1 == UPLOAD_RENAME_TRIES) {
             log_error("rename failed", "from=%s to=%s error=\"%s\"", u->tmp,
@@ -420,9 +478,21 @@ int blob_upload_commit(struct blob_upload *u, int64_t *mtime_ms)
         unlink(u->dst);
         return ERR_IO;
     }
+    if (fresh)
+        unlink(u->tmp);
     *mtime_ms = mtime_of(&st); /* the rename keeps it */
     u->committed = true;
     return 0;
+}
+
+int blob_upload_commit(struct blob_upload *u, int64_t *mtime_ms)
+{
+    return upload_commit(u, false, mtime_ms);
+}
+
+int blob_upload_commit_new(struct blob_upload *u, int64_t *mtime_ms)
+{
+    return upload_commit(u, true, mtime_ms);
 }
 
 void blob_upload_free(struct blob_upload *u)
@@ -471,8 +541,8 @@ int blob_upload_stat(const struct blob *b, const char *key_id,
 }
 
 int blob_upload_usage(const struct blob *b, const char *key_id,
-                      int64_t since_ms, int *count, int64_t *bytes,
-                      int64_t *oldest_ms)
+                      int64_t since_ms, int64_t oss_since_ms, int *count,
+                      int64_t *bytes, int64_t *oldest_ms)
 {
     *count = 0;
     *bytes = 0;
@@ -495,7 +565,8 @@ int blob_upload_usage(const struct blob *b, const char *key_id,
         struct stat st;
         if (e->d_name[0] == '.' ||
             fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-            !S_ISREG(st.st_mode) || mtime_of(&st) <= since_ms)
+            !S_ISREG(st.st_mode) ||
+            mtime_of(&st) <= (is_oss_name(e->d_name) ? oss_since_ms : since_ms))
             continue;
         (*count)++;
         *bytes += (int64_t)st.st_size;
@@ -586,7 +657,8 @@ out:
 }
 
 /* One key's directory: expired files out, the directory too when empty. */
-static int sweep_key_dir(int parent, const char *key_dir, int64_t cutoff_ms)
+static int sweep_key_dir(int parent, const char *key_dir, int64_t cutoff_ms,
+                         int64_t oss_cutoff_ms)
 {
     int fd = openat(parent, key_dir,
                     O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
@@ -603,8 +675,9 @@ static int sweep_key_dir(int parent, const char *key_dir, int64_t cutoff_ms)
         struct stat st;
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
+        int64_t cut = is_oss_name(e->d_name) ? oss_cutoff_ms : cutoff_ms;
         if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-            mtime_of(&st) <= cutoff_ms && !S_ISDIR(st.st_mode) &&
+            mtime_of(&st) <= cut && !S_ISDIR(st.st_mode) &&
             unlinkat(dirfd(d), e->d_name, 0) == 0)
             removed++;
         else
@@ -618,7 +691,8 @@ static int sweep_key_dir(int parent, const char *key_dir, int64_t cutoff_ms)
     return removed;
 }
 
-int blob_upload_sweep(const struct blob *b, int64_t cutoff_ms, int *removed)
+int blob_upload_sweep(const struct blob *b, int64_t cutoff_ms,
+                      int64_t oss_cutoff_ms, int *removed)
 {
     *removed = 0;
     DIR *d = opendir(b->uploads);
@@ -630,7 +704,8 @@ int blob_upload_sweep(const struct blob *b, int64_t cutoff_ms, int *removed)
     struct dirent *e;
     while ((e = readdir(d)) != NULL)
         if (e->d_name[0] != '.')
-            *removed += sweep_key_dir(dirfd(d), e->d_name, cutoff_ms);
+            *removed +=
+                sweep_key_dir(dirfd(d), e->d_name, cutoff_ms, oss_cutoff_ms);
     closedir(d);
     if (*removed)
         log_info("expired uploads deleted", "count=%d", *removed);

@@ -19,6 +19,14 @@
  * uploads through a copy (blob_upload_copy), so a task that has its copy
  * is not touched by the sweep.
  *
+ * OSS-style uploads (docs/extensions.md, "Local files from DashScope
+ * SDKs"): a file an SDK posted to paddock's upload host under an object
+ * key, with a policy issued to a key. It is an upload of that key like any
+ * other, named by blob_oss_name(object key) instead of a uuid, so the
+ * key's directory is again the ownership; it lives BLOB_OSS_KEEP_MS from
+ * its upload time, whatever the retention. The policy's signature is an
+ * HMAC under the link key, bound to the key it was issued to.
+ *
  * Threads: any thread; the struct is read-only after blob_open.
  */
 #ifndef PADDOCK_BLOB_H
@@ -88,10 +96,28 @@ int blob_open_file(const struct blob *b, const char *name, int *fd,
 
 /* ------------------------------------------------------------ uploads */
 
+/* How long an OSS-style upload is kept: DashScope's temporary files last
+ * 48 h, and an SDK's oss:// reference is good for as long. */
+#define BLOB_OSS_KEEP_MS (48ll * 3600 * 1000)
+/* An upload's name: a uuid, or "oss-" and 64 hex digits; with its NUL. */
+#define BLOB_UPLOAD_NAME_MAX 72
+
 /* True when `key_id` may name an upload directory (1 to BLOB_KEY_MAX of
- * A-Z a-z 0-9 _ -: what auth/ makes) and `upload_id` is a lower-case
- * uuid. */
+ * A-Z a-z 0-9 _ -: what auth/ makes) and `upload_id` is an upload's name:
+ * a lower-case uuid, or what blob_oss_name makes. Every upload function
+ * below takes either name. */
 bool blob_upload_names_valid(const char *key_id, const char *upload_id);
+/* The upload name of an OSS object key: "oss-" + hex SHA-256 of it (any
+ * bytes; the key itself never becomes a path). */
+void blob_oss_name(const char *object_key, char out[BLOB_UPLOAD_NAME_MAX]);
+/* Append the signature of an upload policy issued to key_id: base64 of
+ * an HMAC-SHA256 over both, under the link key. */
+void blob_oss_sign(const struct blob *b, const char *key_id, const char *policy,
+                   struct buf *out);
+/* 0 when `signature` is what blob_oss_sign makes of key_id and policy
+ * (compared in constant time), else ERR_BAD_SIGNATURE. */
+int blob_oss_verify(const struct blob *b, const char *key_id,
+                    const char *policy, const char *signature);
 /*
  * Store `len` bytes as uploads/<key_id>/<upload_id>: a temporary file in
  * tmp/ (named by host and pid, so blob_sweep_tmp removes it if we die),
@@ -113,17 +139,20 @@ int blob_upload_begin(const struct blob *b, const char *key_id,
 int blob_upload_write(struct blob_upload *u, const void *data, size_t len);
 int64_t blob_upload_size(const struct blob_upload *u);
 int blob_upload_commit(struct blob_upload *u, int64_t *mtime_ms);
+/* The same, but never over an upload of that name: ERR_CONFLICT when
+ * there is one (nothing replaced; free removes the temporary file). */
+int blob_upload_commit_new(struct blob_upload *u, int64_t *mtime_ms);
 void blob_upload_free(struct blob_upload *u);
 /* The size and upload time of a key's upload; ERR_NOT_FOUND when the key
  * has no such upload (another key's id included). */
 int blob_upload_stat(const struct blob *b, const char *key_id,
                      const char *upload_id, int64_t *size, int64_t *mtime_ms);
-/* The key's uploads with an mtime after since_ms (the unexpired ones):
- * how many, their bytes, and the oldest one's mtime (0 when none). 0 or
- * ERR_IO; a key that never uploaded has none. */
+/* The key's unexpired uploads, those with an mtime after since_ms (OSS
+ * ones: after oss_since_ms): how many, their bytes, and the oldest one's
+ * mtime (0 when none). 0 or ERR_IO; a key that never uploaded has none. */
 int blob_upload_usage(const struct blob *b, const char *key_id,
-                      int64_t since_ms, int *count, int64_t *bytes,
-                      int64_t *oldest_ms);
+                      int64_t since_ms, int64_t oss_since_ms, int *count,
+                      int64_t *bytes, int64_t *oldest_ms);
 /*
  * Copy a key's upload into a new file at `dst` (0600; removed again on
  * failure) for an engine: *size bytes. ERR_NOT_FOUND (no such upload for
@@ -133,8 +162,10 @@ int blob_upload_usage(const struct blob *b, const char *key_id,
 int blob_upload_copy(const struct blob *b, const char *key_id,
                      const char *upload_id, const char *dst, int64_t max_bytes,
                      int64_t *size, struct errmsg *err);
-/* Remove every upload with an mtime at or before `cutoff_ms`, and key
- * directories left empty. *removed = how many files. 0 or ERR_IO. */
-int blob_upload_sweep(const struct blob *b, int64_t cutoff_ms, int *removed);
+/* Remove every upload with an mtime at or before `cutoff_ms` (OSS ones:
+ * `oss_cutoff_ms`), and key directories left empty. *removed = how many
+ * files. 0 or ERR_IO. */
+int blob_upload_sweep(const struct blob *b, int64_t cutoff_ms,
+                      int64_t oss_cutoff_ms, int *removed);
 
 #endif

@@ -119,6 +119,23 @@
     X(ALGO, 500, "InternalError.Algo", "the engine failed")                   \
     X(STOPPED, 500, "InternalError", "stopped")                               \
     X(CONFLICT, 409, "Conflict", "state changed concurrently")                \
+    /* OSS PostObject's own codes, on paddock's upload host only. */          \
+    X(OSS_MALFORMED_POST, 400, "MalformedPOSTRequest",                        \
+      "The body of your POST request is not well-formed "                     \
+      "multipart/form-data.")                                                 \
+    X(OSS_INVALID_ARGUMENT, 400, "InvalidArgument", "a form field is wrong")  \
+    X(OSS_INVALID_POLICY, 400, "InvalidPolicyDocument",                       \
+      "the policy is not a policy document")                                  \
+    X(OSS_SIGNATURE, 403, "SignatureDoesNotMatch",                            \
+      "The request signature we calculated does not match the signature you " \
+      "provided.")                                                            \
+    X(OSS_TOO_LARGE, 400, "EntityTooLarge",                                   \
+      "Your proposed upload exceeds the maximum allowed size.")               \
+    X(OSS_TOO_SMALL, 400, "EntityTooSmall",                                   \
+      "Your proposed upload is smaller than the minimum allowed size.")       \
+    X(OSS_OBJECT_NAME, 400, "InvalidObjectName",                              \
+      "The specified object is not valid.")                                   \
+    X(OSS_EXISTS, 409, "FileAlreadyExists", "The object already exists.")     \
     X(IDEMPOTENCY_CONFLICT, 409, "IdempotencyConflict",                       \
       "this Idempotency-Key was used with a different body")                  \
     X(BAD_REQUEST, 400, "BadRequest", "the request is not valid HTTP/1.1")    \

@@ -111,6 +111,34 @@ int engine_run(struct engine *e, const struct job *job,
     return rc;
 }
 
+bool engine_async(const struct engine *e)
+{
+    return e->ops->start != NULL;
+}
+
+int engine_capacity(struct engine *e, int configured)
+{
+    int n = e->ops->capacity ? e->ops->capacity(e, configured) : configured;
+    return n < 0 ? 0 : n;
+}
+
+int engine_start(struct engine *e, const struct job *job,
+                 const struct job_inputs *in, const char *out_path,
+                 const struct job_ctl *ctl, struct errmsg *err)
+{
+    assert(e && e->ops->start && job && out_path && ctl && ctl->done && err);
+    err->code = 0;
+    err->text[0] = '\0';
+    int rc = 0;
+    if (e->ops->local_media && in)
+        rc = check_inputs(job, in, ctl, err);
+    if (rc == 0)
+        rc = e->ops->start(e, job, in, out_path, ctl, err);
+    if (rc < 0 && err->code == 0)
+        errmsg_set(err, rc, "%s", err_message(rc));
+    return rc;
+}
+
 int engine_check(struct engine *e, const atomic_bool *stop, struct errmsg *err)
 {
     return e->ops->check ? e->ops->check(e, stop, err) : 0;

@@ -7,8 +7,17 @@
  * task, contract in docs/engines.md), "upstream" (a relay to a DashScope- or
  * TTAPI-dialect service, engine/upstream.c).
  *
- * Threads: one engine instance is shared by all worker threads; run() must be
- * reentrant (keep per-run state on the stack or in per-run allocations).
+ * Capacity (docs/architecture.md, "Engines own their capacity"): each
+ * instance says how many tasks it takes at once in one process
+ * (engine_capacity: render slots, processes, in-flight upstream tasks);
+ * the worker claims a task only for an engine with room. A synchronous
+ * backend (ops.run) works on one of the worker's render threads for the
+ * whole job; an asynchronous one (ops.start) takes the job, returns at
+ * once and ends it later through ctl->done, holding no thread of the
+ * worker while it waits (for a provider, a resident process, a timer).
+ *
+ * Threads: one engine instance is shared by all worker threads; run() and
+ * start() must be reentrant (keep per-job state in per-job allocations).
  * Ownership: the engine writes the output file at `out_path` and nothing
  * else; the caller (worker/) makes it durable and moves it into place, and
  * removes it when run() fails.
@@ -20,6 +29,8 @@
 #include "../task/task.h"
 
 #include <stdatomic.h>
+
+struct job_result;
 
 /* How the caller steers a running job. `ctl` itself may be NULL (run to
  * the end, report nothing, keep no reference); so may each member. */
@@ -43,7 +54,15 @@ struct job_ctl {
      * (the engine must give up: return ERR_STOPPED); ERR_STORE.
      */
     int (*save_ref)(void *arg, const char *ref);
-    void *arg; /* first argument of progress and save_ref */
+    /*
+     * The end of a job engine_start began: called exactly once, from any
+     * thread, with what run() would have returned (rc, *res, *err). After
+     * it the engine keeps nothing of the job: the caller may free job,
+     * inputs, out_path and ctl at once. Unused by run().
+     */
+    void (*done)(void *arg, int rc, const struct job_result *res,
+                 const struct errmsg *err);
+    void *arg; /* first argument of progress, save_ref and done */
 };
 
 /*
@@ -84,6 +103,23 @@ struct engine_ops {
                const struct job_ctl *ctl, struct job_result *res,
                struct errmsg *err);
     /*
+     * Instead of run, for a backend that waits rather than computes: take
+     * the job and return at once. 0: the job is the engine's until it
+     * calls ctl->done (exactly once; it may do so before start returns);
+     * < 0 with *err: not taken (done is never called). The stop flag ends
+     * the job as for run: done(ERR_STOPPED) soon after it is set.
+     */
+    int (*start)(struct engine *e, const struct job *job,
+                 const struct job_inputs *in, const char *out_path,
+                 const struct job_ctl *ctl, struct errmsg *err);
+    /*
+     * Optional. Tasks the instance takes at once in this process now,
+     * given engine.NAME.concurrency (`configured`, 0 when not set); 0 is
+     * no limit but the worker's render threads. NULL: `configured`. May
+     * change over time (a resident engine counts its ready copies).
+     */
+    int (*capacity)(struct engine *e, int configured);
+    /*
      * Optional (NULL: always able). Whether the engine can take work now,
      * e.g. its upstream answers and accepts the key: 0, or
      * ERR_MODEL_UNAVAILABLE with the reason in *err. May block for a few
@@ -120,6 +156,16 @@ int engine_run(struct engine *e, const struct job *job,
                const struct job_inputs *in, const char *out_path,
                const struct job_ctl *ctl, struct job_result *res,
                struct errmsg *err);
+/* Whether the backend is asynchronous (engine_ops.start). */
+bool engine_async(const struct engine *e);
+/* Tasks it takes at once now (engine_ops.capacity); 0: no limit. */
+int engine_capacity(struct engine *e, int configured);
+/* Start a job on an asynchronous backend (see engine_ops.start), after
+ * the same input checks as engine_run (on the caller's thread): 0 when
+ * the engine took it (ctl->done follows), or the failure (no done). */
+int engine_start(struct engine *e, const struct job *job,
+                 const struct job_inputs *in, const char *out_path,
+                 const struct job_ctl *ctl, struct errmsg *err);
 /* Whether its check is about this host (engine_ops.host_check). */
 bool engine_host_check(const struct engine *e);
 /* The engine's check (engine_ops.check); 0 when it has none. */

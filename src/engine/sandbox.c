@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MARK_TEXT  "AI GENERATED"
 #define SHAPES_MAX 6
@@ -916,10 +917,22 @@ static void sandbox_free(struct engine *e)
     free(container_of(e, struct engine_sandbox, base));
 }
 
+/* Render slots: engine.NAME.concurrency, else one per core (a render
+ * keeps a core busy). */
+static int sandbox_capacity(struct engine *e, int configured)
+{
+    (void)e;
+    if (configured > 0)
+        return configured;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
 static const struct engine_ops sandbox_ops = {
     .name = "sandbox",
     .local_media = true,
     .run = sandbox_run,
+    .capacity = sandbox_capacity,
     .free = sandbox_free,
 };
 

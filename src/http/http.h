@@ -230,4 +230,88 @@ int http_parse_head(char *buf, size_t len, struct http_head *head,
  * space); returns the new length. */
 size_t http_unescape(char *s, bool plus);
 
+/* -------------------------------------------------------------- forms */
+
+/*
+ * A streaming multipart/form-data parser (RFC 7578 over RFC 2046 s5.1),
+ * pure: no I/O, no allocation, on the caller's storage. Feed a body in
+ * pieces of any size (a boundary may be split across them). Each part's
+ * head is read whole (at most HTTP_FORM_HEAD_MAX bytes) and handed to
+ * `part`, which says what to do with its body: collect it (a field, at
+ * most HTTP_FORM_VALUE_MAX bytes, handed to `end` whole), stream it to
+ * `data` as it comes (a file: never held), or skip it. A preamble, an
+ * epilogue and transport padding after a boundary are ignored.
+ *
+ * A part's head must hold Content-Disposition: form-data with a non-empty
+ * name (token or quoted-string; "\x" in quotes is x, %22 is left as
+ * sent); Content-Type is reported; other headers are ignored. Lines end
+ * with CRLF.
+ *
+ * Errors: ERR_INVALID_PARAMETER (not well-formed), ERR_TOO_LARGE (a head
+ * or a collected value over its bound), with a static reason in
+ * http_form_why(); or the negative value a callback returned. After an
+ * error the parser takes nothing more and returns it again.
+ */
+#define HTTP_FORM_BOUNDARY_MAX 70 /* RFC 2046's own bound */
+/* A part's head: Content-Disposition with a file name of up to 255 bytes,
+ * and a Content-Type, with room to spare. */
+#define HTTP_FORM_HEAD_MAX 1024
+/* A collected field: an OSS policy (base64 JSON) is a few hundred bytes,
+ * an object key at most 1023. */
+#define HTTP_FORM_VALUE_MAX 4096
+
+enum http_form_mode {
+    HTTP_FORM_COLLECT, /* hold the body, hand it to end() */
+    HTTP_FORM_STREAM,  /* pass the body to data() as it comes */
+    HTTP_FORM_SKIP,    /* drop the body */
+};
+
+struct http_form_part {
+    const char *name;     /* Content-Disposition's name */
+    const char *filename; /* its filename (or raw filename*), or NULL */
+    const char *type;     /* Content-Type, or NULL */
+};
+
+struct http_form_ops {
+    /* A part's head is in: an enum http_form_mode, or < 0 to stop. The
+     * part's strings live until its end() returns. */
+    int (*part)(void *arg, const struct http_form_part *p);
+    /* Bytes of a streamed part (n > 0): 0, or < 0 to stop. */
+    int (*data)(void *arg, const void *d, size_t n);
+    /* The part is over: a collected part's value (n bytes, NUL after
+     * them; it may hold NULs), else NULL and 0. 0, or < 0 to stop. */
+    int (*end)(void *arg, const struct http_form_part *p, const char *value,
+               size_t n);
+};
+
+struct http_form {
+    const struct http_form_ops *ops;
+    void *arg;
+    int state, sub, err, mode;
+    const char *why;
+    char delim[4 + HTTP_FORM_BOUNDARY_MAX + 1]; /* CRLF "--" boundary */
+    size_t dlen, match; /* delimiter bytes seen and held back */
+    size_t parts;       /* parts begun */
+    struct http_form_part part;
+    char head[HTTP_FORM_HEAD_MAX + 1];
+    size_t head_len;
+    char value[HTTP_FORM_VALUE_MAX + 1];
+    size_t value_len;
+};
+
+/* Start on a body of Content-Type `content_type` (its boundary parameter,
+ * quoted or not). 0, or ERR_INVALID_PARAMETER when it is not
+ * multipart/form-data with a valid boundary (reason in http_form_why). */
+int http_form_init(struct http_form *f, const char *content_type,
+                   const struct http_form_ops *ops, void *arg);
+/* The next n bytes of the body: 0 or an error (above). */
+int http_form_feed(struct http_form *f, const void *data, size_t n);
+/* The body is over: 0 when the closing boundary came, else
+ * ERR_INVALID_PARAMETER (or the earlier error). */
+int http_form_finish(struct http_form *f);
+/* Why the form was refused, or "". */
+const char *http_form_why(const struct http_form *f);
+/* Parts whose head was read so far. */
+size_t http_form_parts(const struct http_form *f);
+
 #endif

@@ -183,6 +183,42 @@ int net_http_request(struct net_http *h, const struct net_http_req *req,
 /* Release resp->body; NULL is fine. */
 void net_http_resp_fini(struct net_http_resp *resp);
 
+/* ------------------------------------------------- many at once */
+
+/*
+ * net_multi: many plain HTTP requests in flight at once, driven by one
+ * thread (libcurl's multi interface): the upstream relay's poller keeps
+ * thousands of provider tasks followed without a thread each. The same
+ * rules as net_http (no address guard: the operator names the endpoint);
+ * bodies go to memory only. One thread at a time uses a net_multi, but
+ * net_multi_wakeup may come from any thread.
+ */
+/* Connections one net_multi opens to one host at most (requests beyond
+ * wait for one of them, or are pipelined on HTTP/2). */
+#define NET_MULTI_HOST_CONNECTIONS 16
+
+struct net_multi;
+/* The end of a request: rc and *err as net_http_request's, the answer in
+ * *resp (freed after the call: copy what is kept). */
+typedef void (*net_multi_done)(void *arg, int rc,
+                               const struct net_http_resp *resp,
+                               const struct errmsg *err);
+
+int net_multi_new(struct net_multi **out, struct errmsg *err);
+/* Ends what is still in flight (done with ERR_STOPPED), then frees. */
+void net_multi_free(struct net_multi *m);
+/* Start a request (its strings are copied); done follows from a later
+ * net_multi_run. 0, or an error (done is never called). */
+int net_multi_add(struct net_multi *m, const struct net_http_req *req,
+                  net_multi_done done, void *arg, struct errmsg *err);
+/* Move the transfers on: wait up to timeout_ms for activity (or a
+ * wakeup), call done for each request that ended. Returns how many are
+ * still in flight. */
+int net_multi_run(struct net_multi *m, int timeout_ms);
+size_t net_multi_count(const struct net_multi *m);
+/* Make a net_multi_run waiting on another thread return at once. */
+void net_multi_wakeup(struct net_multi *m);
+
 /* Room for what net_url_show writes. */
 #define NET_URL_SHOW_SIZE (NET_URL_SHOW + 3 + 3 + 1)
 /* What a message may show of `url`: scheme://host[:port]/path, without

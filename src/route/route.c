@@ -23,8 +23,7 @@ struct route_engine {
     int64_t deadline_ms; /* 0: the conf deadline */
 
     pthread_mutex_t lock; /* guards running, healthy, why */
-    pthread_cond_t freed;
-    int running;
+    int running; /* tasks this process holds for it (the worker's count) */
     bool healthy;
     char why[LIMIT_ERRMSG];
 };
@@ -192,35 +191,52 @@ static void *health_main(void *arg)
     return NULL;
 }
 
-/* ---------------------------------------------------------- run slots */
+/* ------------------------------------------------------------ capacity */
 
-int route_acquire(const struct route *r, const atomic_bool *stop)
+int route_engine_capacity(const struct route_engine *re)
 {
-    struct route_engine *re = r->engine;
-    int ret = 0;
-    pthread_mutex_lock(&re->lock);
-    while (re->concurrency && re->running >= re->concurrency) {
-        if (stop && atomic_load(stop)) {
-            ret = ERR_STOPPED;
-            break;
-        }
-        /* The stop flag has no signal of its own: look every 100 ms. */
-        struct timespec ts = clock_mono_after(100);
-        pthread_cond_timedwait(&re->freed, &re->lock, &ts);
-    }
-    if (ret == 0)
-        re->running++;
-    pthread_mutex_unlock(&re->lock);
-    return ret;
+    return engine_capacity(re->engine, re->concurrency);
 }
 
-void route_release(const struct route *r)
+bool route_engine_room(struct route_engine *re)
 {
-    struct route_engine *re = r->engine;
+    int cap = route_engine_capacity(re);
+    pthread_mutex_lock(&re->lock);
+    bool room = cap == 0 || re->running < cap;
+    pthread_mutex_unlock(&re->lock);
+    return room;
+}
+
+void route_engine_take(struct route_engine *re)
+{
+    pthread_mutex_lock(&re->lock);
+    re->running++;
+    pthread_mutex_unlock(&re->lock);
+}
+
+void route_engine_give(struct route_engine *re)
+{
     pthread_mutex_lock(&re->lock);
     re->running--;
-    pthread_cond_signal(&re->freed);
     pthread_mutex_unlock(&re->lock);
+}
+
+int route_engine_running(struct route_engine *re)
+{
+    pthread_mutex_lock(&re->lock);
+    int n = re->running;
+    pthread_mutex_unlock(&re->lock);
+    return n;
+}
+
+size_t route_engine_count(const struct route_table *t)
+{
+    return t->n_engines;
+}
+
+struct route_engine *route_engine_at(struct route_table *t, size_t i)
+{
+    return i < t->n_engines ? &t->engines[i] : NULL;
 }
 
 /* -------------------------------------------------------------- build */
@@ -271,7 +287,6 @@ static struct route_engine *engine_add(struct route_table *t, const char *name,
     re->name[n] = '\0';
     re->healthy = true;
     pthread_mutex_init(&re->lock, NULL);
-    clock_cond_init(&re->freed);
     return re;
 }
 
@@ -513,7 +528,6 @@ void route_table_free(struct route_table *t)
         engine_free(re->engine);
         free(re->spec);
         pthread_mutex_destroy(&re->lock);
-        pthread_cond_destroy(&re->freed);
     }
     pthread_mutex_destroy(&t->lock);
     pthread_cond_destroy(&t->wake);

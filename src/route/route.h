@@ -23,8 +23,11 @@
  * host (engine_host_check: the command engine's program), which only the
  * render hosts can judge.
  *
- * Concurrency: route_acquire() waits for one of the engine's run slots; the
- * caller route_release()s it after the run.
+ * Capacity: each engine instance takes route_engine_capacity() tasks at
+ * once in this process (its backend's answer given engine.NAME.concurrency;
+ * 0: no limit). The worker counts what it holds (route_engine_take when it
+ * claims for the engine, _give when the task ends) and claims only for
+ * engines with room (route_engine_room); nothing waits for a slot.
  *
  * Threads: after route_table_new, every function may be called from any
  * thread. Ownership: the table owns its engines; routes and engines handed
@@ -94,9 +97,17 @@ void route_check_now(struct route_table *t);
  * (a program missing on a render host is a configuration error). */
 int route_check_host(struct route_table *t, struct errmsg *err);
 
-/* Wait for a free run of the route's engine: 0, or ERR_STOPPED once *stop
- * is set. */
-int route_acquire(const struct route *r, const atomic_bool *stop);
-void route_release(const struct route *r);
+/* The engine instances, in configuration order. */
+size_t route_engine_count(const struct route_table *t);
+struct route_engine *route_engine_at(struct route_table *t, size_t i);
+/* Tasks it takes at once in this process (engine_capacity; 0: no limit). */
+int route_engine_capacity(const struct route_engine *re);
+/* Whether this process may take one more task for it now. */
+bool route_engine_room(struct route_engine *re);
+/* Count a task this process holds for it, and its end. */
+void route_engine_take(struct route_engine *re);
+void route_engine_give(struct route_engine *re);
+/* Tasks this process holds for it now. */
+int route_engine_running(struct route_engine *re);
 
 #endif

@@ -17,67 +17,19 @@
  *   The key row is not locked (a claimer waiting there, or skipping it,
  *   would stall claims of a key that has work); two concurrent claims of
  *   one key both take a task and the turn moves once.
- * - Counters: none are kept. The limits count in the submit transaction,
- *   once per batch: a key's PENDING+RUNNING tasks (an index, at most
- *   max_active entries) and the pending table (at most max_queue rows);
- *   the batch adds what it inserts. A row of counters would be written by
- *   every claim, and hot rows serialise claimers.
- * - Limits across nodes: every submit batch takes one advisory lock first,
- *   so batches of all nodes run their checks one after another, as
- *   SQLite's single writer does; group commit makes that one lock hold per
- *   batch. Taking it first is also what keeps batches free of deadlocks.
- * - Submits: one call of paddock_submit() per submit, one round trip; its
- *   refusals are results, not errors, so a batch needs no savepoint. (A
- *   savepoint per submit would give a batch of more than 64 submits an
- *   overflowed subtransaction cache, which slows every snapshot of every
- *   session of the cluster.) An unexpected error in one submit rolls the
- *   batch back; that submit answers ERR_STORE and the rest run again.
+ * - Submits and their limits: pg_submit.c.
  *
- * Connections: a fixed pool guarded by `lock`, plus one the committer
- * thread owns. Every call is bounded: connect_timeout, TCP keepalives and
- * tcp_user_timeout on the connection, statement_timeout on the server, and
- * a client-side deadline on every wait (a connection that misses it is
- * dropped). A pooled connection found dead (the server restarted) is
- * replaced before anything is sent on it; reads, the claim (idempotent by
- * a token) and idempotent writes are retried once on a fresh connection
- * when the one they used died; a failed commit is reported, never retried.
+ * This file holds the ops and their statements; libpq, the pool and the
+ * LISTEN thread are in pg_conn.c. Reads, the claim (idempotent by a token)
+ * and idempotent writes are retried once on a fresh connection when the
+ * one they used died.
  */
-#include "store.h"
+#include "pg_int.h"
 
-#include "../log/log.h"
-#include "../metrics/metrics.h"
-
-#include <errno.h>
-#include <inttypes.h>
-#include <libpq-fe.h>
-#include <poll.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-/* Connections for the ops (the committer has its own): enough for the
- * HTTP threads and a few workers; more callers wait their turn. */
-#define PG_POOL 8
-/* The server ends a statement that runs longer (ms). */
-#define PG_STATEMENT_TIMEOUT "10000"
-/* The client gives up on an answer after this (the server's own limit plus
- * a commit's fsync and the network), and drops the connection. */
-#define PG_WAIT_MS 15000
-/* Longest wait for a free pooled connection. */
-#define PG_POOL_WAIT_MS (2 * PG_WAIT_MS)
-/* Submits committed in one transaction: bounds its duration and locks. */
-#define PG_BATCH_MAX 512
 /* Pending rows deleted by this handle before purge vacuums the table. */
 #define PG_VACUUM_EVERY 1000
-/* Advisory locks (pg_advisory_xact_lock(ns, id)); ns is "padd". */
-#define PG_LOCK_NS      "1885430884"
-#define PG_LOCK_MIGRATE "1"
-#define PG_LOCK_SUBMIT  "2"
-/* The LISTEN/NOTIFY channel of new pending work. */
-#define PG_CHANNEL "paddock_work"
 
 /* Every column of a task, in the order row_to_task() reads them. */
 #define TASK_COLS                                                             \
@@ -105,403 +57,140 @@
     "AND ($5::text IS NULL OR model = $5) AND ($6::text IS NULL OR status = " \
     "$6)"
 
-/* Schema versions: migrations[i] takes version i to i + 1, in one
- * transaction, under an advisory lock (two nodes starting at once). */
-static const char *const migrations[] = {
-    "CREATE TABLE tasks ("
-    " id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
-    " task_id text NOT NULL UNIQUE,"
-    " key_id text NOT NULL,"
-    " model text NOT NULL,"
-    " status text NOT NULL,"
-    " spec text NOT NULL,"
-    " prompt text,"
-    " submit_ms bigint NOT NULL,"
-    " scheduled_ms bigint,"
-    " end_ms bigint,"
-    " expire_ms bigint NOT NULL,"
-    " attempt integer NOT NULL DEFAULT 0,"
-    " lease_owner text,"
-    " lease_until bigint,"
-    " lease_token text,"
-    " code text,"
-    " message text,"
-    " usage_input double precision,"
-    " usage_output double precision,"
-    " usage_sr integer,"
-    " usage_ratio text,"
-    " result text)"
-    /* Room in each page: a renewal changes no indexed column, so it can
-     * stay a HOT update there. */
-    " WITH (fillfactor = 90, autovacuum_vacuum_scale_factor = 0.02,"
-    " autovacuum_vacuum_cost_delay = 0);"
-    "CREATE INDEX tasks_key_submit ON tasks (key_id, submit_ms);"
-    "CREATE INDEX tasks_active ON tasks (key_id)"
-    " WHERE status IN ('PENDING', 'RUNNING');"
-    "CREATE INDEX tasks_running ON tasks (lease_owner, lease_token)"
-    " WHERE status = 'RUNNING';"
-    "CREATE INDEX tasks_expire ON tasks (expire_ms)"
-    " WHERE status IN " TERMINAL ";"
-    /* The queue: a row per PENDING task, nothing else. */
-    "CREATE TABLE pending ("
-    " id bigint PRIMARY KEY,"
-    " key_id text NOT NULL)"
-    " WITH (autovacuum_vacuum_threshold = 1000,"
-    " autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_cost_delay = 0);"
-    "CREATE INDEX pending_key ON pending (key_id, id);"
-    "CREATE TABLE turns ("
-    " key_id text PRIMARY KEY,"
-    " turn bigint NOT NULL DEFAULT 0);"
-    "CREATE SEQUENCE turn_seq;"
-    "CREATE TABLE idem ("
-    " key_id text NOT NULL,"
-    " idem_key text NOT NULL,"
-    " body_hash bytea NOT NULL,"
-    " task_id text NOT NULL,"
-    " expire_ms bigint NOT NULL,"
-    " PRIMARY KEY (key_id, idem_key));"
-    "CREATE INDEX idem_expire ON idem (expire_ms);"
-    "CREATE TABLE keys ("
-    " key_id text PRIMARY KEY,"
-    " salt bytea NOT NULL,"
-    " hash bytea NOT NULL,"
-    " name text NOT NULL DEFAULT '',"
-    " created_ms bigint NOT NULL,"
-    " revoked_ms bigint NOT NULL DEFAULT 0);"
-    "CREATE TABLE secrets (name text PRIMARY KEY, value bytea NOT NULL);"
-
-    /* One submit after its checks (store.h, store_submit), run inside the
-     * batch transaction, which holds the submit lock. rc: 0 inserted,
-     * 1 replay of replay_id, 2 idempotency conflict, 3 the key's
-     * max_active reached, 4 the queue's max_queue reached, 5 the task id
-     * exists. p_active and p_depth are the key's unfinished tasks and all
-     * pending tasks as the batch counted them so far, or -1: count them
-     * now (at most the limit: a count at the limit refuses either way).
-     * active and depth give back what was used, -1 when not looked at;
-     * under the lock only this batch adds to either, so the caller keeps
-     * them for the next submits of the batch and counts each once. */
-    "CREATE FUNCTION paddock_submit(p_task_id text, p_key_id text,"
-    " p_model text, p_spec text, p_prompt text, p_submit_ms bigint,"
-    " p_expire_ms bigint, p_idem_key text, p_body_hash bytea,"
-    " p_max_active bigint, p_max_queue bigint, p_active bigint,"
-    " p_depth bigint, OUT rc integer, OUT replay_id text,"
-    " OUT active bigint, OUT depth bigint) LANGUAGE plpgsql AS $$\n"
-    "DECLARE\n"
-    " old_hash bytea;\n"
-    " new_id bigint;\n"
-    "BEGIN\n"
-    " active := p_active;\n"
-    " depth := p_depth;\n"
-    " IF p_idem_key IS NOT NULL THEN\n"
-    "  SELECT i.body_hash, i.task_id INTO old_hash, replay_id FROM idem i\n"
-    "   WHERE i.key_id = p_key_id AND i.idem_key = p_idem_key\n"
-    "   AND i.expire_ms > p_submit_ms;\n"
-    "  IF FOUND THEN\n"
-    "   rc := CASE WHEN old_hash = p_body_hash THEN 1 ELSE 2 END;\n"
-    "   RETURN;\n"
-    "  END IF;\n"
-    " END IF;\n"
-    " IF p_max_active > 0 THEN\n"
-    "  IF active < 0 THEN\n"
-    "   SELECT count(*) INTO active FROM (SELECT 1 FROM tasks t\n"
-    "    WHERE t.key_id = p_key_id AND t.status IN ('PENDING', 'RUNNING')\n"
-    "    LIMIT p_max_active) a;\n"
-    "  END IF;\n"
-    "  IF active >= p_max_active THEN\n"
-    "   rc := 3;\n"
-    "   RETURN;\n"
-    "  END IF;\n"
-    " END IF;\n"
-    " IF p_max_queue > 0 THEN\n"
-    "  IF depth < 0 THEN\n"
-    "   SELECT count(*) INTO depth FROM (SELECT 1 FROM pending\n"
-    "    LIMIT p_max_queue) p;\n"
-    "  END IF;\n"
-    "  IF depth >= p_max_queue THEN\n"
-    "   rc := 4;\n"
-    "   RETURN;\n"
-    "  END IF;\n"
-    " END IF;\n"
-    " INSERT INTO tasks (task_id, key_id, model, status, spec, prompt,\n"
-    "  submit_ms, expire_ms) VALUES (p_task_id, p_key_id, p_model,\n"
-    "  'PENDING', p_spec, p_prompt, p_submit_ms, p_expire_ms)\n"
-    "  ON CONFLICT (task_id) DO NOTHING RETURNING id INTO new_id;\n"
-    " IF new_id IS NULL THEN\n"
-    "  rc := 5;\n"
-    "  RETURN;\n"
-    " END IF;\n"
-    " INSERT INTO pending (id, key_id) VALUES (new_id, p_key_id);\n"
-    " INSERT INTO turns (key_id) SELECT p_key_id WHERE NOT EXISTS\n"
-    "  (SELECT 1 FROM turns WHERE key_id = p_key_id) ON CONFLICT DO NOTHING;\n"
-    " IF p_idem_key IS NOT NULL THEN\n"
-    "  INSERT INTO idem (key_id, idem_key, body_hash, task_id, expire_ms)\n"
-    "   VALUES (p_key_id, p_idem_key, p_body_hash, p_task_id, p_expire_ms)\n"
-    "   ON CONFLICT (key_id, idem_key) DO UPDATE SET\n"
-    "   body_hash = EXCLUDED.body_hash, task_id = EXCLUDED.task_id,\n"
-    "   expire_ms = EXCLUDED.expire_ms;\n"
-    " END IF;\n"
-    " rc := 0;\n"
-    "END $$;",
-    /* (paddock_claim was created here too, without a model filter:
-     * databases made then have it until migration 3 replaces it; a new
-     * database gets it from there.) */
-
-    /* 2: what a running engine reports: progress, and its own reference
-     * (an upstream task id) that a later attempt resumes from. */
-    "ALTER TABLE tasks ADD COLUMN progress integer NOT NULL DEFAULT 0,"
-    " ADD COLUMN ref text;",
-
-    /* 3: workers of some models (paddock worker --models): the queue row
-     * carries its task's model (filled from tasks where an insert leaves
-     * it out), and the claim takes the models a worker serves, NULL for
-     * any. A filtered claim reads only its models' rows of a key.
-     *
-     * The claim (store.h, store_claim): the keys with pending tasks in turn
-     * order (a loose index scan: one probe per key, not per task), then
-     * the oldest pending row (of the models) of the first key that has one
-     * not locked by another claimer. A retried claim (same token) whose
-     * first attempt committed gets that task back instead of a second one. */
-    "ALTER TABLE pending ADD COLUMN model text;"
-    "UPDATE pending p SET model = t.model FROM tasks t WHERE t.id = p.id;"
-    "CREATE FUNCTION paddock_pending_model() RETURNS trigger"
-    " LANGUAGE plpgsql AS $$\n"
-    "BEGIN\n"
-    " IF NEW.model IS NULL THEN\n"
-    "  SELECT t.model INTO NEW.model FROM tasks t WHERE t.id = NEW.id;\n"
-    " END IF;\n"
-    " RETURN NEW;\n"
-    "END $$;"
-    "CREATE TRIGGER pending_model BEFORE INSERT ON pending FOR EACH ROW"
-    " EXECUTE FUNCTION paddock_pending_model();"
-    "CREATE INDEX pending_key_model ON pending (key_id, model, id);"
-    "DROP FUNCTION IF EXISTS paddock_claim(text, text, boolean, bigint,"
-    " bigint);"
-    "CREATE FUNCTION paddock_claim(p_worker text, p_token text,"
-    " p_retry boolean, p_now bigint, p_until bigint, p_models text[])"
-    " RETURNS SETOF tasks LANGUAGE plpgsql AS $$\n"
-    "DECLARE\n"
-    " k text;\n"
-    " claimed bigint;\n"
-    "BEGIN\n"
-    " IF p_retry THEN\n"
-    "  RETURN QUERY SELECT * FROM tasks WHERE status = 'RUNNING'\n"
-    "   AND lease_owner = p_worker AND lease_token = p_token;\n"
-    "  IF FOUND THEN\n"
-    "   RETURN;\n"
-    "  END IF;\n"
-    " END IF;\n"
-    " FOR k IN\n"
-    "  WITH RECURSIVE ks(key_id) AS (\n"
-    "   (SELECT p.key_id FROM pending p ORDER BY p.key_id LIMIT 1)\n"
-    "   UNION ALL\n"
-    "   SELECT (SELECT p.key_id FROM pending p WHERE p.key_id > ks.key_id\n"
-    "    ORDER BY p.key_id LIMIT 1) FROM ks WHERE ks.key_id IS NOT NULL)\n"
-    "  SELECT ks.key_id FROM ks LEFT JOIN turns t ON t.key_id = ks.key_id\n"
-    "   WHERE ks.key_id IS NOT NULL\n"
-    "   ORDER BY coalesce(t.turn, 0), ks.key_id\n"
-    " LOOP\n"
-    "  IF p_models IS NULL THEN\n"
-    "   DELETE FROM pending WHERE id = (SELECT p.id FROM pending p\n"
-    "    WHERE p.key_id = k ORDER BY p.id LIMIT 1 FOR UPDATE SKIP LOCKED)\n"
-    "    RETURNING id INTO claimed;\n"
-    "  ELSE\n"
-    "   DELETE FROM pending WHERE id = (SELECT p.id FROM pending p\n"
-    "    WHERE p.key_id = k AND p.model = ANY (p_models)\n"
-    "    ORDER BY p.id LIMIT 1 FOR UPDATE SKIP LOCKED)\n"
-    "    RETURNING id INTO claimed;\n"
-    "  END IF;\n"
-    "  CONTINUE WHEN claimed IS NULL;\n"
-    "  RETURN QUERY UPDATE tasks SET status = 'RUNNING',\n"
-    "   scheduled_ms = coalesce(scheduled_ms, p_now),\n"
-    "   attempt = attempt + 1, lease_owner = p_worker,\n"
-    "   lease_until = p_until, lease_token = p_token\n"
-    "   WHERE id = claimed AND status = 'PENDING' RETURNING *;\n"
-    "  IF FOUND THEN\n"
-    "   UPDATE turns SET turn = nextval('turn_seq') WHERE key_id =\n"
-    "    (SELECT t.key_id FROM turns t WHERE t.key_id = k\n"
-    "     FOR UPDATE SKIP LOCKED);\n"
-    "   RETURN;\n"
-    "  END IF;\n"
-    "  claimed := NULL; /* a stray queue row: gone now; next key */\n"
-    " END LOOP;\n"
-    "END $$;"
-    /* Nodes still on the binary before this migration call the claim
-     * with five arguments: they go on claiming during a rolling upgrade. */
-    "CREATE FUNCTION paddock_claim(p_worker text, p_token text,"
-    " p_retry boolean, p_now bigint, p_until bigint) RETURNS SETOF tasks"
-    " LANGUAGE sql AS $$ SELECT * FROM paddock_claim(p_worker, p_token,"
-    " p_retry, p_now, p_until, NULL::text[]) $$;",
-};
-
-enum stmt_id {
-    ST_SUBMIT,
-    ST_GET,
-    ST_CLAIM,
-    ST_RENEW,
-    ST_FINISH,
-    ST_RELEASE,
-    ST_NOTE,
-    ST_RESCUE,
-    ST_CANCEL,
-    ST_STATE,
-    ST_LIST,
-    ST_LIST_COUNT,
-    ST_PURGE,
-    ST_STATS_STATUS,
-    ST_STATS_QUEUE,
-    ST_KEY_PUT,
-    ST_KEY_LIST,
-    ST_SECRET_PUT,
-    ST_SECRET_GET,
-    ST__COUNT
-};
-
 struct stmt {
     const char *what; /* for logs */
     const char *sql;
 };
 
-static const struct stmt stmts[ST__COUNT] = {
-    [ST_SUBMIT] = { "submit",
-                    "SELECT rc, replay_id, active, depth FROM paddock_submit("
-                    "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)" },
-    [ST_GET] = { "get", "SELECT " TASK_COLS " FROM tasks WHERE task_id = $1" },
-    [ST_CLAIM] = { "claim", "SELECT " TASK_COLS
-                            " FROM paddock_claim($1, $2, $3, $4, $5, $6)" },
-    [ST_RENEW] = { "renew", "UPDATE tasks SET lease_until = $2 "
-                            "WHERE status = 'RUNNING' AND lease_owner = $1" },
-    [ST_FINISH] = { "finish",
-                    "UPDATE tasks SET status = $3, end_ms = $4, code = $5, "
-                    "expire_ms = "
-                    "GREATEST(expire_ms, $4 + expire_ms - submit_ms)"
-                    ", message = $6, usage_input = $7, "
-                    "usage_output = $8, usage_sr = $9, "
-                    "usage_ratio = $10, result = $11, "
-                    "lease_owner = NULL, lease_until = NULL, "
-                    "lease_token = NULL WHERE task_id = $1 "
-                    "AND status = 'RUNNING' AND lease_owner = $2" },
+static const struct stmt stmts[PG_ST_SUBMIT] = {
+    [PG_ST_GET] = { "get",
+                    "SELECT " TASK_COLS " FROM tasks WHERE task_id = $1" },
+    /* paddock_claim() (migration 3): the keys with pending tasks in turn
+     * order (a loose index scan: one probe per key, not per task), then
+     * the oldest pending row (of the models; NULL: any) of the first key
+     * that has one not locked by another claimer. A retried claim (same
+     * token) whose first attempt committed gets that task back instead of
+     * a second one. */
+    [PG_ST_CLAIM] = { "claim", "SELECT " TASK_COLS
+                               " FROM paddock_claim($1, $2, $3, $4, $5, $6)" },
+    /* Every lease in one statement: parallel arrays of task ids, owners
+     * and progress (NULL: unchanged); the places of the held ones come
+     * back. */
+    [PG_ST_RENEW] = { "renew",
+                      "UPDATE tasks t SET lease_until = $4, "
+                      "progress = coalesce(u.p, t.progress) "
+                      "FROM unnest($1::text[], $2::text[], $3::integer[]) "
+                      "WITH ORDINALITY AS u(id, owner, p, i) "
+                      "WHERE t.task_id = u.id AND t.status = 'RUNNING' "
+                      "AND t.lease_owner = u.owner RETURNING u.i" },
+    [PG_ST_FINISH] = { "finish",
+                       "UPDATE tasks SET status = $3, end_ms = $4, code = $5, "
+                       "expire_ms = "
+                       "GREATEST(expire_ms, $4 + expire_ms - submit_ms)"
+                       ", message = $6, usage_input = $7, "
+                       "usage_output = $8, usage_sr = $9, "
+                       "usage_ratio = $10, result = $11, "
+                       "lease_owner = NULL, lease_until = NULL, "
+                       "lease_token = NULL WHERE task_id = $1 "
+                       "AND status = 'RUNNING' AND lease_owner = $2" },
     /* Released and rescued tasks are new work for idle workers too. */
-    [ST_RELEASE] = { "release",
-                     "WITH r AS (UPDATE tasks SET status = 'PENDING', "
-                     "attempt = attempt - 1, lease_owner = NULL, "
-                     "lease_until = NULL, lease_token = NULL, progress = 0 "
-                     "WHERE task_id = $1 AND status = 'RUNNING' "
-                     "AND lease_owner = $2 RETURNING id, key_id), "
-                     "q AS (INSERT INTO pending (id, key_id) "
-                     "SELECT id, key_id FROM r RETURNING 1) "
-                     "SELECT c.n FROM (SELECT count(*) AS n FROM q) "
-                     "c " NOTIFY_IF_N },
-    [ST_NOTE] = { "note", "UPDATE tasks SET progress = "
-                          "coalesce($3::integer, progress), "
-                          "ref = coalesce($4, ref) WHERE task_id = $1 "
-                          "AND status = 'RUNNING' AND lease_owner = $2" },
+    [PG_ST_RELEASE] = { "release",
+                        "WITH r AS (UPDATE tasks SET status = 'PENDING', "
+                        "attempt = attempt - 1, lease_owner = NULL, "
+                        "lease_until = NULL, lease_token = NULL, progress = 0 "
+                        "WHERE task_id = $1 AND status = 'RUNNING' "
+                        "AND lease_owner = $2 RETURNING id, key_id), "
+                        "q AS (INSERT INTO pending (id, key_id) "
+                        "SELECT id, key_id FROM r RETURNING 1) "
+                        "SELECT c.n FROM (SELECT count(*) AS n FROM q) "
+                        "c " NOTIFY_IF_N },
+    [PG_ST_NOTE] = { "note", "UPDATE tasks SET progress = "
+                             "coalesce($3::integer, progress), "
+                             "ref = coalesce($4, ref) WHERE task_id = $1 "
+                             "AND status = 'RUNNING' AND lease_owner = $2" },
     /* Both halves in one statement: one snapshot, disjoint rows. */
-    [ST_RESCUE] = { "rescue",
-                    "WITH failed AS (UPDATE tasks SET status = 'FAILED', "
-                    "end_ms = $1, expire_ms = "
-                    "GREATEST(expire_ms, $1 + expire_ms - submit_ms)"
-                    ", code = 'InternalError.Timeout', "
-                    "message = 'the task ran out of attempts: its "
-                    "lease expired on each of ' || attempt || "
-                    "' attempts', lease_owner = NULL, "
-                    "lease_until = NULL, lease_token = NULL "
-                    "WHERE status = 'RUNNING' AND lease_until < $1 "
-                    "AND attempt >= $2 RETURNING 1), "
-                    "requeued AS (UPDATE tasks SET status = "
-                    "'PENDING', lease_owner = NULL, "
-                    "lease_until = NULL, lease_token = NULL, progress = 0 "
-                    "WHERE status = 'RUNNING' AND lease_until < $1 "
-                    "AND attempt < $2 RETURNING id, key_id), "
-                    "queued AS (INSERT INTO pending (id, key_id) "
-                    "SELECT id, key_id FROM requeued RETURNING 1) "
-                    "SELECT c.n, c.f FROM (SELECT (SELECT count(*) "
-                    "FROM queued) AS n, (SELECT count(*) FROM "
-                    "failed) AS f) c " NOTIFY_IF_N },
+    [PG_ST_RESCUE] = { "rescue",
+                       "WITH failed AS (UPDATE tasks SET status = 'FAILED', "
+                       "end_ms = $1, expire_ms = "
+                       "GREATEST(expire_ms, $1 + expire_ms - submit_ms)"
+                       ", code = 'InternalError.Timeout', "
+                       "message = 'the task ran out of attempts: its "
+                       "lease expired on each of ' || attempt || "
+                       "' attempts', lease_owner = NULL, "
+                       "lease_until = NULL, lease_token = NULL "
+                       "WHERE status = 'RUNNING' AND lease_until < $1 "
+                       "AND attempt >= $2 RETURNING 1), "
+                       "requeued AS (UPDATE tasks SET status = "
+                       "'PENDING', lease_owner = NULL, "
+                       "lease_until = NULL, lease_token = NULL, progress = 0 "
+                       "WHERE status = 'RUNNING' AND lease_until < $1 "
+                       "AND attempt < $2 RETURNING id, key_id), "
+                       "queued AS (INSERT INTO pending (id, key_id) "
+                       "SELECT id, key_id FROM requeued RETURNING 1) "
+                       "SELECT c.n, c.f FROM (SELECT (SELECT count(*) "
+                       "FROM queued) AS n, (SELECT count(*) FROM "
+                       "failed) AS f) c " NOTIFY_IF_N },
     /* Whoever deletes the pending row wins, claim or cancel. */
-    [ST_CANCEL] = { "cancel",
-                    "WITH q AS (DELETE FROM pending WHERE id = (SELECT id "
-                    "FROM tasks WHERE task_id = $1 AND key_id = $2) "
-                    "RETURNING id) UPDATE tasks SET status = 'CANCELED', "
-                    "end_ms = $3, expire_ms = "
-                    "GREATEST(expire_ms, $3 + expire_ms - submit_ms)"
-                    " WHERE id = (SELECT id FROM q) "
-                    "AND status = 'PENDING'" },
-    [ST_STATE] = { "cancel", "SELECT key_id, status, expire_ms FROM tasks "
-                             "WHERE task_id = $1" },
+    [PG_ST_CANCEL] = { "cancel",
+                       "WITH q AS (DELETE FROM pending WHERE id = (SELECT id "
+                       "FROM tasks WHERE task_id = $1 AND key_id = $2) "
+                       "RETURNING id) UPDATE tasks SET status = 'CANCELED', "
+                       "end_ms = $3, expire_ms = "
+                       "GREATEST(expire_ms, $3 + expire_ms - submit_ms)"
+                       " WHERE id = (SELECT id FROM q) "
+                       "AND status = 'PENDING'" },
+    [PG_ST_STATE] = { "cancel", "SELECT key_id, status, expire_ms FROM tasks "
+                                "WHERE task_id = $1" },
     /* The page and, in the same snapshot, how many match in all. */
-    [ST_LIST] = { "list", "SELECT " TASK_COLS ", count(*) OVER () "
-                          "FROM tasks WHERE " LIST_WHERE
-                          " ORDER BY submit_ms DESC, id DESC "
-                          "LIMIT $7 OFFSET $8" },
-    [ST_LIST_COUNT] = { "list",
-                        "SELECT count(*) FROM tasks WHERE " LIST_WHERE },
+    [PG_ST_LIST] = { "list", "SELECT " TASK_COLS ", count(*) OVER () "
+                             "FROM tasks WHERE " LIST_WHERE
+                             " ORDER BY submit_ms DESC, id DESC "
+                             "LIMIT $7 OFFSET $8" },
+    [PG_ST_LIST_COUNT] = { "list",
+                           "SELECT count(*) FROM tasks WHERE " LIST_WHERE },
     /* SKIP LOCKED: purges of several nodes never wait for each other or
      * for a submit reusing an expired idempotency key. */
-    [ST_PURGE] = { "purge",
-                   "WITH d AS (DELETE FROM tasks WHERE id IN (SELECT id "
-                   "FROM tasks WHERE expire_ms <= $1 AND status IN " TERMINAL
-                   " ORDER BY expire_ms LIMIT $2 FOR UPDATE SKIP LOCKED) "
-                   "RETURNING result), "
-                   "i AS (DELETE FROM idem WHERE (key_id, idem_key) IN "
-                   "(SELECT key_id, idem_key FROM idem WHERE expire_ms <= $1 "
-                   "LIMIT $2 FOR UPDATE SKIP LOCKED)) "
-                   "SELECT result FROM d WHERE result IS NOT NULL" },
-    [ST_STATS_STATUS] = { "stats", "SELECT status, count(*) FROM tasks GROUP "
-                                   "BY status" },
-    [ST_STATS_QUEUE] = { "stats",
-                         "SELECT t.model, count(*) AS n FROM pending p "
-                         "JOIN tasks t ON t.id = p.id GROUP BY t.model "
-                         "ORDER BY n DESC, t.model LIMIT $1" },
-    [ST_KEY_PUT] = { "key_put",
-                     "INSERT INTO keys (key_id, salt, hash, name, created_ms, "
-                     "revoked_ms) VALUES ($1, $2, $3, $4, $5, $6) "
-                     "ON CONFLICT (key_id) DO UPDATE SET salt = EXCLUDED.salt, "
-                     "hash = EXCLUDED.hash, name = EXCLUDED.name, "
-                     "created_ms = EXCLUDED.created_ms, "
-                     "revoked_ms = EXCLUDED.revoked_ms" },
-    [ST_KEY_LIST] = { "key_list",
-                      "SELECT key_id, salt, hash, name, created_ms, revoked_ms "
-                      "FROM keys ORDER BY created_ms, key_id" },
-    [ST_SECRET_PUT] = { "secret", "INSERT INTO secrets (name, value) "
-                                  "VALUES ($1, $2) ON CONFLICT DO NOTHING" },
-    [ST_SECRET_GET] = { "secret", "SELECT value FROM secrets WHERE name = $1" },
-};
-
-/* Every new session: the bounds (a transaction left open by a vanished
- * client ends after a minute), and durable commits whatever the server's
- * default (store.h: a write returns after it is on stable storage). */
-#define SESSION_SQL                                               \
-    "SET statement_timeout = " PG_STATEMENT_TIMEOUT ";"           \
-    "SET idle_in_transaction_session_timeout = 60000;"            \
-    "SET client_min_messages = warning;"                          \
-    "SET bytea_output = 'hex';"                                   \
-    "SELECT set_config('synchronous_commit', 'on', false) WHERE " \
-    "current_setting('synchronous_commit') = 'off'"
-
-struct pgconn {
-    PGconn *pg;        /* NULL until connected */
-    uint32_t prepared; /* bit i: stmts[i] is prepared in this session */
-    bool bad;          /* failed or timed out: drop it, do not reuse */
-    struct pgconn *next;
+    [PG_ST_PURGE] = { "purge",
+                      "WITH d AS (DELETE FROM tasks WHERE id IN (SELECT id "
+                      "FROM tasks WHERE expire_ms <= $1 AND status IN " TERMINAL
+                      " ORDER BY expire_ms LIMIT $2 FOR UPDATE SKIP LOCKED) "
+                      "RETURNING result), "
+                      "i AS (DELETE FROM idem WHERE (key_id, idem_key) IN "
+                      "(SELECT key_id, idem_key FROM idem WHERE expire_ms <= "
+                      "$1 "
+                      "LIMIT $2 FOR UPDATE SKIP LOCKED)) "
+                      "SELECT result FROM d WHERE result IS NOT NULL" },
+    [PG_ST_STATS_STATUS] = { "stats",
+                             "SELECT status, count(*) FROM tasks GROUP "
+                             "BY status" },
+    [PG_ST_STATS_QUEUE] = { "stats",
+                            "SELECT t.model, count(*) AS n FROM pending p "
+                            "JOIN tasks t ON t.id = p.id GROUP BY t.model "
+                            "ORDER BY n DESC, t.model LIMIT $1" },
+    [PG_ST_KEY_PUT] = { "key_put",
+                        "INSERT INTO keys (key_id, salt, hash, name, "
+                        "created_ms, "
+                        "revoked_ms) VALUES ($1, $2, $3, $4, $5, $6) "
+                        "ON CONFLICT (key_id) DO UPDATE SET salt = "
+                        "EXCLUDED.salt, "
+                        "hash = EXCLUDED.hash, name = EXCLUDED.name, "
+                        "created_ms = EXCLUDED.created_ms, "
+                        "revoked_ms = EXCLUDED.revoked_ms" },
+    [PG_ST_KEY_LIST] = { "key_list", "SELECT key_id, salt, hash, name, "
+                                     "created_ms, revoked_ms "
+                                     "FROM keys ORDER BY created_ms, key_id" },
+    [PG_ST_SECRET_PUT] = { "secret", "INSERT INTO secrets (name, value) "
+                                     "VALUES ($1, $2) ON CONFLICT DO NOTHING" },
+    [PG_ST_SECRET_GET] = { "secret",
+                           "SELECT value FROM secrets WHERE name = $1" },
 };
 
 struct store_pg {
     struct store base;
-    char *url;
-    pthread_mutex_t lock; /* guards idle */
-    pthread_cond_t freed; /* a connection went back to idle */
-    struct pgconn conns[PG_POOL];
-    struct pgconn *idle;
-    struct store_committer committer; /* group commit of submits */
-    struct pgconn w;                  /* the committer's own */
-    atomic_int churn;                 /* pending rows deleted since a vacuum */
-    pthread_mutex_t wait_lock;        /* guards the wake-up state below */
-    pthread_cond_t wait_cond;         /* store_wait_work sleepers */
-    pthread_t listener;               /* LISTEN thread, started on first wait */
-    bool listener_started;            /* under wait_lock */
-    atomic_bool listener_stop;        /* close() asks it to end */
-    uint64_t wake_seq;                /* under wait_lock: notifications seen */
-    bool listening;                   /* under wait_lock: LISTEN is active */
+    struct store_pg_pool pool;     /* for the ops */
+    struct store_pg_conn w;        /* the committer's own */
+    struct store_pg_listen listen; /* wake-ups (store_wait_work) */
+    atomic_int churn;              /* pending rows deleted since a vacuum */
 };
 
 static struct store_pg *from_base(struct store *s)
@@ -509,202 +198,14 @@ static struct store_pg *from_base(struct store *s)
     return container_of(s, struct store_pg, base);
 }
 
-/* ------------------------------------------------------------- libpq */
-
-/* A libpq message on one line without quotes, for the log. */
-static void clean_msg(const char *in, char *out, size_t size)
+/* Run stmts[id] on c: 0 with *out (caller PQclear()s), or a negative code. */
+static int run(struct store_pg_conn *c, enum store_pg_stmt id,
+               const struct store_pg_params *p, PGresult **out)
 {
-    size_t n = 0;
-    for (; in && *in && n + 1 < size; in++)
-        out[n++] = (*in == '\n' || *in == '"' || *in == '\r' || *in == '\t')
-                       ? ' '
-                       : *in;
-    while (n > 0 && out[n - 1] == ' ')
-        n--;
-    out[n] = '\0';
+    return store_pg_run(c, id, stmts[id].what, stmts[id].sql, p, out);
 }
 
-static int conn_fail(struct pgconn *c, const PGresult *r, const char *what)
-{
-    char msg[LIMIT_ERRMSG];
-    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-    clean_msg(r ? PQresultErrorMessage(r) : PQerrorMessage(c->pg), msg,
-              sizeof(msg));
-    if (PQstatus(c->pg) != CONNECTION_OK)
-        c->bad = true;
-    metrics_add(METRIC_STORE_ERRORS, 1);
-    log_error("store failed",
-              "backend=postgres op=\"%s\" sqlstate=%s "
-              "error=\"%s\"",
-              what, state ? state : "-", msg);
-    return state && strcmp(state, "23505") == 0 ? ERR_CONFLICT : ERR_STORE;
-}
-
-/* Wait until the socket is ready for `events`; false at the deadline. */
-static bool wait_socket(PGconn *pg, short events, int64_t deadline)
-{
-    for (;;) {
-        int64_t left = deadline - clock_mono_ms();
-        if (left <= 0)
-            return false;
-        struct pollfd p = { .fd = PQsocket(pg), .events = events };
-        int n = poll(&p, 1, (int)left);
-        if (n > 0)
-            return true;
-        if (n < 0 && errno != EINTR)
-            return false;
-    }
-}
-
-/*
- * Everything the server answers to what was sent: the first error, or the
- * last result. NULL when the connection failed or the deadline passed;
- * c->bad is then set (the connection may still be busy: never reuse it).
- */
-static PGresult *wait_result(struct pgconn *c, const char *what)
-{
-    int64_t deadline = clock_mono_ms() + PG_WAIT_MS;
-    PGresult *res = NULL;
-    int f;
-    while ((f = PQflush(c->pg)) == 1) { /* nonblocking: send the rest */
-        if (!wait_socket(c->pg, POLLIN | POLLOUT, deadline) ||
-            !PQconsumeInput(c->pg))
-            goto broken;
-    }
-    if (f < 0)
-        goto broken;
-    for (;;) {
-        while (PQisBusy(c->pg)) {
-            if (!wait_socket(c->pg, POLLIN, deadline) || !PQconsumeInput(c->pg))
-                goto broken;
-        }
-        PGresult *r = PQgetResult(c->pg);
-        if (!r)
-            break;
-        if (res && PQresultStatus(res) == PGRES_FATAL_ERROR) {
-            PQclear(r);
-        } else {
-            PQclear(res);
-            res = r;
-        }
-    }
-    if (PQstatus(c->pg) != CONNECTION_OK)
-        c->bad = true;
-    if (res)
-        return res;
-broken:
-    PQclear(res);
-    c->bad = true;
-    conn_fail(c, NULL,
-              clock_mono_ms() >= deadline ? "timeout" : (what ? what : "io"));
-    return NULL;
-}
-
-static bool result_ok(const PGresult *r)
-{
-    ExecStatusType st = PQresultStatus(r);
-    return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
-}
-
-/* Run SQL text: without params a simple query (several statements may
- * follow each other), with params one statement. *out (if given) receives
- * the result; 0 or a negative code, logged. */
-static int run_sql(struct pgconn *c, const char *sql, int n,
-                   const char *const *params, const char *what, PGresult **out)
-{
-    int sent =
-        n > 0 ? PQsendQueryParams(c->pg, sql, n, NULL, params, NULL, NULL, 0)
-              : PQsendQuery(c->pg, sql);
-    if (!sent)
-        return conn_fail(c, NULL, what);
-    PGresult *r = wait_result(c, what);
-    if (!r)
-        return ERR_STORE;
-    if (!result_ok(r)) {
-        int ret = conn_fail(c, r, what);
-        PQclear(r);
-        return ret;
-    }
-    if (out)
-        *out = r;
-    else
-        PQclear(r);
-    return 0;
-}
-
-/* Parameters in text format. */
-#define PG_MAX_PARAMS 13
-struct params {
-    const char *v[PG_MAX_PARAMS];
-    char buf[PG_MAX_PARAMS][72]; /* an int64, a double, or 32 bytes as hex */
-    int n;
-};
-
-static void p_text(struct params *p, const char *s)
-{
-    p->v[p->n++] = s;
-}
-
-static void p_i64(struct params *p, int64_t x)
-{
-    snprintf(p->buf[p->n], sizeof(p->buf[0]), "%" PRId64, x);
-    p->v[p->n] = p->buf[p->n];
-    p->n++;
-}
-
-static void p_f64(struct params *p, double x)
-{
-    snprintf(p->buf[p->n], sizeof(p->buf[0]), "%.17g", x);
-    p->v[p->n] = p->buf[p->n];
-    p->n++;
-}
-
-/* bytea's hex input form, \x0102... (n <= 32). */
-static void p_bytes(struct params *p, const unsigned char *b, size_t n)
-{
-    p->buf[p->n][0] = '\\';
-    p->buf[p->n][1] = 'x';
-    id_hex(b, n, p->buf[p->n] + 2);
-    p->v[p->n] = p->buf[p->n];
-    p->n++;
-}
-
-/* Run stmts[id] as a prepared statement (prepared on first use in each
- * session). 0 with *out (caller PQclear()s), or a negative code. */
-static int run(struct pgconn *c, enum stmt_id id, const struct params *p,
-               PGresult **out)
-{
-    char name[16];
-    snprintf(name, sizeof(name), "paddock_%d", (int)id);
-    *out = NULL;
-    if (!(c->prepared & (1u << id))) {
-        if (!PQsendPrepare(c->pg, name, stmts[id].sql, 0, NULL))
-            return conn_fail(c, NULL, stmts[id].what);
-        PGresult *r = wait_result(c, stmts[id].what);
-        if (!r)
-            return ERR_STORE;
-        if (!result_ok(r)) {
-            int ret = conn_fail(c, r, stmts[id].what);
-            PQclear(r);
-            return ret;
-        }
-        PQclear(r);
-        c->prepared |= 1u << id;
-    }
-    if (!PQsendQueryPrepared(c->pg, name, p ? p->n : 0, p ? p->v : NULL, NULL,
-                             NULL, 0))
-        return conn_fail(c, NULL, stmts[id].what);
-    PGresult *r = wait_result(c, stmts[id].what);
-    if (!r)
-        return ERR_STORE;
-    if (!result_ok(r)) {
-        int ret = conn_fail(c, r, stmts[id].what);
-        PQclear(r);
-        return ret;
-    }
-    *out = r;
-    return 0;
-}
+/* ------------------------------------------------------------ columns */
 
 /* Rows an UPDATE/INSERT/DELETE changed. */
 static int changed(const PGresult *r)
@@ -712,27 +213,11 @@ static int changed(const PGresult *r)
     return (int)strtol(PQcmdTuples((PGresult *)r), NULL, 10);
 }
 
-/* ------------------------------------------------------------ columns */
-
-static void col_copy(const PGresult *r, int row, int col, char *dst,
-                     size_t size)
-{
-    snprintf(dst, size, "%s",
-             PQgetisnull(r, row, col) ? "" : PQgetvalue(r, row, col));
-}
-
 static char *col_dup(const PGresult *r, int row, int col)
 {
     if (PQgetisnull(r, row, col))
         return NULL;
     return xstrndup(PQgetvalue(r, row, col), (size_t)PQgetlength(r, row, col));
-}
-
-static int64_t col_i64(const PGresult *r, int row, int col)
-{
-    if (PQgetisnull(r, row, col))
-        return 0;
-    return strtoll(PQgetvalue(r, row, col), NULL, 10);
 }
 
 static double col_f64(const PGresult *r, int row, int col)
@@ -789,371 +274,27 @@ static void row_to_task(const PGresult *r, int row, struct task *t)
     t->ref = col_dup(r, row, 19);
 }
 
-/* ------------------------------------------------------- connections */
-
-static void quiet_notice(void *arg, const char *message)
-{
-    (void)arg;
-    (void)message; /* NOTICEs ("already exists, skipping") are not news */
-}
-
-static void conn_close(struct pgconn *c)
-{
-    PQfinish(c->pg); /* NULL is fine */
-    c->pg = NULL;
-    c->prepared = 0;
-    c->bad = false;
-}
-
-/* Connect c to the server at url and set up its session. */
-static int conn_connect(const char *url, struct pgconn *c, struct errmsg *err)
-{
-    /* Before dbname: the URL may override them (libpq's rule: the last
-     * value wins). Keepalives and tcp_user_timeout bound the wait on a
-     * server that vanished without closing the connection. */
-    static const char *const keys[] = { "connect_timeout",
-                                        "application_name",
-                                        "keepalives",
-                                        "keepalives_idle",
-                                        "keepalives_interval",
-                                        "keepalives_count",
-                                        "tcp_user_timeout",
-                                        "dbname",
-                                        NULL };
-    const char *vals[] = { "5", "paddock", "1", "10", "5",
-                           "3", "30000",   url, NULL };
-    char msg[LIMIT_ERRMSG];
-    conn_close(c);
-    c->pg = PQconnectdbParams(keys, vals, 1);
-    if (!c->pg)
-        return errmsg_set(err, ERR_STORE,
-                          "cannot connect to PostgreSQL: "
-                          "out of memory");
-    if (PQstatus(c->pg) != CONNECTION_OK) {
-        clean_msg(PQerrorMessage(c->pg), msg, sizeof(msg));
-        errmsg_set(err, ERR_STORE, "cannot connect to PostgreSQL: %s", msg);
-        goto fail;
-    }
-    PQsetNoticeProcessor(c->pg, quiet_notice, NULL);
-    if (PQsetnonblocking(c->pg, 1) != 0 ||
-        run_sql(c, SESSION_SQL, 0, NULL, "session", NULL) < 0) {
-        clean_msg(PQerrorMessage(c->pg), msg, sizeof(msg));
-        errmsg_set(err, ERR_STORE, "cannot set up the PostgreSQL session: %s",
-                   msg);
-        goto fail;
-    }
-    return 0;
-fail:
-    conn_close(c);
-    return err->code;
-}
-
-/* An idle connection has nothing to read; if it has, the server ended it
- * (a restart sends an error, then closes) or said something we did not
- * ask for: either way, start afresh. */
-static bool conn_alive(struct pgconn *c)
-{
-    if (!c->pg || c->bad || PQstatus(c->pg) != CONNECTION_OK ||
-        PQtransactionStatus(c->pg) != PQTRANS_IDLE)
-        return false;
-    struct pollfd p = { .fd = PQsocket(c->pg), .events = POLLIN };
-    return poll(&p, 1, 0) == 0;
-}
-
-/* Make c usable: keep it if alive, else (re)connect. */
-static int conn_ready(struct store_pg *s, struct pgconn *c)
-{
-    if (conn_alive(c))
-        return 0;
-    struct errmsg err = { 0 };
-    if (conn_connect(s->url, c, &err) < 0) {
-        metrics_add(METRIC_STORE_ERRORS, 1);
-        log_error("store failed", "backend=postgres op=connect error=\"%s\"",
-                  errmsg_text(&err));
-        return ERR_STORE;
-    }
-    return 0;
-}
-
-/* A pooled connection, connected; NULL (logged) when none can be had. */
-static struct pgconn *conn_get(struct store_pg *s)
-{
-    struct timespec until = clock_mono_after(PG_POOL_WAIT_MS);
-    pthread_mutex_lock(&s->lock);
-    while (!s->idle) {
-        if (pthread_cond_timedwait(&s->freed, &s->lock, &until) != 0 &&
-            !s->idle) {
-            pthread_mutex_unlock(&s->lock);
-            metrics_add(METRIC_STORE_ERRORS, 1);
-            log_error("store failed", "backend=postgres op=pool "
-                                      "error=\"no free connection\"");
-            return NULL;
-        }
-    }
-    struct pgconn *c = s->idle;
-    s->idle = c->next;
-    pthread_mutex_unlock(&s->lock);
-    if (conn_ready(s, c) < 0) {
-        pthread_mutex_lock(&s->lock);
-        c->next = s->idle;
-        s->idle = c;
-        pthread_cond_signal(&s->freed);
-        pthread_mutex_unlock(&s->lock);
-        return NULL;
-    }
-    return c;
-}
-
-static void conn_put(struct store_pg *s, struct pgconn *c)
-{
-    if (c->pg && (c->bad || PQstatus(c->pg) != CONNECTION_OK ||
-                  PQtransactionStatus(c->pg) != PQTRANS_IDLE))
-        conn_close(c);
-    pthread_mutex_lock(&s->lock);
-    c->next = s->idle;
-    s->idle = c;
-    pthread_cond_signal(&s->freed);
-    pthread_mutex_unlock(&s->lock);
-}
-
-/* Try again, once, when the connection died under an op that may run twice
- * (a read, the claim, an idempotent write). */
-static bool again(const struct pgconn *c, int ret, int *tries)
-{
-    return ret == ERR_STORE && c->bad && (*tries)++ == 0;
-}
-
-/* --------------------------------------------------------- migration */
-
-static int migrate(struct pgconn *c, struct errmsg *err)
-{
-    PGresult *r = NULL;
-    int version = 0;
-    const int latest = (int)ARRAY_LEN(migrations);
-    char msg[LIMIT_ERRMSG] = "";
-    if (run_sql(c,
-                "BEGIN;"
-                "SELECT pg_advisory_xact_lock(" PG_LOCK_NS ", " PG_LOCK_MIGRATE
-                ");"
-                "CREATE TABLE IF NOT EXISTS paddock_schema ("
-                " version integer NOT NULL)",
-                0, NULL, "migrate", NULL) < 0 ||
-        run_sql(c, "SELECT max(version) FROM paddock_schema", 0, NULL,
-                "migrate", &r) < 0)
-        goto fail;
-    version = (int)col_i64(r, 0, 0);
-    PQclear(r);
-    r = NULL;
-    if (version > latest) {
-        run_sql(c, "ROLLBACK", 0, NULL, "migrate", NULL);
-        return errmsg_set(err, ERR_STORE,
-                          "the database schema is version %d, newer than "
-                          "this paddock (%d): upgrade paddock",
-                          version, latest);
-    }
-    for (int v = version; v < latest; v++)
-        if (run_sql(c, migrations[v], 0, NULL, "migrate", NULL) < 0)
-            goto fail;
-    if (version < latest) {
-        struct params p = { 0 };
-        p_i64(&p, latest);
-        if (run_sql(c, "DELETE FROM paddock_schema", 0, NULL, "migrate", NULL) <
-                0 ||
-            run_sql(c, "INSERT INTO paddock_schema (version) VALUES ($1)", p.n,
-                    p.v, "migrate", NULL) < 0)
-            goto fail;
-    }
-    if (run_sql(c, "COMMIT", 0, NULL, "migrate", NULL) < 0)
-        goto fail;
-    return 0;
-fail:
-    clean_msg(PQerrorMessage(c->pg), msg, sizeof(msg));
-    if (c->pg && !c->bad)
-        run_sql(c, "ROLLBACK", 0, NULL, "migrate", NULL);
-    return errmsg_set(err, ERR_STORE,
-                      "schema migration from version %d failed: %s", version,
-                      msg);
-}
-
-/* ------------------------------------------------------------ submit */
-
-/* What a batch counted: a limit's count and the limit it was counted to
- * (a count that reached it says only "at least"). */
-struct count {
-    const char *key_id; /* NULL: the queue depth */
-    int64_t n, upto;
-};
-
-/* The count for key (NULL: depth) if the batch has one good up to `limit`,
- * else -1 (count again). */
-static int64_t count_get(const struct count *counts, size_t n, const char *key,
-                         int64_t limit)
-{
-    for (size_t i = 0; i < n; i++) {
-        const struct count *c = &counts[i];
-        if ((key && c->key_id && strcmp(c->key_id, key) == 0) ||
-            (!key && !c->key_id))
-            return c->n < c->upto || limit <= c->upto ? c->n : -1;
-    }
-    return -1;
-}
-
-static void count_put(struct count *counts, size_t *n, const char *key,
-                      int64_t value, int64_t upto)
-{
-    size_t i = 0;
-    while (i < *n &&
-           !((key && counts[i].key_id && strcmp(counts[i].key_id, key) == 0) ||
-             (!key && !counts[i].key_id)))
-        i++;
-    if (i == *n)
-        (*n)++;
-    counts[i] = (struct count){ .key_id = key, .n = value, .upto = upto };
-}
-
-static int submit_one(struct pgconn *c, const struct store_submit *sub,
-                      struct count *counts, size_t *n_counts, char *replay_id)
-{
-    const struct task *t = sub->task;
-    struct params p = { 0 };
-    PGresult *r;
-    p_text(&p, t->task_id);
-    p_text(&p, t->key_id);
-    p_text(&p, t->model);
-    p_text(&p, t->spec);
-    p_text(&p, t->prompt);
-    p_i64(&p, t->submit_ms);
-    p_i64(&p, t->expire_ms);
-    p_text(&p, sub->idem_key);
-    if (sub->idem_key)
-        p_bytes(&p, sub->body_hash, sizeof(sub->body_hash));
-    else
-        p_text(&p, NULL);
-    p_i64(&p, sub->max_active);
-    p_i64(&p, sub->max_queue);
-    p_i64(&p, count_get(counts, *n_counts, t->key_id, sub->max_active));
-    p_i64(&p, count_get(counts, *n_counts, NULL, sub->max_queue));
-    int ret = run(c, ST_SUBMIT, &p, &r);
-    if (ret < 0)
-        return ret;
-    static const int codes[] = { 0,
-                                 1,
-                                 ERR_IDEMPOTENCY_CONFLICT,
-                                 ERR_ALLOCATION_QUOTA,
-                                 ERR_THROTTLING,
-                                 ERR_CONFLICT };
-    int64_t rc = PQntuples(r) == 1 ? col_i64(r, 0, 0) : -1;
-    if (rc < 0 || rc >= (int64_t)ARRAY_LEN(codes)) {
-        ret = conn_fail(c, r, "submit result");
-        PQclear(r);
-        return ret;
-    }
-    ret = codes[rc];
-    if (rc == 1 || rc == 2)
-        col_copy(r, 0, 1, replay_id, UUID_STR_LEN + 1);
-    int64_t active = col_i64(r, 0, 2), depth = col_i64(r, 0, 3);
-    if (active >= 0)
-        count_put(counts, n_counts, t->key_id, active + (rc == 0),
-                  sub->max_active);
-    if (depth >= 0)
-        count_put(counts, n_counts, NULL, depth + (rc == 0), sub->max_queue);
-    PQclear(r);
-    return ret;
-}
-
-/* One try at committing the batch's unsettled submits. 0: committed, each
- * r->ret final. Else ERR_STORE with *culprit the submit whose statement
- * failed (NULL: the transaction as a whole failed). */
-static int submit_round(struct store_pg *s, struct store_batch_req *batch,
-                        size_t n, struct store_batch_req **culprit)
-{
-    struct pgconn *c = &s->w;
-    /* One per key and one for the depth, at most. */
-    struct count *counts = xcalloc(n + 1, sizeof(*counts));
-    size_t n_counts = 0;
-    bool any = false;
-    *culprit = NULL;
-    if (run_sql(c,
-                "BEGIN;"
-                "SELECT pg_advisory_xact_lock(" PG_LOCK_NS ", " PG_LOCK_SUBMIT
-                ")",
-                0, NULL, "submit", NULL) < 0)
-        goto fail;
-    for (struct store_batch_req *r = batch; r; r = r->next) {
-        if (r->settled)
-            continue;
-        r->replay_id[0] = '\0';
-        r->ret = submit_one(c, r->sub, counts, &n_counts, r->replay_id);
-        if (r->ret == ERR_STORE) {
-            *culprit = r;
-            goto fail;
-        }
-        any |= r->ret == 0;
-    }
-    /* The notification goes out with the commit, once per batch. */
-    if (run_sql(
-            c, any ? "SELECT pg_notify('" PG_CHANNEL "', '');COMMIT" : "COMMIT",
-            0, NULL, "submit commit", NULL) < 0) {
-        *culprit = NULL;
-        goto fail;
-    }
-    free(counts);
-    return 0;
-fail:
-    free(counts);
-    if (c->pg && !c->bad)
-        run_sql(c, "ROLLBACK", 0, NULL, "submit rollback", NULL);
-    return ERR_STORE;
-}
-
-/* Commit a batch of submits in one transaction (one fsync). A submit whose
- * statement fails is answered ERR_STORE and the others run again without
- * it; a failed commit or connection fails them all (never retried: a
- * commit that failed may still have happened). */
-static void commit_batch(void *ctx, struct store_batch_req *batch)
-{
-    struct store_pg *s = ctx;
-    size_t n = 0;
-    for (struct store_batch_req *r = batch; r; r = r->next)
-        n++;
-    int ret = conn_ready(s, &s->w);
-    while (ret == 0) {
-        struct store_batch_req *culprit;
-        ret = submit_round(s, batch, n, &culprit);
-        if (ret == 0 || !culprit || s->w.bad)
-            break;
-        culprit->ret = ERR_STORE;
-        culprit->settled = true;
-    }
-    if (ret < 0)
-        for (struct store_batch_req *r = batch; r; r = r->next)
-            if (!r->settled)
-                r->ret = ERR_STORE;
-    if (s->w.bad)
-        conn_close(&s->w);
-}
-
-static int pg_submit_async(struct store *base, const struct store_submit *sub,
-                           store_submit_done done, void *arg)
-{
-    return store_committer_push(&from_base(base)->committer, sub, done, arg);
-}
-
 /* --------------------------------------------------------------- ops */
+
+static void pg_commit_batch(struct store *base, struct store_batch_req *batch)
+{
+    struct store_pg *s = from_base(base);
+    store_pg_submit_batch(s->pool.url, &s->w, batch);
+}
 
 static int pg_get(struct store *base, const char *task_id, struct task *out)
 {
     struct store_pg *s = from_base(base);
-    struct params p = { 0 };
+    struct store_pg_params p = { 0 };
     int ret, tries = 0;
     bool retry;
     p_text(&p, task_id);
     do {
-        struct pgconn *c = conn_get(s);
+        struct store_pg_conn *c = store_pg_pool_get(&s->pool);
         PGresult *r;
         if (!c)
             return ERR_STORE;
-        ret = run(c, ST_GET, &p, &r);
+        ret = run(c, PG_ST_GET, &p, &r);
         if (ret == 0) {
             if (PQntuples(r) == 1)
                 row_to_task(r, 0, out);
@@ -1161,28 +302,10 @@ static int pg_get(struct store *base, const char *task_id, struct task *out)
                 ret = ERR_NOT_FOUND;
             PQclear(r);
         }
-        retry = again(c, ret, &tries);
-        conn_put(s, c);
+        retry = store_pg_again(c, ret, &tries);
+        store_pg_pool_put(&s->pool, c);
     } while (retry);
     return ret;
-}
-
-/* `models` as a text[] literal: {"a","b"} with " and \\ escaped. */
-static char *models_array_new(const struct store_models *models)
-{
-    struct buf b = BUF_INIT;
-    buf_putc(&b, '{');
-    for (size_t i = 0; i < models->n; i++) {
-        buf_puts(&b, i ? ",\"" : "\"");
-        for (const char *c = models->names[i]; *c; c++) {
-            if (*c == '"' || *c == '\\')
-                buf_putc(&b, '\\');
-            buf_putc(&b, *c);
-        }
-        buf_putc(&b, '"');
-    }
-    buf_putc(&b, '}');
-    return buf_take(&b);
 }
 
 static int pg_claim(struct store *base, const char *worker, int64_t now_ms,
@@ -1190,9 +313,9 @@ static int pg_claim(struct store *base, const char *worker, int64_t now_ms,
                     struct task *out)
 {
     struct store_pg *s = from_base(base);
-    struct params p = { 0 };
+    struct store_pg_params p = { 0 };
     char token[UUID_STR_LEN + 1];
-    char *names = models ? models_array_new(models) : NULL;
+    char *names = models ? store_pg_text_array(models->names, models->n) : NULL;
     int ret, tries = 0;
     bool retry;
     id_uuid4(token); /* a retry finds what the first try took */
@@ -1203,14 +326,14 @@ static int pg_claim(struct store *base, const char *worker, int64_t now_ms,
     p_i64(&p, now_ms + lease_ms);
     p_text(&p, names);
     do {
-        struct pgconn *c = conn_get(s);
+        struct store_pg_conn *c = store_pg_pool_get(&s->pool);
         PGresult *r;
         if (!c) {
             ret = ERR_STORE;
             break;
         }
         p.v[2] = tries > 0 ? "true" : "false";
-        ret = run(c, ST_CLAIM, &p, &r);
+        ret = run(c, PG_ST_CLAIM, &p, &r);
         if (ret == 0) {
             if (PQntuples(r) == 1) {
                 row_to_task(r, 0, out);
@@ -1220,8 +343,8 @@ static int pg_claim(struct store *base, const char *worker, int64_t now_ms,
             }
             PQclear(r);
         }
-        retry = again(c, ret, &tries);
-        conn_put(s, c);
+        retry = store_pg_again(c, ret, &tries);
+        store_pg_pool_put(&s->pool, c);
     } while (retry);
     free(names);
     return ret;
@@ -1229,13 +352,13 @@ static int pg_claim(struct store *base, const char *worker, int64_t now_ms,
 
 /* Run one write statement; *n = rows changed. `idempotent`: safe to run
  * twice, so retried once on a fresh connection. */
-static int write_op(struct store_pg *s, enum stmt_id id, const struct params *p,
-                    bool idempotent, int *n)
+static int write_op(struct store_pg *s, enum store_pg_stmt id,
+                    const struct store_pg_params *p, bool idempotent, int *n)
 {
     int ret, tries = idempotent ? 0 : 1;
     bool retry;
     do {
-        struct pgconn *c = conn_get(s);
+        struct store_pg_conn *c = store_pg_pool_get(&s->pool);
         PGresult *r;
         if (!c)
             return ERR_STORE;
@@ -1246,25 +369,81 @@ static int write_op(struct store_pg *s, enum stmt_id id, const struct params *p,
                 *n = PQntuples(r) == 1 ? (int)col_i64(r, 0, 0) : changed(r);
             PQclear(r);
         }
-        retry = again(c, ret, &tries);
-        conn_put(s, c);
+        retry = store_pg_again(c, ret, &tries);
+        store_pg_pool_put(&s->pool, c);
     } while (retry);
     return ret;
 }
 
-static int pg_renew(struct store *base, const char *worker, int64_t until_ms,
-                    int *renewed)
+/* The progress values as an integer[] literal, NULL for -1. */
+static char *progress_array(const struct store_lease *leases, size_t n)
 {
-    struct params p = { 0 };
-    p_text(&p, worker);
+    struct buf b = BUF_INIT;
+    buf_putc(&b, '{');
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            buf_putc(&b, ',');
+        if (leases[i].progress >= 0)
+            buf_printf(&b, "%d", leases[i].progress);
+        else
+            buf_puts(&b, "NULL");
+    }
+    buf_putc(&b, '}');
+    return buf_take(&b);
+}
+
+static int pg_renew(struct store *base, struct store_lease *leases, size_t n,
+                    int64_t until_ms)
+{
+    struct store_pg *s = from_base(base);
+    const char **ids = xcalloc(n, sizeof(*ids));
+    const char **owners = xcalloc(n, sizeof(*owners));
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = leases[i].task_id;
+        owners[i] = leases[i].owner;
+    }
+    char *a_ids = store_pg_text_array(ids, n);
+    char *a_owners = store_pg_text_array(owners, n);
+    char *a_progress = progress_array(leases, n);
+    struct store_pg_params p = { 0 };
+    p_text(&p, a_ids);
+    p_text(&p, a_owners);
+    p_text(&p, a_progress);
     p_i64(&p, until_ms);
-    return write_op(from_base(base), ST_RENEW, &p, true, renewed);
+    int ret, tries = 0; /* the same deadlines again: safe to retry */
+    bool retry;
+    do {
+        struct store_pg_conn *c = store_pg_pool_get(&s->pool);
+        PGresult *r;
+        if (!c) {
+            ret = ERR_STORE;
+            break;
+        }
+        ret = run(c, PG_ST_RENEW, &p, &r);
+        if (ret == 0) {
+            int rows = PQntuples(r);
+            for (int k = 0; k < rows; k++) {
+                int64_t i = col_i64(r, k, 0); /* 1-based, as given */
+                if (i >= 1 && (size_t)i <= n)
+                    leases[i - 1].held = true;
+            }
+            PQclear(r);
+        }
+        retry = store_pg_again(c, ret, &tries);
+        store_pg_pool_put(&s->pool, c);
+    } while (retry);
+    free(a_ids);
+    free(a_owners);
+    free(a_progress);
+    free(ids);
+    free(owners);
+    return ret;
 }
 
 static int pg_finish(struct store *base, const struct task *t,
                      const char *worker)
 {
-    struct params p = { 0 };
+    struct store_pg_params p = { 0 };
     bool ok = t->status == TASK_SUCCEEDED;
     int n = 0;
     p_text(&p, t->task_id);
@@ -1283,25 +462,25 @@ static int pg_finish(struct store *base, const struct task *t,
         for (int i = 0; i < 5; i++)
             p_text(&p, NULL);
     }
-    int ret = write_op(from_base(base), ST_FINISH, &p, false, &n);
+    int ret = write_op(from_base(base), PG_ST_FINISH, &p, false, &n);
     return ret == 0 && n == 0 ? ERR_CONFLICT : ret;
 }
 
 static int pg_release(struct store *base, const char *task_id,
                       const char *worker)
 {
-    struct params p = { 0 };
+    struct store_pg_params p = { 0 };
     int n = 0;
     p_text(&p, task_id);
     p_text(&p, worker);
-    int ret = write_op(from_base(base), ST_RELEASE, &p, false, &n);
+    int ret = write_op(from_base(base), PG_ST_RELEASE, &p, false, &n);
     return ret == 0 && n == 0 ? ERR_CONFLICT : ret;
 }
 
 static int pg_note(struct store *base, const char *task_id, const char *worker,
                    int progress, const char *ref)
 {
-    struct params p = { 0 };
+    struct store_pg_params p = { 0 };
     int n = 0;
     p_text(&p, task_id);
     p_text(&p, worker);
@@ -1311,7 +490,7 @@ static int pg_note(struct store *base, const char *task_id, const char *worker,
         p_text(&p, NULL);
     p_text(&p, ref);
     /* Setting the same values twice is harmless: safe to retry. */
-    int ret = write_op(from_base(base), ST_NOTE, &p, true, &n);
+    int ret = write_op(from_base(base), PG_ST_NOTE, &p, true, &n);
     return ret == 0 && n == 0 ? ERR_CONFLICT : ret;
 }
 
@@ -1319,20 +498,20 @@ static int pg_rescue(struct store *base, int64_t now_ms, int max_attempts,
                      int *requeued, int *failed)
 {
     struct store_pg *s = from_base(base);
-    struct params p = { 0 };
+    struct store_pg_params p = { 0 };
     PGresult *r;
     p_i64(&p, now_ms);
     p_i64(&p, max_attempts);
-    struct pgconn *c = conn_get(s);
+    struct store_pg_conn *c = store_pg_pool_get(&s->pool);
     if (!c)
         return ERR_STORE;
-    int ret = run(c, ST_RESCUE, &p, &r);
+    int ret = run(c, PG_ST_RESCUE, &p, &r);
     if (ret == 0) {
         *requeued = (int)col_i64(r, 0, 0);
         *failed = (int)col_i64(r, 0, 1);
         PQclear(r);
     }
-    conn_put(s, c);
+    store_pg_pool_put(&s->pool, c);
     return ret;
 }
 
@@ -1341,15 +520,15 @@ static int pg_cancel(struct store *base, const char *task_id,
                      enum task_status *status)
 {
     struct store_pg *s = from_base(base);
-    struct params p = { 0 };
+    struct store_pg_params p = { 0 };
     PGresult *r;
     p_text(&p, task_id);
     p_text(&p, key_id);
     p_i64(&p, now_ms);
-    struct pgconn *c = conn_get(s);
+    struct store_pg_conn *c = store_pg_pool_get(&s->pool);
     if (!c)
         return ERR_STORE;
-    int ret = run(c, ST_CANCEL, &p, &r);
+    int ret = run(c, PG_ST_CANCEL, &p, &r);
     if (ret < 0)
         goto out;
     int n = changed(r);
@@ -1361,7 +540,7 @@ static int pg_cancel(struct store *base, const char *task_id,
     }
     /* Not canceled: say why without telling another key anything. */
     p.n = 1;
-    if ((ret = run(c, ST_STATE, &p, &r)) < 0)
+    if ((ret = run(c, PG_ST_STATE, &p, &r)) < 0)
         goto out;
     ret = ERR_NOT_FOUND;
     if (PQntuples(r) == 1) {
@@ -1375,11 +554,12 @@ static int pg_cancel(struct store *base, const char *task_id,
     }
     PQclear(r);
 out:
-    conn_put(s, c);
+    store_pg_pool_put(&s->pool, c);
     return ret;
 }
 
-static void filter_params(struct params *p, const struct store_filter *f)
+static void filter_params(struct store_pg_params *p,
+                          const struct store_filter *f)
 {
     p_text(p, f->key_id);
     p_i64(p, f->from_ms);
@@ -1389,15 +569,15 @@ static void filter_params(struct params *p, const struct store_filter *f)
     p_text(p, f->status >= 0 ? task_status_name(f->status) : NULL);
 }
 
-static int list_on(struct pgconn *c, const struct store_filter *f,
+static int list_on(struct store_pg_conn *c, const struct store_filter *f,
                    struct task **out, size_t *n, int64_t *total)
 {
-    struct params p = { 0 };
+    struct store_pg_params p = { 0 };
     PGresult *r;
     filter_params(&p, f);
     p_i64(&p, f->limit);
     p_i64(&p, f->offset);
-    int ret = run(c, ST_LIST, &p, &r);
+    int ret = run(c, PG_ST_LIST, &p, &r);
     if (ret < 0)
         return ret;
     int rows = PQntuples(r);
@@ -1414,7 +594,7 @@ static int list_on(struct pgconn *c, const struct store_filter *f,
     PQclear(r);
     /* An empty page (past the end): the count on its own. */
     p.n = 6;
-    if ((ret = run(c, ST_LIST_COUNT, &p, &r)) < 0)
+    if ((ret = run(c, PG_ST_LIST_COUNT, &p, &r)) < 0)
         return ret;
     *total = col_i64(r, 0, 0);
     PQclear(r);
@@ -1428,12 +608,12 @@ static int pg_list(struct store *base, const struct store_filter *f,
     int ret, tries = 0;
     bool retry;
     do {
-        struct pgconn *c = conn_get(s);
+        struct store_pg_conn *c = store_pg_pool_get(&s->pool);
         if (!c)
             return ERR_STORE;
         ret = list_on(c, f, out, n, total);
-        retry = again(c, ret, &tries);
-        conn_put(s, c);
+        retry = store_pg_again(c, ret, &tries);
+        store_pg_pool_put(&s->pool, c);
     } while (retry);
     return ret;
 }
@@ -1442,14 +622,14 @@ static int pg_purge(struct store *base, int64_t now_ms, int limit,
                     char ***results, size_t *n)
 {
     struct store_pg *s = from_base(base);
-    struct params p = { 0 };
+    struct store_pg_params p = { 0 };
     PGresult *r;
     p_i64(&p, now_ms);
     p_i64(&p, limit > 0 ? limit : 0);
-    struct pgconn *c = conn_get(s);
+    struct store_pg_conn *c = store_pg_pool_get(&s->pool);
     if (!c)
         return ERR_STORE;
-    int ret = run(c, ST_PURGE, &p, &r);
+    int ret = run(c, PG_ST_PURGE, &p, &r);
     if (ret == 0) {
         int rows = PQntuples(r);
         char **names = xcalloc(rows > 0 ? (size_t)rows : 1, sizeof(char *));
@@ -1464,17 +644,17 @@ static int pg_purge(struct store *base, int64_t now_ms, int limit,
      * minute: a claim walks every dead entry of its key until then. */
     if (ret == 0 && atomic_load(&s->churn) >= PG_VACUUM_EVERY) {
         atomic_store(&s->churn, 0);
-        run_sql(c, "VACUUM (SKIP_LOCKED) pending", 0, NULL, "vacuum", NULL);
+        store_pg_sql(c, "VACUUM (SKIP_LOCKED) pending", NULL, "vacuum", NULL);
     }
-    conn_put(s, c);
+    store_pg_pool_put(&s->pool, c);
     return ret;
 }
 
-static int stats_on(struct pgconn *c, struct store_stats *out)
+static int stats_on(struct store_pg_conn *c, struct store_stats *out)
 {
-    struct params p = { 0 };
+    struct store_pg_params p = { 0 };
     PGresult *r;
-    int ret = run(c, ST_STATS_STATUS, NULL, &r);
+    int ret = run(c, PG_ST_STATS_STATUS, NULL, &r);
     if (ret < 0)
         return ret;
     for (int i = 0; i < PQntuples(r); i++) {
@@ -1485,7 +665,7 @@ static int stats_on(struct pgconn *c, struct store_stats *out)
     }
     PQclear(r);
     p_i64(&p, STORE_STATS_MODELS);
-    if ((ret = run(c, ST_STATS_QUEUE, &p, &r)) < 0)
+    if ((ret = run(c, PG_ST_STATS_QUEUE, &p, &r)) < 0)
         return ret;
     for (int i = 0; i < PQntuples(r) && out->n_queue < STORE_STATS_MODELS;
          i++) {
@@ -1503,33 +683,34 @@ static int pg_stats(struct store *base, struct store_stats *out)
     int ret, tries = 0;
     bool retry;
     do {
-        struct pgconn *c = conn_get(s);
+        struct store_pg_conn *c = store_pg_pool_get(&s->pool);
         if (!c)
             return ERR_STORE;
         memset(out, 0, sizeof(*out));
         ret = stats_on(c, out);
-        retry = again(c, ret, &tries);
-        conn_put(s, c);
+        retry = store_pg_again(c, ret, &tries);
+        store_pg_pool_put(&s->pool, c);
     } while (retry);
     return ret;
 }
 
 static int pg_key_put(struct store *base, const struct store_key *k)
 {
-    struct params p = { 0 };
+    struct store_pg_params p = { 0 };
     p_text(&p, k->key_id);
     p_bytes(&p, k->salt, sizeof(k->salt));
     p_bytes(&p, k->hash, sizeof(k->hash));
     p_text(&p, k->name);
     p_i64(&p, k->created_ms);
     p_i64(&p, k->revoked_ms);
-    return write_op(from_base(base), ST_KEY_PUT, &p, true, NULL);
+    return write_op(from_base(base), PG_ST_KEY_PUT, &p, true, NULL);
 }
 
-static int key_list_on(struct pgconn *c, struct store_key **out, size_t *n)
+static int key_list_on(struct store_pg_conn *c, struct store_key **out,
+                       size_t *n)
 {
     PGresult *r;
-    int ret = run(c, ST_KEY_LIST, NULL, &r);
+    int ret = run(c, PG_ST_KEY_LIST, NULL, &r);
     if (ret < 0)
         return ret;
     int rows = PQntuples(r);
@@ -1556,34 +737,34 @@ static int pg_key_list(struct store *base, struct store_key **out, size_t *n)
     int ret, tries = 0;
     bool retry;
     do {
-        struct pgconn *c = conn_get(s);
+        struct store_pg_conn *c = store_pg_pool_get(&s->pool);
         if (!c)
             return ERR_STORE;
         ret = key_list_on(c, out, n);
-        retry = again(c, ret, &tries);
-        conn_put(s, c);
+        retry = store_pg_again(c, ret, &tries);
+        store_pg_pool_put(&s->pool, c);
     } while (retry);
     return ret;
 }
 
 /* Insert a fresh secret unless one exists, then read the one that does
  * (two statements: the second sees a concurrent winner's row). */
-static int secret_on(struct pgconn *c, const char *name,
+static int secret_on(struct store_pg_conn *c, const char *name,
                      const unsigned char fresh[32], unsigned char out[32])
 {
-    struct params p = { 0 };
+    struct store_pg_params p = { 0 };
     PGresult *r;
     p_text(&p, name);
     p_bytes(&p, fresh, 32);
-    int ret = run(c, ST_SECRET_PUT, &p, &r);
+    int ret = run(c, PG_ST_SECRET_PUT, &p, &r);
     if (ret < 0)
         return ret;
     PQclear(r);
     p.n = 1;
-    if ((ret = run(c, ST_SECRET_GET, &p, &r)) < 0)
+    if ((ret = run(c, PG_ST_SECRET_GET, &p, &r)) < 0)
         return ret;
     if (PQntuples(r) != 1 || col_bytes(r, 0, 0, out, 32) != 32)
-        ret = conn_fail(c, r, "secret");
+        ret = store_pg_fail(c, r, "secret");
     PQclear(r);
     return ret;
 }
@@ -1598,124 +779,34 @@ static int pg_secret(struct store *base, const char *name,
     if (ret < 0)
         return ret;
     do {
-        struct pgconn *c = conn_get(s);
+        struct store_pg_conn *c = store_pg_pool_get(&s->pool);
         if (!c)
             return ERR_STORE;
         ret = secret_on(c, name, fresh, out);
-        retry = again(c, ret, &tries);
-        conn_put(s, c);
+        retry = store_pg_again(c, ret, &tries);
+        store_pg_pool_put(&s->pool, c);
     } while (retry);
     return ret;
 }
 
-/* ------------------------------------------------------- wake-ups */
-
-/* How often the listener looks at its stop flag; how long it waits before
- * connecting again after losing the server. */
-#define PG_LISTEN_TICK_MS  200
-#define PG_LISTEN_RETRY_MS 1000
-
-/* A new sequence number for the sleepers: something may have changed. */
-static void wake_all(struct store_pg *s)
-{
-    pthread_mutex_lock(&s->wait_lock);
-    s->wake_seq++;
-    pthread_cond_broadcast(&s->wait_cond);
-    pthread_mutex_unlock(&s->wait_lock);
-}
-
-/* LISTEN on a connection of its own; every notification (a commit that
- * made work on any node) wakes the sleepers of this handle. After losing
- * the server it wakes them too (notifications may have been missed) and
- * connects again. */
-static void *listener_main(void *arg)
-{
-    struct store_pg *s = arg;
-    struct pgconn c = { 0 };
-    while (!atomic_load(&s->listener_stop)) {
-        if (!c.pg || c.bad || PQstatus(c.pg) != CONNECTION_OK) {
-            struct errmsg err = { 0 };
-            if (conn_connect(s->url, &c, &err) < 0 ||
-                run_sql(&c, "LISTEN " PG_CHANNEL, 0, NULL, "listen", NULL) <
-                    0) {
-                conn_close(&c);
-                for (int t = 0; t < PG_LISTEN_RETRY_MS / PG_LISTEN_TICK_MS &&
-                                !atomic_load(&s->listener_stop);
-                     t++)
-                    nanosleep(&(struct timespec){ .tv_nsec = PG_LISTEN_TICK_MS *
-                                                             1000000L },
-                              NULL);
-                continue;
-            }
-            wake_all(s);
-        }
-        struct pollfd p = { .fd = PQsocket(c.pg), .events = POLLIN };
-        int n = poll(&p, 1, PG_LISTEN_TICK_MS);
-        if (n <= 0)
-            continue;
-        if (!PQconsumeInput(c.pg)) {
-            c.bad = true;
-            wake_all(s);
-            continue;
-        }
-        bool any = false;
-        PGnotify *note;
-        while ((note = PQnotifies(c.pg)) != NULL) {
-            any = true;
-            PQfreemem(note);
-        }
-        if (any)
-            wake_all(s);
-    }
-    conn_close(&c);
-    return NULL;
-}
-
 static int pg_wait_work(struct store *base, uint64_t *seen, int timeout_ms)
 {
-    struct store_pg *s = from_base(base);
-    struct timespec until = clock_mono_after(timeout_ms > 0 ? timeout_ms : 0);
-    pthread_mutex_lock(&s->wait_lock);
-    if (!s->listener_started) {
-        if (pthread_create(&s->listener, NULL, listener_main, s) != 0) {
-            pthread_mutex_unlock(&s->wait_lock);
-            log_error("store failed", "backend=postgres op=listen "
-                                      "error=\"cannot start a thread\"");
-            return ERR_STORE;
-        }
-        s->listener_started = true;
-    }
-    while (s->wake_seq == *seen)
-        if (pthread_cond_timedwait(&s->wait_cond, &s->wait_lock, &until) != 0)
-            break;
-    bool woken = s->wake_seq != *seen;
-    *seen = s->wake_seq;
-    pthread_mutex_unlock(&s->wait_lock);
-    return woken ? 1 : 0;
+    return store_pg_listen_wait(&from_base(base)->listen, seen, timeout_ms);
 }
 
 static void pg_close(struct store *base)
 {
     struct store_pg *s = from_base(base);
-    if (s->listener_started) {
-        atomic_store(&s->listener_stop, true);
-        pthread_join(s->listener, NULL);
-    }
-    store_committer_stop(&s->committer); /* commits what is queued */
-    conn_close(&s->w);
-    for (int i = 0; i < PG_POOL; i++)
-        conn_close(&s->conns[i]);
-    pthread_mutex_destroy(&s->lock);
-    pthread_cond_destroy(&s->freed);
-    pthread_mutex_destroy(&s->wait_lock);
-    pthread_cond_destroy(&s->wait_cond);
-    free(s->url);
+    store_pg_listen_fini(&s->listen); /* before the pool: it uses its URL */
+    store_pg_conn_close(&s->w);
+    store_pg_pool_fini(&s->pool);
     free(s);
 }
 
 static const struct store_ops pg_ops = {
     .name = "postgres",
-    .submit_async = pg_submit_async,
+    .batch_max = PG_BATCH_MAX,
+    .commit_batch = pg_commit_batch,
     .get = pg_get,
     .claim = pg_claim,
     .renew = pg_renew,
@@ -1736,42 +827,18 @@ static const struct store_ops pg_ops = {
 
 int store_pg_open(const char *url, struct store **out, struct errmsg *err)
 {
-    char *perr = NULL, msg[LIMIT_ERRMSG];
-    PQconninfoOption *opts = PQconninfoParse(url, &perr);
-    *out = NULL;
-    if (!opts) {
-        clean_msg(perr ? perr : "out of memory", msg, sizeof(msg));
-        PQfreemem(perr);
-        return errmsg_set(err, ERR_INVALID_PARAMETER,
-                          "store URL is not a valid PostgreSQL URL: %s", msg);
-    }
-    PQconninfoFree(opts);
-
     struct store_pg *s = xcalloc(1, sizeof(*s));
+    *out = NULL;
     s->base.ops = &pg_ops;
-    s->url = xstrdup(url);
-    pthread_mutex_init(&s->lock, NULL);
-    clock_cond_init(&s->freed);
-    pthread_mutex_init(&s->wait_lock, NULL);
-    clock_cond_init(&s->wait_cond);
     atomic_init(&s->churn, 0);
-    atomic_init(&s->listener_stop, false);
-    for (int i = PG_POOL - 1; i >= 0; i--) {
-        s->conns[i].next = s->idle;
-        s->idle = &s->conns[i];
-    }
+    int ret = store_pg_pool_init(&s->pool, url, err);
+    store_pg_listen_init(&s->listen, s->pool.url);
+    if (ret < 0)
+        goto fail;
     /* The first pooled connection migrates and stays open. */
-    int ret = conn_connect(url, &s->conns[0], err);
+    ret = store_pg_migrate(&s->pool.conns[0], err);
     if (ret < 0)
         goto fail;
-    ret = migrate(&s->conns[0], err);
-    if (ret < 0)
-        goto fail;
-    if (store_committer_start(&s->committer, PG_BATCH_MAX, commit_batch, s) <
-        0) {
-        ret = errmsg_set(err, ERR_STORE, "cannot start the commit thread");
-        goto fail;
-    }
     *out = &s->base;
     return 0;
 fail:

@@ -8,14 +8,10 @@
  * free list of readers opened on demand, one per concurrent reading thread.
  * Each connection keeps its prepared statements.
  */
-#include "store.h"
+#include "sqlite_int.h"
 
 #include "../log/log.h"
-#include "../metrics/metrics.h"
 
-#include <pthread.h>
-#include <sqlite3.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,86 +33,43 @@
     "AND expire_ms <= ?4) AND (?5 IS NULL OR model = ?5) "    \
     "AND (?6 IS NULL OR status = ?6)"
 
-enum stmt_id {
-    ST_INSERT,
-    ST_IDEM_GET,
-    ST_IDEM_PUT,
-    ST_KEY_ACTIVE,
-    ST_QUEUE_DEPTH,
-    ST_NEXT_KEY,
-    ST_TURN,
-    ST_FIX_PENDING,
-    ST_CANCEL,
-    ST_STATE,
-    ST_LIST_COUNT,
-    ST_LIST,
-    ST_EXPIRED,
-    ST_DELETE,
-    ST_IDEM_PURGE,
-    ST_STATS_STATUS,
-    ST_STATS_QUEUE,
-    ST_GET,
-    ST_CLAIM,
-    ST_CLAIM_MODELS,
-    ST_RENEW,
-    ST_FINISH,
-    ST_RELEASE,
-    ST_NOTE,
-    ST_RESCUE_REQUEUE,
-    ST_RESCUE_FAIL,
-    ST_KEY_PUT,
-    ST_KEY_LIST,
-    ST_SECRET_PUT,
-    ST_SECRET_GET,
-    ST__COUNT
-};
-
-static const char *const stmt_sql[ST__COUNT] = {
-    [ST_INSERT] = "INSERT INTO tasks (task_id, key_id, model, status, spec, "
-                  "prompt, submit_ms, expire_ms) "
-                  "VALUES (?1, ?2, ?3, 'PENDING', ?4, ?5, ?6, ?7)",
-    [ST_IDEM_GET] = "SELECT body_hash, task_id FROM idem "
-                    "WHERE key_id = ?1 AND idem_key = ?2 AND expire_ms > ?3",
-    [ST_IDEM_PUT] = "INSERT OR REPLACE INTO idem (key_id, idem_key, "
-                    "body_hash, task_id, expire_ms) "
-                    "VALUES (?1, ?2, ?3, ?4, ?5)",
-    [ST_KEY_ACTIVE] = "SELECT active FROM queues WHERE key_id = ?1",
-    [ST_QUEUE_DEPTH] = "SELECT total(pending) FROM queues",
-    [ST_NEXT_KEY] = "SELECT key_id FROM queues WHERE pending > 0 "
-                    "ORDER BY turn, key_id LIMIT 1",
-    [ST_TURN] = "UPDATE queues SET turn = "
-                "(SELECT max(turn) FROM queues) + 1 WHERE key_id = ?1",
-    [ST_FIX_PENDING] = "UPDATE queues SET pending = (SELECT count(*) FROM "
-                       "tasks WHERE key_id = ?1 AND status = 'PENDING') "
-                       "WHERE key_id = ?1",
-    [ST_CANCEL] =
+/* The statements of this file (sqlite_int.h). */
+static const char *const stmt_sql[SQ_ST__COUNT] = {
+    [SQ_ST_NEXT_KEY] = "SELECT key_id FROM queues WHERE pending > 0 "
+                       "ORDER BY turn, key_id LIMIT 1",
+    [SQ_ST_TURN] = "UPDATE queues SET turn = "
+                   "(SELECT max(turn) FROM queues) + 1 WHERE key_id = ?1",
+    [SQ_ST_FIX_PENDING] = "UPDATE queues SET pending = (SELECT count(*) FROM "
+                          "tasks WHERE key_id = ?1 AND status = 'PENDING') "
+                          "WHERE key_id = ?1",
+    [SQ_ST_CANCEL] =
         "UPDATE tasks SET status = 'CANCELED', end_ms = ?3, "
         "expire_ms = " KEEP_AFTER(
             "?3") " "
                   "WHERE task_id = ?1 AND key_id = ?2 AND status = 'PENDING'",
-    [ST_STATE] = "SELECT key_id, status, expire_ms FROM tasks "
-                 "WHERE task_id = ?1",
-    [ST_LIST_COUNT] = "SELECT count(*) FROM tasks WHERE " LIST_WHERE,
-    [ST_LIST] = "SELECT " TASK_COLS " FROM tasks WHERE " LIST_WHERE
-                " ORDER BY submit_ms DESC, id DESC LIMIT ?7 OFFSET ?8",
-    [ST_EXPIRED] = "SELECT id, result FROM tasks WHERE expire_ms <= ?1 "
-                   "AND status IN ('SUCCEEDED', 'FAILED', 'CANCELED') "
-                   "ORDER BY expire_ms LIMIT ?2",
-    [ST_DELETE] = "DELETE FROM tasks WHERE id = ?1",
-    [ST_IDEM_PURGE] = "DELETE FROM idem WHERE expire_ms <= ?1",
-    [ST_STATS_STATUS] = "SELECT status, count(*) FROM tasks GROUP BY status",
-    [ST_STATS_QUEUE] = "SELECT model, count(*) AS n FROM tasks "
-                       "WHERE status = 'PENDING' GROUP BY model "
-                       "ORDER BY n DESC, model LIMIT ?1",
-    [ST_GET] = "SELECT " TASK_COLS " FROM tasks WHERE task_id = ?1",
-    [ST_CLAIM] = "UPDATE tasks SET status = 'RUNNING', "
-                 "scheduled_ms = COALESCE(scheduled_ms, ?1), "
-                 "attempt = attempt + 1, lease_owner = ?2, lease_until = ?3 "
-                 "WHERE id = (SELECT id FROM tasks WHERE status = 'PENDING' "
-                 "AND key_id = ?4 ORDER BY id LIMIT 1) RETURNING " TASK_COLS,
+    [SQ_ST_STATE] = "SELECT key_id, status, expire_ms FROM tasks "
+                    "WHERE task_id = ?1",
+    [SQ_ST_LIST_COUNT] = "SELECT count(*) FROM tasks WHERE " LIST_WHERE,
+    [SQ_ST_LIST] = "SELECT " TASK_COLS " FROM tasks WHERE " LIST_WHERE
+                   " ORDER BY submit_ms DESC, id DESC LIMIT ?7 OFFSET ?8",
+    [SQ_ST_EXPIRED] = "SELECT id, result FROM tasks WHERE expire_ms <= ?1 "
+                      "AND status IN ('SUCCEEDED', 'FAILED', 'CANCELED') "
+                      "ORDER BY expire_ms LIMIT ?2",
+    [SQ_ST_DELETE] = "DELETE FROM tasks WHERE id = ?1",
+    [SQ_ST_IDEM_PURGE] = "DELETE FROM idem WHERE expire_ms <= ?1",
+    [SQ_ST_STATS_STATUS] = "SELECT status, count(*) FROM tasks GROUP BY status",
+    [SQ_ST_STATS_QUEUE] = "SELECT model, count(*) AS n FROM tasks "
+                          "WHERE status = 'PENDING' GROUP BY model "
+                          "ORDER BY n DESC, model LIMIT ?1",
+    [SQ_ST_GET] = "SELECT " TASK_COLS " FROM tasks WHERE task_id = ?1",
+    [SQ_ST_CLAIM] = "UPDATE tasks SET status = 'RUNNING', "
+                    "scheduled_ms = COALESCE(scheduled_ms, ?1), "
+                    "attempt = attempt + 1, lease_owner = ?2, lease_until = ?3 "
+                    "WHERE id = (SELECT id FROM tasks WHERE status = 'PENDING' "
+                    "AND key_id = ?4 ORDER BY id LIMIT 1) RETURNING " TASK_COLS,
     /* The same for a worker of some models (?4: a JSON array of names):
      * the first key in turn order with a pending task of one of them. */
-    [ST_CLAIM_MODELS] =
+    [SQ_ST_CLAIM_MODELS] =
         "UPDATE tasks SET status = 'RUNNING', "
         "scheduled_ms = COALESCE(scheduled_ms, ?1), "
         "attempt = attempt + 1, lease_owner = ?2, lease_until = ?3 "
@@ -125,9 +78,10 @@ static const char *const stmt_sql[ST__COUNT] = {
         "(SELECT value FROM json_each(?4)) ORDER BY t.id LIMIT 1) AS first "
         "FROM queues q WHERE q.pending > 0 AND first IS NOT NULL "
         "ORDER BY q.turn, q.key_id LIMIT 1) RETURNING " TASK_COLS,
-    [ST_RENEW] = "UPDATE tasks SET lease_until = ?2 "
-                 "WHERE status = 'RUNNING' AND lease_owner = ?1",
-    [ST_FINISH] =
+    [SQ_ST_RENEW] = "UPDATE tasks SET lease_until = ?3, "
+                    "progress = coalesce(?4, progress) WHERE task_id = ?1 "
+                    "AND status = 'RUNNING' AND lease_owner = ?2",
+    [SQ_ST_FINISH] =
         "UPDATE tasks SET status = ?3, end_ms = ?4, code = ?5, "
         "expire_ms = " KEEP_AFTER(
             "?4") ", "
@@ -136,143 +90,46 @@ static const char *const stmt_sql[ST__COUNT] = {
                   "lease_owner = NULL, lease_until = NULL "
                   "WHERE task_id = ?1 AND status = 'RUNNING' "
                   "AND lease_owner = ?2",
-    [ST_RELEASE] =
+    [SQ_ST_RELEASE] =
         "UPDATE tasks SET status = 'PENDING', attempt = attempt - 1, "
         "lease_owner = NULL, lease_until = NULL, progress = 0 "
         "WHERE task_id = ?1 AND status = 'RUNNING' "
         "AND lease_owner = ?2",
-    [ST_NOTE] = "UPDATE tasks SET progress = COALESCE(?3, progress), "
-                "ref = COALESCE(?4, ref) "
-                "WHERE task_id = ?1 AND status = 'RUNNING' "
-                "AND lease_owner = ?2",
-    [ST_RESCUE_REQUEUE] = "UPDATE tasks SET status = 'PENDING', "
-                          "lease_owner = NULL, lease_until = NULL, "
-                          "progress = 0 "
-                          "WHERE status = 'RUNNING' AND lease_until < ?1 "
-                          "AND attempt < ?2",
-    [ST_RESCUE_FAIL] = "UPDATE tasks SET status = 'FAILED', end_ms = ?1, "
-                       "expire_ms = " KEEP_AFTER(
-                           "?1") ", code = 'InternalError.Timeout', "
-                                 "message = 'the task ran out of attempts: its "
-                                 "lease expired on "
-                                 "each of ' || attempt || ' attempts', "
-                                 "lease_owner = NULL, lease_until = NULL "
-                                 "WHERE status = 'RUNNING' AND lease_until < "
-                                 "?1 AND attempt >= ?2",
-    [ST_KEY_PUT] = "INSERT OR REPLACE INTO keys (key_id, salt, hash, name, "
-                   "created_ms, revoked_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    [ST_KEY_LIST] = "SELECT key_id, salt, hash, name, created_ms, revoked_ms "
-                    "FROM keys ORDER BY created_ms, key_id",
-    [ST_SECRET_PUT] = "INSERT OR IGNORE INTO secrets (name, value) "
-                      "VALUES (?1, ?2)",
-    [ST_SECRET_GET] = "SELECT value FROM secrets WHERE name = ?1",
-};
-
-/* Schema versions: migrations[i] takes user_version i to i + 1. */
-static const char *const migrations[] = {
-    "CREATE TABLE tasks ("
-    " id INTEGER PRIMARY KEY,"
-    " task_id TEXT NOT NULL UNIQUE,"
-    " key_id TEXT NOT NULL,"
-    " model TEXT NOT NULL,"
-    " status TEXT NOT NULL,"
-    " spec TEXT NOT NULL,"
-    " prompt TEXT,"
-    " submit_ms INTEGER NOT NULL,"
-    " scheduled_ms INTEGER,"
-    " end_ms INTEGER,"
-    " expire_ms INTEGER NOT NULL,"
-    " attempt INTEGER NOT NULL DEFAULT 0,"
-    " lease_owner TEXT,"
-    " lease_until INTEGER,"
-    " code TEXT,"
-    " message TEXT,"
-    " usage_input REAL,"
-    " usage_output REAL,"
-    " usage_sr INTEGER,"
-    " usage_ratio TEXT,"
-    " result TEXT);"
-    "CREATE INDEX tasks_pending ON tasks (id) WHERE status = 'PENDING';"
-    "CREATE INDEX tasks_running ON tasks (lease_until) "
-    " WHERE status = 'RUNNING';"
-    "CREATE TABLE keys ("
-    " key_id TEXT PRIMARY KEY,"
-    " salt BLOB NOT NULL,"
-    " hash BLOB NOT NULL,"
-    " name TEXT NOT NULL DEFAULT '',"
-    " created_ms INTEGER NOT NULL,"
-    " revoked_ms INTEGER NOT NULL DEFAULT 0);"
-    "CREATE TABLE secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);",
-
-    /* 2: idempotency keys; per-key queue counters kept by triggers in the
-     * same transaction as every state change (limits and fair claims read
-     * one row instead of counting tasks); list and purge indexes. */
-    "CREATE TABLE idem ("
-    " key_id TEXT NOT NULL,"
-    " idem_key TEXT NOT NULL,"
-    " body_hash BLOB NOT NULL,"
-    " task_id TEXT NOT NULL,"
-    " expire_ms INTEGER NOT NULL,"
-    " PRIMARY KEY (key_id, idem_key)) WITHOUT ROWID;"
-    "CREATE INDEX idem_expire ON idem (expire_ms);"
-    "CREATE TABLE queues ("
-    " key_id TEXT PRIMARY KEY,"
-    " pending INTEGER NOT NULL DEFAULT 0,"
-    " active INTEGER NOT NULL DEFAULT 0,"
-    " turn INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
-    "CREATE INDEX queues_turn ON queues (turn);"
-    "INSERT INTO queues (key_id, pending, active)"
-    " SELECT key_id, sum(status = 'PENDING'),"
-    " sum(status IN ('PENDING', 'RUNNING')) FROM tasks GROUP BY key_id;"
-    "CREATE TRIGGER tasks_queue_ins AFTER INSERT ON tasks BEGIN"
-    " INSERT INTO queues (key_id, pending, active)"
-    " VALUES (NEW.key_id, NEW.status = 'PENDING',"
-    " NEW.status IN ('PENDING', 'RUNNING'))"
-    " ON CONFLICT (key_id) DO UPDATE SET"
-    " pending = pending + (NEW.status = 'PENDING'),"
-    " active = active + (NEW.status IN ('PENDING', 'RUNNING'));"
-    " END;"
-    "CREATE TRIGGER tasks_queue_upd AFTER UPDATE OF status ON tasks"
-    " WHEN OLD.status <> NEW.status BEGIN"
-    " UPDATE queues SET"
-    " pending = pending + (NEW.status = 'PENDING')"
-    " - (OLD.status = 'PENDING'),"
-    " active = active + (NEW.status IN ('PENDING', 'RUNNING'))"
-    " - (OLD.status IN ('PENDING', 'RUNNING'))"
-    " WHERE key_id = NEW.key_id;"
-    " END;"
-    "CREATE TRIGGER tasks_queue_del AFTER DELETE ON tasks"
-    " WHEN OLD.status IN ('PENDING', 'RUNNING') BEGIN"
-    " UPDATE queues SET pending = pending - (OLD.status = 'PENDING'),"
-    " active = active - 1 WHERE key_id = OLD.key_id;"
-    " END;"
-    "DROP INDEX tasks_pending;"
-    "CREATE INDEX tasks_key_pending ON tasks (key_id, id)"
-    " WHERE status = 'PENDING';"
-    "CREATE INDEX tasks_key_submit ON tasks (key_id, submit_ms);"
-    "CREATE INDEX tasks_expire ON tasks (expire_ms)"
-    " WHERE status IN ('SUCCEEDED', 'FAILED', 'CANCELED');",
-
-    /* 3: what a running engine reports: progress, and its own reference
-     * (an upstream task id) that a later attempt resumes from. */
-    ("ALTER TABLE tasks ADD COLUMN progress INTEGER NOT NULL DEFAULT 0;"
-     "ALTER TABLE tasks ADD COLUMN ref TEXT;"),
-};
-
-struct conn {
-    sqlite3 *db;
-    sqlite3_stmt *st[ST__COUNT];
-    struct conn *next;
+    [SQ_ST_NOTE] = "UPDATE tasks SET progress = COALESCE(?3, progress), "
+                   "ref = COALESCE(?4, ref) "
+                   "WHERE task_id = ?1 AND status = 'RUNNING' "
+                   "AND lease_owner = ?2",
+    [SQ_ST_RESCUE_REQUEUE] = "UPDATE tasks SET status = 'PENDING', "
+                             "lease_owner = NULL, lease_until = NULL, "
+                             "progress = 0 "
+                             "WHERE status = 'RUNNING' AND lease_until < ?1 "
+                             "AND attempt < ?2",
+    [SQ_ST_RESCUE_FAIL] =
+        "UPDATE tasks SET status = 'FAILED', end_ms = ?1, "
+        "expire_ms = " KEEP_AFTER(
+            "?1") ", code = 'InternalError.Timeout', "
+                  "message = 'the task ran out of attempts: its "
+                  "lease expired on "
+                  "each of ' || attempt || ' attempts', "
+                  "lease_owner = NULL, lease_until = NULL "
+                  "WHERE status = 'RUNNING' AND lease_until < "
+                  "?1 AND attempt >= ?2",
+    [SQ_ST_KEY_PUT] = "INSERT OR REPLACE INTO keys (key_id, salt, hash, name, "
+                      "created_ms, revoked_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [SQ_ST_KEY_LIST] =
+        "SELECT key_id, salt, hash, name, created_ms, revoked_ms "
+        "FROM keys ORDER BY created_ms, key_id",
+    [SQ_ST_SECRET_PUT] = "INSERT OR IGNORE INTO secrets (name, value) "
+                         "VALUES (?1, ?2)",
+    [SQ_ST_SECRET_GET] = "SELECT value FROM secrets WHERE name = ?1",
 };
 
 struct store_sqlite {
     struct store base;
     char *path;
-    struct store_committer committer; /* group commit of submits */
-    pthread_mutex_t wlock;            /* guards w */
-    struct conn *w;
-    pthread_mutex_t rlock; /* guards readers */
-    struct conn *readers;  /* idle reader connections */
+    pthread_mutex_t wlock; /* guards w */
+    struct store_sqlite_conn *w;
+    struct store_sqlite_readers readers;
 };
 
 static struct store_sqlite *from_base(struct store *s)
@@ -280,162 +137,14 @@ static struct store_sqlite *from_base(struct store *s)
     return container_of(s, struct store_sqlite, base);
 }
 
-static int db_fail(sqlite3 *db, const char *what)
+/* The prepared statement `id` of connection c. */
+static sqlite3_stmt *stmt(struct store_sqlite_conn *c,
+                          enum store_sqlite_stmt id)
 {
-    metrics_add(METRIC_STORE_ERRORS, 1);
-    log_error("store failed", "backend=sqlite op=%s error=\"%s\"", what,
-              sqlite3_errmsg(db));
-    return ERR_STORE;
-}
-
-static void conn_free(struct conn *c)
-{
-    if (!c)
-        return;
-    for (int i = 0; i < ST__COUNT; i++)
-        sqlite3_finalize(c->st[i]);
-    sqlite3_close(c->db);
-    free(c);
-}
-
-static int conn_open(const char *path, struct conn **out, struct errmsg *err)
-{
-    struct conn *c = xcalloc(1, sizeof(*c));
-    int rc = sqlite3_open_v2(
-        path, &c->db,
-        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        errmsg_set(err, ERR_STORE, "cannot open SQLite database %s: %s", path,
-                   c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
-        goto fail;
-    }
-    sqlite3_busy_timeout(c->db, 10000);
-    /* FULL: a commit is on disk when sqlite3_step returns, in WAL mode too.
-     * (NORMAL could lose the last commits on power loss.) */
-    rc = sqlite3_exec(c->db,
-                      "PRAGMA journal_mode = WAL;"
-                      "PRAGMA synchronous = FULL;"
-                      "PRAGMA foreign_keys = OFF;",
-                      NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        errmsg_set(err, ERR_STORE, "cannot configure SQLite database %s: %s",
-                   path, sqlite3_errmsg(c->db));
-        goto fail;
-    }
-    *out = c;
-    return 0;
-fail:
-    conn_free(c);
-    *out = NULL;
-    return err->code;
-}
-
-/* The prepared statement `id` of connection c, reset and unbound. */
-static sqlite3_stmt *stmt(struct conn *c, enum stmt_id id)
-{
-    if (!c->st[id]) {
-        if (sqlite3_prepare_v3(c->db, stmt_sql[id], -1,
-                               SQLITE_PREPARE_PERSISTENT, &c->st[id],
-                               NULL) != SQLITE_OK) {
-            db_fail(c->db, "prepare");
-            return NULL;
-        }
-    }
-    return c->st[id];
-}
-
-static void stmt_done(sqlite3_stmt *st)
-{
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-}
-
-static struct conn *reader_get(struct store_sqlite *s)
-{
-    pthread_mutex_lock(&s->rlock);
-    struct conn *c = s->readers;
-    if (c)
-        s->readers = c->next;
-    pthread_mutex_unlock(&s->rlock);
-    if (!c) {
-        struct errmsg err = { 0 };
-        if (conn_open(s->path, &c, &err) < 0) {
-            log_error("store failed", "backend=sqlite op=open error=\"%s\"",
-                      errmsg_text(&err));
-            return NULL;
-        }
-    }
-    return c;
-}
-
-static void reader_put(struct store_sqlite *s, struct conn *c)
-{
-    pthread_mutex_lock(&s->rlock);
-    c->next = s->readers;
-    s->readers = c;
-    pthread_mutex_unlock(&s->rlock);
-}
-
-static int migrate(struct conn *c, struct errmsg *err)
-{
-    sqlite3_stmt *st = NULL;
-    int version = 0;
-    if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-        goto fail;
-    if (sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &st, NULL) !=
-            SQLITE_OK ||
-        sqlite3_step(st) != SQLITE_ROW)
-        goto fail;
-    version = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-    st = NULL;
-    if (version > (int)ARRAY_LEN(migrations)) {
-        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-        return errmsg_set(err, ERR_STORE,
-                          "the database schema is version %d, newer than "
-                          "this paddock (%zu): upgrade paddock",
-                          version, ARRAY_LEN(migrations));
-    }
-    for (int v = version; v < (int)ARRAY_LEN(migrations); v++) {
-        if (sqlite3_exec(c->db, migrations[v], NULL, NULL, NULL) != SQLITE_OK)
-            goto fail;
-        char pragma[64];
-        snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", v + 1);
-        if (sqlite3_exec(c->db, pragma, NULL, NULL, NULL) != SQLITE_OK)
-            goto fail;
-    }
-    if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-        goto fail;
-    return 0;
-fail:
-    errmsg_set(err, ERR_STORE, "schema migration from version %d failed: %s",
-               version, sqlite3_errmsg(c->db));
-    sqlite3_finalize(st);
-    sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-    return err->code;
+    return store_sqlite_stmt(c, id, stmt_sql[id]);
 }
 
 /* ------------------------------------------------------------ helpers */
-
-static void bind_text(sqlite3_stmt *st, int i, const char *s)
-{
-    if (s)
-        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, i);
-}
-
-static void copy_col(sqlite3_stmt *st, int i, char *dst, size_t size)
-{
-    const char *s = (const char *)sqlite3_column_text(st, i);
-    snprintf(dst, size, "%s", s ? s : "");
-}
-
-static char *dup_col(sqlite3_stmt *st, int i)
-{
-    const char *s = (const char *)sqlite3_column_text(st, i);
-    return s ? xstrndup(s, (size_t)sqlite3_column_bytes(st, i)) : NULL;
-}
 
 /* Read a row of TASK_COLS into *t. */
 static void row_to_task(sqlite3_stmt *st, struct task *t)
@@ -465,149 +174,29 @@ static void row_to_task(sqlite3_stmt *st, struct task *t)
     t->ref = dup_col(st, 19);
 }
 
-/* Run a write statement to completion; *changes = rows changed. */
-static int step_write(struct conn *c, sqlite3_stmt *st, const char *what,
-                      int *changes)
-{
-    int rc = sqlite3_step(st);
-    int ret = 0;
-    if (rc != SQLITE_DONE)
-        ret = rc == SQLITE_CONSTRAINT ? ERR_CONFLICT : db_fail(c->db, what);
-    else if (changes)
-        *changes = sqlite3_changes(c->db);
-    stmt_done(st);
-    return ret;
-}
-
 /* -------------------------------------------------------------- ops */
 
-static int tx(struct conn *c, const char *sql, const char *what)
+static int tx(struct store_sqlite_conn *c, const char *sql, const char *what)
 {
-    if (sqlite3_exec(c->db, sql, NULL, NULL, NULL) != SQLITE_OK)
-        return db_fail(c->db, what);
-    return 0;
+    return store_sqlite_tx(c, sql, what);
 }
 
-/* One submit inside the batch transaction: its checks, then its rows.
- * 0 inserted, 1 replayed, or a negative code. */
-static int submit_one(struct conn *w, const struct store_submit *sub,
-                      char *replay_id)
+static void sq_commit_batch(struct store *base, struct store_batch_req *batch)
 {
-    const struct task *t = sub->task;
-    sqlite3_stmt *st;
-    int rc;
-
-    if (sub->idem_key) {
-        if (!(st = stmt(w, ST_IDEM_GET)))
-            return ERR_STORE;
-        bind_text(st, 1, t->key_id);
-        bind_text(st, 2, sub->idem_key);
-        sqlite3_bind_int64(st, 3, t->submit_ms);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            bool same =
-                sqlite3_column_bytes(st, 0) == 32 &&
-                memcmp(sqlite3_column_blob(st, 0), sub->body_hash, 32) == 0;
-            copy_col(st, 1, replay_id, UUID_STR_LEN + 1);
-            stmt_done(st);
-            return same ? 1 : ERR_IDEMPOTENCY_CONFLICT;
-        }
-        stmt_done(st);
-        if (rc != SQLITE_DONE)
-            return db_fail(w->db, "idempotency");
-    }
-    if (sub->max_active > 0) {
-        if (!(st = stmt(w, ST_KEY_ACTIVE)))
-            return ERR_STORE;
-        bind_text(st, 1, t->key_id);
-        rc = sqlite3_step(st);
-        int64_t active = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-        stmt_done(st);
-        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-            return db_fail(w->db, "quota");
-        if (active >= sub->max_active)
-            return ERR_ALLOCATION_QUOTA;
-    }
-    if (sub->max_queue > 0) {
-        if (!(st = stmt(w, ST_QUEUE_DEPTH)))
-            return ERR_STORE;
-        rc = sqlite3_step(st);
-        int64_t depth = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-        stmt_done(st);
-        if (rc != SQLITE_ROW)
-            return db_fail(w->db, "queue depth");
-        if (depth >= sub->max_queue)
-            return ERR_THROTTLING;
-    }
-    if (!(st = stmt(w, ST_INSERT)))
-        return ERR_STORE;
-    bind_text(st, 1, t->task_id);
-    bind_text(st, 2, t->key_id);
-    bind_text(st, 3, t->model);
-    bind_text(st, 4, t->spec);
-    bind_text(st, 5, t->prompt);
-    sqlite3_bind_int64(st, 6, t->submit_ms);
-    sqlite3_bind_int64(st, 7, t->expire_ms);
-    if ((rc = step_write(w, st, "insert", NULL)) < 0)
-        return rc;
-    if (sub->idem_key) {
-        if (!(st = stmt(w, ST_IDEM_PUT)))
-            return ERR_STORE;
-        bind_text(st, 1, t->key_id);
-        bind_text(st, 2, sub->idem_key);
-        sqlite3_bind_blob(st, 3, sub->body_hash, 32, SQLITE_STATIC);
-        bind_text(st, 4, t->task_id);
-        sqlite3_bind_int64(st, 5, t->expire_ms);
-        if ((rc = step_write(w, st, "idempotency", NULL)) < 0)
-            return rc;
-    }
-    return 0;
-}
-
-/* Commit a batch of submits in one transaction (one fsync); each runs in
- * a savepoint so one refused submit does not undo the others. */
-static void commit_batch(void *ctx, struct store_batch_req *batch)
-{
-    struct store_sqlite *s = ctx;
+    struct store_sqlite *s = from_base(base);
     pthread_mutex_lock(&s->wlock);
-    struct conn *w = s->w;
-    int rc = tx(w, "BEGIN IMMEDIATE", "submit");
-    for (struct store_batch_req *r = batch; r; r = r->next) {
-        if (rc < 0) {
-            r->ret = rc;
-            continue;
-        }
-        if (tx(w, "SAVEPOINT one", "submit") < 0) {
-            r->ret = ERR_STORE;
-            continue;
-        }
-        r->ret = submit_one(w, r->sub, r->replay_id);
-        if (r->ret < 0)
-            tx(w, "ROLLBACK TO one", "submit");
-        tx(w, "RELEASE one", "submit");
-    }
-    if (rc == 0 && tx(w, "COMMIT", "submit commit") < 0) {
-        tx(w, "ROLLBACK", "submit rollback");
-        for (struct store_batch_req *r = batch; r; r = r->next)
-            r->ret = ERR_STORE;
-    }
+    store_sqlite_submit_batch(s->w, batch);
     pthread_mutex_unlock(&s->wlock);
-}
-
-static int sq_submit_async(struct store *base, const struct store_submit *sub,
-                           store_submit_done done, void *arg)
-{
-    return store_committer_push(&from_base(base)->committer, sub, done, arg);
 }
 
 static int sq_get(struct store *base, const char *task_id, struct task *out)
 {
     struct store_sqlite *s = from_base(base);
-    struct conn *c = reader_get(s);
+    struct store_sqlite_conn *c = store_sqlite_readers_get(&s->readers);
     if (!c)
         return ERR_STORE;
     int ret = ERR_STORE;
-    sqlite3_stmt *st = stmt(c, ST_GET);
+    sqlite3_stmt *st = stmt(c, SQ_ST_GET);
     if (st) {
         bind_text(st, 1, task_id);
         int rc = sqlite3_step(st);
@@ -617,18 +206,18 @@ static int sq_get(struct store *base, const char *task_id, struct task *out)
         } else if (rc == SQLITE_DONE) {
             ret = ERR_NOT_FOUND;
         } else {
-            ret = db_fail(c->db, "get");
+            ret = store_sqlite_fail(c->db, "get");
         }
         stmt_done(st);
     }
-    reader_put(s, c);
+    store_sqlite_readers_put(&s->readers, c);
     return ret;
 }
 
 /* The key whose turn it is, into key (0), or ERR_NOT_FOUND. */
-static int next_key(struct conn *w, char key[TASK_KEY_ID_MAX + 1])
+static int next_key(struct store_sqlite_conn *w, char key[TASK_KEY_ID_MAX + 1])
 {
-    sqlite3_stmt *st = stmt(w, ST_NEXT_KEY);
+    sqlite3_stmt *st = stmt(w, SQ_ST_NEXT_KEY);
     if (!st)
         return ERR_STORE;
     int rc = sqlite3_step(st);
@@ -637,13 +226,15 @@ static int next_key(struct conn *w, char key[TASK_KEY_ID_MAX + 1])
     stmt_done(st);
     if (rc == SQLITE_ROW)
         return 0;
-    return rc == SQLITE_DONE ? ERR_NOT_FOUND : db_fail(w->db, "claim");
+    return rc == SQLITE_DONE ? ERR_NOT_FOUND
+                             : store_sqlite_fail(w->db, "claim");
 }
 
 /* Step a claim statement (?1..?3 bound here, the rest by the caller),
  * then give the claimed task's key the last turn. */
-static int claim_step(struct conn *w, sqlite3_stmt *st, const char *worker,
-                      int64_t now_ms, int64_t lease_ms, struct task *out)
+static int claim_step(struct store_sqlite_conn *w, sqlite3_stmt *st,
+                      const char *worker, int64_t now_ms, int64_t lease_ms,
+                      struct task *out)
 {
     sqlite3_bind_int64(st, 1, now_ms);
     bind_text(st, 2, worker);
@@ -652,21 +243,22 @@ static int claim_step(struct conn *w, sqlite3_stmt *st, const char *worker,
     if (rc == SQLITE_ROW) {
         row_to_task(st, out);
         rc = sqlite3_step(st);
-        ret = rc == SQLITE_DONE ? 0 : db_fail(w->db, "claim");
+        ret = rc == SQLITE_DONE ? 0 : store_sqlite_fail(w->db, "claim");
         if (ret < 0)
             task_fini(out);
     } else {
-        ret = rc == SQLITE_DONE ? ERR_NOT_FOUND : db_fail(w->db, "claim");
+        ret = rc == SQLITE_DONE ? ERR_NOT_FOUND
+                                : store_sqlite_fail(w->db, "claim");
     }
     stmt_done(st);
     if (ret < 0)
         return ret;
-    if (!(st = stmt(w, ST_TURN))) {
+    if (!(st = stmt(w, SQ_ST_TURN))) {
         task_fini(out);
         return ERR_STORE;
     }
     bind_text(st, 1, out->key_id);
-    if ((ret = step_write(w, st, "claim turn", NULL)) < 0)
+    if ((ret = store_sqlite_step_write(w, st, "claim turn", NULL)) < 0)
         task_fini(out);
     return ret;
 }
@@ -675,27 +267,27 @@ static int claim_step(struct conn *w, sqlite3_stmt *st, const char *worker,
  * says so). A key counted as pending with none would be a bug in the
  * triggers; it is recounted rather than stall the queue (bounded: each
  * pass zeroes one key). */
-static int claim_any(struct conn *w, const char *worker, int64_t now_ms,
-                     int64_t lease_ms, struct task *out)
+static int claim_any(struct store_sqlite_conn *w, const char *worker,
+                     int64_t now_ms, int64_t lease_ms, struct task *out)
 {
     char key[TASK_KEY_ID_MAX + 1];
     int ret = ERR_NOT_FOUND;
     for (int tries = 0; tries < 64; tries++) {
         if ((ret = next_key(w, key)) < 0)
             break;
-        sqlite3_stmt *st = stmt(w, ST_CLAIM);
+        sqlite3_stmt *st = stmt(w, SQ_ST_CLAIM);
         if (!st)
             return ERR_STORE;
         bind_text(st, 4, key);
         ret = claim_step(w, st, worker, now_ms, lease_ms, out);
         if (ret != ERR_NOT_FOUND)
             break;
-        sqlite3_stmt *fix = stmt(w, ST_FIX_PENDING);
+        sqlite3_stmt *fix = stmt(w, SQ_ST_FIX_PENDING);
         if (!fix)
             return ERR_STORE;
         bind_text(fix, 1, key);
         log_warn("queue counter repaired", "key_id=%s", key);
-        if ((ret = step_write(w, fix, "claim repair", NULL)) < 0)
+        if ((ret = store_sqlite_step_write(w, fix, "claim repair", NULL)) < 0)
             break;
         ret = ERR_NOT_FOUND;
     }
@@ -705,9 +297,9 @@ static int claim_any(struct conn *w, const char *worker, int64_t now_ms,
 /* Some models: one statement finds the first key in turn order with a
  * pending task of one of them (keys with only other models wait for
  * other workers, their counters are right). */
-static int claim_models(struct conn *w, const struct store_models *models,
-                        const char *worker, int64_t now_ms, int64_t lease_ms,
-                        struct task *out)
+static int claim_models(struct store_sqlite_conn *w,
+                        const struct store_models *models, const char *worker,
+                        int64_t now_ms, int64_t lease_ms, struct task *out)
 {
     struct buf names = BUF_INIT;
     buf_putc(&names, '[');
@@ -718,7 +310,7 @@ static int claim_models(struct conn *w, const struct store_models *models,
     }
     buf_putc(&names, ']');
     int ret = ERR_STORE;
-    sqlite3_stmt *st = stmt(w, ST_CLAIM_MODELS);
+    sqlite3_stmt *st = stmt(w, SQ_ST_CLAIM_MODELS);
     if (st) {
         bind_text(st, 4, names.data);
         ret = claim_step(w, st, worker, now_ms, lease_ms, out);
@@ -732,7 +324,7 @@ static int sq_claim(struct store *base, const char *worker, int64_t now_ms,
                     struct task *out)
 {
     struct store_sqlite *s = from_base(base);
-    struct conn *w = s->w;
+    struct store_sqlite_conn *w = s->w;
     int ret;
     pthread_mutex_lock(&s->wlock);
     if ((ret = tx(w, "BEGIN IMMEDIATE", "claim")) < 0)
@@ -753,18 +345,39 @@ out:
     return ret;
 }
 
-static int sq_renew(struct store *base, const char *worker, int64_t until_ms,
-                    int *renewed)
+/* Every lease in one transaction: one fsync however many tasks. */
+static int sq_renew(struct store *base, struct store_lease *leases, size_t n,
+                    int64_t until_ms)
 {
     struct store_sqlite *s = from_base(base);
-    int ret = ERR_STORE;
+    struct store_sqlite_conn *w = s->w;
+    int ret;
     pthread_mutex_lock(&s->wlock);
-    sqlite3_stmt *st = stmt(s->w, ST_RENEW);
-    if (st) {
-        bind_text(st, 1, worker);
-        sqlite3_bind_int64(st, 2, until_ms);
-        ret = step_write(s->w, st, "renew", renewed);
+    sqlite3_stmt *st = stmt(w, SQ_ST_RENEW);
+    if (!st || (ret = tx(w, "BEGIN IMMEDIATE", "renew")) < 0) {
+        ret = ERR_STORE;
+        goto out;
     }
+    for (size_t i = 0; i < n && ret == 0; i++) {
+        int changes = 0;
+        bind_text(st, 1, leases[i].task_id);
+        bind_text(st, 2, leases[i].owner);
+        sqlite3_bind_int64(st, 3, until_ms);
+        if (leases[i].progress >= 0)
+            sqlite3_bind_int(st, 4, leases[i].progress);
+        else
+            sqlite3_bind_null(st, 4);
+        ret = store_sqlite_step_write(w, st, "renew", &changes);
+        leases[i].held = ret == 0 && changes > 0;
+    }
+    if (ret == 0 && tx(w, "COMMIT", "renew commit") < 0)
+        ret = ERR_STORE;
+    if (ret < 0) {
+        tx(w, "ROLLBACK", "renew rollback");
+        for (size_t i = 0; i < n; i++)
+            leases[i].held = false;
+    }
+out:
     pthread_mutex_unlock(&s->wlock);
     return ret;
 }
@@ -776,7 +389,7 @@ static int sq_finish(struct store *base, const struct task *t,
     int ret = ERR_STORE, changes = 0;
     bool ok = t->status == TASK_SUCCEEDED;
     pthread_mutex_lock(&s->wlock);
-    sqlite3_stmt *st = stmt(s->w, ST_FINISH);
+    sqlite3_stmt *st = stmt(s->w, SQ_ST_FINISH);
     if (st) {
         bind_text(st, 1, t->task_id);
         bind_text(st, 2, worker);
@@ -791,7 +404,7 @@ static int sq_finish(struct store *base, const struct task *t,
             bind_text(st, 10, t->usage.ratio[0] ? t->usage.ratio : NULL);
             bind_text(st, 11, t->result);
         }
-        ret = step_write(s->w, st, "finish", &changes);
+        ret = store_sqlite_step_write(s->w, st, "finish", &changes);
         if (ret == 0 && changes == 0)
             ret = ERR_CONFLICT;
     }
@@ -805,11 +418,11 @@ static int sq_release(struct store *base, const char *task_id,
     struct store_sqlite *s = from_base(base);
     int ret = ERR_STORE, changes = 0;
     pthread_mutex_lock(&s->wlock);
-    sqlite3_stmt *st = stmt(s->w, ST_RELEASE);
+    sqlite3_stmt *st = stmt(s->w, SQ_ST_RELEASE);
     if (st) {
         bind_text(st, 1, task_id);
         bind_text(st, 2, worker);
-        ret = step_write(s->w, st, "release", &changes);
+        ret = store_sqlite_step_write(s->w, st, "release", &changes);
         if (ret == 0 && changes == 0)
             ret = ERR_CONFLICT;
     }
@@ -823,7 +436,7 @@ static int sq_note(struct store *base, const char *task_id, const char *worker,
     struct store_sqlite *s = from_base(base);
     int ret = ERR_STORE, changes = 0;
     pthread_mutex_lock(&s->wlock);
-    sqlite3_stmt *st = stmt(s->w, ST_NOTE);
+    sqlite3_stmt *st = stmt(s->w, SQ_ST_NOTE);
     if (st) {
         bind_text(st, 1, task_id);
         bind_text(st, 2, worker);
@@ -831,7 +444,7 @@ static int sq_note(struct store *base, const char *task_id, const char *worker,
             sqlite3_bind_int(st, 3, progress);
         if (ref)
             bind_text(st, 4, ref);
-        ret = step_write(s->w, st, "note", &changes);
+        ret = store_sqlite_step_write(s->w, st, "note", &changes);
         if (ret == 0 && changes == 0)
             ret = ERR_CONFLICT;
     }
@@ -845,26 +458,22 @@ static int sq_rescue(struct store *base, int64_t now_ms, int max_attempts,
     struct store_sqlite *s = from_base(base);
     int ret = ERR_STORE;
     pthread_mutex_lock(&s->wlock);
-    sqlite3_stmt *fail = stmt(s->w, ST_RESCUE_FAIL);
-    sqlite3_stmt *requeue = stmt(s->w, ST_RESCUE_REQUEUE);
+    sqlite3_stmt *fail = stmt(s->w, SQ_ST_RESCUE_FAIL);
+    sqlite3_stmt *requeue = stmt(s->w, SQ_ST_RESCUE_REQUEUE);
     if (!fail || !requeue)
         goto out;
-    if (sqlite3_exec(s->w->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
-        SQLITE_OK) {
-        db_fail(s->w->db, "rescue");
+    if (tx(s->w, "BEGIN IMMEDIATE", "rescue") < 0)
         goto out;
-    }
     sqlite3_bind_int64(fail, 1, now_ms);
     sqlite3_bind_int(fail, 2, max_attempts);
-    ret = step_write(s->w, fail, "rescue", failed);
+    ret = store_sqlite_step_write(s->w, fail, "rescue", failed);
     if (ret == 0) {
         sqlite3_bind_int64(requeue, 1, now_ms);
         sqlite3_bind_int(requeue, 2, max_attempts);
-        ret = step_write(s->w, requeue, "rescue", requeued);
+        ret = store_sqlite_step_write(s->w, requeue, "rescue", requeued);
     }
-    if (sqlite3_exec(s->w->db, ret == 0 ? "COMMIT" : "ROLLBACK", NULL, NULL,
-                     NULL) != SQLITE_OK)
-        ret = db_fail(s->w->db, "rescue commit");
+    if (tx(s->w, ret == 0 ? "COMMIT" : "ROLLBACK", "rescue commit") < 0)
+        ret = ERR_STORE;
 out:
     pthread_mutex_unlock(&s->wlock);
     return ret;
@@ -877,14 +486,14 @@ static int sq_cancel(struct store *base, const char *task_id,
     struct store_sqlite *s = from_base(base);
     int ret = ERR_STORE, changes = 0;
     pthread_mutex_lock(&s->wlock);
-    sqlite3_stmt *st = stmt(s->w, ST_CANCEL);
-    sqlite3_stmt *state = stmt(s->w, ST_STATE);
+    sqlite3_stmt *st = stmt(s->w, SQ_ST_CANCEL);
+    sqlite3_stmt *state = stmt(s->w, SQ_ST_STATE);
     if (!st || !state)
         goto out;
     bind_text(st, 1, task_id);
     bind_text(st, 2, key_id);
     sqlite3_bind_int64(st, 3, now_ms);
-    if ((ret = step_write(s->w, st, "cancel", &changes)) < 0)
+    if ((ret = store_sqlite_step_write(s->w, st, "cancel", &changes)) < 0)
         goto out;
     if (changes == 1) {
         *status = TASK_CANCELED;
@@ -907,7 +516,7 @@ static int sq_cancel(struct store *base, const char *task_id,
             ret = ERR_UNSUPPORTED_OPERATION;
         }
     } else if (rc != SQLITE_DONE) {
-        ret = db_fail(s->w->db, "cancel");
+        ret = store_sqlite_fail(s->w->db, "cancel");
     }
     stmt_done(state);
 out:
@@ -929,13 +538,13 @@ static int sq_list(struct store *base, const struct store_filter *f,
                    struct task **out, size_t *n, int64_t *total)
 {
     struct store_sqlite *s = from_base(base);
-    struct conn *c = reader_get(s);
+    struct store_sqlite_conn *c = store_sqlite_readers_get(&s->readers);
     if (!c)
         return ERR_STORE;
     int ret = ERR_STORE, rc;
     struct task *tasks = NULL;
     size_t count = 0;
-    sqlite3_stmt *cnt = stmt(c, ST_LIST_COUNT), *st = stmt(c, ST_LIST);
+    sqlite3_stmt *cnt = stmt(c, SQ_ST_LIST_COUNT), *st = stmt(c, SQ_ST_LIST);
     if (!cnt || !st)
         goto out;
     /* One read transaction: the count and the page agree. */
@@ -947,7 +556,7 @@ static int sq_list(struct store *base, const struct store_filter *f,
         *total = sqlite3_column_int64(cnt, 0);
     stmt_done(cnt);
     if (rc != SQLITE_ROW) {
-        db_fail(c->db, "list");
+        store_sqlite_fail(c->db, "list");
         goto end;
     }
     bind_filter(st, f);
@@ -958,7 +567,7 @@ static int sq_list(struct store *base, const struct store_filter *f,
         row_to_task(st, &tasks[count++]);
     stmt_done(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        db_fail(c->db, "list");
+        store_sqlite_fail(c->db, "list");
         goto end;
     }
     *out = tasks;
@@ -972,7 +581,7 @@ out:
     for (size_t i = 0; i < count; i++)
         task_fini(&tasks[i]);
     free(tasks);
-    reader_put(s, c);
+    store_sqlite_readers_put(&s->readers, c);
     return ret;
 }
 
@@ -980,13 +589,13 @@ static int sq_purge(struct store *base, int64_t now_ms, int limit,
                     char ***results, size_t *n)
 {
     struct store_sqlite *s = from_base(base);
-    struct conn *w = s->w;
+    struct store_sqlite_conn *w = s->w;
     int ret, rc;
     char **names = xcalloc((size_t)(limit > 0 ? limit : 1), sizeof(char *));
     size_t count = 0;
     pthread_mutex_lock(&s->wlock);
-    sqlite3_stmt *sel = stmt(w, ST_EXPIRED), *del = stmt(w, ST_DELETE),
-                 *idem = stmt(w, ST_IDEM_PURGE);
+    sqlite3_stmt *sel = stmt(w, SQ_ST_EXPIRED), *del = stmt(w, SQ_ST_DELETE),
+                 *idem = stmt(w, SQ_ST_IDEM_PURGE);
     if (!sel || !del || !idem) {
         ret = ERR_STORE;
         goto out;
@@ -1003,15 +612,15 @@ static int sq_purge(struct store *base, int64_t now_ms, int limit,
         else
             free(result);
         sqlite3_bind_int64(del, 1, id);
-        if ((ret = step_write(w, del, "purge", NULL)) < 0)
+        if ((ret = store_sqlite_step_write(w, del, "purge", NULL)) < 0)
             break;
     }
     stmt_done(sel);
     if (ret == 0 && rc != SQLITE_DONE)
-        ret = db_fail(w->db, "purge");
+        ret = store_sqlite_fail(w->db, "purge");
     if (ret == 0) {
         sqlite3_bind_int64(idem, 1, now_ms);
-        ret = step_write(w, idem, "purge", NULL);
+        ret = store_sqlite_step_write(w, idem, "purge", NULL);
     }
     if (ret == 0)
         ret = tx(w, "COMMIT", "purge commit");
@@ -1033,11 +642,12 @@ out:
 static int sq_stats(struct store *base, struct store_stats *out)
 {
     struct store_sqlite *s = from_base(base);
-    struct conn *c = reader_get(s);
+    struct store_sqlite_conn *c = store_sqlite_readers_get(&s->readers);
     if (!c)
         return ERR_STORE;
     int ret = ERR_STORE, rc;
-    sqlite3_stmt *st = stmt(c, ST_STATS_STATUS), *q = stmt(c, ST_STATS_QUEUE);
+    sqlite3_stmt *st = stmt(c, SQ_ST_STATS_STATUS),
+                 *q = stmt(c, SQ_ST_STATS_QUEUE);
     if (!st || !q)
         goto out;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1049,7 +659,7 @@ static int sq_stats(struct store *base, struct store_stats *out)
     }
     stmt_done(st);
     if (rc != SQLITE_DONE) {
-        db_fail(c->db, "stats");
+        store_sqlite_fail(c->db, "stats");
         goto out;
     }
     sqlite3_bind_int(q, 1, STORE_STATS_MODELS);
@@ -1061,12 +671,12 @@ static int sq_stats(struct store *base, struct store_stats *out)
     }
     stmt_done(q);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-        db_fail(c->db, "stats");
+        store_sqlite_fail(c->db, "stats");
         goto out;
     }
     ret = 0;
 out:
-    reader_put(s, c);
+    store_sqlite_readers_put(&s->readers, c);
     return ret;
 }
 
@@ -1075,7 +685,7 @@ static int sq_key_put(struct store *base, const struct store_key *k)
     struct store_sqlite *s = from_base(base);
     int ret = ERR_STORE;
     pthread_mutex_lock(&s->wlock);
-    sqlite3_stmt *st = stmt(s->w, ST_KEY_PUT);
+    sqlite3_stmt *st = stmt(s->w, SQ_ST_KEY_PUT);
     if (st) {
         bind_text(st, 1, k->key_id);
         sqlite3_bind_blob(st, 2, k->salt, sizeof(k->salt), SQLITE_STATIC);
@@ -1083,31 +693,22 @@ static int sq_key_put(struct store *base, const struct store_key *k)
         bind_text(st, 4, k->name);
         sqlite3_bind_int64(st, 5, k->created_ms);
         sqlite3_bind_int64(st, 6, k->revoked_ms);
-        ret = step_write(s->w, st, "key_put", NULL);
+        ret = store_sqlite_step_write(s->w, st, "key_put", NULL);
     }
     pthread_mutex_unlock(&s->wlock);
     return ret;
 }
 
-static void copy_blob(sqlite3_stmt *st, int i, unsigned char *dst, size_t n)
-{
-    memset(dst, 0, n);
-    const void *p = sqlite3_column_blob(st, i);
-    size_t len = (size_t)sqlite3_column_bytes(st, i);
-    if (p)
-        memcpy(dst, p, len < n ? len : n);
-}
-
 static int sq_key_list(struct store *base, struct store_key **out, size_t *n)
 {
     struct store_sqlite *s = from_base(base);
-    struct conn *c = reader_get(s);
+    struct store_sqlite_conn *c = store_sqlite_readers_get(&s->readers);
     if (!c)
         return ERR_STORE;
     int ret = ERR_STORE, rc;
     struct store_key *keys = NULL;
     size_t count = 0, cap = 0;
-    sqlite3_stmt *st = stmt(c, ST_KEY_LIST);
+    sqlite3_stmt *st = stmt(c, SQ_ST_KEY_LIST);
     if (!st)
         goto out;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1126,7 +727,7 @@ static int sq_key_list(struct store *base, struct store_key **out, size_t *n)
     }
     stmt_done(st);
     if (rc != SQLITE_DONE) {
-        db_fail(c->db, "key_list");
+        store_sqlite_fail(c->db, "key_list");
         goto out;
     }
     *out = keys;
@@ -1135,7 +736,7 @@ static int sq_key_list(struct store *base, struct store_key **out, size_t *n)
     ret = 0;
 out:
     free(keys);
-    reader_put(s, c);
+    store_sqlite_readers_put(&s->readers, c);
     return ret;
 }
 
@@ -1149,19 +750,19 @@ static int sq_secret(struct store *base, const char *name,
         return ret;
     ret = ERR_STORE;
     pthread_mutex_lock(&s->wlock);
-    sqlite3_stmt *put = stmt(s->w, ST_SECRET_PUT);
-    sqlite3_stmt *get = stmt(s->w, ST_SECRET_GET);
+    sqlite3_stmt *put = stmt(s->w, SQ_ST_SECRET_PUT);
+    sqlite3_stmt *get = stmt(s->w, SQ_ST_SECRET_GET);
     if (put && get) {
         bind_text(put, 1, name);
         sqlite3_bind_blob(put, 2, fresh, sizeof(fresh), SQLITE_STATIC);
-        ret = step_write(s->w, put, "secret", NULL);
+        ret = store_sqlite_step_write(s->w, put, "secret", NULL);
         if (ret == 0) {
             bind_text(get, 1, name);
             if (sqlite3_step(get) == SQLITE_ROW &&
                 sqlite3_column_bytes(get, 0) == 32)
                 copy_blob(get, 0, out, 32);
             else
-                ret = db_fail(s->w->db, "secret");
+                ret = store_sqlite_fail(s->w->db, "secret");
             stmt_done(get);
         }
     }
@@ -1172,22 +773,17 @@ static int sq_secret(struct store *base, const char *name,
 static void sq_close(struct store *base)
 {
     struct store_sqlite *s = from_base(base);
-    store_committer_stop(&s->committer); /* commits what is queued */
-    conn_free(s->w);
-    while (s->readers) {
-        struct conn *c = s->readers;
-        s->readers = c->next;
-        conn_free(c);
-    }
+    store_sqlite_conn_free(s->w);
+    store_sqlite_readers_fini(&s->readers);
     pthread_mutex_destroy(&s->wlock);
-    pthread_mutex_destroy(&s->rlock);
     free(s->path);
     free(s);
 }
 
 static const struct store_ops sqlite_ops = {
     .name = "sqlite",
-    .submit_async = sq_submit_async,
+    .batch_max = 0, /* no limit */
+    .commit_batch = sq_commit_batch,
     .get = sq_get,
     .claim = sq_claim,
     .note = sq_note,
@@ -1211,17 +807,13 @@ int store_sqlite_open(const char *path, struct store **out, struct errmsg *err)
     s->base.ops = &sqlite_ops;
     s->path = xstrdup(path);
     pthread_mutex_init(&s->wlock, NULL);
-    pthread_mutex_init(&s->rlock, NULL);
-    int ret = conn_open(path, &s->w, err);
+    store_sqlite_readers_init(&s->readers, s->path);
+    int ret = store_sqlite_conn_open(path, &s->w, err);
     if (ret < 0)
         goto fail;
-    ret = migrate(s->w, err);
+    ret = store_sqlite_migrate(s->w, err);
     if (ret < 0)
         goto fail;
-    if (store_committer_start(&s->committer, 0, commit_batch, s) < 0) {
-        ret = errmsg_set(err, ERR_STORE, "cannot start the commit thread");
-        goto fail;
-    }
     *out = &s->base;
     return 0;
 fail:

@@ -1,35 +1,156 @@
-/* The store registry and the wrappers every caller goes through. */
-#include "store.h"
+/*
+ * The store base: the registry that names the backends, the group commit
+ * every backend shares, and the wrappers every caller goes through.
+ */
+#include "store_int.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* A fault set on one op (store_fault_set): the call that takes `left`
+ * from 1 to 0 fails with `err`. */
+struct store_fault {
+    atomic_int left; /* calls until the failing one; 0: none set */
+    atomic_int err;
+};
+
+/* ------------------------------------------------------- group commit */
+
+/*
+ * The group commit: submits join a queue; one thread takes up to
+ * ops->batch_max of them, hands them to ops->commit_batch (one
+ * transaction, one fsync) and calls each one's done(). While a batch
+ * commits the next one gathers, so under load many submits share one
+ * commit; alone, a submit commits at once.
+ */
+struct store_common {
+    pthread_mutex_t lock; /* guards head, tail, closing */
+    pthread_cond_t cond;  /* the committer waits here */
+    struct store_batch_req *head, **tail;
+    bool closing, started;
+    pthread_t committer;
+    struct store_fault faults[STORE_OP__COUNT]; /* store_fault_set */
+};
+
+static void *committer_main(void *arg)
+{
+    struct store *s = arg;
+    struct store_common *c = s->common;
+    size_t batch_max = s->ops->batch_max ? s->ops->batch_max : SIZE_MAX;
+    pthread_mutex_lock(&c->lock);
+    for (;;) {
+        while (!c->head && !c->closing)
+            pthread_cond_wait(&c->cond, &c->lock);
+        if (!c->head)
+            break; /* closing and drained */
+        struct store_batch_req *batch = c->head, **end = &c->head;
+        for (size_t n = 0; *end && n < batch_max; n++)
+            end = &(*end)->next;
+        c->head = *end;
+        *end = NULL;
+        if (!c->head)
+            c->tail = &c->head;
+        pthread_mutex_unlock(&c->lock);
+        s->ops->commit_batch(s, batch);
+        for (struct store_batch_req *r = batch, *next; r; r = next) {
+            next = r->next;
+            r->done(r->arg, r->ret, r->replay_id);
+            free(r);
+        }
+        pthread_mutex_lock(&c->lock);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return NULL;
+}
+
+/* Start the group commit of a store its backend just opened. */
+static int common_start(struct store *s)
+{
+    struct store_common *c = xcalloc(1, sizeof(*c));
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->cond, NULL);
+    c->tail = &c->head;
+    for (int i = 0; i < STORE_OP__COUNT; i++) {
+        atomic_init(&c->faults[i].left, 0);
+        atomic_init(&c->faults[i].err, 0);
+    }
+    s->common = c;
+    if (pthread_create(&c->committer, NULL, committer_main, s) != 0)
+        return ERR_STORE;
+    c->started = true;
+    return 0;
+}
+
+/* Commit what is queued, stop the thread, release. NULL is fine. */
+static void common_stop(struct store_common *c)
+{
+    if (!c)
+        return;
+    if (c->started) {
+        pthread_mutex_lock(&c->lock);
+        c->closing = true;
+        pthread_cond_signal(&c->cond);
+        pthread_mutex_unlock(&c->lock);
+        pthread_join(c->committer, NULL);
+    }
+    pthread_cond_destroy(&c->cond);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+/* ----------------------------------------------------------- registry */
+
+/* A URL prefix and its backend; `whole`: the backend parses the whole URL
+ * (libpq), else it gets what follows the prefix. */
+static const struct backend {
+    const char *prefix;
+    bool whole;
+    int (*open)(const char *arg, struct store **out, struct errmsg *err);
+} backends[] = {
+    { "sqlite:", false, store_sqlite_open },
+    { "postgres://", true, store_pg_open },
+    { "postgresql://", true, store_pg_open },
+};
+
 int store_open(const char *url, struct store **out, struct errmsg *err)
 {
+    const struct backend *b = NULL;
+    struct store *s = NULL;
     *out = NULL;
-    if (strncmp(url, "sqlite:", 7) == 0)
-        return store_sqlite_open(url + 7, out, err);
-    if (strncmp(url, "postgres://", 11) == 0 ||
-        strncmp(url, "postgresql://", 13) == 0)
-        return store_pg_open(url, out, err);
+    for (size_t i = 0; i < ARRAY_LEN(backends) && !b; i++)
+        if (strncmp(url, backends[i].prefix, strlen(backends[i].prefix)) == 0)
+            b = &backends[i];
     const char *scheme_end = strstr(url, "://");
-    if (scheme_end) { /* the scheme only: the rest may hold a password */
+    if (!b && scheme_end) { /* the scheme only: the rest may hold a password */
         size_t len = (size_t)(scheme_end - url);
         return errmsg_set(err, ERR_INVALID_PARAMETER,
                           "store URL scheme '%.*s' is not supported: use "
                           "sqlite:PATH or postgres://...",
                           (int)(len < 32 ? len : 32), url);
     }
-    return store_sqlite_open(url, out, err);
+    /* No scheme: a SQLite path. */
+    int ret = b ? b->open(b->whole ? url : url + strlen(b->prefix), &s, err)
+                : store_sqlite_open(url, &s, err);
+    if (ret < 0)
+        return ret;
+    if (common_start(s) < 0) {
+        store_close(s);
+        return errmsg_set(err, ERR_STORE, "cannot start the commit thread");
+    }
+    *out = s;
+    return 0;
 }
 
 void store_close(struct store *s)
 {
-    if (s)
-        s->ops->close(s);
+    if (!s)
+        return;
+    common_stop(s->common); /* commits what is queued: the backend is open */
+    s->ops->close(s);
 }
 
 const char *store_name(const struct store *s)
@@ -37,10 +158,48 @@ const char *store_name(const struct store *s)
     return s->ops->name;
 }
 
+/* ----------------------------------------------------------- wrappers */
+
+/* 0, or the error of a fault set on `op` that this call is the one to
+ * fire (store_fault_set); none set, one atomic load. */
+static int fault(struct store *s, enum store_op op)
+{
+    struct store_fault *f = &s->common->faults[op];
+    int left = atomic_load_explicit(&f->left, memory_order_acquire);
+    while (left > 0)
+        if (atomic_compare_exchange_weak_explicit(&f->left, &left, left - 1,
+                                                  memory_order_acq_rel,
+                                                  memory_order_acquire))
+            return left == 1
+                       ? atomic_load_explicit(&f->err, memory_order_relaxed)
+                       : 0;
+    return 0;
+}
+
 int store_submit_async(struct store *s, const struct store_submit *sub,
                        store_submit_done done, void *arg)
 {
-    return s->ops->submit_async(s, sub, done, arg);
+    struct store_common *c = s->common;
+    int rc = fault(s, STORE_OP_SUBMIT);
+    if (rc)
+        return rc;
+    struct store_batch_req *r = xcalloc(1, sizeof(*r));
+    r->sub = sub;
+    r->done = done;
+    r->arg = arg;
+    pthread_mutex_lock(&c->lock);
+    if (c->closing) {
+        pthread_mutex_unlock(&c->lock);
+        free(r);
+        return ERR_STORE;
+    }
+    bool was_empty = c->head == NULL;
+    *c->tail = r;
+    c->tail = &r->next;
+    if (was_empty)
+        pthread_cond_signal(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+    return 0;
 }
 
 /* A synchronous submit waits on its own condition for the async one. */
@@ -70,7 +229,7 @@ int store_submit(struct store *s, const struct store_submit *sub,
     replay_id[0] = '\0';
     pthread_mutex_init(&w.lock, NULL);
     pthread_cond_init(&w.cond, NULL);
-    int rc = s->ops->submit_async(s, sub, wake, &w);
+    int rc = store_submit_async(s, sub, wake, &w);
     if (rc == 0) {
         pthread_mutex_lock(&w.lock);
         while (!w.done)
@@ -83,17 +242,11 @@ int store_submit(struct store *s, const struct store_submit *sub,
     return rc;
 }
 
-int store_insert(struct store *s, const struct task *t)
-{
-    struct store_submit sub = { .task = t };
-    char replay[UUID_STR_LEN + 1];
-    return store_submit(s, &sub, replay);
-}
-
 int store_get(struct store *s, const char *task_id, struct task *out)
 {
     memset(out, 0, sizeof(*out));
-    return s->ops->get(s, task_id, out);
+    int rc = fault(s, STORE_OP_GET);
+    return rc ? rc : s->ops->get(s, task_id, out);
 }
 
 int store_claim(struct store *s, const char *worker, int64_t now_ms,
@@ -101,32 +254,39 @@ int store_claim(struct store *s, const char *worker, int64_t now_ms,
                 struct task *out)
 {
     memset(out, 0, sizeof(*out));
-    return s->ops->claim(s, worker, now_ms, lease_ms, models, out);
+    int rc = fault(s, STORE_OP_CLAIM);
+    return rc ? rc : s->ops->claim(s, worker, now_ms, lease_ms, models, out);
 }
 
-int store_renew(struct store *s, const char *worker, int64_t until_ms,
-                int *renewed)
+int store_renew(struct store *s, struct store_lease *leases, size_t n,
+                int64_t until_ms)
 {
-    int n = 0;
-    int rc = s->ops->renew(s, worker, until_ms, &n);
-    if (renewed)
-        *renewed = n;
-    return rc;
+    for (size_t i = 0; i < n; i++)
+        leases[i].held = false;
+    int rc = fault(s, STORE_OP_RENEW);
+    if (rc || n == 0)
+        return rc;
+    return s->ops->renew(s, leases, n, until_ms);
 }
 
 int store_finish(struct store *s, const struct task *t, const char *worker)
 {
-    return s->ops->finish(s, t, worker);
+    int rc = fault(s, STORE_OP_FINISH);
+    return rc ? rc : s->ops->finish(s, t, worker);
 }
 
 int store_release(struct store *s, const char *task_id, const char *worker)
 {
-    return s->ops->release(s, task_id, worker);
+    int rc = fault(s, STORE_OP_RELEASE);
+    return rc ? rc : s->ops->release(s, task_id, worker);
 }
 
 int store_note(struct store *s, const char *task_id, const char *worker,
                int progress, const char *ref)
 {
+    int rc = fault(s, STORE_OP_NOTE);
+    if (rc)
+        return rc;
     if (progress > 100 || (ref && strlen(ref) > TASK_REF_MAX))
         return ERR_INVALID_PARAMETER;
     return s->ops->note(s, task_id, worker, progress, ref);
@@ -136,7 +296,9 @@ int store_rescue(struct store *s, int64_t now_ms, int max_attempts,
                  int *requeued, int *failed)
 {
     int r = 0, f = 0;
-    int rc = s->ops->rescue(s, now_ms, max_attempts, &r, &f);
+    int rc = fault(s, STORE_OP_RESCUE);
+    if (!rc)
+        rc = s->ops->rescue(s, now_ms, max_attempts, &r, &f);
     if (requeued)
         *requeued = r;
     if (failed)
@@ -148,7 +310,9 @@ int store_cancel(struct store *s, const char *task_id, const char *key_id,
                  int64_t now_ms, enum task_status *status)
 {
     enum task_status st = TASK_UNKNOWN;
-    int rc = s->ops->cancel(s, task_id, key_id, now_ms, &st);
+    int rc = fault(s, STORE_OP_CANCEL);
+    if (!rc)
+        rc = s->ops->cancel(s, task_id, key_id, now_ms, &st);
     if (status)
         *status = st;
     return rc;
@@ -160,7 +324,8 @@ int store_list(struct store *s, const struct store_filter *f, struct task **out,
     *out = NULL;
     *n = 0;
     *total = 0;
-    return s->ops->list(s, f, out, n, total);
+    int rc = fault(s, STORE_OP_LIST);
+    return rc ? rc : s->ops->list(s, f, out, n, total);
 }
 
 int store_purge(struct store *s, int64_t now_ms, int limit, char ***results,
@@ -168,123 +333,53 @@ int store_purge(struct store *s, int64_t now_ms, int limit, char ***results,
 {
     *results = NULL;
     *n = 0;
-    return s->ops->purge(s, now_ms, limit, results, n);
+    int rc = fault(s, STORE_OP_PURGE);
+    return rc ? rc : s->ops->purge(s, now_ms, limit, results, n);
 }
 
 int store_stats(struct store *s, struct store_stats *out)
 {
     memset(out, 0, sizeof(*out));
-    return s->ops->stats(s, out);
+    int rc = fault(s, STORE_OP_STATS);
+    return rc ? rc : s->ops->stats(s, out);
 }
 
 int store_key_put(struct store *s, const struct store_key *k)
 {
-    return s->ops->key_put(s, k);
+    int rc = fault(s, STORE_OP_KEY_PUT);
+    return rc ? rc : s->ops->key_put(s, k);
 }
 
 int store_key_list(struct store *s, struct store_key **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
-    return s->ops->key_list(s, out, n);
+    int rc = fault(s, STORE_OP_KEY_LIST);
+    return rc ? rc : s->ops->key_list(s, out, n);
 }
 
 int store_secret(struct store *s, const char *name, unsigned char out[32])
 {
-    return s->ops->secret(s, name, out);
+    int rc = fault(s, STORE_OP_SECRET);
+    return rc ? rc : s->ops->secret(s, name, out);
 }
 
 int store_wait_work(struct store *s, uint64_t *seen, int timeout_ms)
 {
+    int rc = fault(s, STORE_OP_WAIT_WORK);
+    if (rc)
+        return rc;
     if (!s->ops->wait_work)
         return ERR_UNSUPPORTED_OPERATION;
     return s->ops->wait_work(s, seen, timeout_ms);
 }
 
-/* ------------------------------------------------------- group commit */
+/* ------------------------------------------------------------- faults */
 
-static void *committer_main(void *arg)
+void store_fault_set(struct store *s, enum store_op op, int nth, int err)
 {
-    struct store_committer *q = arg;
-    pthread_mutex_lock(&q->lock);
-    for (;;) {
-        while (!q->head && !q->closing)
-            pthread_cond_wait(&q->cond, &q->lock);
-        if (!q->head)
-            break; /* closing and drained */
-        struct store_batch_req *batch = q->head, **end = &q->head;
-        for (size_t n = 0; *end && n < q->batch_max; n++)
-            end = &(*end)->next;
-        q->head = *end;
-        *end = NULL;
-        if (!q->head)
-            q->tail = &q->head;
-        pthread_mutex_unlock(&q->lock);
-        q->commit(q->ctx, batch);
-        for (struct store_batch_req *r = batch, *next; r; r = next) {
-            next = r->next;
-            r->done(r->arg, r->ret, r->replay_id);
-            free(r);
-        }
-        pthread_mutex_lock(&q->lock);
-    }
-    pthread_mutex_unlock(&q->lock);
-    return NULL;
-}
-
-int store_committer_start(struct store_committer *q, size_t batch_max,
-                          store_commit_fn commit, void *ctx)
-{
-    pthread_mutex_init(&q->lock, NULL);
-    pthread_cond_init(&q->cond, NULL);
-    q->head = NULL;
-    q->tail = &q->head;
-    q->closing = false;
-    q->batch_max = batch_max ? batch_max : SIZE_MAX;
-    q->commit = commit;
-    q->ctx = ctx;
-    if (pthread_create(&q->thread, NULL, committer_main, q) != 0) {
-        pthread_cond_destroy(&q->cond);
-        pthread_mutex_destroy(&q->lock);
-        return ERR_STORE;
-    }
-    q->started = true;
-    return 0;
-}
-
-int store_committer_push(struct store_committer *q,
-                         const struct store_submit *sub, store_submit_done done,
-                         void *arg)
-{
-    struct store_batch_req *r = xcalloc(1, sizeof(*r));
-    r->sub = sub;
-    r->done = done;
-    r->arg = arg;
-    pthread_mutex_lock(&q->lock);
-    if (q->closing) {
-        pthread_mutex_unlock(&q->lock);
-        free(r);
-        return ERR_STORE;
-    }
-    bool was_empty = q->head == NULL;
-    *q->tail = r;
-    q->tail = &r->next;
-    if (was_empty)
-        pthread_cond_signal(&q->cond);
-    pthread_mutex_unlock(&q->lock);
-    return 0;
-}
-
-void store_committer_stop(struct store_committer *q)
-{
-    if (!q->started)
-        return;
-    pthread_mutex_lock(&q->lock);
-    q->closing = true;
-    pthread_cond_signal(&q->cond);
-    pthread_mutex_unlock(&q->lock);
-    pthread_join(q->thread, NULL);
-    pthread_cond_destroy(&q->cond);
-    pthread_mutex_destroy(&q->lock);
-    q->started = false;
+    struct store_fault *f = &s->common->faults[op];
+    atomic_store_explicit(&f->err, err < 0 ? err : ERR_STORE,
+                          memory_order_relaxed);
+    atomic_store_explicit(&f->left, nth > 0 ? nth : 0, memory_order_release);
 }

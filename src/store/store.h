@@ -1,11 +1,12 @@
 /*
  * store: durable task records, API keys and shared secrets.
  *
- * One interface (struct store_ops), several backends: sqlite.c (default,
- * "sqlite:PATH") and pg.c ("postgres://..." or "postgresql://...", a libpq
- * URL: many nodes on one database). Callers use the store_*
- * wrappers only; the registry in store.c is the one place that names a
- * backend. One conformance suite (tests/unit/test_store.c) runs on each.
+ * One interface, several backends: sqlite (default, "sqlite:PATH") and
+ * postgres ("postgres://..." or "postgresql://...", a libpq URL: many
+ * nodes on one database). Callers use the store_* wrappers only; the
+ * registry in store.c is the one place that names a backend, and what the
+ * backends implement (struct store_ops) is in store_int.h, for them alone.
+ * One conformance suite (tests/unit/test_store.c) runs on each.
  *
  * Durability: every write returns only after its transaction is committed
  * to stable storage; a task_id given to a client is never lost.
@@ -25,8 +26,7 @@
 #include "../core/core.h"
 #include "../task/task.h"
 
-#include <pthread.h>
-
+/* An open store (opaque). */
 struct store;
 
 /* An API key as kept at rest: only a salted hash of the secret. */
@@ -82,52 +82,18 @@ struct store_stats {
 /* The end of an asynchronous submit: rc and replay_id as store_submit's. */
 typedef void (*store_submit_done)(void *arg, int rc, const char *replay_id);
 
-struct store_ops {
-    const char *name;
-    int (*submit_async)(struct store *s, const struct store_submit *sub,
-                        store_submit_done done, void *arg);
-    int (*get)(struct store *s, const char *task_id, struct task *out);
-    int (*claim)(struct store *s, const char *worker, int64_t now_ms,
-                 int64_t lease_ms, const struct store_models *models,
-                 struct task *out);
-    int (*renew)(struct store *s, const char *worker, int64_t until_ms,
-                 int *renewed);
-    int (*finish)(struct store *s, const struct task *t, const char *worker);
-    int (*release)(struct store *s, const char *task_id, const char *worker);
-    int (*note)(struct store *s, const char *task_id, const char *worker,
-                int progress, const char *ref);
-    int (*rescue)(struct store *s, int64_t now_ms, int max_attempts,
-                  int *requeued, int *failed);
-    int (*cancel)(struct store *s, const char *task_id, const char *key_id,
-                  int64_t now_ms, enum task_status *status);
-    int (*list)(struct store *s, const struct store_filter *f,
-                struct task **out, size_t *n, int64_t *total);
-    int (*purge)(struct store *s, int64_t now_ms, int limit, char ***results,
-                 size_t *n);
-    int (*stats)(struct store *s, struct store_stats *out);
-    int (*key_put)(struct store *s, const struct store_key *k);
-    int (*key_list)(struct store *s, struct store_key **out, size_t *n);
-    int (*secret)(struct store *s, const char *name, unsigned char out[32]);
-    /* Optional (NULL: the backend has no wake-ups). */
-    int (*wait_work)(struct store *s, uint64_t *seen, int timeout_ms);
-    void (*close)(struct store *s);
-};
-
-/* Embedded first in each backend's struct (container_of). */
-struct store {
-    const struct store_ops *ops;
-};
-
 /*
  * Open the store at `url`: "sqlite:PATH" (or a bare path), or
  * "postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?PARAM=VALUE...]" (libpq's URL,
  * "postgresql://" too; the database must exist). Creates the database (or
- * the tables) and migrates its schema to the current version.
+ * the tables) and migrates its schema to the current version, then starts
+ * the store's commit thread (group commit, store_submit).
  * 0, or ERR_STORE / ERR_INVALID_PARAMETER with a message in *err (which
  * never contains a password).
  */
 int store_open(const char *url, struct store **out, struct errmsg *err);
-/* NULL is fine. */
+/* Commit the submits queued, stop the store's threads, release it. No call
+ * on `s` may be running or start. NULL is fine. */
 void store_close(struct store *s);
 /* The backend's name ("sqlite", "postgres"). */
 const char *store_name(const struct store *s);
@@ -140,7 +106,9 @@ const char *store_name(const struct store *s);
  * (same key, other body), ERR_ALLOCATION_QUOTA (the key has max_active
  * unfinished tasks), ERR_THROTTLING (max_queue tasks pending), ERR_STORE.
  * Concurrent submits are serialised: identical ones create one task.
- * Backends may commit many submits with one fsync (group commit).
+ * Group commit: submits queue for the store's commit thread, which commits
+ * what has gathered in one transaction (one fsync) while the next batch
+ * gathers; alone, a submit commits at once.
  */
 int store_submit(struct store *s, const struct store_submit *sub,
                  char replay_id[UUID_STR_LEN + 1]);
@@ -152,8 +120,6 @@ int store_submit(struct store *s, const struct store_submit *sub,
  */
 int store_submit_async(struct store *s, const struct store_submit *sub,
                        store_submit_done done, void *arg);
-/* store_submit without idempotency or limits. */
-int store_insert(struct store *s, const struct task *t);
 /* The task with `task_id` whatever its key, into *out (caller task_fini()s);
  * ERR_NOT_FOUND when absent. Callers check key_id and expiry. */
 int store_get(struct store *s, const char *task_id, struct task *out);
@@ -166,9 +132,21 @@ int store_get(struct store *s, const char *task_id, struct task *out);
 int store_claim(struct store *s, const char *worker, int64_t now_ms,
                 int64_t lease_ms, const struct store_models *models,
                 struct task *out);
-/* Extend every lease `worker` holds to `until_ms`; *renewed = how many. */
-int store_renew(struct store *s, const char *worker, int64_t until_ms,
-                int *renewed);
+/* One lease a process renews, with what its engine reported since. */
+struct store_lease {
+    const char *task_id;
+    const char *owner; /* the claim's lease owner */
+    int progress;      /* 0..100, or -1: unchanged */
+    bool held;         /* out: owner still held it (it was renewed) */
+};
+/*
+ * Extend each lease (task_id while owner holds it) to until_ms and write
+ * its progress, all in one transaction (one durable write for many
+ * tasks); each .held says whether it still was owner's. 0, or ERR_STORE
+ * (then nothing was written). n may be 0.
+ */
+int store_renew(struct store *s, struct store_lease *leases, size_t n,
+                int64_t until_ms);
 /*
  * Commit a RUNNING task's outcome (t->status SUCCEEDED with usage and
  * result, or FAILED with code and message; t->end_ms set by the caller)
@@ -240,53 +218,38 @@ int store_secret(struct store *s, const char *name, unsigned char out[32]);
  */
 int store_wait_work(struct store *s, uint64_t *seen, int timeout_ms);
 
-/* ------------------------------------ group commit (for backends only) */
+/* ------------------------------------------------------------ for tests */
 
-/* A submit waiting for its batch. */
-struct store_batch_req {
-    const struct store_submit *sub;
-    store_submit_done done;
-    void *arg;
-    int ret;
-    bool settled; /* ret is final (a backend took it out of a batch) */
-    char replay_id[UUID_STR_LEN + 1];
-    struct store_batch_req *next;
+/* The ops a fault can be set on. */
+enum store_op {
+    STORE_OP_SUBMIT, /* store_submit and store_submit_async */
+    STORE_OP_GET,
+    STORE_OP_CLAIM,
+    STORE_OP_RENEW,
+    STORE_OP_FINISH,
+    STORE_OP_RELEASE,
+    STORE_OP_NOTE,
+    STORE_OP_RESCUE,
+    STORE_OP_CANCEL,
+    STORE_OP_LIST,
+    STORE_OP_PURGE,
+    STORE_OP_STATS,
+    STORE_OP_KEY_PUT,
+    STORE_OP_KEY_LIST,
+    STORE_OP_SECRET,
+    STORE_OP_WAIT_WORK,
+    STORE_OP__COUNT
 };
-
-/* Commit a batch: set each request's ret (and replay_id). */
-typedef void (*store_commit_fn)(void *ctx, struct store_batch_req *batch);
 
 /*
- * The group commit every backend shares: submits join a queue; one thread
- * takes up to batch_max of them, hands them to commit() (one transaction,
- * one fsync) and calls each one's done(). While a batch commits the next
- * one gathers, so under load many submits share one commit; alone, a
- * submit commits at once. Zeroed until store_committer_start.
+ * For tests: the nth call of `op` on `s` from now on (1: the next one)
+ * fails with `err`, a negative ERR_ code (anything else: ERR_STORE),
+ * without reaching the backend; its outputs are what any failure leaves
+ * (store_submit_async: done is not called). It fires once; the calls
+ * before and after it run as usual. nth 0 clears the op's fault; a new one
+ * replaces it. Any thread. Always compiled in: on an op with no fault set,
+ * a call costs one atomic load more.
  */
-struct store_committer {
-    pthread_mutex_t lock; /* guards head, tail, closing */
-    pthread_cond_t cond;  /* the thread waits here */
-    struct store_batch_req *head, **tail;
-    bool closing, started;
-    pthread_t thread;
-    size_t batch_max;
-    store_commit_fn commit;
-    void *ctx;
-};
-
-/* Start the commit thread; 0 or ERR_STORE. */
-int store_committer_start(struct store_committer *q, size_t batch_max,
-                          store_commit_fn commit, void *ctx);
-/* Queue a submit (store_ops.submit_async); ERR_STORE when closing. */
-int store_committer_push(struct store_committer *q,
-                         const struct store_submit *sub, store_submit_done done,
-                         void *arg);
-/* Commit what is queued, stop the thread, release. A committer that was
- * never started is fine. */
-void store_committer_stop(struct store_committer *q);
-
-/* Backends (only store.c calls these). */
-int store_sqlite_open(const char *path, struct store **out, struct errmsg *err);
-int store_pg_open(const char *url, struct store **out, struct errmsg *err);
+void store_fault_set(struct store *s, enum store_op op, int nth, int err);
 
 #endif

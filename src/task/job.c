@@ -304,6 +304,37 @@ static int upload_url(const struct media_src *m, char **out, struct errmsg *err)
                m->field, (int)keep, m->url, keep < m->len ? "..." : "");
 }
 
+const char *task_oss_key(const char *url)
+{
+    size_t k = sizeof(TASK_OSS_SCHEME) - 1;
+    if (!url || strncmp(url, TASK_OSS_SCHEME, k) != 0 || !url[k])
+        return NULL;
+    return url + k;
+}
+
+/* An oss:// URL (the scheme is known): the scheme, then an object key of
+ * UTF-8 without control bytes. Whether a file was uploaded under it, and
+ * by this key, is for the API to say. */
+static int oss_url(const struct media_src *m, char **out, struct errmsg *err)
+{
+    size_t k = sizeof(TASK_OSS_SCHEME) - 1, n = m->len - k;
+    const char *key = m->url + k;
+    bool ok = n > 0 && n <= TASK_OSS_KEY_MAX && utf8_valid(key, n);
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (unsigned char)key[i] >= 0x20 && key[i] != 0x7f;
+    if (ok) {
+        *out = concat(TASK_OSS_SCHEME, key, n);
+        return 0;
+    }
+    size_t keep = utf8_cut(m->url, m->len, JOB_SHOW_BYTES + k);
+    return bad(err,
+               "%s: an oss:// URL is the scheme and the object key a file was "
+               "uploaded under (1 to %d bytes of UTF-8 without control "
+               "characters), got \"%.*s%s\"",
+               m->field, TASK_OSS_KEY_MAX, (int)keep, m->url,
+               keep < m->len ? "..." : "");
+}
+
 /* Check one entry's URL and make the stored copy (*out, owned). */
 static int media_url(const struct media_src *m, char **out, struct errmsg *err)
 {
@@ -318,6 +349,8 @@ static int media_url(const struct media_src *m, char **out, struct errmsg *err)
 
     if (has_prefix_ci(s, n, TASK_UPLOAD_SCHEME))
         return upload_url(m, out, err);
+    if (has_prefix_ci(s, n, TASK_OSS_SCHEME))
+        return oss_url(m, out, err);
     if (has_prefix_ci(s, n, "http://") || has_prefix_ci(s, n, "https://")) {
         size_t rest = has_prefix_ci(s, n, "https://") ? 8 : 7;
         why = http_problem(s, n, rest);

@@ -137,8 +137,8 @@ int task_media_check(const struct task_media_info *info,
 
 struct job_media {
     enum job_media_type type;
-    char *url; /* http(s) URL, data:image/...;base64,... or
-                  paddock-upload://<uuid> (owned) */
+    char *url; /* http(s) URL, data:image/...;base64,...,
+                  paddock-upload://<uuid> or oss://<key> (owned) */
     /* The request field the URL came from ("input.media[0].url",
      * "input.video_url"), for messages; set by task_job_parse only (not
      * stored: "" after task_job_from_json). */
@@ -157,6 +157,23 @@ struct job_media {
 /* When `url` is a paddock-upload:// URL as task_job_parse stores it: true,
  * with its upload id in out. */
 bool task_upload_id(const char *url, char out[UUID_STR_LEN + 1]);
+
+/*
+ * What a DashScope SDK sends for a local file it uploaded itself
+ * (docs/extensions.md, "Local files from DashScope SDKs"): "oss://" and
+ * the object key it posted the file under. task_job_parse accepts the
+ * syntax only (the scheme stored in lower case, the key as sent: 1 to
+ * TASK_OSS_KEY_MAX bytes of UTF-8 without control bytes); the API resolves
+ * it only with the request header X-DashScope-OssResourceResolve: enable,
+ * and only to a file the same key uploaded; the worker copies the file.
+ */
+#define TASK_OSS_SCHEME "oss://"
+/* OSS's own bound on an object key. */
+#define TASK_OSS_KEY_MAX 1023
+
+/* When `url` is an oss:// URL as task_job_parse stores it: its object key
+ * (borrowed from url), else NULL. */
+const char *task_oss_key(const char *url);
 
 struct job {
     char model[LIMIT_MODEL_NAME + 1];

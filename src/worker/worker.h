@@ -1,23 +1,29 @@
 /*
  * worker: the threads that turn PENDING tasks into results.
  *
- * N render threads each loop: claim the oldest PENDING task (a lease in the
- * store), find its model's engine (route/) and wait for one of that
- * engine's run slots, fetch its input media through net/ when the engine
- * wants local files (a paddock-upload:// input is copied from blob/'s
- * uploads instead), run the engine into a temporary file (what it reports
- * on the way, progress and its own reference, goes to the task record), make
- * the file durable and move it into place, then commit SUCCEEDED or FAILED in
- * one conditional update that only succeeds while this process still holds the
- * lease. One keeper thread renews the leases of the tasks its render threads
- * are running (every lease/3; each claim has its own lease owner, so a task a
- * thread gave up on is not kept alive), stops
- * engines past their deadline (conf deadline / model-deadline; the task
- * fails InternalError.Timeout), rescues tasks whose lease expired, whoever
- * held them, and deletes finished tasks past retention with their files,
- * and uploads past retention.
- * At start, result files no task owns (a crash between file and commit)
- * are removed.
+ * One dispatcher claims tasks (a lease in the store), but only for models
+ * whose engine has room in this process (route/'s capacity: render slots,
+ * processes, in-flight upstream tasks; a synchronous engine also needs an
+ * idle render thread), so no thread ever waits for a slot. A job for a
+ * synchronous engine (sandbox, command) goes to a render thread, which
+ * fetches its inputs through net/ when the engine wants local files (a
+ * paddock-upload:// input is copied from blob/'s uploads), runs the engine
+ * into a temporary file and commits; an asynchronous engine (the upstream
+ * relay) takes the job and ends it later through its done callback,
+ * holding no thread meanwhile. What an engine reports on the way,
+ * progress and its own reference, goes to the task record. A result is made
+ * durable and moved into place, then SUCCEEDED or FAILED is committed in
+ * one conditional update that only succeeds while this process still holds
+ * the lease. The keeper thread renews the leases of every job of this
+ * process (each claim has its own lease owner, so a task given up on is
+ * not kept alive), stops engines past their deadline (conf deadline /
+ * model-deadline; the task fails InternalError.Timeout), rescues tasks
+ * whose lease expired, whoever held them, and deletes finished tasks past
+ * retention with their files, and uploads past retention. At start,
+ * result files no task owns (a crash between file and commit) are
+ * removed. At stop: no new claims, jobs that only wait go back at once,
+ * renders get the grace, then everything left is stopped and given back
+ * to PENDING.
  *
  * Threads: worker_notify may be called from any thread (the HTTP threads
  * call it after each submit); start and stop from the main thread only.
@@ -38,8 +44,9 @@ struct worker_deps {
     struct blob *blob;
     struct route_table *routes;    /* the engine of each model */
     const struct net_allow *allow; /* private ranges inputs may come from */
-    /* Called on the render thread once a task's end (SUCCEEDED or FAILED)
-     * is committed, with its id; may be NULL. */
+    /* Called once a task's end (SUCCEEDED or FAILED) is committed, with
+     * its id, on the thread that committed it (a render thread, or an
+     * asynchronous engine's); may be NULL. */
     void (*on_finish)(void *arg, const char *task_id);
     void *on_finish_arg;
 };

@@ -2,6 +2,7 @@
 #include "../../src/blob/blob.h"
 #include "unit.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -182,15 +183,15 @@ static void uploads(void)
     CHECK_INT(blob_upload_stat(b, "k1", id, &size, &mtime), 0);
     CHECK_INT(size, 5);
     CHECK_INT(blob_upload_stat(b, "k2", id, &size, &mtime), ERR_NOT_FOUND);
-    CHECK_INT(blob_upload_usage(b, "k1", 0, &count, &bytes, &oldest), 0);
+    CHECK_INT(blob_upload_usage(b, "k1", 0, 0, &count, &bytes, &oldest), 0);
     CHECK_INT(count, 2);
     CHECK_INT(bytes, 7);
     CHECK(oldest > 0);
-    CHECK_INT(blob_upload_usage(b, "k1", clock_now_ms() + 1000, &count, &bytes,
-                                &oldest),
+    CHECK_INT(blob_upload_usage(b, "k1", clock_now_ms() + 1000,
+                                clock_now_ms() + 1000, &count, &bytes, &oldest),
               0);
     CHECK_INT(count, 0); /* all older than "since": expired */
-    CHECK_INT(blob_upload_usage(b, "nobody", 0, &count, &bytes, &oldest), 0);
+    CHECK_INT(blob_upload_usage(b, "nobody", 0, 0, &count, &bytes, &oldest), 0);
     CHECK_INT(count, 0);
 
     snprintf(copy, sizeof(copy), "%s/tmp/copy", dir);
@@ -213,17 +214,109 @@ static void uploads(void)
     /* The sweep: an old upload goes, a new one stays; a directory left
      * empty goes too, and the next upload makes it again. */
     touch(path, 3600);
-    CHECK_INT(blob_upload_sweep(b, clock_now_ms() - 60000, &removed), 0);
+    CHECK_INT(blob_upload_sweep(b, clock_now_ms() - 60000, 0, &removed), 0);
     CHECK_INT(removed, 1);
     CHECK(access(path, F_OK) != 0);
     CHECK_INT(blob_upload_stat(b, "k1", id2, &size, &mtime), 0);
-    CHECK_INT(blob_upload_sweep(b, clock_now_ms() + 1000, &removed), 0);
+    CHECK_INT(blob_upload_sweep(b, clock_now_ms() + 1000, 0, &removed), 0);
     CHECK_INT(removed, 1);
     snprintf(path, sizeof(path), "%s/uploads/k1", dir);
     CHECK(access(path, F_OK) != 0);
     CHECK_INT(blob_upload_put(b, "k1", id, "again", 5, &mtime), 0);
     CHECK_INT(blob_upload_stat(b, "k1", id, &size, &mtime), 0);
-    CHECK_INT(blob_upload_sweep(b, clock_now_ms() + 1000, &removed), 0);
+    CHECK_INT(blob_upload_sweep(b, clock_now_ms() + 1000, 0, &removed), 0);
+    blob_free(b);
+}
+
+/* OSS-style uploads: named by their object key's hash, never over an
+ * existing one, kept by their own cutoff; the policy signature is bound
+ * to the key it was issued to. */
+static void oss_uploads(void)
+{
+    struct blob *b = NULL, *other = NULL;
+    struct errmsg err = { 0 };
+    struct blob_upload *u = NULL;
+    char name[BLOB_UPLOAD_NAME_MAX], again[BLOB_UPLOAD_NAME_MAX], path[600];
+    int64_t size = 0, mtime = 0, bytes = 0, oldest = 0;
+    int count = 0, removed = 0;
+    const char *id = "0190f5b2-7c1e-4d2a-9b3c-5e6f7a8b9c0d";
+    unsigned char key2[32] = { 9 };
+    CHECK_INT(blob_open(dir, key, &b, &err), 0);
+
+    blob_oss_name("paddock-instant/k/u/a.png", name);
+    CHECK_INT(strlen(name), 4 + 64);
+    CHECK(strncmp(name, "oss-", 4) == 0);
+    blob_oss_name("paddock-instant/k/u/a.png", again);
+    CHECK_STR(again, name);
+    blob_oss_name("paddock-instant/k/u/b.png", again);
+    CHECK(strcmp(again, name) != 0);
+    CHECK(blob_upload_names_valid("k1", name));
+    CHECK(!blob_upload_names_valid("k1", "oss-../../x"));
+    CHECK(!blob_upload_names_valid("k1", "oss-ABC"));
+
+    /* Stored like an upload; a second one of that name is refused. */
+    CHECK_INT(blob_upload_begin(b, "k1", name, &u), 0);
+    CHECK_INT(blob_upload_write(u, "first", 5), 0);
+    CHECK_INT(blob_upload_commit_new(u, &mtime), 0);
+    blob_upload_free(u);
+    CHECK_INT(blob_upload_begin(b, "k1", name, &u), 0);
+    CHECK_INT(blob_upload_write(u, "second", 6), 0);
+    CHECK_INT(blob_upload_commit_new(u, &mtime), ERR_CONFLICT);
+    blob_upload_free(u);
+    CHECK_INT(blob_upload_stat(b, "k1", name, &size, &mtime), 0);
+    CHECK_INT(size, 5);
+    CHECK_INT(blob_upload_stat(b, "k2", name, &size, &mtime), ERR_NOT_FOUND);
+    char tmp[600];
+    snprintf(tmp, sizeof(tmp), "%s/tmp", dir);
+    DIR *d = opendir(tmp); /* neither temporary file is left */
+    struct dirent *e;
+    int left = 0;
+    while (d && (e = readdir(d)) != NULL)
+        left += strstr(e->d_name, "upload-oss-") != NULL;
+    if (d)
+        closedir(d);
+    CHECK_INT(left, 0);
+
+    /* Its own window: counted and kept by oss_since / oss_cutoff. */
+    CHECK_INT(blob_upload_put(b, "k1", id, "hi", 2, &mtime), 0);
+    snprintf(path, sizeof(path), "%s/uploads/k1/%s", dir, name);
+    touch(path, 3600);
+    int64_t now = clock_now_ms();
+    CHECK_INT(blob_upload_usage(b, "k1", now - 60000, now - 7200000, &count,
+                                &bytes, &oldest),
+              0);
+    CHECK_INT(count, 2);
+    CHECK_INT(blob_upload_usage(b, "k1", now - 7200000, now - 60000, &count,
+                                &bytes, &oldest),
+              0);
+    CHECK_INT(count, 1);
+    CHECK_INT(bytes, 2);
+    CHECK_INT(blob_upload_sweep(b, now - 60000, now - 7200000, &removed), 0);
+    CHECK_INT(removed, 0);
+    CHECK_INT(blob_upload_sweep(b, now - 7200000, now - 60000, &removed), 0);
+    CHECK_INT(removed, 1);
+    CHECK(access(path, F_OK) != 0);
+    CHECK_INT(blob_upload_stat(b, "k1", id, &size, &mtime), 0);
+    CHECK_INT(blob_upload_sweep(b, now + 1000, now + 1000, &removed), 0);
+
+    /* Signatures. */
+    struct buf sig = BUF_INIT;
+    blob_oss_sign(b, "k1", "eyJwb2xpY3kiOjF9", &sig);
+    CHECK_INT(sig.len, 44); /* base64 of 32 bytes */
+    CHECK_INT(blob_oss_verify(b, "k1", "eyJwb2xpY3kiOjF9", sig.data), 0);
+    CHECK_INT(blob_oss_verify(b, "k2", "eyJwb2xpY3kiOjF9", sig.data),
+              ERR_BAD_SIGNATURE);
+    CHECK_INT(blob_oss_verify(b, "k1", "eyJwb2xpY3kiOjJ9", sig.data),
+              ERR_BAD_SIGNATURE);
+    CHECK_INT(blob_oss_verify(b, "k1", "eyJwb2xpY3kiOjF9", ""),
+              ERR_BAD_SIGNATURE);
+    CHECK_INT(blob_oss_verify(b, "k1", "eyJwb2xpY3kiOjF9", NULL),
+              ERR_BAD_SIGNATURE);
+    CHECK_INT(blob_open(dir, key2, &other, &err), 0);
+    CHECK_INT(blob_oss_verify(other, "k1", "eyJwb2xpY3kiOjF9", sig.data),
+              ERR_BAD_SIGNATURE);
+    buf_fini(&sig);
+    blob_free(other);
     blob_free(b);
 }
 
@@ -237,6 +330,7 @@ int main(void)
     RUN(commit_and_open);
     RUN(tmp_sweep_keeps_live_renders);
     RUN(uploads);
+    RUN(oss_uploads);
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     if (system(cmd) != 0)

@@ -6,7 +6,9 @@
  * suite under it). Each case gets a database of its own. Cases with two
  * handles on one database stand for two nodes (processes).
  */
+#include "../../src/sign/sign.h"
 #include "../../src/store/store.h"
+#include "../../src/store/store_int.h" /* the embedded migrations */
 #include "unit.h"
 
 #include <libpq-fe.h>
@@ -102,12 +104,20 @@ static void make_task(struct task *t, const char *key, int64_t submit_ms)
     t->expire_ms = submit_ms + 86400000;
 }
 
+/* A plain submit: no idempotency key, no limits. */
+static int insert(struct store *s, const struct task *t)
+{
+    struct store_submit sub = { .task = t };
+    char replay[UUID_STR_LEN + 1];
+    return store_submit(s, &sub, replay);
+}
+
 static void insert_get_roundtrip(void)
 {
     struct store *s = fresh_store();
     struct task t, g;
     make_task(&t, "k1", 1777183994373LL);
-    CHECK_INT(store_insert(s, &t), 0);
+    CHECK_INT(insert(s, &t), 0);
     CHECK_INT(store_get(s, t.task_id, &g), 0);
     CHECK_STR(g.task_id, t.task_id);
     CHECK_STR(g.key_id, "k1");
@@ -123,7 +133,7 @@ static void insert_get_roundtrip(void)
     CHECK(g.result == NULL && g.message == NULL);
     task_fini(&g);
     /* The same id twice is refused, not silently replaced. */
-    CHECK(store_insert(s, &t) < 0);
+    CHECK(insert(s, &t) < 0);
     task_fini(&t);
     store_close(s);
 }
@@ -144,7 +154,7 @@ static void claim_oldest_first(void)
     struct task t[3], c;
     for (int i = 0; i < 3; i++) {
         make_task(&t[i], "k1", clock_now_ms());
-        CHECK_INT(store_insert(s, &t[i]), 0);
+        CHECK_INT(insert(s, &t[i]), 0);
     }
     int64_t now = clock_now_ms();
     for (int i = 0; i < 3; i++) {
@@ -167,7 +177,7 @@ static void finish_needs_the_lease(void)
     struct store *s = fresh_store();
     struct task t, c, g;
     make_task(&t, "k1", clock_now_ms());
-    CHECK_INT(store_insert(s, &t), 0);
+    CHECK_INT(insert(s, &t), 0);
     CHECK_INT(store_claim(s, "w1", clock_now_ms(), 30000, NULL, &c), 0);
 
     c.status = TASK_SUCCEEDED;
@@ -198,7 +208,7 @@ static void failure_is_recorded(void)
     struct store *s = fresh_store();
     struct task t, c, g;
     make_task(&t, "k1", clock_now_ms());
-    CHECK_INT(store_insert(s, &t), 0);
+    CHECK_INT(insert(s, &t), 0);
     CHECK_INT(store_claim(s, "w1", clock_now_ms(), 30000, NULL, &c), 0);
     c.status = TASK_FAILED;
     c.end_ms = clock_now_ms();
@@ -222,7 +232,7 @@ static void rescue_after_lease_expiry(void)
     struct task t, c, g;
     int requeued, failed;
     make_task(&t, "k1", clock_now_ms());
-    CHECK_INT(store_insert(s, &t), 0);
+    CHECK_INT(insert(s, &t), 0);
     int64_t now = clock_now_ms();
     CHECK_INT(store_claim(s, "w1", now, 1000, NULL, &c), 0);
     task_fini(&c);
@@ -231,9 +241,16 @@ static void rescue_after_lease_expiry(void)
     CHECK_INT(store_rescue(s, now + 500, 3, &requeued, &failed), 0);
     CHECK_INT(requeued + failed, 0);
     /* Renewal pushes the deadline. */
-    int renewed = 0;
-    CHECK_INT(store_renew(s, "w1", now + 5000, &renewed), 0);
-    CHECK_INT(renewed, 1);
+    struct store_lease l[2] = {
+        { .task_id = t.task_id, .owner = "w1", .progress = 40 },
+        { .task_id = t.task_id, .owner = "w2", .progress = -1 },
+    };
+    CHECK_INT(store_renew(s, l, 2, now + 5000), 0);
+    CHECK(l[0].held);
+    CHECK(!l[1].held); /* not w2's */
+    CHECK_INT(store_get(s, t.task_id, &g), 0);
+    CHECK_INT(g.progress, 40);
+    task_fini(&g);
     CHECK_INT(store_rescue(s, now + 2000, 3, &requeued, &failed), 0);
     CHECK_INT(requeued + failed, 0);
     /* Expired: back to PENDING, keeping the attempt count. */
@@ -269,7 +286,7 @@ static void release_gives_back(void)
     struct store *s = fresh_store();
     struct task t, c, g;
     make_task(&t, "k1", clock_now_ms());
-    CHECK_INT(store_insert(s, &t), 0);
+    CHECK_INT(insert(s, &t), 0);
     CHECK_INT(store_claim(s, "w1", clock_now_ms(), 30000, NULL, &c), 0);
     CHECK_INT(store_release(s, t.task_id, "w2"), ERR_CONFLICT);
     CHECK_INT(store_release(s, t.task_id, "w1"), 0);
@@ -292,7 +309,7 @@ static void notes_follow_the_lease(void)
     int requeued = 0, failed = 0;
     int64_t now = clock_now_ms();
     make_task(&t, "k1", now);
-    CHECK_INT(store_insert(s, &t), 0);
+    CHECK_INT(insert(s, &t), 0);
     CHECK_INT(store_claim(s, "w1", now, 1000, NULL, &c), 0);
     CHECK(c.ref == NULL);
     CHECK_INT(c.progress, 0);
@@ -362,7 +379,7 @@ static void survives_reopen(void)
     struct store *s = fresh_store();
     struct task t, g;
     make_task(&t, "k2", clock_now_ms());
-    CHECK_INT(store_insert(s, &t), 0);
+    CHECK_INT(insert(s, &t), 0);
     store_close(s);
     s = open_store();
     CHECK_INT(store_get(s, t.task_id, &g), 0);
@@ -404,7 +421,7 @@ static void claim_race(struct store *s, struct store *s2)
     struct task t;
     for (int i = 0; i < RACE_TASKS; i++) {
         make_task(&t, i % 2 ? "k3" : "k4", clock_now_ms());
-        CHECK_INT(store_insert(i % 2 ? s : s2, &t), 0);
+        CHECK_INT(insert(i % 2 ? s : s2, &t), 0);
         task_fini(&t);
     }
     struct racer r[RACE_THREADS];
@@ -659,7 +676,7 @@ static void claims_by_model(void)
         make_task(&t, i < 3 ? "A" : "B", now + i);
         if (i == 1 || i == 3)
             snprintf(t.model, sizeof(t.model), "happyhorse-1.0-i2v");
-        CHECK_INT(store_insert(s, &t), 0);
+        CHECK_INT(insert(s, &t), 0);
         task_fini(&t);
     }
     CHECK_INT(store_claim(s, "w", now, 30000, &m_other, &c), ERR_NOT_FOUND);
@@ -780,12 +797,12 @@ static void list_filters(void)
         make_task(&t, "k", base + i * 60000LL);
         if (i % 3 == 0)
             snprintf(t.model, sizeof(t.model), "happyhorse-1.0-i2v");
-        CHECK_INT(store_insert(s, &t), 0);
+        CHECK_INT(insert(s, &t), 0);
         task_fini(&t);
     }
     for (int i = 0; i < 5; i++) {
         make_task(&t, "other", base + i * 60000LL);
-        CHECK_INT(store_insert(s, &t), 0);
+        CHECK_INT(insert(s, &t), 0);
         task_fini(&t);
     }
     struct task c;
@@ -867,9 +884,9 @@ static void purge_expired(void)
     task_fini(&c);
     make_task(&pending, "k", now - 10000); /* expired but never ran */
     pending.expire_ms = now - 5000;
-    CHECK_INT(store_insert(s, &pending), 0);
+    CHECK_INT(insert(s, &pending), 0);
     make_task(&fresh, "k", now);
-    CHECK_INT(store_insert(s, &fresh), 0);
+    CHECK_INT(insert(s, &fresh), 0);
 
     char **names;
     size_t n;
@@ -1117,6 +1134,110 @@ static int count_tasks(struct store *s, const char *key)
     return (int)total;
 }
 
+/* ------------------------------------------------------------ faults */
+
+#define FAULT_THREADS 4
+#define FAULT_EACH    50
+
+struct fault_racer {
+    struct store *s;
+    const char *task_id;
+    int failed, other;
+};
+
+static void *fault_race(void *arg)
+{
+    struct fault_racer *r = arg;
+    for (int i = 0; i < FAULT_EACH; i++) {
+        struct task g;
+        int rc = store_get(r->s, r->task_id, &g);
+        r->failed += rc == ERR_STORE;
+        r->other += rc != 0 && rc != ERR_STORE;
+        task_fini(&g);
+    }
+    return NULL;
+}
+
+static void never_done(void *arg, int rc, const char *replay_id)
+{
+    (void)rc;
+    (void)replay_id;
+    *(bool *)arg = true;
+}
+
+/* store_fault_set: the nth call of one op fails with the error given and
+ * changes nothing; the calls around it, and other ops, run as usual. */
+static void faults_fail_the_nth_call(void)
+{
+    struct store *s = fresh_store();
+    struct task t, c, g;
+    make_task(&t, "f", clock_now_ms());
+    CHECK_INT(insert(s, &t), 0);
+    CHECK_INT(store_claim(s, "w", clock_now_ms(), 30000, NULL, &c), 0);
+    c.status = TASK_SUCCEEDED;
+    c.end_ms = clock_now_ms();
+    c.result = xstrdup("f.mp4");
+    store_fault_set(s, STORE_OP_FINISH, 2, ERR_STORE);
+    CHECK_INT(store_finish(s, &c, "other"), ERR_CONFLICT); /* the 1st */
+    struct store_lease l = { .task_id = c.task_id,
+                             .owner = "w",
+                             .progress = -1 };
+    CHECK_INT(store_renew(s, &l, 1, clock_now_ms() + 30000), 0);
+    CHECK(l.held);
+    CHECK_INT(store_finish(s, &c, "w"), ERR_STORE); /* the 2nd */
+    CHECK_INT(store_get(s, t.task_id, &g), 0);
+    CHECK_INT(g.status, TASK_RUNNING);
+    task_fini(&g);
+    CHECK_INT(store_finish(s, &c, "w"), 0); /* once only */
+    task_fini(&c);
+
+    /* A faulted call's outputs are those of any failure. */
+    store_fault_set(s, STORE_OP_GET, 1, ERR_NOT_FOUND);
+    CHECK_INT(store_get(s, t.task_id, &g), ERR_NOT_FOUND);
+    CHECK_STR(g.task_id, "");
+    CHECK(g.result == NULL);
+    CHECK_INT(store_get(s, t.task_id, &g), 0);
+    CHECK_INT(g.status, TASK_SUCCEEDED);
+    task_fini(&g);
+
+    /* A faulted submit stores nothing and, async, is never answered. */
+    store_fault_set(s, STORE_OP_SUBMIT, 1, ERR_THROTTLING);
+    CHECK_INT(submit_limited(s, "f2", 0, 0, NULL), ERR_THROTTLING);
+    CHECK_INT(count_tasks(s, "f2"), 0);
+    struct task a;
+    bool answered = false;
+    make_task(&a, "f2", clock_now_ms());
+    struct store_submit sub = { .task = &a };
+    store_fault_set(s, STORE_OP_SUBMIT, 1, ERR_STORE);
+    CHECK_INT(store_submit_async(s, &sub, never_done, &answered), ERR_STORE);
+    /* nth 0 clears a fault. */
+    store_fault_set(s, STORE_OP_SUBMIT, 1, ERR_STORE);
+    store_fault_set(s, STORE_OP_SUBMIT, 0, ERR_STORE);
+    CHECK_INT(submit_limited(s, "f2", 0, 0, NULL), 0);
+    CHECK_INT(count_tasks(s, "f2"), 1);
+
+    /* Many threads at once: exactly one call is the nth. */
+    struct fault_racer r[FAULT_THREADS];
+    pthread_t th[FAULT_THREADS];
+    store_fault_set(s, STORE_OP_GET, FAULT_THREADS * FAULT_EACH / 2 + 1,
+                    ERR_STORE);
+    for (int i = 0; i < FAULT_THREADS; i++) {
+        r[i] = (struct fault_racer){ .s = s, .task_id = t.task_id };
+        pthread_create(&th[i], NULL, fault_race, &r[i]);
+    }
+    int failed = 0;
+    for (int i = 0; i < FAULT_THREADS; i++) {
+        pthread_join(th[i], NULL);
+        failed += r[i].failed;
+        CHECK_INT(r[i].other, 0);
+    }
+    CHECK_INT(failed, 1);
+    store_close(s);
+    CHECK(!answered);
+    task_fini(&a);
+    task_fini(&t);
+}
+
 /* The server restarts (and is down for a while): every op answers, an
  * error while it is down, success once it is back; nothing acknowledged
  * is lost. */
@@ -1125,7 +1246,7 @@ static void server_restart(void)
     struct store *s = fresh_store();
     struct task t, c, g;
     make_task(&t, "r", clock_now_ms());
-    CHECK_INT(store_insert(s, &t), 0);
+    CHECK_INT(insert(s, &t), 0);
     CHECK_INT(submit_limited(s, "r", 0, 0, NULL), 0);
     CHECK_INT(store_claim(s, "w", clock_now_ms(), 30000, NULL, &c), 0);
     CHECK_STR(c.task_id, t.task_id);
@@ -1156,7 +1277,11 @@ static void server_restart(void)
     task_fini(&g);
     CHECK(submit_limited(s, "r", 0, 0, NULL) == ERR_STORE);
     CHECK_INT(store_claim(s, "w", clock_now_ms(), 30000, NULL, &c), ERR_STORE);
-    CHECK_INT(store_renew(s, "w", clock_now_ms(), NULL), ERR_STORE);
+    struct store_lease l = { .task_id = t.task_id,
+                             .owner = "w",
+                             .progress = -1 };
+    CHECK_INT(store_renew(s, &l, 1, clock_now_ms()), ERR_STORE);
+    CHECK(!l.held);
     CHECK_INT(pg_ctl("start"), 0);
 
     CHECK_INT(store_get(s, t.task_id, &g), 0);
@@ -1206,6 +1331,97 @@ static void bad_urls(void)
     CHECK(s == NULL);
 }
 
+/* ------------------------------------------------ frozen migrations */
+
+/* The SHA-256 of each released migration (src/store/sql/README.md): a
+ * database that ran one never runs it again, so it must not change. A new
+ * file adds its line here when it is released. */
+static const char *const pg_sums[] = {
+    "48cb8cecae4235cd2a5f3c8690fae2102f6c7691fc524e10e5f32766d87e36d5",
+    "7ffbdb5a3244eae83d6cf31419f9bd64b8e69a914514b12a6c14af76b61d5339",
+    "b9069504e453eba8245a57a7540d98ca9c43d2a854bfdff02804ccff1d8d22fd",
+};
+static const char *const sqlite_sums[] = {
+    "7ba48bbc53951c044914d777304d580eb316cbe4ee393008269c66b33d7a648d",
+    "d074653772d303082df937a8cc9d1cc07145fd194f46683429d3768e02b9efa8",
+    "5c473953a319cf594d8585c3719bb225dd02320075bfef44ce503d89e7c529ad",
+};
+
+static void check_frozen(const char *name, const char *const *m, size_t n,
+                         const char *const *sums, size_t n_sums)
+{
+    if (n != n_sums) {
+        fprintf(stderr, "  %s: %zu migrations, %zu known sums\n", name, n,
+                n_sums);
+        unit_failed_checks++;
+    }
+    for (size_t i = 0; i < n && i < n_sums; i++) {
+        unsigned char h[SIGN_HASH_LEN];
+        char hex[2 * SIGN_HASH_LEN + 1];
+        sign_sha256(m[i], strlen(m[i]), NULL, 0, h);
+        id_hex(h, sizeof(h), hex);
+        if (strcmp(hex, sums[i]) != 0) {
+            fprintf(stderr, "  %s migration %03zu changed (sha256 %s)\n", name,
+                    i + 1, hex);
+            unit_failed_checks++;
+        }
+    }
+}
+
+static void migrations_are_frozen(void)
+{
+    check_frozen("pg", store_pg_migrations, store_pg_migrations_n, pg_sums,
+                 ARRAY_LEN(pg_sums));
+    check_frozen("sqlite", store_sqlite_migrations, store_sqlite_migrations_n,
+                 sqlite_sums, ARRAY_LEN(sqlite_sums));
+}
+
+/* Many leases renewed in one call: each held or not on its own, progress
+ * written, the new deadline keeping rescue away. */
+static void renew_many_at_once(void)
+{
+    enum { N = 120 };
+    struct store *s = fresh_store();
+    struct task claimed[N];
+    struct store_lease l[N];
+    char owners[N][32];
+    int64_t now = clock_now_ms();
+    for (int i = 0; i < N; i++) {
+        struct task t;
+        make_task(&t, i % 2 ? "ka" : "kb", now);
+        CHECK_INT(insert(s, &t), 0);
+        task_fini(&t);
+    }
+    for (int i = 0; i < N; i++) {
+        snprintf(owners[i], sizeof(owners[i]), "proc/%d", i);
+        CHECK_INT(store_claim(s, owners[i], now, 1000, NULL, &claimed[i]), 0);
+        /* Every third names another owner: not held, not renewed. */
+        l[i] = (struct store_lease){ .task_id = claimed[i].task_id,
+                                     .owner = i % 3 ? owners[i] : "stranger",
+                                     .progress = i % 2 ? i % 100 : -1 };
+    }
+    CHECK_INT(store_renew(s, l, N, now + 60000), 0);
+    int held = 0, requeued = 0, failed = 0;
+    for (int i = 0; i < N; i++) {
+        CHECK_INT(l[i].held, i % 3 != 0);
+        held += l[i].held;
+    }
+    CHECK_INT(held, N - N / 3);
+    CHECK_INT(store_rescue(s, now + 5000, 3, &requeued, &failed), 0);
+    CHECK_INT(requeued, N / 3); /* only the ones not renewed */
+    for (int i = 1; i < N; i += 3) {
+        struct task g;
+        CHECK_INT(store_get(s, claimed[i].task_id, &g), 0);
+        CHECK_INT(g.status, TASK_RUNNING);
+        CHECK_INT(g.progress, i % 2 ? i % 100 : 0);
+        task_fini(&g);
+    }
+    CHECK_INT(store_renew(s, l, 0, now), 0); /* nothing: fine */
+    for (int i = 0; i < N; i++)
+        task_fini(&claimed[i]);
+    store_close(s);
+}
+
 static void run_suite(void)
 {
     RUN(insert_get_roundtrip);
@@ -1215,6 +1431,7 @@ static void run_suite(void)
     RUN(failure_is_recorded);
     RUN(rescue_after_lease_expiry);
     RUN(release_gives_back);
+    RUN(renew_many_at_once);
     RUN(notes_follow_the_lease);
     RUN(keys_and_secrets);
     RUN(survives_reopen);
@@ -1234,6 +1451,7 @@ static void run_suite(void)
     RUN(group_commit);
     RUN(concurrent_open);
     RUN(wake_ups);
+    RUN(faults_fail_the_nth_call);
     RUN(bad_urls);
 }
 
@@ -1257,6 +1475,8 @@ int main(void)
         perror("mkdtemp");
         return 1;
     }
+    unit_suite = "store";
+    RUN(migrations_are_frozen);
     unit_suite = "store.sqlite";
     run_suite();
 

@@ -29,6 +29,10 @@
 #define UP       "paddock-upload://0190f5b2-7c1e-4d2a-9b3c-5e6f7a8b9c0d"
 #define UP_UPPER "PADDOCK-UPLOAD://0190F5B2-7C1E-4D2A-9B3C-5E6F7A8B9C0D"
 #define UP2      "paddock-upload://11111111-2222-4333-8444-555555555555"
+/* oss:// URLs (what DashScope SDKs send for a file they uploaded). */
+#define OSS       "oss://paddock-instant/cfg_1/0190f5b2/frame.png"
+#define OSS_UPPER "OSS://paddock-instant/cfg_1/0190f5b2/frame.png"
+#define OSS_VID   "oss://paddock-instant/cfg_1/0190f5b2/clip \u00e9.mp4"
 
 #define FF(u)    "{\"type\":\"first_frame\",\"url\":\"" u "\"}"
 #define REF(u)   "{\"type\":\"reference_image\",\"url\":\"" u "\"}"
@@ -383,6 +387,16 @@ static const struct bad_row bad_rows[] = {
     BAD("upload_reference_urls",
         R2V_INPUT("\"reference_urls\":[\"" UP "\",\"paddock-upload://y\"]"),
         INVALID, "input.reference_urls[1]: a paddock-upload:// URL"),
+    /* oss:// (DashScope SDKs' own uploads): the syntax only */
+    BAD("oss_empty", I2V_MEDIA(FF("oss://")), INVALID,
+        "input.media[0].url: an oss:// URL is the scheme and the object key "
+        "a file was uploaded under (1 to 1023 bytes of UTF-8 without control "
+        "characters), got \"oss://\""),
+    BAD("oss_control", EDIT_INPUT("\"video_url\":\"oss://a\\tb\""), INVALID,
+        "input.video_url: an oss:// URL is the scheme and the object key"),
+    BAD("oss_reference_urls",
+        R2V_INPUT("\"reference_urls\":[\"" OSS "\",\"oss://x\\u007f\"]"),
+        INVALID, "input.reference_urls[1]: an oss:// URL"),
     BAD("upload_on_t2v", T2V_INPUT(PROMPT ",\"media\":[" VIDEO(UP) "]"),
         INVALID,
         "input.media[0].type: video is not accepted by happyhorse-1.0-t2v"),
@@ -824,6 +838,14 @@ static const struct good_row good_rows[] = {
          NULL),
     GOOD("i2v_upload_img_url", I2V_INPUT("\"img_url\":\"" UP_UPPER "\""),
          M_I2V DEF_I2V " first_frame=" UP, NULL),
+    GOOD("i2v_oss", I2V_MEDIA(FF(OSS_UPPER)), M_I2V DEF_I2V " first_frame=" OSS,
+         NULL),
+    GOOD("i2v_oss_img_url", I2V_INPUT("\"img_url\":\"" OSS "\""),
+         M_I2V DEF_I2V " first_frame=" OSS, NULL),
+    GOOD("edit_oss", EDIT_MEDIA(VIDEO(OSS_VID) "," REF(OSS)),
+         M_EDIT DEF_EDIT " video=oss://paddock-instant/cfg_1/0190f5b2/clip "
+                         "\xc3\xa9.mp4 reference_image=" OSS,
+         "a horse"),
     GOOD("r2v_upload", R2V_MEDIA(REF(UP) "," REF(IMG)),
          M_R2V DEF_T2V " reference_image=" UP " reference_image=" IMG,
          "a horse"),
@@ -930,6 +952,16 @@ static void media_fields(void)
     CHECK_STR(job.media[1].field, "input.reference_urls[0]");
     CHECK_STR(job.media[2].field, "input.reference_urls[1]");
     task_job_fini(&job);
+}
+
+/* task_oss_key takes what task_job_parse stores. */
+static void oss_keys(void)
+{
+    CHECK_STR(task_oss_key(OSS), "paddock-instant/cfg_1/0190f5b2/frame.png");
+    CHECK(task_oss_key(OSS_UPPER) == NULL);
+    CHECK(task_oss_key("oss://") == NULL);
+    CHECK(task_oss_key("https://example.com/a.png") == NULL);
+    CHECK(task_oss_key(NULL) == NULL);
 }
 
 /* task_upload_id takes exactly what task_job_parse stores. */
@@ -1066,6 +1098,7 @@ int main(void)
     RUN(null_body_and_fini);
     RUN(media_fields);
     RUN(upload_ids);
+    RUN(oss_keys);
     RUN(store_round_trip);
     RUN(store_json_shape);
     RUN(store_json_refused);

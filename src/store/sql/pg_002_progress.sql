@@ -1,0 +1,1 @@
+ALTER TABLE tasks ADD COLUMN progress integer NOT NULL DEFAULT 0, ADD COLUMN ref text;
