@@ -83,6 +83,14 @@ static void conn_watch(struct http_conn *c, uint32_t events)
     c->events = events;
 }
 
+/* The body's sink is done with: its end, once. */
+static void req_sink_end(struct http_req *req)
+{
+    if (req->has_sink && req->sink.end)
+        req->sink.end(req->sink.arg);
+    req->sink.end = NULL;
+}
+
 /* The request is over: release it and everything it holds. */
 static void req_end(struct http_conn *c)
 {
@@ -90,8 +98,7 @@ static void req_end(struct http_conn *c)
     if (!req)
         return;
     c->req = NULL;
-    if (req->has_sink && req->sink.end)
-        req->sink.end(req->sink.arg);
+    req_sink_end(req);
     http_req_release_body(req);
     http_reply_fini(&req->rep);
     if (req->counted)
@@ -336,6 +343,12 @@ static void run_handler(struct http_conn *c)
     }
     l->srv->handler(l->srv->arg, req, &req->rep);
     http_req_release_body(req); /* handlers read the body only while they run */
+    /* So is the sink, unless the reply comes later: it ends before the
+     * answer goes out, so a client acting on the answer (the same upload
+     * again, on another connection) never meets what the sink had not yet
+     * cleaned up. */
+    if (!req->deferred)
+        req_sink_end(req);
     if (req->deferred && !req->late && !req->fault) {
         pthread_mutex_lock(&l->lock);
         bool ready = req->ready;

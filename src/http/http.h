@@ -165,8 +165,10 @@ void http_req_set_tenant(struct http_req *req, const char *tenant);
 /*
  * From admit only. Send the body to `write` as it arrives instead of
  * holding it (nothing is charged): 0, or < 0 to stop (the handler then
- * sees HTTP_FAULT_SINK). `end` is called once when the request ends,
- * whatever happened (after the handler, or at a disconnect).
+ * sees HTTP_FAULT_SINK). `end` is called once, whatever happened: as
+ * soon as the handler returns (before its reply is sent; with a deferred
+ * reply, when the request ends), or when the request ends without one (a
+ * disconnect, an answer from admit).
  */
 struct http_sink {
     int (*write)(void *arg, const void *data, size_t len);
