@@ -572,7 +572,7 @@ static int cmd_models(int argc, char **argv)
         bool up = route_usable(r, &why);
         char runs[16], deadline[24];
         int cap = route_engine_capacity(r->engine);
-        snprintf(runs, sizeof(runs), cap ? "%d" : "-", cap);
+        snprintf(runs, sizeof(runs), cap >= 0 ? "%d" : "-", cap);
         clock_format_duration(route_deadline_ms(routes, r), deadline);
         printf("%-28s %-26s %-10s %-12s %-9s %-5s %-8s %s\n", r->name,
                r->model.name, task_kind_name(r->model.kind),

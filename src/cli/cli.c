@@ -262,15 +262,6 @@ static const char *cmd_name(enum cli_cmd cmd)
     return "?";
 }
 
-/* A task id goes into a URL path: letters, digits, '-' and '_' only. */
-bool cli_valid_task_id(const char *s)
-{
-    size_t n = strlen(s);
-    return n > 0 && n <= CLI_TASK_ID_MAX &&
-           strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                     "0123456789-_") == n;
-}
-
 static int set_value(const struct opt *p, struct cli_opts *o, const char *value,
                      struct errmsg *err)
 {
@@ -353,11 +344,11 @@ int cli_parse(enum cli_cmd cmd, int argc, char **argv, struct cli_opts *o,
         return errmsg_set(err, ERR_INVALID_PARAMETER,
                           "TASK_ID is missing: paddock %s TASK_ID [options]",
                           cmd_name(cmd));
-    if (o->task_id && !cli_valid_task_id(o->task_id))
+    if (o->task_id && !hh_id_ok(o->task_id)) /* it goes into a URL path */
         return errmsg_set(err, ERR_INVALID_PARAMETER,
                           "TASK_ID '%.*s' is not a task id (letters, digits, "
-                          "'-' and '_', at most %d)",
-                          100, o->task_id, CLI_TASK_ID_MAX);
+                          "'-', '_' and '.', at most %d)",
+                          100, o->task_id, HH_ID_MAX);
     if (o->dialect && strcmp(o->dialect, "ttapi") != 0 &&
         strcmp(o->dialect, "dashscope") != 0)
         return errmsg_set(err, ERR_INVALID_PARAMETER,
@@ -395,7 +386,7 @@ static bool ends_with_ci(const char *s, size_t n, const char *tail)
     return n >= t && strncasecmp(s + n - t, tail, t) == 0;
 }
 
-enum cli_dialect cli_guess_dialect(const char *url)
+enum hh_dialect cli_guess_dialect(const char *url)
 {
     char host[256];
     url_host(url, host, sizeof(host));
@@ -406,26 +397,19 @@ enum cli_dialect cli_guess_dialect(const char *url)
     while (n > 0 && url[n - 1] == '/')
         n--;
     if (strstr(host, "ttapi") || ends_with_ci(url, n, "/happyhorse"))
-        return CLI_TTAPI;
-    return CLI_DASHSCOPE;
-}
-
-static bool printable_ascii(const char *s)
-{
-    for (; *s; s++)
-        if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
-            return false;
-    return true;
+        return HH_TTAPI;
+    return HH_DASHSCOPE;
 }
 
 static const char *const key_vars[] = { "PADDOCK_API_KEY", "DASHSCOPE_API_KEY",
                                         "TT_API_KEY" };
 
-int cli_endpoint_init(struct cli_endpoint *ep, const struct cli_opts *o,
+int cli_endpoint_init(struct hh_endpoint *ep, const struct cli_opts *o,
                       char *(*env)(const char *), struct errmsg *err)
 {
     const char *base = o->base_url, *base_from = "--base-url";
     const char *key = o->key, *key_from = "--key";
+    enum hh_dialect dialect;
 
     memset(ep, 0, sizeof(*ep));
     if (!base) {
@@ -436,29 +420,23 @@ int cli_endpoint_init(struct cli_endpoint *ep, const struct cli_opts *o,
             base_from = "the default base URL";
         }
     }
-    size_t n = strlen(base);
-    if (n > LIMIT_URL_BYTES || !printable_ascii(base) || strpbrk(base, "?#") ||
-        (strncasecmp(base, "http://", 7) != 0 &&
-         strncasecmp(base, "https://", 8) != 0) ||
-        base[strcspn(base, ":") + 3] == '\0')
+    if (!hh_base_ok(base))
         return errmsg_set(err, ERR_INVALID_PARAMETER,
                           "%s: '%.*s' is not an http:// or https:// URL "
                           "(like https://dashscope.aliyuncs.com or "
                           "http://127.0.0.1:8080)",
                           base_from, 200, base);
     /* Accept the base URLs SDKs use: a trailing / or /api/v1 goes. */
+    size_t n = strlen(base);
     while (n > 0 && base[n - 1] == '/')
         n--;
     if (ends_with_ci(base, n, "/api/v1"))
         n -= strlen("/api/v1");
-    while (n > 0 && base[n - 1] == '/')
-        n--;
 
     if (o->dialect)
-        ep->dialect =
-            strcmp(o->dialect, "ttapi") == 0 ? CLI_TTAPI : CLI_DASHSCOPE;
+        dialect = strcmp(o->dialect, "ttapi") == 0 ? HH_TTAPI : HH_DASHSCOPE;
     else
-        ep->dialect = cli_guess_dialect(base);
+        dialect = cli_guess_dialect(base);
 
     for (size_t i = 0; !key && i < ARRAY_LEN(key_vars); i++) {
         const char *v = env(key_vars[i]);
@@ -471,27 +449,16 @@ int cli_endpoint_init(struct cli_endpoint *ep, const struct cli_opts *o,
         return errmsg_set(err, ERR_INVALID_PARAMETER,
                           "no API key: give --key or set PADDOCK_API_KEY, "
                           "DASHSCOPE_API_KEY or TT_API_KEY");
-    if (!key[0] || strlen(key) > LIMIT_KEY_BYTES || !printable_ascii(key))
+    if (!hh_key_ok(key))
         return errmsg_set(err, ERR_INVALID_PARAMETER,
                           "%s%s: an API key is 1 to %d printable ASCII "
                           "characters without spaces",
                           key_from[0] == '-' ? "" : "$", key_from,
                           LIMIT_KEY_BYTES);
-
-    bool tt = ep->dialect == CLI_TTAPI;
-    ep->root = xasprintf(
-        "%.*s%s", (int)n, base,
-        tt && !ends_with_ci(base, n, "/happyhorse") ? "/happyhorse" : "");
-    ep->auth = tt ? xasprintf("TT-API-KEY: %s", key)
-                  : xasprintf("Authorization: Bearer %s", key);
-    return 0;
-}
-
-void cli_endpoint_fini(struct cli_endpoint *ep)
-{
-    free(ep->root);
-    free(ep->auth);
-    ep->root = ep->auth = NULL;
+    char *root = xstrndup(base, n);
+    int ret = hh_endpoint_init(ep, dialect, root, key, err);
+    free(root);
+    return ret;
 }
 
 /* ---------------------------------------------------------------- help */
@@ -621,6 +588,13 @@ int cli_connect(struct cli *c)
     c->net_up = true;
     if (net_http_new(&c->http, &err) < 0)
         goto failed;
+    c->hc = (struct hh_client){
+        .ep = &c->ep,
+        .http = c->http,
+        .stop = c->stop,
+        .timeout_ms = CLI_CALL_TIMEOUT_MS,
+        .submit_timeout_ms = CLI_SUBMIT_TIMEOUT_MS,
+    };
     return CLI_EXIT_OK;
 failed:
     fprintf(stderr, "paddock: %s\n", errmsg_text(&err));
@@ -662,6 +636,6 @@ int cli_run(const char *name, int argc, char **argv)
     net_http_free(c.http);
     if (c.net_up)
         net_global_fini();
-    cli_endpoint_fini(&c.ep);
+    hh_endpoint_fini(&c.ep);
     return ret;
 }

@@ -23,8 +23,10 @@
  *   document per line, on stdout. Strings from the server are shown with
  *   control characters replaced (no terminal escapes from a remote host).
  *
- * The HTTP requests go through net_http, which has no address guard: the
- * CLI talks to whatever endpoint its user names, 127.0.0.1 included.
+ * The protocol (endpoint, requests, answers, polling, the download) is
+ * hh's, which the upstream relay shares; the requests go through
+ * net_http, which has no address guard: the CLI talks to whatever
+ * endpoint its user names, 127.0.0.1 included.
  *
  * Threads: one. cli_run is the process's whole work: it catches SIGINT and
  * SIGTERM (the command then stops at the next chance: exit 130, temp files
@@ -36,14 +38,13 @@
 #define PADDOCK_CLI_H
 
 #include "../core/core.h"
+#include "../hh/hh.h"
 #include "../net/net.h"
 
 #include <stdio.h>
 
 /* ---------------------------------------------------------------- limits */
 
-/* An API answer: a list page of 100 tasks is about 30 KB. */
-#define CLI_JSON_BYTES (1 << 20)
 /* A result video: 15 s of 1080P is tens of MB; far more is not a video. */
 #define CLI_DOWNLOAD_BYTES (2LL << 30)
 /* One query, cancel or list exchange. */
@@ -68,8 +69,6 @@
 /* `wait --timeout`: the default and the largest accepted. */
 #define CLI_WAIT_DEFAULT_MS (30LL * 60 * 1000)
 #define CLI_WAIT_MAX_MS     (7LL * 24 * 3600 * 1000)
-/* A task id goes into a URL path: DashScope and paddock use uuids. */
-#define CLI_TASK_ID_MAX 128
 /* A list filter value (--status, --model). */
 #define CLI_FILTER_MAX LIMIT_MODEL_NAME
 /* Characters of a server string (message, field) shown in text output. */
@@ -108,8 +107,6 @@ enum cli_cmd {
     CLI__CMDS
 };
 
-enum cli_dialect { CLI_DASHSCOPE, CLI_TTAPI };
-
 /* The flags as given (strings borrowed from argv); checked where used. */
 struct cli_opts {
     const char *base_url, *dialect, *key;
@@ -131,45 +128,32 @@ struct cli_opts {
     const char *task_id;
 };
 
-/* Where and how to call: the API root and the key's header line. */
-struct cli_endpoint {
-    enum cli_dialect dialect;
-    char *root; /* base URL, "/happyhorse" added for TTAPI; no trailing / */
-    char *auth; /* "Authorization: Bearer KEY" or "TT-API-KEY: KEY" */
-};
-
 /* One running command. */
 struct cli {
     enum cli_cmd cmd;
     struct cli_opts o;
-    struct cli_endpoint ep;
+    struct hh_endpoint ep;
     struct net_http *http;
+    struct hh_client hc;         /* over ep and http, once connected */
     const atomic_bool *stop;     /* set by SIGINT/SIGTERM */
     bool tty;                    /* stderr is a terminal: live status lines */
     bool net_up;                 /* net_global_init has run */
     char idem[UUID_STR_LEN + 1]; /* this run's submit Idempotency-Key */
 };
 
-/* A server's answer: the response and, when the body is a JSON object,
- * its parse (jansson's json_t). */
-struct cli_reply {
-    struct net_http_resp r;
-    struct json_t *json;
-};
-
 /* Parse argv (after the command name) into *o; ERR_INVALID_PARAMETER with
  * a message naming the flag. With --help, nothing else is required. */
 int cli_parse(enum cli_cmd cmd, int argc, char **argv, struct cli_opts *o,
               struct errmsg *err);
-/* Resolve base URL, dialect and key from *o, falling back on `env`
- * (getenv, or a stand-in in tests); ERR_INVALID_PARAMETER naming the flag
- * or variable. Release with cli_endpoint_fini. */
-int cli_endpoint_init(struct cli_endpoint *ep, const struct cli_opts *o,
+/* Resolve base URL (a trailing /api/v1 dropped, as SDKs give it),
+ * dialect and key from *o, falling back on `env` (getenv, or a stand-in in
+ * tests); ERR_INVALID_PARAMETER naming the flag or variable. Release with
+ * hh_endpoint_fini, also after a failure. */
+int cli_endpoint_init(struct hh_endpoint *ep, const struct cli_opts *o,
                       char *(*env)(const char *), struct errmsg *err);
-void cli_endpoint_fini(struct cli_endpoint *ep);
 /* The dialect a base URL suggests: a host containing "ttapi" or a path
  * ending in /happyhorse is TTAPI; anything else DashScope. */
-enum cli_dialect cli_guess_dialect(const char *url);
+enum hh_dialect cli_guess_dialect(const char *url);
 /* "video/mp4" (an ISO media file: MP4, MOV) from the first 12 bytes, or
  * NULL. */
 const char *cli_video_type(const void *p, size_t n);
@@ -192,8 +176,6 @@ int cli_submit_body(const struct cli_opts *o, struct buf *body, FILE *warn,
  * ERR_INVALID_PARAMETER for what cannot be a model name. */
 int cli_model(const char *arg, char out[LIMIT_MODEL_NAME + 1],
               struct errmsg *err);
-/* True when s may be a task id (and so a URL path segment). */
-bool cli_valid_task_id(const char *s);
 /* --timeout into *ms (CLI_WAIT_DEFAULT_MS when absent); naming the flag. */
 int cli_timeout(const struct cli_opts *o, int64_t *ms, struct errmsg *err);
 /* After a command's own checks: resolve the endpoint and key (exit 2 when
@@ -207,49 +189,35 @@ int cli_check_output(const char *path, struct errmsg *err);
 
 /* call.c: requests, answers, output. */
 
-/* One request to ep.root + path (body: JSON, or NULL). 0 when an answer
- * arrived, whatever its status; else a negative code with *err. */
-int cli_request(struct cli *c, const char *method, const char *path,
-                const struct buf *body, struct cli_reply *rep,
-                struct errmsg *err);
-/* A request that must answer 200 with a JSON object, riding out up to
- * CLI_RETRIES 429/503 answers (Retry-After). CLI_EXIT_OK with *rep, or the
- * failure reported on stderr and its exit status. */
+/* A request without a body (GET, or a POST like cancel) to ep.root + path
+ * that must answer 200 with a JSON object, riding out up to CLI_RETRIES
+ * 429/503 answers (Retry-After). CLI_EXIT_OK with *a, or the failure
+ * reported on stderr and its exit status; *a is to be released either
+ * way. */
 int cli_call(struct cli *c, const char *method, const char *path,
-             const struct buf *body, struct cli_reply *rep);
-/* The exit status of a cli_request result: CLI_EXIT_OK when an answer
+             struct hh_answer *a);
+/* The submit of `body` likewise, with this run's Idempotency-Key. */
+int cli_call_submit(struct cli *c, const struct buf *body, struct hh_answer *a);
+/* The exit status of a request's result: CLI_EXIT_OK when an answer
  * arrived (rc >= 0); else the failure (interrupted, or no answer) reported
  * on stderr and its status. */
 int cli_request_exit(int rc, const struct errmsg *err);
-void cli_reply_fini(struct cli_reply *rep);
-/* POST ep.root + path with `len` bytes of a file as an
- * application/octet-stream body (an upload: no retry, no submit headers).
- * As cli_request. */
-int cli_request_file(struct cli *c, const char *path, const void *data,
-                     size_t len, struct cli_reply *rep, struct errmsg *err);
 /* Report a non-200 answer on stderr: HTTP status, the server's code and
  * message, its request id; with --json the body also goes to stdout. */
-void cli_report_http(const struct cli *c, const struct cli_reply *rep);
+void cli_report_http(const struct cli *c, const struct hh_answer *a);
 /* With --json: the answer as one line on stdout. */
-void cli_print_json(const struct cli *c, const struct cli_reply *rep);
-/* The answer's "output" object (TTAPI's "data" wrapper looked through), or
- * NULL. */
-struct json_t *cli_output(const struct cli_reply *rep);
-/* obj[key] as a string (borrowed), or NULL when absent or not a string. */
-const char *cli_jstr(const struct json_t *obj, const char *key);
+void cli_print_json(const struct cli *c, const struct hh_answer *a);
 /* Write s to f with control characters replaced by '?', at most max
  * bytes. */
 void cli_put_clean(FILE *f, const char *s, size_t max);
-/* Sleep ms, in slices, until done (true) or *c->stop (false). */
-bool cli_nap(const struct cli *c, int64_t ms);
-/* How the task in `output` ended, on stderr ("task ID FAILED: CODE:
- * message"; nothing for SUCCEEDED); returns its exit status: 0 SUCCEEDED,
- * 1 FAILED/CANCELED/UNKNOWN, 4 PENDING/RUNNING. */
-int cli_report_status(const char *task_id, struct json_t *output);
+/* How the task ended, on stderr ("task ID FAILED: CODE: message"; nothing
+ * for SUCCEEDED); returns its exit status: 0 SUCCEEDED, 1 FAILED,
+ * CANCELED or UNKNOWN (no status counts as UNKNOWN), 4 any other. */
+int cli_report_status(const char *task_id, const struct hh_task *t);
 
-/* output.video_url of a SUCCEEDED task when it is an http(s) URL
- * (borrowed); else NULL, said on stderr. */
-const char *cli_video_url(const char *task_id, struct json_t *output);
+/* The task's video_url when it SUCCEEDED with an http(s) link (borrowed);
+ * else NULL, said on stderr. */
+const char *cli_video_url(const char *task_id, const struct hh_task *t);
 
 /* The commands (submit.c, query.c, watch.c). */
 int cli_cmd_submit(struct cli *c);
@@ -260,11 +228,11 @@ int cli_cmd_list(struct cli *c);
 int cli_cmd_download(struct cli *c);
 
 /* watch.c: poll task_id until it ends or timeout_ms passes; with `out`,
- * download the video there. skip_first: the caller just saw the task
+ * download the video there. just_submitted: the caller just saw the task
  * PENDING (after submit), so the first poll waits. Returns the exit
  * status. */
 int cli_wait_task(struct cli *c, const char *task_id, int64_t timeout_ms,
-                  const char *out, bool skip_first);
+                  const char *out, bool just_submitted);
 /* Fetch `url` (no auth) into `path` ("-": stdout); the exit status. */
 int cli_download_url(struct cli *c, const char *url, const char *path);
 

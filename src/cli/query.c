@@ -16,7 +16,7 @@
 static void task_path(char *out, size_t size, const char *task_id,
                       const char *tail)
 {
-    snprintf(out, size, "/api/v1/tasks/%s%s", task_id, tail);
+    snprintf(out, size, HH_TASKS_PATH "%s%s", task_id, tail);
 }
 
 /* A JSON value as text: strings cleaned, numbers as numbers. */
@@ -66,26 +66,28 @@ static void put_fields(json_t *obj, const char *prefix, int width)
 
 int cli_cmd_get(struct cli *c)
 {
-    struct cli_reply rep = { 0 };
-    char path[CLI_TASK_ID_MAX + 32];
+    struct hh_answer a = { 0 };
+    struct hh_task t;
+    char path[HH_ID_MAX + 32];
 
     task_path(path, sizeof(path), c->o.task_id, "");
     int ret = cli_connect(c);
     if (ret != CLI_EXIT_OK ||
-        (ret = cli_call(c, "GET", path, NULL, &rep)) != CLI_EXIT_OK)
+        (ret = cli_call(c, "GET", path, &a)) != CLI_EXIT_OK)
         goto out;
-    json_t *output = cli_output(&rep);
-    if (!cli_jstr(output, "task_status")) {
-        cli_print_json(c, &rep);
+    json_t *output = a.output;
+    hh_task_read(&a, &t);
+    if (t.status == HH_NONE) {
+        cli_print_json(c, &a);
         fprintf(stderr, "paddock: HTTP 200 but the answer has no "
                         "output.task_status\n");
         ret = CLI_EXIT_HTTP;
         goto out;
     }
     if (c->o.json) {
-        cli_print_json(c, &rep);
+        cli_print_json(c, &a);
     } else {
-        json_t *usage = json_object_get(rep.json, "usage");
+        json_t *usage = json_object_get(a.json, "usage");
         if (!json_is_object(usage))
             usage = NULL;
         int width = field_width(output, "", FIELD_WIDTH);
@@ -95,34 +97,33 @@ int cli_cmd_get(struct cli *c)
         if (usage)
             put_fields(usage, "usage.", width);
     }
-    const char *st = cli_jstr(output, "task_status");
-    if (strcmp(st, "UNKNOWN") == 0 && !c->o.json)
-        cli_report_status(c->o.task_id, output); /* say what it means */
-    ret = strcmp(st, "FAILED") == 0 || strcmp(st, "CANCELED") == 0 ||
-                  strcmp(st, "UNKNOWN") == 0
+    if (t.status == HH_UNKNOWN && !c->o.json)
+        cli_report_status(c->o.task_id, &t); /* say what it means */
+    ret = t.status == HH_FAILED || t.status == HH_CANCELED ||
+                  t.status == HH_UNKNOWN
               ? CLI_EXIT_TASK
               : CLI_EXIT_OK;
 out:
-    cli_reply_fini(&rep);
+    hh_answer_fini(&a);
     return ret;
 }
 
 int cli_cmd_cancel(struct cli *c)
 {
-    struct cli_reply rep = { 0 };
-    char path[CLI_TASK_ID_MAX + 32];
+    struct hh_answer a = { 0 };
+    char path[HH_ID_MAX + 32];
 
     task_path(path, sizeof(path), c->o.task_id, "/cancel");
     int ret = cli_connect(c);
     if (ret == CLI_EXIT_OK)
-        ret = cli_call(c, "POST", path, NULL, &rep);
+        ret = cli_call(c, "POST", path, &a);
     if (ret == CLI_EXIT_OK) {
         if (c->o.json)
-            cli_print_json(c, &rep);
+            cli_print_json(c, &a);
         else
             printf("canceled %s\n", c->o.task_id);
     }
-    cli_reply_fini(&rep);
+    hh_answer_fini(&a);
     return ret;
 }
 
@@ -227,17 +228,17 @@ static void put_table(json_t *root)
     {
         if (!json_is_object(t))
             continue;
-        put_cell(cli_jstr(t, "task_id"), 36);
+        put_cell(hh_jstr(t, "task_id"), 36);
         fputs("  ", stdout);
-        put_cell(cli_jstr(t, "status"), 9);
+        put_cell(hh_jstr(t, "status"), 9);
         fputs("  ", stdout);
-        put_cell(cli_jstr(t, "model_name"), 26);
+        put_cell(hh_jstr(t, "model_name"), 26);
         fputs("  ", stdout);
         put_time(json_object_get(t, "gmt_create"), 19);
         fputs("  ", stdout);
         put_time(json_object_get(t, "end_time"), 19);
         fputs("  ", stdout);
-        const char *code = cli_jstr(t, "code");
+        const char *code = hh_jstr(t, "code");
         cli_put_clean(stdout, code ? code : "", 64);
         fputc('\n', stdout);
     }
@@ -253,7 +254,7 @@ static void put_table(json_t *root)
 
 int cli_cmd_list(struct cli *c)
 {
-    struct cli_reply rep = { 0 };
+    struct hh_answer a = { 0 };
     struct buf path = BUF_INIT;
     struct errmsg err = { 0 };
     int ret;
@@ -263,20 +264,20 @@ int cli_cmd_list(struct cli *c)
         goto out;
     }
     if ((ret = cli_connect(c)) != CLI_EXIT_OK ||
-        (ret = cli_call(c, "GET", path.data, NULL, &rep)) != CLI_EXIT_OK)
+        (ret = cli_call(c, "GET", path.data, &a)) != CLI_EXIT_OK)
         goto out;
-    if (!json_is_array(json_object_get(rep.json, "data"))) {
-        cli_print_json(c, &rep);
+    if (!json_is_array(json_object_get(a.json, "data"))) {
+        cli_print_json(c, &a);
         fprintf(stderr, "paddock: HTTP 200 but the answer has no data[]\n");
         ret = CLI_EXIT_HTTP;
         goto out;
     }
     if (c->o.json)
-        cli_print_json(c, &rep);
+        cli_print_json(c, &a);
     else
-        put_table(rep.json);
+        put_table(a.json);
 out:
-    cli_reply_fini(&rep);
+    hh_answer_fini(&a);
     buf_fini(&path);
     return ret;
 }
@@ -285,9 +286,10 @@ out:
 
 int cli_cmd_download(struct cli *c)
 {
-    struct cli_reply rep = { 0 };
+    struct hh_answer a = { 0 };
+    struct hh_task t;
     struct errmsg err = { 0 };
-    char path[CLI_TASK_ID_MAX + 32];
+    char path[HH_ID_MAX + 32];
     char *out =
         c->o.output ? xstrdup(c->o.output) : xasprintf("%s.mp4", c->o.task_id);
     char *url = NULL;
@@ -299,26 +301,26 @@ int cli_cmd_download(struct cli *c)
     }
     task_path(path, sizeof(path), c->o.task_id, "");
     if ((ret = cli_connect(c)) != CLI_EXIT_OK ||
-        (ret = cli_call(c, "GET", path, NULL, &rep)) != CLI_EXIT_OK)
+        (ret = cli_call(c, "GET", path, &a)) != CLI_EXIT_OK)
         goto out;
-    cli_print_json(c, &rep);
-    json_t *output = cli_output(&rep);
-    ret = cli_report_status(c->o.task_id, output);
+    cli_print_json(c, &a);
+    hh_task_read(&a, &t);
+    ret = cli_report_status(c->o.task_id, &t);
     if (ret == CLI_EXIT_UNFINISHED)
         fprintf(stderr, "paddock: wait for it with: paddock wait %s -o %s\n",
                 c->o.task_id, out);
     if (ret != CLI_EXIT_OK)
         goto out;
-    const char *u = cli_video_url(c->o.task_id, output);
+    const char *u = cli_video_url(c->o.task_id, &t);
     if (!u) {
         ret = CLI_EXIT_HTTP;
         goto out;
     }
     url = xstrdup(u);
-    cli_reply_fini(&rep);
+    hh_answer_fini(&a); /* before a long download */
     ret = cli_download_url(c, url, out);
 out:
-    cli_reply_fini(&rep);
+    hh_answer_fini(&a);
     free(url);
     free(out);
     return ret;

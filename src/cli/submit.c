@@ -17,7 +17,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SUBMIT_PATH "/api/v1/services/aigc/video-generation/video-synthesis"
 /* paddock's extensions (docs/extensions.md): the models table, which no
  * other endpoint serves, and uploads. */
 #define MODELS_PATH "/api/v1/models"
@@ -538,20 +537,22 @@ fail:
  */
 static int probe_paddock(struct cli *c, bool *paddock)
 {
-    struct cli_reply rep = { 0 };
+    struct hh_request q;
+    struct hh_answer a;
     struct errmsg err = { 0 };
 
     *paddock = false;
-    int ret = cli_request_exit(
-        cli_request(c, "GET", MODELS_PATH, NULL, &rep, &err), &err);
-    if (ret == CLI_EXIT_OK && (rep.r.status == 401 || rep.r.status == 403)) {
-        cli_report_http(c, &rep);
+    hh_req_init(&q, &c->ep, "GET", MODELS_PATH);
+    int ret = cli_request_exit(hh_send(&c->hc, &q, &a, &err), &err);
+    if (ret == CLI_EXIT_OK && (a.status == 401 || a.status == 403)) {
+        cli_report_http(c, &a);
         ret = CLI_EXIT_HTTP;
     } else if (ret == CLI_EXIT_OK) {
-        *paddock = rep.r.status == 200 &&
-                   json_is_array(json_object_get(rep.json, "models"));
+        *paddock =
+            a.status == 200 && json_is_array(json_object_get(a.json, "models"));
     }
-    cli_reply_fini(&rep);
+    hh_answer_fini(&a);
+    hh_request_fini(&q);
     return ret;
 }
 
@@ -563,7 +564,8 @@ static int probe_paddock(struct cli *c, bool *paddock)
  */
 static int upload_video(struct cli *c, char url[UPLOAD_URL_SIZE])
 {
-    struct cli_reply rep = { 0 };
+    struct hh_request q = { 0 };
+    struct hh_answer a = { 0 };
     struct errmsg err = { 0 };
     unsigned char *data = NULL;
     size_t size = 0;
@@ -584,16 +586,18 @@ static int upload_video(struct cli *c, char url[UPLOAD_URL_SIZE])
         ret = cli_usage_error(c, &err);
         goto out;
     }
-    ret = cli_request_exit(
-        cli_request_file(c, UPLOAD_PATH, data, size, &rep, &err), &err);
+    /* The raw bytes: no retry, no submit headers. */
+    hh_req_init(&q, &c->ep, "POST", UPLOAD_PATH);
+    hh_req_body(&q, "application/octet-stream", data, size);
+    q.timeout_ms = CLI_UPLOAD_TIMEOUT_MS;
+    ret = cli_request_exit(hh_send(&c->hc, &q, &a, &err), &err);
     free(data);
     data = NULL;
     if (ret != CLI_EXIT_OK)
         goto out;
-    const struct json_t *output = cli_output(&rep);
-    const char *got = cli_jstr(output, "url");
-    if (rep.r.status != 200 || !rep.json) {
-        cli_report_http(c, &rep);
+    const char *got = hh_jstr(a.output, "url");
+    if (a.status != 200 || !a.json) {
+        cli_report_http(c, &a);
         ret = CLI_EXIT_HTTP;
         goto out;
     }
@@ -604,7 +608,7 @@ static int upload_video(struct cli *c, char url[UPLOAD_URL_SIZE])
         goto out;
     }
     snprintf(url, UPLOAD_URL_SIZE, "%s", got);
-    const char *expires = cli_jstr(output, "expires_time");
+    const char *expires = hh_jstr(a.output, "expires_time");
     fprintf(stderr, "paddock: uploaded %.200s (%zu bytes) as %s", path, size,
             url);
     if (expires) {
@@ -614,7 +618,8 @@ static int upload_video(struct cli *c, char url[UPLOAD_URL_SIZE])
     fputc('\n', stderr);
 out:
     free(data);
-    cli_reply_fini(&rep);
+    hh_answer_fini(&a);
+    hh_request_fini(&q);
     return ret;
 }
 
@@ -623,9 +628,10 @@ out:
 int cli_cmd_submit(struct cli *c)
 {
     struct buf body = BUF_INIT;
-    struct cli_reply rep = { 0 };
+    struct hh_answer a = { 0 };
+    struct hh_task t;
     struct errmsg err = { 0 };
-    char task_id[CLI_TASK_ID_MAX + 1];
+    char task_id[HH_ID_MAX + 1];
     char upload[UPLOAD_URL_SIZE];
     int64_t timeout_ms = 0;
     int ret;
@@ -648,30 +654,30 @@ int cli_cmd_submit(struct cli *c)
         ret = cli_usage_error(c, &err); /* a file changed since the check */
         goto out;
     }
-    ret = cli_call(c, "POST", SUBMIT_PATH, &body, &rep);
+    ret = cli_call_submit(c, &body, &a);
     buf_fini(&body); /* the images are sent: free them before waiting */
     if (ret != CLI_EXIT_OK)
         goto out;
-    const char *id = cli_jstr(cli_output(&rep), "task_id");
-    if (!id || !cli_valid_task_id(id)) {
+    hh_task_read(&a, &t);
+    if (!t.task_id) {
         fprintf(stderr, "paddock: HTTP 200 but the answer has no "
                         "valid output.task_id\n");
-        cli_print_json(c, &rep);
+        cli_print_json(c, &a);
         ret = CLI_EXIT_HTTP;
         goto out;
     }
-    snprintf(task_id, sizeof(task_id), "%s", id);
+    snprintf(task_id, sizeof(task_id), "%s", t.task_id);
     if (c->o.json)
-        cli_print_json(c, &rep);
+        cli_print_json(c, &a);
     else
         printf("%s\n", task_id);
     fflush(stdout);
-    cli_reply_fini(&rep);
+    hh_answer_fini(&a);
     if (c->o.wait)
         ret = cli_wait_task(c, task_id, timeout_ms, c->o.output, true);
 out:
     c->o.video_upload = NULL; /* `upload` lives on this stack */
-    cli_reply_fini(&rep);
+    hh_answer_fini(&a);
     buf_fini(&body);
     return ret;
 }

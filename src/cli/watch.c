@@ -1,30 +1,28 @@
 /*
  * paddock wait, and the waiting and downloading that submit --wait and
- * download share: polls that back off, Retry-After, the live status line,
- * and a download written to a temp file beside its target, then renamed.
+ * download share: hh's wait (polls that back off, Retry-After) drawn as
+ * the live status line, and hh's download written to a temp file beside
+ * its target, then renamed.
  */
 #include "cli.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define STATUS_MAX 16 /* "SUCCEEDED" and room; longer is not a status */
-
 /* One task being waited for. */
 struct watch {
     struct cli *c;
     const char *task_id;
-    int64_t start_ms;        /* monotonic */
-    char status[STATUS_MAX]; /* last seen; "" before the first answer */
-    int progress;            /* percent, -1 when not reported */
-    size_t shown;            /* width of the status line on screen */
-    int64_t drawn_s;         /* elapsed second last drawn */
+    int64_t start_ms;            /* monotonic */
+    char status[HH_STATUS_SHOW]; /* last seen; "" before the first answer */
+    int progress;                /* percent, -1 when not reported */
+    size_t shown;                /* width of the status line on screen */
+    int64_t drawn_s;             /* elapsed second last drawn */
 };
 
 /* ------------------------------------------------------------ arguments */
@@ -93,7 +91,7 @@ static void line_draw(struct watch *w)
 {
     if (!w->c->tty || !w->status[0])
         return;
-    char el[32], line[CLI_TASK_ID_MAX + 96];
+    char el[32], line[HH_ID_MAX + HH_STATUS_SHOW + 96];
     int64_t ms = clock_mono_ms() - w->start_ms;
     fmt_elapsed(ms, el);
     int n = snprintf(line, sizeof(line), "%s  %-9s  %s elapsed", w->task_id,
@@ -129,13 +127,14 @@ static void line_end(struct watch *w)
     w->shown = 0;
 }
 
-/* Sleep, redrawing the status line as the seconds go by. */
-static bool watch_nap(struct watch *w, int64_t ms)
+/* Sleep, redrawing the status line as the seconds go by (hh_wait's nap). */
+static bool watch_nap(void *arg, int64_t ms)
 {
+    struct watch *w = arg;
     int64_t end = clock_mono_ms() + ms;
     for (int64_t now; (now = clock_mono_ms()) < end;) {
         int64_t step = end - now < 250 ? end - now : 250;
-        if (!cli_nap(w->c, step))
+        if (!hh_nap(w->c->stop, step))
             return false;
         if ((clock_mono_ms() - w->start_ms) / 1000 != w->drawn_s)
             line_draw(w);
@@ -145,51 +144,63 @@ static bool watch_nap(struct watch *w, int64_t ms)
 
 /* --------------------------------------------------------------- polling */
 
-static bool terminal(const char *status)
+/* What one look shows: --json lines, the status line, and the looks that
+ * failed and will be tried again. */
+static void on_poll(void *arg, const struct hh_poll *p)
 {
-    return strcmp(status, "SUCCEEDED") == 0 || strcmp(status, "FAILED") == 0 ||
-           strcmp(status, "CANCELED") == 0 || strcmp(status, "UNKNOWN") == 0;
-}
-
-/* output.progress as a percent (a number, or a string like "45%"), or
- * -1. */
-static int progress_of(json_t *output)
-{
-    json_t *p = json_object_get(output, "progress");
-    double v = -1;
-    if (json_is_number(p))
-        v = json_number_value(p);
-    else if (json_is_string(p))
-        v = strtod(json_string_value(p), NULL);
-    if (!(v >= 0)) /* NaN too */
-        return -1;
-    return v > 100 ? 100 : (int)v;
-}
-
-/* The status as shown: capital letters and '_' only. */
-static void status_of(json_t *output, char out[STATUS_MAX])
-{
-    const char *s = cli_jstr(output, "task_status");
-    size_t n = 0;
-    for (; s && s[n] && n + 1 < STATUS_MAX; n++)
-        out[n] = (s[n] >= 'A' && s[n] <= 'Z') || s[n] == '_' ? s[n] : '?';
-    out[n] = '\0';
+    struct watch *w = arg;
+    struct cli *c = w->c;
+    const struct hh_task *t = p->task;
+    if (t) {
+        bool end = hh_status_terminal(t->status);
+        if (c->o.json && (p->changed || t->progress != w->progress || end)) {
+            line_clear(w); /* stdout may be the same terminal */
+            cli_print_json(c, p->a);
+        }
+        if (p->changed) {
+            snprintf(w->status, sizeof(w->status), "%s", t->status_text);
+            if (!c->tty && !c->o.json)
+                fprintf(stderr, "paddock: task %s is %s\n", w->task_id,
+                        w->status);
+        }
+        w->progress = t->progress;
+        line_draw(w);
+        if (p->delay_ms < 0)
+            line_end(w);
+        return;
+    }
+    if (p->delay_ms < 0) { /* the wait ends on it: said after */
+        line_end(w);
+        return;
+    }
+    long st = p->rc == 0 ? p->a->status : 0;
+    line_clear(w);
+    if (st == 429 || st == 503) /* the server says when */
+        fprintf(stderr, "paddock: HTTP %ld; polling again in %lld s\n", st,
+                (long long)((p->delay_ms + 999) / 1000));
+    else if (p->rc < 0)
+        fprintf(stderr, "paddock: %s; retrying (%d of %d)\n",
+                errmsg_text(p->err), p->transient, CLI_TRANSIENT_MAX);
+    else
+        fprintf(stderr, "paddock: HTTP %ld%s; retrying (%d of %d)\n", st,
+                st == 200 ? " without output.task_status" : "", p->transient,
+                CLI_TRANSIENT_MAX);
 }
 
 /* The end of a wait: report, then print or download the video. */
-static int finish(struct watch *w, struct cli_reply *rep, const char *out)
+static int finish(struct watch *w, struct hh_answer *a, const struct hh_task *t,
+                  const char *out)
 {
     struct cli *c = w->c;
-    json_t *output = cli_output(rep);
-    int ret = cli_report_status(w->task_id, output);
+    int ret = cli_report_status(w->task_id, t);
     if (ret != CLI_EXIT_OK)
         return ret;
-    const char *url = cli_video_url(w->task_id, output);
+    const char *url = cli_video_url(w->task_id, t);
     if (!url)
         return CLI_EXIT_HTTP;
     if (out) {
         char *copy = xstrdup(url);
-        cli_reply_fini(rep); /* free the answer before a long download */
+        hh_answer_fini(a); /* free the answer before a long download */
         ret = cli_download_url(c, copy, out);
         free(copy);
         return ret;
@@ -202,117 +213,57 @@ static int finish(struct watch *w, struct cli_reply *rep, const char *out)
 }
 
 int cli_wait_task(struct cli *c, const char *task_id, int64_t timeout_ms,
-                  const char *out, bool skip_first)
+                  const char *out, bool just_submitted)
 {
     struct watch w = { .c = c, .task_id = task_id, .progress = -1 };
-    struct cli_reply rep = { 0 };
+    struct hh_answer a;
+    struct hh_task t;
     struct errmsg err = { 0 };
-    char path[CLI_TASK_ID_MAX + 32], el[32];
-    int64_t interval = CLI_POLL_MIN_MS, delay = 0;
-    int transient = 0, ret;
+    char el[32];
+    int ret;
 
     w.start_ms = clock_mono_ms();
-    int64_t deadline = w.start_ms + timeout_ms;
-    snprintf(path, sizeof(path), "/api/v1/tasks/%s", task_id);
-    if (skip_first) { /* submit answered PENDING a moment ago */
+    const struct hh_wait hw = {
+        .poll_ms = CLI_POLL_MIN_MS,
+        .poll_max_ms = CLI_POLL_MAX_MS,
+        .retry_after_max_ms = CLI_RETRY_AFTER_MAX_S * 1000LL,
+        .just_submitted = just_submitted,
+        .reset_on_change = true,
+        .transient_max = CLI_TRANSIENT_MAX,
+        .deadline_ms = w.start_ms + timeout_ms,
+        .on_poll = on_poll,
+        .arg = &w,
+    };
+    if (just_submitted) { /* submit answered PENDING a moment ago */
         snprintf(w.status, sizeof(w.status), "PENDING");
         line_draw(&w);
-        delay = interval;
     }
-    for (;;) {
-        if (delay > 0 && !watch_nap(&w, delay)) {
-            ret = CLI_EXIT_INTERRUPTED;
-            break;
-        }
-        cli_reply_fini(&rep);
-        int rc = cli_request(c, "GET", path, NULL, &rep, &err);
-        long st = rc < 0 ? 0 : rep.r.status;
-        json_t *output = rc < 0 ? NULL : cli_output(&rep);
-        if (rc == ERR_STOPPED) {
-            ret = CLI_EXIT_INTERRUPTED;
-            break;
-        }
-        if (st == 200 && cli_jstr(output, "task_status")) {
-            char now[STATUS_MAX];
-            int pct = progress_of(output);
-            status_of(output, now);
-            bool changed = strcmp(now, w.status) != 0;
-            transient = 0;
-            if (c->o.json && (changed || pct != w.progress || terminal(now))) {
-                line_clear(&w); /* stdout may be the same terminal */
-                cli_print_json(c, &rep);
-            }
-            if (changed) {
-                interval = CLI_POLL_MIN_MS;
-                snprintf(w.status, sizeof(w.status), "%s", now);
-                if (!c->tty && !c->o.json)
-                    fprintf(stderr, "paddock: task %s is %s\n", task_id, now);
-            }
-            w.progress = pct;
-            line_draw(&w);
-            if (terminal(now)) {
-                line_end(&w);
-                ret = finish(&w, &rep, out);
-                break;
-            }
-            delay = interval;
-            interval = interval * 3 / 2 > CLI_POLL_MAX_MS ? CLI_POLL_MAX_MS
-                                                          : interval * 3 / 2;
-        } else if (st == 429 || st == 503) {
-            /* The server says when; without a date, the usual pace. */
-            int64_t s = rep.r.retry_after_s;
-            delay = s < 0                       ? interval
-                    : s > CLI_RETRY_AFTER_MAX_S ? CLI_RETRY_AFTER_MAX_S * 1000LL
-                                                : s * 1000;
-            line_clear(&w);
-            fprintf(stderr, "paddock: HTTP %ld; polling again in %lld s\n", st,
-                    (long long)((delay + 999) / 1000));
-        } else if (rc < 0 || st >= 500 || st == 200) {
-            /* A network error, a 5xx or a garbled answer: maybe passing. */
-            line_clear(&w);
-            if (++transient > CLI_TRANSIENT_MAX) {
-                if (rc < 0)
-                    fprintf(stderr, "paddock: %s\n", errmsg_text(&err));
-                else
-                    cli_report_http(c, &rep);
-                ret = CLI_EXIT_HTTP;
-                break;
-            }
-            if (rc < 0)
-                fprintf(stderr, "paddock: %s; retrying (%d of %d)\n",
-                        errmsg_text(&err), transient, CLI_TRANSIENT_MAX);
-            else
-                fprintf(stderr, "paddock: HTTP %ld%s; retrying (%d of %d)\n",
-                        st, st == 200 ? " without output.task_status" : "",
-                        transient, CLI_TRANSIENT_MAX);
-            delay = interval;
-            interval = interval * 3 / 2 > CLI_POLL_MAX_MS ? CLI_POLL_MAX_MS
-                                                          : interval * 3 / 2;
-        } else { /* 4xx: a wrong key or URL does not get better */
-            line_end(&w);
-            cli_report_http(c, &rep);
-            ret = CLI_EXIT_HTTP;
-            break;
-        }
-        int64_t now = clock_mono_ms();
-        if (now >= deadline) {
-            line_end(&w);
-            fmt_elapsed(timeout_ms, el);
-            fprintf(stderr,
-                    "paddock: gave up after %s (--timeout): task %s is "
-                    "still %s; it goes on (paddock wait %s to wait again)\n",
-                    el, task_id, w.status[0] ? w.status : "not seen", task_id);
-            ret = CLI_EXIT_UNFINISHED;
-            break;
-        }
-        if (now + delay > deadline)
-            delay = deadline - now;
-    }
-    if (ret == CLI_EXIT_INTERRUPTED) {
+    c->hc.nap = watch_nap;
+    c->hc.arg = &w;
+    int rc = hh_wait(&c->hc, task_id, &hw, &a, &t, &err);
+    c->hc.nap = NULL;
+    c->hc.arg = NULL;
+    if (rc == ERR_STOPPED) {
         line_end(&w);
         fprintf(stderr, "paddock: interrupted; task %s goes on\n", task_id);
+        ret = CLI_EXIT_INTERRUPTED;
+    } else if (rc == ERR_TIMEOUT) {
+        fmt_elapsed(timeout_ms, el);
+        fprintf(stderr,
+                "paddock: gave up after %s (--timeout): task %s is "
+                "still %s; it goes on (paddock wait %s to wait again)\n",
+                el, task_id, w.status[0] ? w.status : "not seen", task_id);
+        ret = CLI_EXIT_UNFINISHED;
+    } else if (rc < 0) {
+        fprintf(stderr, "paddock: %s\n", errmsg_text(&err));
+        ret = CLI_EXIT_HTTP;
+    } else if (a.status == 200 && hh_status_terminal(t.status)) {
+        ret = finish(&w, &a, &t, out);
+    } else { /* 4xx: a wrong key or URL does not get better */
+        cli_report_http(c, &a);
+        ret = CLI_EXIT_HTTP;
     }
-    cli_reply_fini(&rep);
+    hh_answer_fini(&a);
     return ret;
 }
 
@@ -400,19 +351,17 @@ int cli_download_url(struct cli *c, const char *url, const char *path)
         umask(mask);
         fchmod(fd, 0666 & ~mask);
     }
-    struct net_http_req req = {
-        .method = "GET",
+    const struct hh_download d = {
         .url = url, /* no key: the link is signed */
+        .fd = fd,
         .max_bytes = CLI_DOWNLOAD_BYTES,
         .stall_ms = CLI_STALL_MS,
         .max_redirects = CLI_DOWNLOAD_REDIRECTS,
-        .to_fd = true,
-        .fd = fd,
-        .stop = c->stop,
+        .tries = 1, /* stdout cannot be rewound */
         .progress = c->tty ? on_progress : NULL,
-        .progress_arg = &line,
+        .arg = &line,
     };
-    int rc = net_http_request(c->http, &req, &resp, &err);
+    int rc = hh_download(&c->hc, &d, &resp, &err);
     if (line.shown)
         fprintf(stderr, "\r%*s\r", (int)line.shown, "");
     if (rc == ERR_STOPPED) {

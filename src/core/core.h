@@ -52,7 +52,7 @@
 /* An API key as presented by a client. */
 #define LIMIT_KEY_BYTES 256
 /* Output duration bounds of the API (seconds). */
-/* Largest input image and video a worker fetches (API.md s.3). */
+/* Largest input image and video a worker fetches (docs/api.md s.12). */
 #define LIMIT_IMAGE_BYTES  (20ll << 20)
 #define LIMIT_VIDEO_BYTES  (100ll << 20)
 #define LIMIT_DURATION_MIN 3

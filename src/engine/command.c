@@ -9,9 +9,9 @@
  * and keeps the tail of its stderr for messages. Exit 0 with a valid MP4 at
  * the output path is success; anything else is a failure. The stop flag
  * (deadline, shutdown) sends SIGTERM to the group, then SIGKILL after
- * COMMAND_KILL_GRACE_MS.
+ * ENGINE_KILL_GRACE_MS.
  */
-#include "engine.h"
+#include "proc.h"
 
 #include "../log/log.h"
 #include "../media/media.h"
@@ -21,7 +21,6 @@
 #include <jansson.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,64 +29,17 @@
 #include <time.h>
 #include <unistd.h>
 
-extern char **environ;
-
-#define CONTRACT_VERSION 1
-/* Time between SIGTERM and SIGKILL when a run must stop. */
-#define COMMAND_KILL_GRACE_MS 5000
 /* A stdout line longer than this is cut (and counted as garbage). */
 #define LINE_MAX_BYTES 4096
 /* Bytes of stdout read in all; past it the rest is drained and ignored. */
 #define STDOUT_MAX_BYTES (1 << 20)
-/* The tail of stderr kept for the failure message. */
-#define STDERR_TAIL 400
 /* How long output pipes may stay open after the program exited. */
 #define PIPE_LINGER_MS 1000
-/* Arguments of the command line. */
-#define ARGS_MAX 32
 
 struct command_engine {
     struct engine base;
-    char *argv[ARGS_MAX + 1];
+    char *argv[ENGINE_ARGS_MAX + 1];
 };
-
-/* Failure codes a program may name (API.md s.7); others become Algo. */
-static const int program_codes[] = {
-    ERR_ALGO,        ERR_DATA_INSPECTION,         ERR_INVALID_PARAMETER,
-    ERR_TIMEOUT,     ERR_UNSUPPORTED_FILE_FORMAT, ERR_INPUT_DOWNLOAD_FAILED,
-    ERR_INVALID_URL,
-};
-
-static char *job_json(const struct job *job, const struct job_inputs *in,
-                      const char *out_path)
-{
-    json_t *media = json_array();
-    for (size_t i = 0; i < job->n_media; i++) {
-        json_t *m = json_pack("{s:s, s:s}", "type",
-                              task_media_type_name(job->media[i].type), "url",
-                              job->media[i].url);
-        if (in && i < in->n && in->path[i])
-            json_object_set_new(m, "path", json_string(in->path[i]));
-        json_array_append_new(media, m);
-    }
-    json_t *params = json_pack("{s:i, s:s, s:i, s:b, s:I, s:s}", "resolution",
-                               job->resolution, "ratio", job->ratio, "duration",
-                               job->duration, "watermark", job->watermark,
-                               "seed", (json_int_t)job->seed, "audio_setting",
-                               job->audio_origin ? "origin" : "auto");
-    json_t *root = json_pack(
-        "{s:i, s:s, s:s, s:s?, s:o, s:o, s:s}", "version", CONTRACT_VERSION,
-        "model", job->model, "kind", task_kind_name(job->kind), "prompt",
-        job->prompt, "parameters", params, "media", media, "output", out_path);
-    if (job->extra) {
-        json_t *extra = json_loads(job->extra, 0, NULL);
-        if (extra)
-            json_object_set_new(root, "extra", extra);
-    }
-    char *s = json_dumps(root, JSON_COMPACT);
-    json_decref(root);
-    return s;
-}
 
 /* What the program said on stdout. */
 struct said {
@@ -117,10 +69,7 @@ static void said_line(struct said *s, const struct job_ctl *ctl)
             e ? json_string_value(json_object_get(e, "code")) : NULL;
         const char *msg =
             e ? json_string_value(json_object_get(e, "message")) : NULL;
-        s->error_code = ERR_ALGO;
-        for (size_t i = 0; code && i < ARRAY_LEN(program_codes); i++)
-            if (strcmp(code, err_code(program_codes[i])) == 0)
-                s->error_code = program_codes[i];
+        s->error_code = engine_program_code(code);
         snprintf(s->error_msg, sizeof(s->error_msg), "%s",
                  msg ? msg : "the engine reported an error");
         json_decref(e);
@@ -145,86 +94,9 @@ static void said_bytes(struct said *s, const char *p, size_t n,
     }
 }
 
-/* Keep the last STDERR_TAIL bytes seen, quotes and newlines blanked: one
- * memmove per read, whatever the program writes. */
-static void tail_bytes(char *tail, size_t *len, const char *p, size_t n)
-{
-    if (n > STDERR_TAIL) {
-        p += n - STDERR_TAIL;
-        n = STDERR_TAIL;
-    }
-    if (*len + n > STDERR_TAIL) {
-        size_t drop = *len + n - STDERR_TAIL;
-        memmove(tail, tail + drop, *len - drop);
-        *len -= drop;
-    }
-    for (size_t i = 0; i < n; i++)
-        tail[(*len)++] = p[i] == '\n' || p[i] == '"' ? ' ' : p[i];
-    tail[*len] = '\0';
-}
-
-static void set_nonblock(int fd)
-{
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-}
-
 static bool stop_set(const struct job_ctl *ctl)
 {
     return ctl && ctl->stop && atomic_load(ctl->stop);
-}
-
-/* Start the program with three pipes; 0 or ERR_ALGO. */
-static int spawn(struct command_engine *ce, pid_t *pid, int *in, int *out,
-                 int *errfd, struct errmsg *err)
-{
-    int pin[2] = { -1, -1 }, pout[2] = { -1, -1 }, perr[2] = { -1, -1 };
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    int ret = 0;
-    if (pipe2(pin, O_CLOEXEC) < 0 || pipe2(pout, O_CLOEXEC) < 0 ||
-        pipe2(perr, O_CLOEXEC) < 0) {
-        ret = errmsg_set(err, ERR_ALGO, "cannot create pipes: %s",
-                         strerror(errno));
-        goto out;
-    }
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, pin[0], 0);
-    posix_spawn_file_actions_adddup2(&fa, pout[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, perr[1], 2);
-    posix_spawnattr_init(&at);
-    /* Its own process group, so a stop reaches its children too; default
-     * signal dispositions and an empty mask (ours blocks SIGTERM). */
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setsigdefault(&at, &all);
-    posix_spawnattr_setpgroup(&at, 0);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP |
-                                      POSIX_SPAWN_SETSIGMASK |
-                                      POSIX_SPAWN_SETSIGDEF);
-    int rc = posix_spawn(pid, ce->argv[0], &fa, &at, ce->argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
-    if (rc != 0) {
-        ret = errmsg_set(err, ERR_ALGO, "cannot start the engine %s: %s",
-                         ce->argv[0], strerror(rc));
-        goto out;
-    }
-    *in = pin[1];
-    *out = pout[0];
-    *errfd = perr[0];
-    pin[1] = pout[0] = perr[0] = -1;
-out:
-    for (int i = 0; i < 2; i++) {
-        if (pin[i] >= 0)
-            close(pin[i]);
-        if (pout[i] >= 0)
-            close(pout[i]);
-        if (perr[i] >= 0)
-            close(perr[i]);
-    }
-    return ret;
 }
 
 static int command_run(struct engine *e, const struct job *job,
@@ -234,20 +106,17 @@ static int command_run(struct engine *e, const struct job *job,
 {
     struct command_engine *ce = container_of(e, struct command_engine, base);
     struct said *said = xcalloc(1, sizeof(*said));
-    char tail[STDERR_TAIL + 1] = "";
+    char tail[ENGINE_STDERR_TAIL + 1] = "";
     size_t tail_len = 0, sent = 0;
     int fin = -1, fout = -1, ferr = -1, status = 0, ret;
     pid_t pid = -1;
     int64_t term_at = 0;
-    char *doc = job_json(job, in, out_path);
+    char *doc = engine_job_json(job, in, out_path, NULL);
     size_t doc_len = strlen(doc);
 
     unlink(out_path);
-    if ((ret = spawn(ce, &pid, &fin, &fout, &ferr, err)) < 0)
+    if ((ret = engine_spawn(ce->argv, NULL, &pid, &fin, &fout, &ferr, err)) < 0)
         goto out;
-    set_nonblock(fin);
-    set_nonblock(fout);
-    set_nonblock(ferr);
     /* Until the program has exited and its output is read: a descendant
      * that keeps the pipes open (a background helper, a daemon outside
      * the group) holds them at most PIPE_LINGER_MS past the exit. */
@@ -277,7 +146,7 @@ static int command_run(struct engine *e, const struct job *job,
             kill(-pid, SIGTERM);
             term_at = now;
         }
-        if (!exited && term_at && now - term_at > COMMAND_KILL_GRACE_MS)
+        if (!exited && term_at && now - term_at > ENGINE_KILL_GRACE_MS)
             kill(-pid, SIGKILL);
         struct pollfd p[3] = { { .fd = fout, .events = POLLIN },
                                { .fd = ferr, .events = POLLIN },
@@ -313,7 +182,7 @@ static int command_run(struct engine *e, const struct job *job,
         if (ferr >= 0 && p[1].revents) {
             ssize_t n = read(ferr, b, sizeof(b));
             if (n > 0)
-                tail_bytes(tail, &tail_len, b, (size_t)n);
+                engine_tail_bytes(tail, &tail_len, b, (size_t)n);
             else if (n == 0 || errno != EAGAIN) {
                 close(ferr);
                 ferr = -1;
@@ -351,23 +220,8 @@ static int command_run(struct engine *e, const struct job *job,
                              WEXITSTATUS(status), tail_len ? ": " : "", tail);
         goto out;
     }
-    struct task_media_info info;
-    struct errmsg probe = { 0 };
-    if (access(out_path, F_OK) != 0) {
-        ret = errmsg_set(err, ERR_ALGO,
-                         "the engine exited 0 but wrote no video at the "
-                         "output path");
+    if ((ret = engine_output_check(job, out_path, res, err)) < 0)
         goto out;
-    }
-    if (media_probe_file(out_path, TASK_MEDIA_VIDEO, "the engine's output",
-                         &info, &probe) < 0) {
-        ret = errmsg_set(err, ERR_ALGO, "%s", errmsg_text(&probe));
-        goto out;
-    }
-    memset(&res->usage, 0, sizeof(res->usage));
-    res->usage.output_s = info.duration_s;
-    res->usage.sr = job->resolution;
-    snprintf(res->usage.ratio, sizeof(res->usage.ratio), "%s", job->ratio);
     if (ctl && ctl->progress)
         ctl->progress(ctl->arg, 100);
     if (said->garbage)
@@ -396,18 +250,7 @@ static int command_check(struct engine *e, const atomic_bool *stop,
 {
     (void)stop; /* a stat: nothing to give up */
     struct command_engine *ce = container_of(e, struct command_engine, base);
-    /* Clients read this (503): the program's name, not where it lives. */
-    const char *slash = strrchr(ce->argv[0], '/');
-    struct stat st;
-    int rc = stat(ce->argv[0], &st);
-    if (rc == 0 && !S_ISREG(st.st_mode))
-        errno = EISDIR;
-    if (rc < 0 || !S_ISREG(st.st_mode) || access(ce->argv[0], X_OK) < 0)
-        return errmsg_set(err, ERR_MODEL_UNAVAILABLE,
-                          "the engine program %.100s cannot be run on this "
-                          "node: %s",
-                          slash + 1, strerror(errno));
-    return 0;
+    return engine_program_check(ce->argv[0], err);
 }
 
 static void command_free(struct engine *e)
@@ -432,30 +275,8 @@ int engine_command_new(const char *cmdline, struct engine **out,
 {
     struct command_engine *ce = xcalloc(1, sizeof(*ce));
     ce->base.ops = &command_ops;
-    size_t n = 0;
-    const char *p = cmdline;
-    while (*p) {
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (!*p)
-            break;
-        const char *w = p;
-        while (*p && *p != ' ' && *p != '\t')
-            p++;
-        if (n == ARGS_MAX) {
-            command_free(&ce->base);
-            return errmsg_set(err, ERR_INVALID_PARAMETER,
-                              "engine command: more than %d words", ARGS_MAX);
-        }
-        ce->argv[n++] = xstrndup(w, (size_t)(p - w));
-    }
-    /* Whether the file is there and runs is the check's question (an API
-     * node names the render hosts' programs without having them). */
-    if (n == 0 || ce->argv[0][0] != '/') {
-        int rc = errmsg_set(err, ERR_INVALID_PARAMETER,
-                            "engine command: '%.200s' is not a program "
-                            "given by its absolute path",
-                            n ? ce->argv[0] : "");
+    int rc = engine_argv(cmdline, ce->argv, "command", err);
+    if (rc < 0) {
         command_free(&ce->base);
         return rc;
     }

@@ -23,6 +23,8 @@ int engine_new(const char *name, struct engine **out, struct errmsg *err)
         return engine_command_new(name + 8, out, err);
     if (name && strncmp(name, "upstream:", 9) == 0)
         return engine_upstream_new(name + 9, out, err);
+    if (name && strncmp(name, "resident:", 9) == 0)
+        return engine_resident_new(name + 9, out, err);
     for (size_t i = 0; i < ARRAY_LEN(engines); i++) {
         if (name && strcmp(engines[i].name, name) == 0) {
             *out = engines[i].make();
@@ -38,6 +40,7 @@ int engine_new(const char *name, struct engine **out, struct errmsg *err)
     int rc = errmsg_set(err, ERR_INVALID_PARAMETER,
                         "unknown engine '%.*s' (known: %s, "
                         "command:/path/to/program, "
+                        "resident:/path/to/program, "
                         "upstream:DIALECT BASE_URL key-env=VAR)",
                         n < 100 ? n : 100, name ? name : "", known.data);
     buf_fini(&known);
@@ -111,6 +114,20 @@ int engine_run(struct engine *e, const struct job *job,
     return rc;
 }
 
+int engine_configure(struct engine *e, int concurrency, const char *const *opts,
+                     size_t n, struct errmsg *err)
+{
+    if (e->ops->configure)
+        return e->ops->configure(e, concurrency, opts, n, err);
+    if (n == 0)
+        return 0;
+    size_t k = strcspn(opts[0], "=");
+    return errmsg_set(err, ERR_INVALID_PARAMETER,
+                      "unknown engine option '%.*s' (known for a %s "
+                      "engine: concurrency, deadline)",
+                      (int)(k < 60 ? k : 60), opts[0], e->ops->name);
+}
+
 bool engine_async(const struct engine *e)
 {
     return e->ops->start != NULL;
@@ -118,8 +135,14 @@ bool engine_async(const struct engine *e)
 
 int engine_capacity(struct engine *e, int configured)
 {
-    int n = e->ops->capacity ? e->ops->capacity(e, configured) : configured;
-    return n < 0 ? 0 : n;
+    if (e->ops->capacity)
+        return e->ops->capacity(e, configured);
+    return configured > 0 ? configured : -1;
+}
+
+bool engine_computes(const struct engine *e)
+{
+    return !e->ops->start || e->ops->computes;
 }
 
 int engine_start(struct engine *e, const struct job *job,

@@ -80,8 +80,11 @@ struct job_inputs {
 struct job_result {
     struct task_usage usage; /* success: billed seconds, SR, ratio (s.5) */
     /* Failure: a code to record exactly as it is (an upstream service's
-     * own, API.md s.7), with the message in *err; "": err_code(rc). */
+     * own, docs/api.md s.7.3), with the message in *err; "": err_code(rc). */
     char code[TASK_CODE_MAX];
+    /* Failure: not the task's fault but the engine's process dying under
+     * it; the worker tries the task again within the attempt limit. */
+    bool retry;
 };
 
 struct engine;
@@ -94,8 +97,8 @@ struct engine_ops {
     /*
      * Render `job` into a new MP4 file at `out_path`. Returns 0 and fills
      * *res, or a negative ERR_ code with a message in *err; task failure
-     * codes (API.md s.7): ERR_ALGO, ERR_TIMEOUT, ERR_STOPPED (stop flag),
-     * ERR_INPUT_DOWNLOAD_FAILED, ERR_INVALID_URL,
+     * codes (docs/api.md s.7.3): ERR_ALGO, ERR_TIMEOUT, ERR_STOPPED (stop
+     * flag), ERR_INPUT_DOWNLOAD_FAILED, ERR_INVALID_URL,
      * ERR_UNSUPPORTED_FILE_FORMAT, ERR_INVALID_PARAMETER.
      */
     int (*run)(struct engine *e, const struct job *job,
@@ -112,13 +115,26 @@ struct engine_ops {
     int (*start)(struct engine *e, const struct job *job,
                  const struct job_inputs *in, const char *out_path,
                  const struct job_ctl *ctl, struct errmsg *err);
+    /* An asynchronous backend whose jobs compute (a resident program)
+     * rather than only wait (a relay): at shutdown they get the grace, as
+     * renders do, instead of going back at once. */
+    bool computes;
     /*
      * Optional. Tasks the instance takes at once in this process now,
-     * given engine.NAME.concurrency (`configured`, 0 when not set); 0 is
-     * no limit but the worker's render threads. NULL: `configured`. May
-     * change over time (a resident engine counts its ready copies).
+     * given engine.NAME.concurrency (`configured`, 0 when not set); -1
+     * is no limit but the worker's render threads, 0 none now. NULL:
+     * `configured`, or no limit when it is 0. May change over time (a
+     * resident engine counts its ready copies).
      */
     int (*capacity)(struct engine *e, int configured);
+    /*
+     * Optional. The engine.NAME.* lines beside the spec, once, before any
+     * job: the concurrency (0: not set) and the options route/ does not
+     * know itself (opts[i] is "key=value"); 0, or ERR_INVALID_PARAMETER
+     * naming the option. NULL: any such option is refused.
+     */
+    int (*configure)(struct engine *e, int concurrency, const char *const *opts,
+                     size_t n, struct errmsg *err);
     /*
      * Optional (NULL: always able). Whether the engine can take work now,
      * e.g. its upstream answers and accepts the key: 0, or
@@ -156,9 +172,14 @@ int engine_run(struct engine *e, const struct job *job,
                const struct job_inputs *in, const char *out_path,
                const struct job_ctl *ctl, struct job_result *res,
                struct errmsg *err);
+/* engine_ops.configure; without it, an option is an error naming it. */
+int engine_configure(struct engine *e, int concurrency, const char *const *opts,
+                     size_t n, struct errmsg *err);
+/* Whether its asynchronous jobs compute (engine_ops.computes). */
+bool engine_computes(const struct engine *e);
 /* Whether the backend is asynchronous (engine_ops.start). */
 bool engine_async(const struct engine *e);
-/* Tasks it takes at once now (engine_ops.capacity); 0: no limit. */
+/* Tasks it takes at once now (engine_ops.capacity); -1: no limit. */
 int engine_capacity(struct engine *e, int configured);
 /* Start a job on an asynchronous backend (see engine_ops.start), after
  * the same input checks as engine_run (on the caller's thread): 0 when
@@ -178,6 +199,8 @@ struct engine *engine_sandbox_new(void);
 int engine_command_new(const char *cmdline, struct engine **out,
                        struct errmsg *err);
 int engine_upstream_new(const char *args, struct engine **out,
+                        struct errmsg *err);
+int engine_resident_new(const char *cmdline, struct engine **out,
                         struct errmsg *err);
 
 #endif

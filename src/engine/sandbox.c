@@ -420,7 +420,7 @@ static void synth_render(struct synth *s, int16_t *pcm, int n)
 
 /* Samples one frame lasts. */
 #define FRAME_SAMPLES (MEDIA_AUDIO_RATE / MEDIA_FPS)
-/* An input video is used up to this long (API.md section 4). */
+/* An input video is used up to this long (docs/api.md s.4). */
 #define EDIT_MAX_S 15
 /* Reference tiles over an edited video: at most this many. */
 #define EDIT_TILES_MAX 5
@@ -595,7 +595,7 @@ static int i2v_setup(struct render *r, struct errmsg *err)
     r->zoom_q16 = 65536 + rnd(&st, 6554, 11796);
     r->focus_x = rnd(&st, r->width / 4, r->width * 3 / 4);
     r->focus_y = rnd(&st, r->height / 4, r->height * 3 / 4);
-    /* usage.ratio is for t2v and r2v only (API.md section 5). */
+    /* usage.ratio is for t2v and r2v only (docs/api.md s.5). */
     usage_generated(r, "");
     return 0;
 }

@@ -13,10 +13,10 @@
  */
 #include "engine.h"
 
+#include "../hh/hh.h"
 #include "../limit/limit.h"
 #include "../log/log.h"
 #include "../media/media.h"
-#include "../net/net.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,41 +25,31 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <unistd.h>
 
-/* An answer of the upstream API (a task, an error): a few KiB in truth. */
-#define UPSTREAM_JSON_BYTES (1 << 20)
 /* The largest video a relay downloads (a 15 s 1080p render is ~30 MB). */
 #define UPSTREAM_VIDEO_BYTES (1ll << 30)
 /* Retries of a submit after a 5xx or a network error (then it fails). */
 #define UPSTREAM_SUBMIT_RETRIES 5
 /* Tries of the video download (network errors, 5xx). */
 #define UPSTREAM_DOWNLOAD_TRIES 3
+/* Redirects the video link may take. */
+#define UPSTREAM_DOWNLOAD_REDIRECTS 3
 /* Longest wait a Retry-After may ask of us; the deadline bounds the rest. */
 #define UPSTREAM_RETRY_AFTER_MAX_MS 60000
 /* Time limit of check()'s request. */
 #define UPSTREAM_CHECK_TIMEOUT_MS 3000
-/* Longest sleep between two looks at the stop flag. */
-#define UPSTREAM_NAP_SLICE_MS 100
-/* An upstream task id: a uuid in practice; URL-safe characters only. */
-#define UPSTREAM_ID_MAX 128
-/* Bytes of an upstream's error message carried into ours. */
-#define UPSTREAM_SAY_MAX 300
 /* Option words of one engine spec. */
 #define UPSTREAM_WORDS_MAX 16
 /* The task id check() asks for: valid, and never a real task. */
 #define UPSTREAM_CHECK_ID "00000000-0000-0000-0000-000000000000"
 
-enum upstream_dialect { UPSTREAM_DASHSCOPE, UPSTREAM_TTAPI };
-
 struct upstream_engine {
     struct engine base;
-    enum upstream_dialect dialect;
-    char *root;  /* base URL + "/happyhorse" for ttapi; no trailing '/' */
-    char *auth;  /* the auth header line; holds the key: never shown */
-    char *shown; /* how messages name the upstream: its dialect, never its
-                    address (task messages and 503s reach clients) */
+    struct hh_endpoint ep;   /* root and key header; the key never shown */
+    const char *shown;       /* how messages name the upstream: its dialect,
+                                never its address (task messages and 503s
+                                reach clients) */
     struct limit_rate *rate; /* shared by every run: thread-safe */
     double rate_per_s;
     int64_t poll_ms, poll_max_ms, timeout_ms;
@@ -71,11 +61,14 @@ struct run {
     const struct job *job;
     const struct job_ctl *ctl;
     struct net_http *http;
-    int last_pct; /* the progress last reported; -1: none */
+    struct hh_client hc;
+    const char *task_id; /* paddock's, for log lines ("-" when none) */
+    const char *id;      /* the upstream's, once known */
+    int last_pct;        /* the progress last reported; -1: none */
 };
 
-/* Failure codes an upstream may name that paddock also knows (API.md
- * s.7); the code itself is recorded as given either way. */
+/* Failure codes an upstream may name that paddock also knows (docs/api.md
+ * s.7.3); the code itself is recorded as given either way. */
 static const int known_codes[] = {
     ERR_ALGO,        ERR_DATA_INSPECTION,         ERR_INVALID_PARAMETER,
     ERR_TIMEOUT,     ERR_UNSUPPORTED_FILE_FORMAT, ERR_INPUT_DOWNLOAD_FAILED,
@@ -84,44 +77,25 @@ static const int known_codes[] = {
 
 /* ------------------------------------------------------------ helpers */
 
-static bool stopped(const struct job_ctl *ctl)
+/* Wait for a token of the engine's bucket (the client's pace, before
+ * every request of a run); false when stopped first. */
+static bool take_token(void *arg)
 {
-    return ctl && ctl->stop && atomic_load(ctl->stop);
-}
-
-/* Sleep `ms` in slices, watching the stop flag; false when it was set. */
-static bool nap(const struct job_ctl *ctl, int64_t ms)
-{
-    int64_t end = clock_mono_ms() + ms;
-    for (;;) {
-        if (stopped(ctl))
-            return false;
-        int64_t left = end - clock_mono_ms();
-        if (left <= 0)
-            return true;
-        if (left > UPSTREAM_NAP_SLICE_MS)
-            left = UPSTREAM_NAP_SLICE_MS;
-        struct timespec ts = { left / 1000, (long)(left % 1000) * 1000000L };
-        nanosleep(&ts, NULL);
-    }
-}
-
-/* Wait for a token of the engine's bucket; false when stopped first. */
-static bool take_token(struct upstream_engine *ue, const struct job_ctl *ctl)
-{
-    int64_t step = (int64_t)(1000.0 / ue->rate_per_s);
+    struct run *r = arg;
+    const atomic_bool *stop = r->ctl ? r->ctl->stop : NULL;
+    int64_t step = (int64_t)(1000.0 / r->ue->rate_per_s);
     if (step < 1)
         step = 1;
-    if (step > UPSTREAM_NAP_SLICE_MS)
-        step = UPSTREAM_NAP_SLICE_MS;
+    if (step > HH_NAP_SLICE_MS)
+        step = HH_NAP_SLICE_MS;
     for (;;) {
         int retry_s;
-        if (stopped(ctl))
+        if (stop && atomic_load(stop))
             return false;
-        if (limit_rate_take(ue->rate, "upstream", clock_mono_ms(), &retry_s) ==
-            0)
+        if (limit_rate_take(r->ue->rate, "upstream", clock_mono_ms(),
+                            &retry_s) == 0)
             return true;
-        if (!nap(ctl, step))
+        if (!hh_nap(stop, step))
             return false;
     }
 }
@@ -149,54 +123,6 @@ static int stop_error(struct errmsg *err)
     return errmsg_set(err, ERR_STOPPED, "the relay was stopped");
 }
 
-/* The task fields of an answer: "output" (DashScope and paddock), or a
- * TTAPI-style {"data": {...}} wrapper; NULL when there are none. */
-static json_t *output_of(json_t *root)
-{
-    json_t *out = json_object_get(root, "output");
-    if (json_is_object(out))
-        return out;
-    json_t *data = json_object_get(root, "data");
-    if (!json_is_object(data))
-        return NULL;
-    out = json_object_get(data, "output");
-    return json_is_object(out) ? out : data;
-}
-
-static const char *jstr(json_t *obj, const char *name)
-{
-    json_t *v = obj ? json_object_get(obj, name) : NULL;
-    return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-/* An upstream API code we can record: 1..TASK_CODE_MAX-1 bytes of
- * printable ASCII without blanks ("InvalidParameter"). */
-static bool code_ok(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n >= TASK_CODE_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (s[i] <= ' ' || s[i] > '~')
-            return false;
-    return true;
-}
-
-/* An upstream task id we can put in a URL path and store as the ref. */
-static bool id_ok(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > UPSTREAM_ID_MAX || n >= TASK_REF_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'))
-            return false;
-    }
-    return true;
-}
-
 /* The paddock error that stands for an upstream's failure code. */
 static int code_error(const char *code)
 {
@@ -207,81 +133,18 @@ static int code_error(const char *code)
     return ERR_ALGO;
 }
 
-/* "HTTP 401 InvalidApiKey: Invalid API-key provided." from an answer. */
-static void say_answer(const struct net_http_resp *resp, json_t *json,
-                       char *out, size_t size)
+/* 401/403: the upstream refused our key (which no message shows). */
+static int key_refused(struct run *r, const struct hh_answer *a,
+                       struct errmsg *err)
 {
-    const char *code = jstr(json, "code");
-    const char *msg = jstr(json, "message");
-    if (!code_ok(code))
-        code = NULL;
-    snprintf(out, size, "HTTP %ld%s%s%s%.*s", resp->status, code ? " " : "",
-             code ? code : "", msg ? ": " : "", UPSTREAM_SAY_MAX,
-             msg ? msg : "");
+    char said[HH_SAY_MAX + 64];
+    hh_say(a, said, sizeof(said));
+    return errmsg_set(err, ERR_ALGO,
+                      "the upstream %s refused paddock's key (%s)",
+                      r->ue->shown, said);
 }
 
 /* --------------------------------------------------------- the calls */
-
-/*
- * One request to the upstream API at root + path, after a token of the
- * bucket. 0 when an answer arrived (any status; *json is the body when it
- * is a JSON object, else NULL), ERR_STOPPED, or net_http's error (ERR_IO
- * and the like) with a message naming the method and scheme://host/path.
- */
-static int api_call(struct run *r, const char *method, const char *path,
-                    const char *body, int64_t timeout_ms,
-                    struct net_http_resp *resp, json_t **json,
-                    struct errmsg *err)
-{
-    struct upstream_engine *ue = r->ue;
-    const struct job_ctl *ctl = r->ctl;
-    const char *headers[6];
-    size_t n = 0;
-    char idem[LIMIT_TASK_ID + 32];
-
-    *json = NULL;
-    memset(resp, 0, sizeof(*resp));
-    if (!take_token(ue, ctl))
-        return stop_error(err);
-    headers[n++] = ue->auth;
-    headers[n++] = "Accept: application/json";
-    if (body) {
-        headers[n++] = "Content-Type: application/json";
-        if (ue->dialect == UPSTREAM_DASHSCOPE)
-            headers[n++] = "X-DashScope-Async: enable";
-        /* A retried submit (this run's, or a later attempt's after a crash
-         * before save_ref) must find the first upstream task again. */
-        if (ctl && ctl->task_id && ctl->task_id[0]) {
-            snprintf(idem, sizeof(idem), "Idempotency-Key: %.*s", LIMIT_TASK_ID,
-                     ctl->task_id);
-            headers[n++] = idem;
-        }
-    }
-    char *url = xasprintf("%s%s", ue->root, path);
-    struct net_http_req req = {
-        .method = method,
-        .url = url,
-        .headers = headers,
-        .n_headers = n,
-        .body = body,
-        .body_len = body ? strlen(body) : 0,
-        .max_bytes = UPSTREAM_JSON_BYTES,
-        .timeout_ms = timeout_ms,
-        .stop = ctl ? ctl->stop : NULL,
-    };
-    int rc = net_http_request(r->http, &req, resp, err);
-    free(url);
-    if (rc < 0)
-        return rc;
-    json_t *j = json_loadb(resp->body.data ? resp->body.data : "",
-                           resp->body.len, 0, NULL);
-    if (j && !json_is_object(j)) {
-        json_decref(j);
-        j = NULL;
-    }
-    *json = j;
-    return 0;
-}
 
 /* The submit body: the job's fields, then its pass-through extras in the
  * groups where they came from, never over a field set here. */
@@ -327,6 +190,16 @@ static char *submit_body(const struct job *job)
     return text;
 }
 
+static void submit_retried(void *arg, int rc, const struct errmsg *e,
+                           const struct hh_answer *a, int64_t wait_ms)
+{
+    struct run *r = arg;
+    (void)rc, (void)e;
+    log_warn("upstream submit retried",
+             "task_id=%s upstream=%s status=%ld wait_ms=%lld", r->task_id,
+             r->ue->shown, a ? a->status : 0L, (long long)wait_ms);
+}
+
 /*
  * Submit the job; 0 with the upstream task id in id[], or a failure. The
  * rule (docs/engines.md): a 429 waits Retry-After (at most a minute) or,
@@ -335,89 +208,67 @@ static char *submit_body(const struct job *job)
  * times after 1, 2, 4, 8, 16 poll intervals, then the run fails; 401/403
  * and every other answer end the run at once.
  */
-static int submit(struct run *r, char id[UPSTREAM_ID_MAX + 1],
-                  struct job_result *res, struct errmsg *err)
+static int submit(struct run *r, char id[HH_ID_MAX + 1], struct job_result *res,
+                  struct errmsg *err)
 {
     struct upstream_engine *ue = r->ue;
+    const struct job_ctl *ctl = r->ctl;
+    const struct hh_retry retry = {
+        .unit_ms = ue->poll_ms,
+        .throttled = HH_FOREVER,
+        .transient = UPSTREAM_SUBMIT_RETRIES,
+        .retry_after_max_ms = UPSTREAM_RETRY_AFTER_MAX_MS,
+        .on_retry = submit_retried,
+        .arg = r,
+    };
+    struct hh_answer a;
+    struct hh_task t;
+    struct errmsg e = { 0 };
+    char said[HH_SAY_MAX + 64];
     char *body = submit_body(r->job);
-    const char *path = "/api/v1/services/aigc/video-generation/video-synthesis";
-    int retries = 0, throttled = 0, ret;
-    char said[UPSTREAM_SAY_MAX + 64];
+    int ret = 0;
 
     if (!body)
         return errmsg_set(err, ERR_INTERNAL, "cannot write the submit body");
-    for (;;) {
-        struct net_http_resp resp;
-        json_t *json = NULL;
-        struct errmsg e = { 0 };
-        int rc =
-            api_call(r, "POST", path, body, ue->timeout_ms, &resp, &json, &e);
-        int64_t wait = -1;
-        /* poll x 1, 2, 4, 8, 16 */
-        int64_t backoff = ue->poll_ms << (retries < 4 ? retries : 4);
-        ret = 0;
-        if (rc == ERR_STOPPED) {
-            ret = stop_error(err);
-        } else if (rc < 0) {
-            if (retries++ < UPSTREAM_SUBMIT_RETRIES)
-                wait = backoff;
-            else
-                ret = errmsg_set(err, ERR_ALGO, "upstream %s unreachable: %s",
-                                 ue->shown, net_reason(&e));
-        } else if (resp.status == 200) {
-            const char *tid = jstr(output_of(json), "task_id");
-            if (id_ok(tid))
-                snprintf(id, UPSTREAM_ID_MAX + 1, "%s", tid);
-            else
-                ret = errmsg_set(err, ERR_ALGO,
-                                 "upstream %s accepted the task but its "
-                                 "answer has no usable output.task_id",
-                                 ue->shown);
-        } else if (resp.status == 429) {
-            int k = throttled < 4 ? throttled : 4;
-            throttled++;
-            wait = resp.retry_after_s >= 0 ? (int64_t)resp.retry_after_s * 1000
-                                           : ue->poll_ms << k;
-            if (wait > UPSTREAM_RETRY_AFTER_MAX_MS)
-                wait = UPSTREAM_RETRY_AFTER_MAX_MS;
-        } else if (resp.status >= 500) {
-            say_answer(&resp, json, said, sizeof(said));
-            if (retries++ < UPSTREAM_SUBMIT_RETRIES)
-                wait = backoff;
-            else
-                ret = errmsg_set(err, ERR_ALGO, "upstream %s answered %s",
-                                 ue->shown, said);
-        } else if (resp.status == 401 || resp.status == 403) {
-            say_answer(&resp, json, said, sizeof(said));
-            ret = errmsg_set(err, ERR_ALGO,
-                             "the upstream %s refused paddock's key (%s)",
-                             ue->shown, said);
-        } else if (resp.status >= 400 && code_ok(jstr(json, "code"))) {
-            /* The upstream refused the request itself: its verdict. */
-            const char *code = jstr(json, "code");
-            const char *msg = jstr(json, "message");
-            snprintf(res->code, sizeof(res->code), "%s", code);
-            ret = errmsg_set(err, code_error(code), "%s",
-                             msg ? msg : "the upstream refused the task");
-        } else {
-            say_answer(&resp, json, said, sizeof(said));
-            ret = errmsg_set(err, ERR_ALGO, "upstream %s refused the task (%s)",
-                             ue->shown, said);
-        }
-        json_decref(json);
-        net_http_resp_fini(&resp);
-        if (ret < 0 || wait < 0)
-            break;
-        log_warn("upstream submit retried",
-                 "task_id=%s upstream=%s status=%ld wait_ms=%lld",
-                 r->ctl && r->ctl->task_id ? r->ctl->task_id : "-", ue->shown,
-                 rc < 0 ? 0L : resp.status, (long long)wait);
-        if (!nap(r->ctl, wait)) {
-            ret = stop_error(err);
-            break;
-        }
-    }
+    /* A retried submit (this run's, or a later attempt's after a crash
+     * before save_ref) must find the first upstream task again. */
+    int rc =
+        hh_submit(&r->hc, body, strlen(body),
+                  ctl && ctl->task_id ? ctl->task_id : NULL, &retry, &a, &e);
     free(body);
+    hh_task_read(&a, &t);
+    const char *code = hh_jstr(a.json, "code");
+    if (rc == ERR_STOPPED) {
+        ret = stop_error(err);
+    } else if (rc < 0) {
+        ret = errmsg_set(err, ERR_ALGO, "upstream %s unreachable: %s",
+                         ue->shown, net_reason(&e));
+    } else if (a.status == 200) {
+        if (t.task_id)
+            snprintf(id, HH_ID_MAX + 1, "%s", t.task_id);
+        else
+            ret = errmsg_set(err, ERR_ALGO,
+                             "upstream %s accepted the task but its "
+                             "answer has no usable output.task_id",
+                             ue->shown);
+    } else if (a.status >= 500) {
+        hh_say(&a, said, sizeof(said));
+        ret = errmsg_set(err, ERR_ALGO, "upstream %s answered %s", ue->shown,
+                         said);
+    } else if (a.status == 401 || a.status == 403) {
+        ret = key_refused(r, &a, err);
+    } else if (a.status >= 400 && hh_code_ok(code)) {
+        /* The upstream refused the request itself: its verdict. */
+        const char *msg = hh_jstr(a.json, "message");
+        snprintf(res->code, sizeof(res->code), "%s", code);
+        ret = errmsg_set(err, code_error(code), "%s",
+                         msg ? msg : "the upstream refused the task");
+    } else {
+        hh_say(&a, said, sizeof(said));
+        ret = errmsg_set(err, ERR_ALGO, "upstream %s refused the task (%s)",
+                         ue->shown, said);
+    }
+    hh_answer_fini(&a);
     return ret;
 }
 
@@ -437,106 +288,70 @@ static int save_ref(struct run *r, const char *id, struct errmsg *err)
                       "the upstream task id could not be saved");
 }
 
+static void download_failed(void *arg, int attempt, int rc, long status)
+{
+    struct run *r = arg;
+    log_warn("upstream video download failed",
+             "task_id=%s attempt=%d status=%ld error=%s", r->task_id, attempt,
+             status, rc < 0 ? err_name(rc) : "-");
+}
+
 /* The download of the finished video into out_path, no auth header sent
  * (the link may point elsewhere than the API), through the bucket too. */
 static int download(struct run *r, const char *url, const char *out_path,
                     struct errmsg *err)
 {
-    struct upstream_engine *ue = r->ue;
-    const struct job_ctl *ctl = r->ctl;
-    int64_t backoff = ue->poll_ms;
+    struct net_http_resp resp;
+    struct errmsg e = { 0 };
     int ret = 0;
     int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return errmsg_set(err, ERR_IO, "cannot create the output file: %s",
                           strerror(errno));
-    for (int attempt = 1;; attempt++) {
-        struct net_http_resp resp;
-        struct errmsg e = { 0 };
-        if (ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) < 0) {
-            ret = errmsg_set(err, ERR_IO, "cannot rewrite the output file: %s",
-                             strerror(errno));
-            break;
-        }
-        if (!take_token(ue, ctl)) {
-            ret = stop_error(err);
-            break;
-        }
-        struct net_http_req req = {
-            .method = "GET",
-            .url = url,
-            .max_bytes = UPSTREAM_VIDEO_BYTES,
-            .stall_ms = ue->timeout_ms,
-            .max_redirects = 3,
-            .to_fd = true,
-            .fd = fd,
-            .stop = ctl ? ctl->stop : NULL,
-        };
-        int rc = net_http_request(r->http, &req, &resp, &e);
-        long status = resp.status;
-        net_http_resp_fini(&resp);
-        if (rc == 0 && status >= 200 && status <= 299)
-            break;
-        /* e names the link's host and path: kept out of every message. */
-        if (rc == ERR_STOPPED) {
-            ret = stop_error(err);
-            break;
-        }
-        if (rc == ERR_TOO_LARGE) {
-            ret = errmsg_set(err, ERR_ALGO,
-                             "the upstream's video is larger than %lld MiB",
-                             UPSTREAM_VIDEO_BYTES >> 20);
-            break;
-        }
-        bool again =
-            rc == ERR_IO || (rc == 0 && (status >= 500 || status == 429));
-        log_warn("upstream video download failed",
-                 "task_id=%s attempt=%d status=%ld error=%s",
-                 ctl && ctl->task_id ? ctl->task_id : "-", attempt, status,
-                 rc < 0 ? err_name(rc) : "-");
-        if (!again || attempt == UPSTREAM_DOWNLOAD_TRIES) {
-            if (rc < 0)
-                ret = errmsg_set(err, ERR_ALGO,
-                                 "the upstream's video could not be "
-                                 "downloaded (no complete answer)");
-            else
-                ret = errmsg_set(err, ERR_ALGO,
-                                 "the upstream's video could not be "
-                                 "downloaded (HTTP %ld)",
-                                 status);
-            break;
-        }
-        if (!nap(ctl, backoff)) {
-            ret = stop_error(err);
-            break;
-        }
-        backoff *= 2;
-    }
+    const struct hh_download d = {
+        .url = url,
+        .fd = fd,
+        .max_bytes = UPSTREAM_VIDEO_BYTES,
+        .stall_ms = r->ue->timeout_ms,
+        .max_redirects = UPSTREAM_DOWNLOAD_REDIRECTS,
+        .tries = UPSTREAM_DOWNLOAD_TRIES,
+        .backoff_ms = r->ue->poll_ms,
+        .on_fail = download_failed,
+        .arg = r,
+    };
+    int rc = hh_download(&r->hc, &d, &resp, &e);
+    /* e names the link's host and path: kept out of every message. */
+    if (rc == ERR_STOPPED)
+        ret = stop_error(err);
+    else if (rc == ERR_TOO_LARGE)
+        ret = errmsg_set(err, ERR_ALGO,
+                         "the upstream's video is larger than %lld MiB",
+                         UPSTREAM_VIDEO_BYTES >> 20);
+    else if (rc < 0)
+        ret = errmsg_set(err, ERR_ALGO,
+                         "the upstream's video could not be downloaded (no "
+                         "complete answer)");
+    else if (resp.status != 200)
+        ret = errmsg_set(err, ERR_ALGO,
+                         "the upstream's video could not be downloaded "
+                         "(HTTP %ld)",
+                         resp.status);
+    net_http_resp_fini(&resp);
     close(fd);
     return ret;
 }
 
-/* A number member of `obj`, or `dflt`. */
-static double jnum(json_t *obj, const char *name, double dflt)
-{
-    json_t *v = obj ? json_object_get(obj, name) : NULL;
-    return json_is_number(v) ? json_number_value(v) : dflt;
-}
-
 /* SUCCEEDED upstream: fetch, check and bill the video. */
-static int finish(struct run *r, const char *id, json_t *root, json_t *output,
-                  const char *out_path, struct job_result *res,
-                  struct errmsg *err)
+static int finish(struct run *r, const struct hh_task *t, const char *out_path,
+                  struct job_result *res, struct errmsg *err)
 {
     const struct job *job = r->job;
-    const char *url = jstr(output, "video_url");
-    if (!url || (strncasecmp(url, "http://", 7) != 0 &&
-                 strncasecmp(url, "https://", 8) != 0))
+    if (!t->video_url)
         return errmsg_set(err, ERR_ALGO,
                           "the upstream task %s SUCCEEDED without an http(s) "
                           "output.video_url",
-                          id);
-    int rc = download(r, url, out_path, err);
+                          r->id);
+    int rc = download(r, t->video_url, out_path, err);
     if (rc < 0)
         return rc;
     struct task_media_info info;
@@ -545,137 +360,100 @@ static int finish(struct run *r, const char *id, json_t *root, json_t *output,
                          &info, &probe) < 0)
         return errmsg_set(err, ERR_ALGO, "%s", errmsg_text(&probe));
 
-    json_t *usage = json_object_get(root, "usage");
-    if (!json_is_object(usage))
-        usage = json_object_get(output, "usage");
+    const struct hh_usage *got = &t->usage;
     struct task_usage *u = &res->usage;
     memset(u, 0, sizeof(*u));
-    u->output_s = jnum(usage, "output_video_duration",
-                       jnum(usage, "duration", info.duration_s));
-    u->input_s = jnum(usage, "input_video_duration", 0);
-    if (!(u->output_s >= 0 && u->output_s <= 3600))
-        u->output_s = info.duration_s;
-    if (!(u->input_s >= 0 && u->input_s <= 3600))
-        u->input_s = 0;
-    double sr = jnum(usage, "SR", 0);
-    u->sr = sr == 480 || sr == 720 || sr == 1080 ? (int)sr : job->resolution;
-    const char *ratio = jstr(usage, "ratio");
+    u->output_s = got->output_s >= 0 ? got->output_s : info.duration_s;
+    u->input_s = got->input_s >= 0 ? got->input_s : 0;
+    u->sr = got->sr ? got->sr : job->resolution;
     snprintf(u->ratio, sizeof(u->ratio), "%s",
-             ratio && strlen(ratio) < sizeof(u->ratio) ? ratio : job->ratio);
+             got->ratio[0] ? got->ratio : job->ratio);
     if (r->ctl && r->ctl->progress)
         r->ctl->progress(r->ctl->arg, 100);
     return 0;
 }
 
+/* What a look at the upstream task tells the run on the way: progress,
+ * and log lines for the looks that failed. */
+static void on_poll(void *arg, const struct hh_poll *p)
+{
+    struct run *r = arg;
+    const struct job_ctl *ctl = r->ctl;
+    if (p->rc < 0) {
+        log_warn("upstream poll failed",
+                 "task_id=%s upstream_task_id=%s error=%s", r->task_id, r->id,
+                 err_name(p->rc));
+    } else if (!p->task) {
+        if (p->delay_ms >= 0) /* it ends the run otherwise: said there */
+            log_warn("upstream poll failed",
+                     "task_id=%s upstream_task_id=%s status=%ld", r->task_id,
+                     r->id, p->a->status);
+    } else if (p->task->status == HH_OTHER) { /* look again later */
+        log_warn("upstream task status unknown to paddock",
+                 "task_id=%s upstream_task_id=%s status=%s", r->task_id, r->id,
+                 p->task->status_text);
+    } else if (!hh_status_terminal(p->task->status) && p->task->progress >= 0 &&
+               ctl && ctl->progress) {
+        int pct = p->task->progress > 99 ? 99 : p->task->progress;
+        if (pct != r->last_pct) {
+            r->last_pct = pct;
+            ctl->progress(ctl->arg, pct);
+        }
+    }
+}
+
 /*
- * Poll the upstream task `id` to its end: intervals from poll to poll-max
+ * Poll the upstream task to its end: intervals from poll to poll-max
  * (x1.5 each), network errors, 5xx and 429 only delay the next look (the
- * worker's deadline bounds the run). `now`: look once before the first
- * sleep (a resumed task may be finished already).
+ * worker's deadline bounds the run). `resumed`: look once before the first
+ * sleep (the task may be finished already).
  */
-static int follow(struct run *r, const char *id, bool now, const char *out_path,
+static int follow(struct run *r, bool resumed, const char *out_path,
                   struct job_result *res, struct errmsg *err)
 {
     struct upstream_engine *ue = r->ue;
-    const struct job_ctl *ctl = r->ctl;
-    char path[UPSTREAM_ID_MAX + 32];
-    int64_t interval = ue->poll_ms;
-    char said[UPSTREAM_SAY_MAX + 64];
+    const struct hh_wait w = {
+        .poll_ms = ue->poll_ms,
+        .poll_max_ms = ue->poll_max_ms,
+        .retry_after_max_ms = UPSTREAM_RETRY_AFTER_MAX_MS,
+        .just_submitted = !resumed,
+        .transient_max = HH_FOREVER,
+        .on_poll = on_poll,
+        .arg = r,
+    };
+    struct hh_answer a;
+    struct hh_task t;
+    struct errmsg e = { 0 };
+    char said[HH_SAY_MAX + 64];
+    int ret;
 
-    snprintf(path, sizeof(path), "/api/v1/tasks/%s", id);
-    for (;;) {
-        if (!now && !nap(ctl, interval))
-            return stop_error(err);
-        now = false;
-        if (interval < ue->poll_max_ms) {
-            interval = interval + interval / 2;
-            if (interval > ue->poll_max_ms)
-                interval = ue->poll_max_ms;
-        }
-        struct net_http_resp resp;
-        json_t *json = NULL;
-        struct errmsg e = { 0 };
-        int rc =
-            api_call(r, "GET", path, NULL, ue->timeout_ms, &resp, &json, &e);
-        int ret = 1; /* 1: keep polling */
-        json_t *output = output_of(json);
-        const char *st = jstr(output, "task_status");
-        if (!st)
-            st = jstr(output, "status");
-        if (rc == ERR_STOPPED) {
-            ret = stop_error(err);
-        } else if (rc < 0) {
-            log_warn("upstream poll failed",
-                     "task_id=%s upstream_task_id=%s error=%s",
-                     ctl && ctl->task_id ? ctl->task_id : "-", id,
-                     err_name(rc));
-        } else if (resp.status >= 500 || resp.status == 429 ||
-                   (resp.status == 200 && !st)) {
-            log_warn("upstream poll failed",
-                     "task_id=%s upstream_task_id=%s status=%ld",
-                     ctl && ctl->task_id ? ctl->task_id : "-", id, resp.status);
-            /* Retry-After only ever lengthens the next wait. */
-            if (resp.retry_after_s > 0 &&
-                (int64_t)resp.retry_after_s * 1000 > interval) {
-                int64_t ra = (int64_t)resp.retry_after_s * 1000;
-                interval = ra < UPSTREAM_RETRY_AFTER_MAX_MS
-                               ? ra
-                               : UPSTREAM_RETRY_AFTER_MAX_MS;
-            }
-        } else if (resp.status == 401 || resp.status == 403) {
-            say_answer(&resp, json, said, sizeof(said));
-            ret = errmsg_set(err, ERR_ALGO,
-                             "the upstream %s refused paddock's key (%s)",
-                             ue->shown, said);
-        } else if (resp.status != 200) {
-            say_answer(&resp, json, said, sizeof(said));
-            ret = errmsg_set(err, ERR_ALGO,
-                             "upstream %s answered %s about task %s", ue->shown,
-                             said, id);
-        } else if (strcmp(st, "PENDING") == 0 || strcmp(st, "RUNNING") == 0) {
-            json_t *p = json_object_get(output, "progress");
-            if (json_is_number(p) && ctl && ctl->progress) {
-                double v = json_number_value(p);
-                int pct = v >= 99 ? 99 : v <= 0 ? 0 : (int)v;
-                if (pct != r->last_pct) {
-                    r->last_pct = pct;
-                    ctl->progress(ctl->arg, pct);
-                }
-            }
-        } else if (strcmp(st, "SUCCEEDED") == 0) {
-            ret = finish(r, id, json, output, out_path, res, err);
-        } else if (strcmp(st, "FAILED") == 0) {
-            const char *code = jstr(output, "code");
-            const char *msg = jstr(output, "message");
-            if (code_ok(code))
-                snprintf(res->code, sizeof(res->code), "%s", code);
-            else
-                code = NULL;
-            ret = errmsg_set(err, code_error(code), "%s",
-                             msg ? msg : "the upstream task failed");
-        } else if (strcmp(st, "CANCELED") == 0) {
-            ret =
-                errmsg_set(err, ERR_ALGO, "the upstream canceled task %s", id);
-        } else if (strcmp(st, "UNKNOWN") == 0) {
-            ret = errmsg_set(err, ERR_ALGO,
-                             "the upstream no longer knows task %s", id);
-        } else { /* a state we do not know: look again later */
-            char shown[33];
-            size_t i = 0;
-            for (; st[i] && i < sizeof(shown) - 1; i++)
-                shown[i] = (st[i] >= 'A' && st[i] <= 'Z') || st[i] == '_'
-                               ? st[i]
-                               : '?';
-            shown[i] = '\0';
-            log_warn("upstream task status unknown to paddock",
-                     "task_id=%s upstream_task_id=%s status=%s",
-                     ctl && ctl->task_id ? ctl->task_id : "-", id, shown);
-        }
-        json_decref(json);
-        net_http_resp_fini(&resp);
-        if (ret <= 0)
-            return ret;
+    int rc = hh_wait(&r->hc, r->id, &w, &a, &t, &e);
+    if (rc == ERR_STOPPED)
+        ret = stop_error(err);
+    else if (rc < 0)
+        ret = errmsg_set(err, ERR_ALGO, "upstream %s: %s", ue->shown,
+                         errmsg_text(&e));
+    else if (a.status == 401 || a.status == 403)
+        ret = key_refused(r, &a, err);
+    else if (a.status != 200 || t.status == HH_NONE) {
+        hh_say(&a, said, sizeof(said));
+        ret = errmsg_set(err, ERR_ALGO, "upstream %s answered %s about task %s",
+                         ue->shown, said, r->id);
+    } else if (t.status == HH_SUCCEEDED) {
+        ret = finish(r, &t, out_path, res, err);
+    } else if (t.status == HH_FAILED) {
+        if (t.code)
+            snprintf(res->code, sizeof(res->code), "%s", t.code);
+        ret = errmsg_set(err, code_error(t.code), "%s",
+                         t.message ? t.message : "the upstream task failed");
+    } else if (t.status == HH_CANCELED) {
+        ret = errmsg_set(err, ERR_ALGO, "the upstream canceled task %s", r->id);
+    } else {
+        ret = errmsg_set(err, ERR_ALGO, "the upstream no longer knows task %s",
+                         r->id);
     }
+    hh_answer_fini(&a);
+    return ret;
 }
 
 static int upstream_run(struct engine *e, const struct job *job,
@@ -685,32 +463,41 @@ static int upstream_run(struct engine *e, const struct job *job,
 {
     struct upstream_engine *ue = container_of(e, struct upstream_engine, base);
     struct run r = { .ue = ue, .job = job, .ctl = ctl, .last_pct = -1 };
-    char id[UPSTREAM_ID_MAX + 1];
-    const char *task_id = ctl && ctl->task_id ? ctl->task_id : "-";
+    char id[HH_ID_MAX + 1];
     bool resumed = ctl && ctl->ref && ctl->ref[0];
     int ret;
 
     (void)in; /* local_media is false: the upstream fetches the URLs */
+    r.task_id = ctl && ctl->task_id ? ctl->task_id : "-";
     if ((ret = net_http_new(&r.http, err)) < 0)
         return ret;
+    r.hc = (struct hh_client){
+        .ep = &ue->ep,
+        .http = r.http,
+        .stop = ctl ? ctl->stop : NULL,
+        .timeout_ms = ue->timeout_ms,
+        .pace = take_token,
+        .arg = &r,
+    };
     if (resumed) {
-        if (!id_ok(ctl->ref)) {
+        if (!hh_id_ok(ctl->ref)) {
             ret = errmsg_set(err, ERR_ALGO,
                              "the saved upstream task id is not usable");
             goto out;
         }
         snprintf(id, sizeof(id), "%s", ctl->ref);
-        log_info("upstream resume", "task_id=%s upstream_task_id=%s", task_id,
+        log_info("upstream resume", "task_id=%s upstream_task_id=%s", r.task_id,
                  id);
     } else {
         if ((ret = submit(&r, id, res, err)) < 0)
             goto out;
-        log_info("upstream submit", "task_id=%s upstream_task_id=%s", task_id,
+        log_info("upstream submit", "task_id=%s upstream_task_id=%s", r.task_id,
                  id);
         if ((ret = save_ref(&r, id, err)) < 0)
             goto out;
     }
-    ret = follow(&r, id, resumed, out_path, res, err);
+    r.id = id;
+    ret = follow(&r, resumed, out_path, res, err);
 out:
     net_http_free(r.http);
     return ret;
@@ -723,47 +510,37 @@ static int upstream_check(struct engine *e, const atomic_bool *stop,
 {
     struct upstream_engine *ue = container_of(e, struct upstream_engine, base);
     struct net_http *http = NULL;
-    struct net_http_resp resp = { 0 };
+    struct hh_answer a;
     struct errmsg ne = { 0 };
-    char said[UPSTREAM_SAY_MAX + 64];
+    char said[HH_SAY_MAX + 64];
     int ret = 0;
 
     if (net_http_new(&http, &ne) < 0)
         return errmsg_set(err, ERR_MODEL_UNAVAILABLE, "upstream %s: %s",
                           ue->shown, net_reason(&ne));
-    const char *headers[] = { ue->auth, "Accept: application/json" };
-    char *url = xasprintf("%s/api/v1/tasks/" UPSTREAM_CHECK_ID, ue->root);
-    struct net_http_req req = {
-        .method = "GET",
-        .url = url,
-        .headers = headers,
-        .n_headers = ARRAY_LEN(headers),
-        .max_bytes = UPSTREAM_JSON_BYTES,
-        .timeout_ms = UPSTREAM_CHECK_TIMEOUT_MS,
-        .stop = stop,
-    };
-    int rc = net_http_request(http, &req, &resp, &ne);
+    /* Outside the rate limit: no pace. */
+    struct hh_client hc = { .ep = &ue->ep,
+                            .http = http,
+                            .stop = stop,
+                            .timeout_ms = UPSTREAM_CHECK_TIMEOUT_MS };
+    int rc = hh_query(&hc, UPSTREAM_CHECK_ID, &a, &ne);
     if (rc < 0) {
         ret = errmsg_set(err, ERR_MODEL_UNAVAILABLE,
                          "upstream %s unreachable: %s", ue->shown,
                          net_reason(&ne));
-    } else if (resp.status == 401 || resp.status == 403) {
+    } else if (a.status == 401 || a.status == 403) {
         ret = errmsg_set(err, ERR_MODEL_UNAVAILABLE,
                          "upstream %s refused the key (HTTP %ld)", ue->shown,
-                         resp.status);
-    } else if (resp.status >= 500 || resp.status < 200 ||
-               (resp.status >= 300 && resp.status <= 399)) {
-        json_t *j = json_loadb(resp.body.data ? resp.body.data : "",
-                               resp.body.len, 0, NULL);
-        say_answer(&resp, json_is_object(j) ? j : NULL, said, sizeof(said));
-        json_decref(j);
+                         a.status);
+    } else if (a.status >= 500 || a.status < 200 ||
+               (a.status >= 300 && a.status <= 399)) {
+        hh_say(&a, said, sizeof(said));
         ret = errmsg_set(err, ERR_MODEL_UNAVAILABLE,
                          "upstream %s unreachable: it answered %s", ue->shown,
                          said);
     }
-    net_http_resp_fini(&resp);
+    hh_answer_fini(&a);
     net_http_free(http);
-    free(url);
     return ret;
 }
 
@@ -772,12 +549,7 @@ static int upstream_check(struct engine *e, const atomic_bool *stop,
 static void upstream_free(struct engine *e)
 {
     struct upstream_engine *ue = container_of(e, struct upstream_engine, base);
-    if (ue->auth) { /* the key leaves no copy in freed memory */
-        explicit_bzero(ue->auth, strlen(ue->auth));
-        free(ue->auth);
-    }
-    free(ue->root);
-    free(ue->shown);
+    hh_endpoint_fini(&ue->ep); /* wipes the key */
     limit_rate_free(ue->rate);
     free(ue);
 }
@@ -818,36 +590,6 @@ static const struct upstream_opt {
       "timeout=DURATION from 100ms to 1h (one HTTP request)" },
 };
 
-/* A key we can send in a header: printable ASCII, no blanks. */
-static bool key_ok(const char *k)
-{
-    size_t n = strlen(k);
-    if (n == 0 || n > LIMIT_KEY_BYTES)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (k[i] <= ' ' || k[i] > '~')
-            return false;
-    return true;
-}
-
-/* The base URL: http(s)://host[:port][/path], no query, no fragment. */
-static bool base_ok(const char *b)
-{
-    const char *host;
-    if (strncasecmp(b, "http://", 7) == 0)
-        host = b + 7;
-    else if (strncasecmp(b, "https://", 8) == 0)
-        host = b + 8;
-    else
-        return false;
-    if (!*host || *host == '/' || *host == ':')
-        return false;
-    for (const char *p = b; *p; p++)
-        if (*p <= ' ' || *p > '~' || *p == '?' || *p == '#')
-            return false;
-    return true;
-}
-
 static int bad(struct errmsg *err, const char *fmt, const char *what)
 {
     return errmsg_set(err, ERR_INVALID_PARAMETER, fmt, what);
@@ -859,6 +601,7 @@ int engine_upstream_new(const char *args, struct engine **out,
     char *words[UPSTREAM_WORDS_MAX];
     size_t n = 0;
     char *key = NULL;
+    enum hh_dialect dialect = HH_DASHSCOPE;
     bool has_poll_max = false;
     int ret = 0;
     struct upstream_engine *ue = xcalloc(1, sizeof(*ue));
@@ -893,9 +636,9 @@ int engine_upstream_new(const char *args, struct engine **out,
         goto out;
     }
     if (strcmp(words[0], "dashscope") == 0) {
-        ue->dialect = UPSTREAM_DASHSCOPE;
+        dialect = HH_DASHSCOPE;
     } else if (strcmp(words[0], "ttapi") == 0) {
-        ue->dialect = UPSTREAM_TTAPI;
+        dialect = HH_TTAPI;
     } else {
         ret = errmsg_set(err, ERR_INVALID_PARAMETER,
                          "engine upstream: dialect '%.40s' is not dashscope "
@@ -903,7 +646,7 @@ int engine_upstream_new(const char *args, struct engine **out,
                          words[0]);
         goto out;
     }
-    if (!base_ok(words[1])) {
+    if (!hh_base_ok(words[1])) {
         char shown[NET_URL_SHOW_SIZE];
         net_url_show(words[1], shown);
         ret = errmsg_set(err, ERR_INVALID_PARAMETER,
@@ -912,16 +655,7 @@ int engine_upstream_new(const char *args, struct engine **out,
                          shown);
         goto out;
     }
-    size_t blen = strlen(words[1]);
-    while (blen > 0 && words[1][blen - 1] == '/')
-        blen--;
-    words[1][blen] = '\0';
-    static const char tt[] = "/happyhorse";
-    bool has_tt = blen >= sizeof(tt) - 1 &&
-                  strcasecmp(words[1] + blen - (sizeof(tt) - 1), tt) == 0;
-    ue->root = xasprintf("%s%s", words[1],
-                         ue->dialect == UPSTREAM_TTAPI && !has_tt ? tt : "");
-    ue->shown = xstrdup(ue->dialect == UPSTREAM_TTAPI ? "TTAPI" : "DashScope");
+    ue->shown = hh_dialect_name(dialect);
 
     for (size_t i = 2; i < n; i++) {
         char *eq = strchr(words[i], '=');
@@ -968,7 +702,7 @@ int engine_upstream_new(const char *args, struct engine **out,
                     goto out;
                 }
             }
-            if (!key_ok(k)) { /* never the key itself in a message */
+            if (!hh_key_ok(k)) { /* never the key itself in a message */
                 ret = bad(err,
                           "engine upstream: %s: expected printable "
                           "ASCII without blanks, up to 256 bytes",
@@ -1018,9 +752,9 @@ int engine_upstream_new(const char *args, struct engine **out,
         }
         ue->poll_max_ms = ue->poll_ms; /* poll alone above the default */
     }
-    ue->auth = ue->dialect == UPSTREAM_TTAPI
-                   ? xasprintf("TT-API-KEY: %s", key)
-                   : xasprintf("Authorization: Bearer %s", key);
+    /* Both were checked above, so this names neither. */
+    if ((ret = hh_endpoint_init(&ue->ep, dialect, words[1], key, err)) < 0)
+        goto out;
     /* A burst of one second's worth: spacing, not a hard interval. */
     ue->rate =
         limit_rate_new(ue->rate_per_s, ue->rate_per_s < 1 ? 1 : ue->rate_per_s);

@@ -48,14 +48,15 @@
 
 /* ------------------------------------------------------------ encoding */
 
-/* Output frame rate of every video (API.md section 4). */
+/* Output frame rate of every video (docs/api.md s.4). */
 #define MEDIA_FPS 24
 /*
  * x264 preset. ultrafast: the sandbox exists for CI and demos, where wall
  * time matters and compression does not: 5 s of 720p encodes in half the
- * time veryfast needs (PERFORMANCE.md), and the stream is Constrained
- * Baseline (no CABAC, no B-frames), which every player decodes. The cost is
- * larger files. A benchmark passes the same value to `ffmpeg -preset`.
+ * time veryfast needs (bench/README.md, "Design measurements"), and the
+ * stream is Constrained Baseline (no CABAC, no B-frames), which every
+ * player decodes. The cost is larger files. A benchmark passes the same
+ * value to `ffmpeg -preset`.
  */
 #define MEDIA_X264_PRESET "ultrafast"
 /* x264's default quality (`-crf`); stated so a benchmark can match it. */

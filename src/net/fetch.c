@@ -144,7 +144,7 @@ static bool write_all(struct fetch *f, const void *p, size_t n)
 
 /* -------------------------------------------------------------- data: */
 
-/* The inline images API.md section 3 allows; matched case-insensitively. */
+/* The inline images docs/api.md s.3.3 allows; matched case-insensitively. */
 static const char *const data_heads[] = {
     "data:image/jpeg;base64,",
     "data:image/png;base64,",

@@ -21,6 +21,10 @@ struct route_engine {
     struct engine *engine;
     int concurrency;     /* 0: no cap */
     int64_t deadline_ms; /* 0: the conf deadline */
+    /* Other engine.NAME.KEY = VALUE lines, "KEY=VALUE", for the engine
+     * itself (engine_configure). */
+    char *opts[ROUTE_ENGINE_OPTS];
+    size_t n_opts;
 
     pthread_mutex_t lock; /* guards running, healthy, why */
     int running; /* tasks this process holds for it (the worker's count) */
@@ -202,7 +206,7 @@ bool route_engine_room(struct route_engine *re)
 {
     int cap = route_engine_capacity(re);
     pthread_mutex_lock(&re->lock);
-    bool room = cap == 0 || re->running < cap;
+    bool room = cap < 0 || re->running < cap;
     pthread_mutex_unlock(&re->lock);
     return room;
 }
@@ -326,11 +330,14 @@ static int engine_line(struct route_table *t, const char *key,
         re->deadline_ms = ms;
         return 0;
     }
-    return errmsg_set(err, ERR_INVALID_PARAMETER,
-                      "%.200s: unknown engine option '%.60s' (known: "
-                      "concurrency, deadline; the spec itself is "
-                      "engine.NAME = SPEC)",
-                      key, opt);
+    /* The engine's own (a resident engine's start-timeout, grace); it
+     * refuses what it does not know once it is made. */
+    if (re->n_opts == ROUTE_ENGINE_OPTS)
+        return errmsg_set(err, ERR_INVALID_PARAMETER,
+                          "%.200s: more than %d options for one engine", key,
+                          ROUTE_ENGINE_OPTS);
+    re->opts[re->n_opts++] = xasprintf("%s=%s", opt, value);
+    return 0;
 }
 
 static struct route *route_add(struct route_table *t, const char *name,
@@ -492,7 +499,9 @@ int route_table_new(const struct conf *c, struct route_table **out,
             break;
         }
         struct errmsg e = { 0 };
-        if (engine_new(re->spec, &re->engine, &e) < 0)
+        if (engine_new(re->spec, &re->engine, &e) < 0 ||
+            engine_configure(re->engine, re->concurrency,
+                             (const char *const *)re->opts, re->n_opts, &e) < 0)
             ret = errmsg_set(err, ERR_INVALID_PARAMETER, "engine.%s: %s",
                              re->name, errmsg_text(&e));
     }
@@ -527,6 +536,8 @@ void route_table_free(struct route_table *t)
         struct route_engine *re = &t->engines[i];
         engine_free(re->engine);
         free(re->spec);
+        for (size_t k = 0; k < re->n_opts; k++)
+            free(re->opts[k]);
         pthread_mutex_destroy(&re->lock);
     }
     pthread_mutex_destroy(&t->lock);

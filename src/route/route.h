@@ -43,6 +43,8 @@
 #include <stdatomic.h>
 
 #define ROUTE_NAME_MAX 64 /* an engine instance's name */
+/* engine.NAME.KEY lines for one engine beyond concurrency and deadline. */
+#define ROUTE_ENGINE_OPTS 16
 
 struct route_engine;
 
@@ -100,7 +102,8 @@ int route_check_host(struct route_table *t, struct errmsg *err);
 /* The engine instances, in configuration order. */
 size_t route_engine_count(const struct route_table *t);
 struct route_engine *route_engine_at(struct route_table *t, size_t i);
-/* Tasks it takes at once in this process (engine_capacity; 0: no limit). */
+/* Tasks it takes at once in this process now (engine_capacity; -1: no
+ * limit, 0: none now). */
 int route_engine_capacity(const struct route_engine *re);
 /* Whether this process may take one more task for it now. */
 bool route_engine_room(struct route_engine *re);

@@ -1,15 +1,16 @@
 /*
  * The PostgreSQL backend (libpq): many API nodes and worker processes on
- * one database (ARCHITECTURE.md, "Many nodes"). Same behaviour as sqlite.c;
- * what differs is how it holds across processes:
+ * one database (docs/architecture.md, "What runs"). Same behaviour as
+ * sqlite.c; what differs is how it holds across processes:
  *
  * - Queue: tasks holds every task; pending holds one row per PENDING task
  *   (the queue proper), written in the same statement as the task's
  *   status. A claim deletes the oldest pending row of the key whose turn
  *   it is, FOR UPDATE SKIP LOCKED, so concurrent claimers never wait for
  *   each other and the dead index entries every claim leaves behind
- *   (PERFORMANCE.md) pile up in a table of at most max_queue rows, which
- *   purge vacuums in milliseconds, not in the indexes of a day of tasks.
+ *   (bench/README.md, "Design measurements") pile up in a table of at
+ *   most max_queue rows, which purge vacuums in milliseconds, not in the
+ *   indexes of a day of tasks.
  *   (Measured: 20 000 claims of one key without vacuum made the next
  *   claim's pick read 264 pages, 3.7 ms; after VACUUM, 6 pages, 0.06 ms.)
  * - Fairness: turns(key_id, turn), the sequence value of each key's last
@@ -96,7 +97,7 @@ static const struct stmt stmts[PG_ST_SUBMIT] = {
     /* Released and rescued tasks are new work for idle workers too. */
     [PG_ST_RELEASE] = { "release",
                         "WITH r AS (UPDATE tasks SET status = 'PENDING', "
-                        "attempt = attempt - 1, lease_owner = NULL, "
+                        "attempt = attempt - $3, lease_owner = NULL, "
                         "lease_until = NULL, lease_token = NULL, progress = 0 "
                         "WHERE task_id = $1 AND status = 'RUNNING' "
                         "AND lease_owner = $2 RETURNING id, key_id), "
@@ -467,12 +468,13 @@ static int pg_finish(struct store *base, const struct task *t,
 }
 
 static int pg_release(struct store *base, const char *task_id,
-                      const char *worker)
+                      const char *worker, bool counted)
 {
     struct store_pg_params p = { 0 };
     int n = 0;
     p_text(&p, task_id);
     p_text(&p, worker);
+    p_i64(&p, counted ? 0 : 1);
     int ret = write_op(from_base(base), PG_ST_RELEASE, &p, false, &n);
     return ret == 0 && n == 0 ? ERR_CONFLICT : ret;
 }

@@ -1,7 +1,8 @@
 /*
  * The SQLite backend: WAL, synchronous=FULL (every commit fsync'd), integer
  * row ids in insertion order with the public uuid v7 as a unique secondary
- * index, so both B-trees only ever append (PERFORMANCE.md).
+ * index, so both B-trees only ever append (bench/README.md, "Design
+ * measurements").
  *
  * Connections: one writer, guarded by wlock (SQLite allows one writer at a
  * time anyway; a mutex is cheaper than busy-waiting on its lock), and a
@@ -91,7 +92,7 @@ static const char *const stmt_sql[SQ_ST__COUNT] = {
                   "WHERE task_id = ?1 AND status = 'RUNNING' "
                   "AND lease_owner = ?2",
     [SQ_ST_RELEASE] =
-        "UPDATE tasks SET status = 'PENDING', attempt = attempt - 1, "
+        "UPDATE tasks SET status = 'PENDING', attempt = attempt - ?3, "
         "lease_owner = NULL, lease_until = NULL, progress = 0 "
         "WHERE task_id = ?1 AND status = 'RUNNING' "
         "AND lease_owner = ?2",
@@ -413,7 +414,7 @@ static int sq_finish(struct store *base, const struct task *t,
 }
 
 static int sq_release(struct store *base, const char *task_id,
-                      const char *worker)
+                      const char *worker, bool counted)
 {
     struct store_sqlite *s = from_base(base);
     int ret = ERR_STORE, changes = 0;
@@ -422,6 +423,7 @@ static int sq_release(struct store *base, const char *task_id,
     if (st) {
         bind_text(st, 1, task_id);
         bind_text(st, 2, worker);
+        sqlite3_bind_int(st, 3, counted ? 0 : 1);
         ret = store_sqlite_step_write(s->w, st, "release", &changes);
         if (ret == 0 && changes == 0)
             ret = ERR_CONFLICT;

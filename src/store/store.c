@@ -278,7 +278,13 @@ int store_finish(struct store *s, const struct task *t, const char *worker)
 int store_release(struct store *s, const char *task_id, const char *worker)
 {
     int rc = fault(s, STORE_OP_RELEASE);
-    return rc ? rc : s->ops->release(s, task_id, worker);
+    return rc ? rc : s->ops->release(s, task_id, worker, false);
+}
+
+int store_requeue(struct store *s, const char *task_id, const char *worker)
+{
+    int rc = fault(s, STORE_OP_RELEASE);
+    return rc ? rc : s->ops->release(s, task_id, worker, true);
 }
 
 int store_note(struct store *s, const char *task_id, const char *worker,

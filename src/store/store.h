@@ -40,7 +40,7 @@ struct store_key {
 };
 
 /* A submit: the task plus the checks that must hold in the same
- * transaction as its insert (API.md s.7-8). */
+ * transaction as its insert (docs/api.md s.10-11). */
 struct store_submit {
     const struct task *task; /* PENDING, with submit_ms and expire_ms */
     /* Idempotency-Key scoped to task->key_id, or NULL; body_hash is the
@@ -58,7 +58,8 @@ struct store_models {
     size_t n; /* >= 1 */
 };
 
-/* Which tasks store_list returns (API.md s.6); NULL/-1 fields match all. */
+/* Which tasks store_list returns (docs/api.md s.6.2); NULL/-1 fields match
+ * all. */
 struct store_filter {
     const char *key_id;     /* required: a key sees its own tasks */
     const char *model;      /* or NULL */
@@ -156,6 +157,9 @@ int store_finish(struct store *s, const struct task *t, const char *worker);
 /* Give a claimed task back to PENDING (shutdown) if `worker` holds it; the
  * attempt it used is not counted. ERR_CONFLICT when it does not. */
 int store_release(struct store *s, const char *task_id, const char *worker);
+/* The same, but the attempt counts (an engine's process died under it:
+ * tried again within the attempt limit). ERR_CONFLICT likewise. */
+int store_requeue(struct store *s, const char *task_id, const char *worker);
 /*
  * Record what the engine running `task_id` reports, if `worker` holds its
  * lease: progress 0..100 (-1: unchanged; a new claim starts at 0) and the

@@ -45,7 +45,8 @@ struct store_ops {
     int (*renew)(struct store *s, struct store_lease *leases, size_t n,
                  int64_t until_ms);
     int (*finish)(struct store *s, const struct task *t, const char *worker);
-    int (*release)(struct store *s, const char *task_id, const char *worker);
+    int (*release)(struct store *s, const char *task_id, const char *worker,
+                   bool counted);
     int (*note)(struct store *s, const char *task_id, const char *worker,
                 int progress, const char *ref);
     int (*rescue)(struct store *s, int64_t now_ms, int max_attempts,

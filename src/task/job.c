@@ -1,5 +1,5 @@
 /*
- * The submit body (API.md sections 2, 3 and 9) into a struct job, and the
+ * The submit body (docs/api.md s.2, s.3 and s.9) into a struct job, and the
  * job as JSON for the store. task_job_parse() is pure: a body in, a job or
  * an error naming the field out; no I/O, no clock, no randomness.
  */
@@ -22,7 +22,7 @@
 /* ------------------------------------------------------------ the rules */
 
 /*
- * The older field names of API.md section 9, in the order their entries
+ * The older field names of docs/api.md s.9, in the order their entries
  * join job->media. An alias with `unless` set is ignored when that other
  * alias is present (two names for one first frame).
  */
@@ -599,7 +599,7 @@ static int check_counts(const struct job *job, const struct media_src *src,
 }
 
 /* input.media, or when that is absent or empty the aliases, into
- * job->media (API.md sections 2 and 9). */
+ * job->media (docs/api.md s.2 and s.9). */
 static int parse_media(const json_t *input, struct job *job, struct errmsg *err)
 {
     /* input.media holds at most LIMIT_MEDIA_ITEMS; the aliases at most

@@ -1,7 +1,7 @@
 /*
  * The JSON of every answer that shows a task, written straight into a
- * buffer: no tree is built on the query path (PERFORMANCE.md: a jansson
- * build + dump would cost 40 % of a query's time).
+ * buffer: no tree is built on the query path (bench/README.md, "Design
+ * measurements": a jansson build + dump would cost 40 % of a query's time).
  */
 #include "task.h"
 
@@ -43,7 +43,7 @@ static void put_failure(struct buf *b, const struct task *t)
     buf_json_str(b, t->message ? t->message : "");
 }
 
-/* usage (API.md s.5): integers for t2v/i2v/r2v, two decimals for edit,
+/* usage (docs/api.md s.5): integers for t2v/i2v/r2v, two decimals for edit,
  * ratio for t2v and r2v only. */
 static void put_usage(struct buf *b, const struct task *t)
 {

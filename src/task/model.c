@@ -1,6 +1,6 @@
 /*
- * The constant tables of the task module: the seven models of API.md
- * section 2, the output sizes of section 4 and the task status names.
+ * The constant tables of the task module: the seven models of docs/api.md
+ * s.2, the output sizes of s.4 and the task status names.
  * Adding a model or a ratio is one line here.
  */
 #include "task.h"
@@ -37,7 +37,7 @@ static const char *const status_names[] = {
 };
 
 /*
- * API.md section 4, one row per ratio: the nominal aspect, then width and
+ * docs/api.md s.4, one row per ratio: the nominal aspect, then width and
  * height at 480P, 720P and 1080P. Sides are multiples of 16 (H.264
  * macroblocks), which is why the cells are close to, not exactly, the ratio.
  */

@@ -9,7 +9,7 @@
  *   check of fetched inputs and the CLI's check of its flags all use them;
  * - struct job, the validated submit ("job spec"): task_job_parse() turns a
  *   submit body into one, a pure function with no I/O, so every rule of
- *   API.md sections 2, 3 and 9 is unit-tested here; task_job_to_json() and
+ *   docs/api.md s.2, s.3 and s.9 is unit-tested here; task_job_to_json() and
  *   task_job_from_json() carry it through the store;
  * - struct task, one stored task record, and the JSON of every response
  *   that shows a task (query, list), written directly into a buffer.
@@ -44,7 +44,7 @@ const char *task_kind_name(enum task_kind kind);
 #define TASK_RATIO_MAX 6 /* "16:9" plus NUL, with room */
 
 /* Output width and height for a tier (480, 720, 1080) and ratio ("16:9");
- * 0, or ERR_INVALID_PARAMETER when either is not in API.md section 4. */
+ * 0, or ERR_INVALID_PARAMETER when either is not in docs/api.md s.4. */
 int task_size(int resolution, const char *ratio, int *w, int *h);
 /* The ratio of the size table nearest to a w:h aspect (for i2v, edit). */
 const char *task_nearest_ratio(int w, int h);
@@ -207,7 +207,7 @@ struct task_catalog {
 };
 
 /*
- * Validate a submit body (API.md sections 2, 3, 9) into *out. `cat` says
+ * Validate a submit body (docs/api.md s.2, s.3, s.9) into *out. `cat` says
  * which model names are served (NULL: every model of the table); job->model
  * is the model the name means (an alias is resolved).
  * `random_seed` is used when the body has no seed (the caller draws it, so
@@ -251,7 +251,7 @@ bool task_status_terminal(enum task_status status);
 #define TASK_CODE_MAX   64
 #define TASK_REF_MAX    256 /* an engine's reference (upstream task id) */
 
-/* Billed usage of a SUCCEEDED task (API.md section 5). */
+/* Billed usage of a SUCCEEDED task (docs/api.md s.5). */
 struct task_usage {
     double input_s;  /* input video seconds used (edit), else 0 */
     double output_s; /* output video seconds */
@@ -281,7 +281,7 @@ struct task {
 
 /* Release owned strings and zero the struct. NULL is fine. */
 void task_fini(struct task *t);
-/* Gone for its client: finished and past its retention (API.md s.8). An
+/* Gone for its client: finished and past its retention (docs/api.md s.8.2). An
  * unfinished task never expires: it is not lost. */
 bool task_expired(const struct task *t, int64_t now_ms);
 
@@ -293,13 +293,13 @@ struct task_view {
 };
 
 /*
- * The query answer (API.md section 5 and seed-query-task.md) into b.
+ * The query answer (docs/api.md s.5) into b.
  * t == NULL writes the UNKNOWN shape for `task_id`. Fields appear exactly
  * when the table says; usage numbers are JSON numbers.
  */
 void task_json_query(struct buf *b, const char *request_id, const char *task_id,
                      const struct task *t, const struct task_view *view);
-/* The list answer (API.md s.6): one page of tasks, times in epoch ms. */
+/* The list answer (docs/api.md s.6.2): one page of tasks, times in epoch ms. */
 void task_json_list(struct buf *b, const char *request_id,
                     const struct task *tasks, size_t n, int64_t total,
                     int64_t page_no, int64_t page_size);

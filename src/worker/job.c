@@ -161,6 +161,16 @@ static void job_complete(struct wjob *j, int rc, const struct job_result *res,
                (atomic_load(&pool->stop) || atomic_load(&pool->draining))) {
         unlink(j->tmp);
         give_back(j);
+    } else if (rc < 0 && res && res->retry &&
+               j->t.attempt < pool->d.conf->max_attempts) {
+        unlink(j->tmp);
+        if (store_requeue(pool->d.store, j->t.task_id, j->owner) == 0) {
+            log_warn("task to be tried again",
+                     "task_id=%s attempt=%d "
+                     "reason=\"%s\"",
+                     j->t.task_id, j->t.attempt, errmsg_text(e));
+            worker_notify(pool);
+        }
     } else if (rc < 0) {
         unlink(j->tmp);
         finish_failed_as(j, rc, res && res->code[0] ? res->code : NULL,

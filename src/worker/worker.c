@@ -359,13 +359,13 @@ static bool wait_jobs(struct worker_pool *pool, int64_t ms, const char *what)
     return done;
 }
 
-/* Set the stop flag of every job (async: only those; they wait rather
- * than compute, so waiting through the grace would only delay them). */
-static void stop_jobs(struct worker_pool *pool, bool async_only)
+/* Set the stop flag of every job (waiting_only: of jobs that only wait,
+ * for a provider say: waiting through the grace would only delay them). */
+static void stop_jobs(struct worker_pool *pool, bool waiting_only)
 {
     pthread_mutex_lock(&pool->lock);
     for (struct wjob *j = pool->jobs; j; j = j->next)
-        if (!async_only || j->async)
+        if (!waiting_only || (j->engine && !engine_computes(j->engine)))
             atomic_store(&j->stop, true);
     pthread_mutex_unlock(&pool->lock);
 }

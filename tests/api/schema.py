@@ -1,5 +1,5 @@
-"""The query response's JSON schema, transcribed from the reference page
-(seed-query-task.md, OpenAPI 3.1, GET /happyhorse/api/v1/tasks/{task_id}),
+"""The query response's JSON schema, transcribed from TTAPI's reference page
+(OpenAPI 3.1, GET /happyhorse/api/v1/tasks/{task_id}; docs/api.md s.5),
 and the small subset of JSON Schema needed to check answers against it:
 type, properties, required, enum."""
 

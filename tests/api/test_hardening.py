@@ -1,7 +1,7 @@
 """The HTTP front as an attacker probes it, over raw sockets on 127.0.0.1:
 no body byte held before the key is checked, strict framing, JSON errors
 for every refusal, log lines that cannot be forged, private files, and
-the memory caps on bodies (docs/api.md, "HTTP framing and limits")."""
+the memory caps on bodies (docs/api.md s.1.2)."""
 
 import json
 import os

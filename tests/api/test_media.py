@@ -1,4 +1,4 @@
-"""Every model with real inputs (API.md s.2-5): the test serves its own
+"""Every model with real inputs (docs/api.md s.2-5): the test serves its own
 fixture images and videos (made here with ffmpeg) from a loopback HTTP
 server that --fetch-allow admits, and checks outputs with ffprobe; every
 input failure ends FAILED with the documented code and a helpful message."""

@@ -1,5 +1,5 @@
 """Submit, poll and download over real HTTP in both dialects; the query
-answer of every state checked field by field against API.md section 5 and
+answer of every state checked field by field against docs/api.md s.5 and
 against the reference page's schema."""
 
 import os
@@ -14,7 +14,7 @@ TIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}$")
 OUTPUT_FIELDS = {"task_id", "task_status", "submit_time", "scheduled_time",
                  "end_time", "orig_prompt", "video_url", "code", "message"}
 
-# API.md s.5: which output fields each status has (orig_prompt aside).
+# docs/api.md s.5: which output fields each status has (orig_prompt aside).
 PRESENT = {
     "PENDING": {"task_id", "task_status", "submit_time"},
     # progress: paddock's extension (0-100, the engine's last report).

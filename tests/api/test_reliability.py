@@ -1,4 +1,4 @@
-"""Nothing lost, nobody crowded out (API.md s.6-8): cancel, list,
+"""Nothing lost, nobody crowded out (docs/api.md s.6-11): cancel, list,
 retention, idempotency, fairness, 429s with Retry-After, engine deadlines,
 lost leases, graceful shutdown. Real servers on 127.0.0.1."""
 

@@ -244,7 +244,7 @@ async function t2vSquare() {
 }
 
 async function t2vRejected() {
-  // A size outside API.md s.4: paddock's 400 reaches the caller as the
+  // A size outside docs/api.md s.4: paddock's 400 reaches the caller as the
   // SDK's APICallError, with paddock's message and no retry.
   const before = wire.length;
   await assert.rejects(
@@ -288,7 +288,7 @@ async function i2v() {
     parameters: { duration: 3, seed: 7, resolution: '480P', watermark: false },
   });
   ok('i2v: the SDK sends input.img_url as bare base64 and parameters.resolution "480P"');
-  // The first frame is 4:3: the output follows it (API.md s.4), 480P 4:3.
+  // The first frame is 4:3: the output follows it (docs/api.md s.4), 480P 4:3.
   const bytes = await checkVideo(result, { width: 720, height: 544, seconds: 3, data: SANDBOX_DATA });
   ok('i2v: the exact stored MP4, 720x544 (480P at the image\'s 4:3), 3 s');
   const same = await canonical({

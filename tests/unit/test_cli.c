@@ -114,7 +114,7 @@ static void parse_errors(void)
 static void endpoint(void)
 {
     struct cli_opts o;
-    struct cli_endpoint ep;
+    struct hh_endpoint ep;
     struct errmsg e = { 0 };
 
     /* Defaults and the environment's order of keys. */
@@ -122,16 +122,16 @@ static void endpoint(void)
     env_set(2, "TT_API_KEY", "tt", "DASHSCOPE_API_KEY", "ds");
     CHECK_INT(cli_endpoint_init(&ep, &o, env_get, &e), 0);
     CHECK_STR(ep.root, "http://127.0.0.1:8080");
-    CHECK_INT(ep.dialect, CLI_DASHSCOPE);
+    CHECK_INT(ep.dialect, HH_DASHSCOPE);
     CHECK_STR(ep.auth, "Authorization: Bearer ds");
-    cli_endpoint_fini(&ep);
+    hh_endpoint_fini(&ep);
 
     env_set(3, "PADDOCK_BASE_URL", "https://api.ttapi.io/", "TT_API_KEY", "tt",
             "PADDOCK_API_KEY", "pk");
     CHECK_INT(cli_endpoint_init(&ep, &o, env_get, &e), 0);
     CHECK_STR(ep.root, "https://api.ttapi.io/happyhorse");
     CHECK_STR(ep.auth, "TT-API-KEY: pk");
-    cli_endpoint_fini(&ep);
+    hh_endpoint_fini(&ep);
 
     /* Flags win; SDK-style base URLs are accepted. */
     o.base_url = "https://dashscope-intl.aliyuncs.com/api/v1/";
@@ -139,19 +139,19 @@ static void endpoint(void)
     CHECK_INT(cli_endpoint_init(&ep, &o, env_get, &e), 0);
     CHECK_STR(ep.root, "https://dashscope-intl.aliyuncs.com");
     CHECK_STR(ep.auth, "Authorization: Bearer flag-key");
-    cli_endpoint_fini(&ep);
+    hh_endpoint_fini(&ep);
 
     o.base_url = "http://127.0.0.1:9/happyhorse";
     CHECK_INT(cli_endpoint_init(&ep, &o, env_get, &e), 0);
-    CHECK_INT(ep.dialect, CLI_TTAPI);
+    CHECK_INT(ep.dialect, HH_TTAPI);
     CHECK_STR(ep.root, "http://127.0.0.1:9/happyhorse");
-    cli_endpoint_fini(&ep);
+    hh_endpoint_fini(&ep);
 
     o.base_url = "http://127.0.0.1:9";
     o.dialect = "ttapi";
     CHECK_INT(cli_endpoint_init(&ep, &o, env_get, &e), 0);
     CHECK_STR(ep.root, "http://127.0.0.1:9/happyhorse");
-    cli_endpoint_fini(&ep);
+    hh_endpoint_fini(&ep);
 
     /* Errors name their source. */
     o.dialect = NULL;
@@ -171,20 +171,20 @@ static void endpoint(void)
     env_set(0);
     CHECK_INT(cli_endpoint_init(&ep, &o, env_get, &e), ERR_INVALID_PARAMETER);
     CHECK(strstr(e.text, "no API key"));
-    cli_endpoint_fini(&ep);
+    hh_endpoint_fini(&ep);
 }
 
 static void dialect_guess(void)
 {
-    CHECK_INT(cli_guess_dialect("https://api.ttapi.io"), CLI_TTAPI);
-    CHECK_INT(cli_guess_dialect("https://API.TTAPI.IO/x"), CLI_TTAPI);
+    CHECK_INT(cli_guess_dialect("https://api.ttapi.io"), HH_TTAPI);
+    CHECK_INT(cli_guess_dialect("https://API.TTAPI.IO/x"), HH_TTAPI);
     CHECK_INT(cli_guess_dialect("https://dashscope.aliyuncs.com"),
-              CLI_DASHSCOPE);
-    CHECK_INT(cli_guess_dialect("http://127.0.0.1:8080"), CLI_DASHSCOPE);
-    CHECK_INT(cli_guess_dialect("http://h/happyhorse/"), CLI_TTAPI);
+              HH_DASHSCOPE);
+    CHECK_INT(cli_guess_dialect("http://127.0.0.1:8080"), HH_DASHSCOPE);
+    CHECK_INT(cli_guess_dialect("http://h/happyhorse/"), HH_TTAPI);
     /* Only the host counts, not user info or the path. */
-    CHECK_INT(cli_guess_dialect("http://ttapi@example.com/"), CLI_DASHSCOPE);
-    CHECK_INT(cli_guess_dialect("http://example.com/ttapi"), CLI_DASHSCOPE);
+    CHECK_INT(cli_guess_dialect("http://ttapi@example.com/"), HH_DASHSCOPE);
+    CHECK_INT(cli_guess_dialect("http://example.com/ttapi"), HH_DASHSCOPE);
 }
 
 /* --timeout in the one duration syntax (its cases: test_core.c), 1s to

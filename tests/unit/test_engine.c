@@ -2,7 +2,7 @@
  * Unit tests of src/engine: the registry and the sandbox engine, all four
  * task kinds. Inputs are made with the ffmpeg CLI; renders go to a
  * temporary directory and are checked from outside, with ffprobe (H.264 and
- * AAC, API.md section 4 sizes, 24 fps, exact duration, faststart) and the
+ * AAC, docs/api.md s.4 sizes, 24 fps, exact duration, faststart) and the
  * ffmpeg CLI (the watermark, the first frame, the audio, decoded). The
  * upstream engine runs against a fake upstream served in this process.
  */
@@ -192,7 +192,7 @@ static void registry(void)
     engine_free(NULL);
 }
 
-/* API.md section 4, written out here rather than read from task/. */
+/* docs/api.md s.4, written out here rather than read from task/. */
 static const struct {
     int resolution;
     const char *ratio;
@@ -600,7 +600,7 @@ static void kinds_check_their_media(void)
         CHECK(access(out, F_OK) != 0);
     }
 
-    /* API.md section 3 on the inputs, with the measured value. */
+    /* docs/api.md s.3.6 on the inputs, with the measured value. */
     job_kind(&job, &in, TASK_I2V, "happyhorse-1.0-i2v", 3, 1, NULL);
     add_media(&job, &in, JOB_MEDIA_FIRST_FRAME, "small.png");
     CHECK_INT(render_in(&job, &in, out, &res, &err), ERR_INVALID_PARAMETER);

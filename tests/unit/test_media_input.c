@@ -1,7 +1,7 @@
 /*
  * Unit tests of src/media's readers: images and videos made with the
  * ffmpeg CLI in a temporary directory are recognised by content, measured,
- * checked against API.md section 3, decoded, fitted and read back; files
+ * checked against docs/api.md s.3.6, decoded, fitted and read back; files
  * that are not what they claim are refused with the right code, naming the
  * input and the measured value.
  */

@@ -295,6 +295,19 @@ static void release_gives_back(void)
     CHECK_INT(g.attempt, 0);
     task_fini(&g);
     task_fini(&c);
+    /* A requeue counts the attempt (its engine's process died). */
+    CHECK_INT(store_claim(s, "w3", clock_now_ms(), 30000, NULL, &c), 0);
+    CHECK_INT(c.attempt, 1);
+    CHECK_INT(store_requeue(s, t.task_id, "w1"), ERR_CONFLICT);
+    CHECK_INT(store_requeue(s, t.task_id, "w3"), 0);
+    CHECK_INT(store_get(s, t.task_id, &g), 0);
+    CHECK_INT(g.status, TASK_PENDING);
+    CHECK_INT(g.attempt, 1);
+    task_fini(&g);
+    task_fini(&c);
+    CHECK_INT(store_claim(s, "w4", clock_now_ms(), 30000, NULL, &c), 0);
+    CHECK_INT(c.attempt, 2);
+    task_fini(&c);
     task_fini(&t);
     store_close(s);
 }

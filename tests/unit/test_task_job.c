@@ -1,5 +1,5 @@
 /*
- * Unit tests of task_job_parse() (API.md sections 2, 3 and 9) and of the
+ * Unit tests of task_job_parse() (docs/api.md s.2, s.3 and s.9) and of the
  * job's store JSON. Cases are data: one table of bad bodies with the error
  * each must get, one of good bodies with the job each must give.
  */

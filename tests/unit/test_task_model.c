@@ -1,6 +1,6 @@
 /*
- * Unit tests of the task module's tables: the models of API.md section 2,
- * the output sizes of section 4 and the status names.
+ * Unit tests of the task module's tables: the models of docs/api.md s.2,
+ * the output sizes of s.4 and the status names.
  */
 #include "../../src/task/task.h"
 #include "unit.h"
@@ -75,7 +75,7 @@ static void statuses(void)
     CHECK_INT(s, TASK_PENDING);
 }
 
-/* API.md section 4, written out again: all 27 cells. */
+/* docs/api.md s.4, written out again: all 27 cells. */
 static void size_table(void)
 {
     static const struct {
