@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,6 +151,15 @@ static int setup_keys(const struct conf *conf, struct store *store,
     return 0;
 }
 
+/* A render thread's task ended: the API (once it exists: the pool starts
+ * first) keeps the answer. arg: an _Atomic(struct api *). */
+static void task_finished(void *arg, const char *task_id)
+{
+    struct api *api = atomic_load((_Atomic(struct api *) *)arg);
+    if (api)
+        api_task_finished(api, task_id);
+}
+
 /* serve (API + workers) and worker (workers only: a render host of a
  * shared store) share everything but the HTTP side. */
 static int cmd_serve(int argc, char **argv, bool with_api)
@@ -164,6 +174,7 @@ static int cmd_serve(int argc, char **argv, bool with_api)
     struct worker_pool *workers = NULL;
     struct http_server *http = NULL;
     struct api *api = NULL;
+    _Atomic(struct api *) finish_api = NULL; /* api, for task_finished */
     char *listen_base = NULL;
     int ret = 1;
     bool help;
@@ -217,6 +228,9 @@ static int cmd_serve(int argc, char **argv, bool with_api)
     sigaddset(&sigs, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* One line per request, not one write(2) each (its flusher thread
+     * starts with the signals blocked). */
+    log_buffer_start();
 
     if (net_global_init(&err) < 0)
         goto out;
@@ -282,6 +296,8 @@ static int cmd_serve(int argc, char **argv, bool with_api)
         .blob = blob,
         .routes = routes,
         .allow = allow,
+        .on_finish = task_finished,
+        .on_finish_arg = &finish_api,
     };
     if (worker_start(&wdeps, &workers, &err) < 0)
         goto out;
@@ -296,6 +312,7 @@ static int cmd_serve(int argc, char **argv, bool with_api)
         .on_submit_arg = workers,
     };
     api = api_new(&adeps);
+    atomic_store(&finish_api, api);
     if (http_serve(http, api_admit, api_handle, api, &err) < 0)
         goto out;
 
@@ -322,12 +339,15 @@ wait:;
     grace_ms = conf.grace_ms;
     ret = 0;
 out:
-    if (err.code)
+    if (err.code) {
+        log_flush(); /* the lines before it come first */
         fprintf(stderr, "paddock: %s\n", errmsg_text(&err));
+    }
     /* No new requests; those in progress finish. */
     if (!http_stop(http)) {
         /* A handler may still run: free nothing it uses. Every task that
          * was acknowledged is already in the store. */
+        log_flush();
         fprintf(stderr, "paddock: exiting with requests in flight\n");
         fflush(NULL);
         _exit(1);
@@ -343,6 +363,7 @@ out:
     net_global_fini();
     free(listen_base);
     conf_fini(&conf);
+    log_buffer_stop(); /* every line out before the exit status */
     return ret;
 }
 

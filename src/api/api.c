@@ -116,22 +116,24 @@ void api_reply_throttled(struct call *c, int err, const char *retry_s,
     api_reply_error(c, err, message);
 }
 
-void api_url_base(struct call *c, struct buf *out)
+const char *api_url_base(struct call *c, char out[API_URL_BASE_MAX])
 {
     const struct api_deps *d = &c->api->d;
-    if (d->conf->public_url) {
-        buf_puts(out, d->conf->public_url);
-        return;
-    }
+    if (d->conf->public_url)
+        return d->conf->public_url;
     const char *host = http_req_header(c->req, "Host");
-    bool ok = host && host[0] && strlen(host) <= 255;
-    for (const char *p = host; ok && *p; p++)
-        ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-             (*p >= '0' && *p <= '9') || strchr(".-:[]", *p);
-    if (ok)
-        buf_printf(out, "http://%s", host);
-    else
-        buf_puts(out, d->listen_base);
+    size_t n = host ? strlen(host) : 0;
+    bool ok = n > 0 && n <= API_HOST_MAX;
+    for (size_t i = 0; ok && i < n; i++) {
+        char ch = host[i];
+        ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+             (ch >= '0' && ch <= '9') || (ch && strchr(".-:[]", ch));
+    }
+    if (!ok)
+        return d->listen_base;
+    memcpy(out, "http://", 7);
+    memcpy(out + 7, host, n + 1);
+    return out;
 }
 
 void api_log_request(struct call *c, const char *route)
@@ -418,6 +420,7 @@ struct api *api_new(const struct api_deps *deps)
     struct api *a = xcalloc(1, sizeof(*a));
     a->d = *deps;
     a->rate = limit_rate_new(deps->conf->rate_limit, deps->conf->rate_burst);
+    a->cache = api_cache_new(deps->conf->query_cache);
     return a;
 }
 
@@ -426,5 +429,6 @@ void api_free(struct api *a)
     if (!a)
         return;
     limit_rate_free(a->rate);
+    api_cache_free(a->cache);
     free(a);
 }

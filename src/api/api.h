@@ -43,5 +43,9 @@ void api_free(struct api *a);
 void api_admit(void *api, struct http_req *req, struct http_reply *rep);
 /* The http_handler: pass the struct api * as its argument. */
 void api_handle(void *api, struct http_req *req, struct http_reply *rep);
+/* A task ended on this node (its finish committed): keep its answer for
+ * the queries to come. Any thread; reads the store once (nothing when the
+ * cache is off). */
+void api_task_finished(struct api *a, const char *task_id);
 
 #endif

@@ -26,9 +26,68 @@ enum dialect {
 /* Retry-After of a 429 for task quotas: tasks take seconds to finish. */
 #define QUOTA_RETRY_S "5"
 
+/*
+ * The answer cache (cache.c): the query answers of terminal tasks, which
+ * never change, in a bounded LRU (--query-cache bytes in all, the cache's
+ * own tables included). An answer is kept as the reply's bytes with two
+ * holes filled per request: the request_id (UUID_STR_LEN bytes at
+ * API_CACHE_ID_AT, overwritten) and, for a SUCCEEDED task's video_url
+ * without --public-url, the base (the request's Host), inserted at
+ * base_at. So one entry serves every request for the task, whatever its
+ * Host or dialect.
+ * Threads: any thread; the entries are in shards, each under its own
+ * mutex, held for a probe and a copy. Expired entries are dropped as they
+ * are met (a lookup, a shard's sweep at most once a second, the stats).
+ */
+#define API_CACHE_ID_AT   15 /* strlen("{\"request_id\":\"") */
+#define API_CACHE_NO_BASE ((size_t)-1)
+
+struct api_cache;
+
+struct api_cache_answer {
+    const char *task_id;
+    const char *key_id; /* the task's key: only it is answered */
+    int64_t expire_ms;  /* the task's retention end */
+    const char *body;   /* the answer, borrowed */
+    size_t len;
+    size_t base_at; /* where the URL base goes, or API_CACHE_NO_BASE */
+};
+
+enum api_cache_result {
+    API_CACHE_MISS, /* not kept: read the store */
+    API_CACHE_HIT,  /* *out holds the answer */
+    API_CACHE_GONE, /* another key's task, or expired: answer UNKNOWN */
+};
+
+struct api_cache_stats {
+    size_t max_bytes, bytes, entries;
+    uint64_t hits, misses;
+};
+
+/* A cache of at most max_bytes; NULL (no cache) when max_bytes <= 0. */
+struct api_cache *api_cache_new(int64_t max_bytes);
+/* NULL is fine. */
+void api_cache_free(struct api_cache *c);
+/* Keep a copy of an answer (its request id at API_CACHE_ID_AT; any base
+ * hole after it). Nothing happens for NULL c, an expired answer or one
+ * too large for the bound; a task already kept keeps its entry. */
+void api_cache_put(struct api_cache *c, const struct api_cache_answer *a,
+                   int64_t now_ms);
+/* The answer for key_id's task_id, with request_id (UUID_STR_LEN bytes)
+ * and base (needs no JSON escaping) filled in, appended to out on a hit. */
+enum api_cache_result api_cache_get(struct api_cache *c, const char *task_id,
+                                    const char *key_id, int64_t now_ms,
+                                    const char *request_id, const char *base,
+                                    struct buf *out);
+/* Counts and the bytes held (expired entries dropped first); zeros for
+ * NULL. */
+void api_cache_stats(struct api_cache *c, int64_t now_ms,
+                     struct api_cache_stats *out);
+
 struct api {
     struct api_deps d;
     struct limit_rate *rate;
+    struct api_cache *cache; /* NULL: --query-cache 0 */
 };
 
 /* One request on its way through a handler. */
@@ -63,8 +122,14 @@ void api_reply_errmsg(struct call *c, const struct errmsg *e);
 /* A 429 or 503 that tells the client when to come back. */
 void api_reply_throttled(struct call *c, int err, const char *retry_s,
                          const char *message);
-/* The base of absolute URLs (public URL, else the request's Host). */
-void api_url_base(struct call *c, struct buf *out);
+/* The base of absolute URLs: the public URL, else "http://" and the
+ * request's Host when it is a plain host[:port], else the bound address;
+ * out (API_URL_BASE_MAX bytes) holds it when it is the Host's. Only
+ * letters, digits and ".-:[]/" after the scheme: nothing JSON escapes,
+ * unless the public URL has it. */
+#define API_HOST_MAX     255
+#define API_URL_BASE_MAX (sizeof("http://") + API_HOST_MAX)
+const char *api_url_base(struct call *c, char out[API_URL_BASE_MAX]);
 /* The request's log line and metrics sample. */
 void api_log_request(struct call *c, const char *route);
 

@@ -263,5 +263,24 @@ void api_metrics(struct call *c)
             metrics_gauge(&b, "paddock_queue_depth", "model", st.queue[i].model,
                           (double)st.queue[i].pending);
     }
+    /* Integers as such (metrics_gauge's %g would round the bytes). */
+    struct api_cache_stats cs;
+    api_cache_stats(c->api->cache, clock_now_ms(), &cs);
+    buf_printf(&b,
+               "# HELP paddock_query_cache_bytes Memory the answer cache "
+               "holds, of --query-cache.\n"
+               "# TYPE paddock_query_cache_bytes gauge\n"
+               "paddock_query_cache_bytes %zu\n"
+               "# HELP paddock_query_cache_entries Answers of finished tasks "
+               "in the cache.\n"
+               "# TYPE paddock_query_cache_entries gauge\n"
+               "paddock_query_cache_entries %zu\n"
+               "# HELP paddock_query_cache_lookups_total Task queries that "
+               "asked the answer cache, by result.\n"
+               "# TYPE paddock_query_cache_lookups_total counter\n"
+               "paddock_query_cache_lookups_total{result=\"hit\"} %llu\n"
+               "paddock_query_cache_lookups_total{result=\"miss\"} %llu\n",
+               cs.bytes, cs.entries, (unsigned long long)cs.hits,
+               (unsigned long long)cs.misses);
     http_reply_take_body(c->rep, 200, "text/plain; version=0.0.4", &b);
 }

@@ -146,7 +146,8 @@ void api_oss_policy(struct call *c)
     buf_printf(&b, ",\"upload_dir\":\"" OSS_DIR_ROOT "/%s/%s\"", c->key_id,
                dir_id);
     buf_puts(&b, ",\"upload_host\":\"");
-    api_url_base(c, &b);
+    char base[API_URL_BASE_MAX];
+    buf_puts(&b, api_url_base(c, base));
     buf_puts(&b, c->dialect == D_TTAPI ? TTAPI_PREFIX OSS_UPLOAD_PATH "\""
                                        : OSS_UPLOAD_PATH "\"");
     buf_printf(&b,

@@ -229,39 +229,131 @@ void api_submit(struct call *c)
 
 /* ------------------------------------------------------------- query */
 
+/* A request id for answers made without a request (at a finish): the
+ * cache writes each request's own over it. */
+static const char NO_REQUEST_ID[] = "00000000-0000-0000-0000-000000000000";
+
+/*
+ * The query answer for `t` (the caller's task, or NULL: UNKNOWN for
+ * task_id) into out. A SUCCEEDED task's video_url is written without its
+ * base unless --public-url is set: *base_at says where the base goes
+ * (API_CACHE_NO_BASE: nowhere, the answer is whole).
+ */
+static void answer(struct api *a, const char *request_id, const char *task_id,
+                   const struct task *t, struct buf *out, size_t *base_at)
+{
+    const char *public_url = a->d.conf->public_url;
+    struct task_view view = { .utc_offset_min = a->d.conf->utc_offset_min };
+    struct buf url = BUF_INIT;
+    size_t start = out->len;
+
+    *base_at = API_CACHE_NO_BASE;
+    if (t && t->status == TASK_SUCCEEDED && t->result) {
+        blob_url(a->d.blob, &url, public_url ? public_url : "", t->result,
+                 t->expire_ms);
+        view.video_url = url.data;
+    }
+    task_json_query(out, request_id, task_id, t, &view);
+    if (view.video_url && !public_url) {
+        /* Every '"' inside a JSON string is escaped, so this is the member
+         * itself; the URL starts right after it with "/files/". */
+        static const char member[] = ",\"video_url\":\"";
+        const char *p = memmem(out->data + start, out->len - start, member,
+                               sizeof(member) - 1);
+        *base_at = (size_t)(p - out->data) + sizeof(member) - 1;
+    }
+    buf_fini(&url);
+}
+
+/* Reply 200 with the answer in b, the URL base put in its hole. */
+static void reply_answer(struct call *c, struct buf *b, size_t base_at,
+                         const char *base)
+{
+    if (base_at == API_CACHE_NO_BASE) {
+        api_reply_json(c, 200, b);
+        return;
+    }
+    struct buf r = BUF_INIT;
+    size_t n = strlen(base);
+    buf_reserve(&r, b->len + n);
+    buf_append(&r, b->data, base_at);
+    buf_append(&r, base, n);
+    buf_append(&r, b->data + base_at, b->len - base_at);
+    api_reply_json(c, 200, &r);
+}
+
+/* Keep the answer of a terminal task t for the next queries. */
+static void keep_answer(struct api *a, const struct task *t,
+                        const struct buf *b, size_t base_at, int64_t now_ms)
+{
+    if (!task_status_terminal(t->status))
+        return;
+    struct api_cache_answer ans = { .task_id = t->task_id,
+                                    .key_id = t->key_id,
+                                    .expire_ms = t->expire_ms,
+                                    .body = b->data,
+                                    .len = b->len,
+                                    .base_at = base_at };
+    api_cache_put(a->cache, &ans, now_ms);
+}
+
+void api_task_finished(struct api *a, const char *task_id)
+{
+    struct task t = { 0 };
+    struct buf b = BUF_INIT;
+    size_t base_at;
+    int64_t now = clock_now_ms();
+
+    if (!a->cache || store_get(a->d.store, task_id, &t) < 0 ||
+        !task_status_terminal(t.status) || task_expired(&t, now))
+        goto out;
+    answer(a, NO_REQUEST_ID, t.task_id, &t, &b, &base_at);
+    keep_answer(a, &t, &b, base_at, now);
+out:
+    task_fini(&t);
+    buf_fini(&b);
+}
+
 void api_query(struct call *c)
 {
     struct api *a = c->api;
     struct task t = { 0 };
-    struct buf b = BUF_INIT, url = BUF_INIT;
+    struct buf b = BUF_INIT;
     const struct task *found = NULL;
+    char base_buf[API_URL_BASE_MAX];
+    const char *base = a->d.conf->public_url ? "" : api_url_base(c, base_buf);
+    int64_t now = clock_now_ms();
+    size_t base_at;
 
     /* Not a uuid: certainly not ours, no store read needed. */
     if (strlen(c->arg) == UUID_STR_LEN && id_is_uuid(c->arg)) {
-        int err = store_get(a->d.store, c->arg, &t);
-        if (err < 0 && err != ERR_NOT_FOUND) {
-            api_reply_error(c, err, "the task store is unavailable; retry");
+        switch (api_cache_get(a->cache, c->arg, c->key_id, now,
+                              http_req_id(c->req), base, &b)) {
+        case API_CACHE_HIT:
+            api_reply_json(c, 200, &b);
             goto out;
+        case API_CACHE_GONE:
+            break;
+        case API_CACHE_MISS: {
+            int err = store_get(a->d.store, c->arg, &t);
+            if (err < 0 && err != ERR_NOT_FOUND) {
+                api_reply_error(c, err, "the task store is unavailable; retry");
+                goto out;
+            }
+            /* Another key's task and an expired one look like no task. */
+            if (err == 0 && strcmp(t.key_id, c->key_id) == 0 &&
+                !task_expired(&t, now))
+                found = &t;
         }
-        /* Another key's task and an expired one look like no task. */
-        if (err == 0 && strcmp(t.key_id, c->key_id) == 0 &&
-            !task_expired(&t, clock_now_ms()))
-            found = &t;
+        }
     }
-    struct task_view view = { .utc_offset_min = a->d.conf->utc_offset_min };
-    if (found && found->status == TASK_SUCCEEDED && found->result) {
-        struct buf base = BUF_INIT;
-        api_url_base(c, &base);
-        blob_url(a->d.blob, &url, base.data, found->result, found->expire_ms);
-        buf_fini(&base);
-        view.video_url = url.data;
-    }
-    task_json_query(&b, http_req_id(c->req), c->arg, found, &view);
-    api_reply_json(c, 200, &b);
+    answer(a, http_req_id(c->req), c->arg, found, &b, &base_at);
+    if (found)
+        keep_answer(a, found, &b, base_at, now);
+    reply_answer(c, &b, base_at, base);
 out:
     task_fini(&t);
     buf_fini(&b);
-    buf_fini(&url);
 }
 
 /* ------------------------------------------------------------ cancel */
@@ -280,6 +372,7 @@ void api_cancel(struct call *c)
     case 0:
         log_info("task canceled", "task_id=%s key_id=%s request_id=%s", c->arg,
                  c->key_id, http_req_id(c->req));
+        api_task_finished(a, c->arg); /* its answer is final now */
         buf_puts(&b, "{\"request_id\":");
         buf_json_str(&b, http_req_id(c->req));
         buf_putc(&b, '}');

@@ -4,6 +4,7 @@
 #include "../sign/sign.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,18 +18,43 @@ struct plain_key {
     char key_id[TASK_KEY_ID_MAX + 1];
 };
 
+/*
+ * Verified keys: a presented key that passed, and its tenant, so the next
+ * request with it is a table probe and a constant-time compare instead of
+ * a SHA-256. Direct-mapped by a hash of the key (a collision replaces the
+ * slot). A minted key's slot goes when the minted keys change
+ * (auth_reload), so a revoked key is refused from the next reload on.
+ * The keys are held as presented, as the request that brought them is.
+ */
+#define VERIFIED_SLOTS 256 /* a power of two */
+#define VERIFIED_KEY   128 /* longer keys are hashed every time */
+
+struct verified {
+    uint64_t hash;
+    size_t len; /* 0: empty */
+    bool minted;
+    char key[VERIFIED_KEY];
+    char key_id[TASK_KEY_ID_MAX + 1];
+};
+
 struct auth {
     pthread_rwlock_t lock; /* guards minted, n_minted */
     struct store_key *minted;
     size_t n_minted;
+    /* Bumped (under lock) when the minted keys change: a check that
+     * verified against older ones does not fill a slot. */
+    atomic_uint_fast64_t generation;
     struct plain_key *plain; /* set up before serving, then read-only */
     size_t n_plain;
+    pthread_rwlock_t vlock;    /* guards verified */
+    struct verified *verified; /* VERIFIED_SLOTS, made at the first fill */
 };
 
 struct auth *auth_new(void)
 {
     struct auth *a = xcalloc(1, sizeof(*a));
     pthread_rwlock_init(&a->lock, NULL);
+    pthread_rwlock_init(&a->vlock, NULL);
     return a;
 }
 
@@ -37,9 +63,85 @@ void auth_free(struct auth *a)
     if (!a)
         return;
     pthread_rwlock_destroy(&a->lock);
+    pthread_rwlock_destroy(&a->vlock);
     free(a->minted);
     free(a->plain);
+    if (a->verified)
+        explicit_bzero(a->verified, VERIFIED_SLOTS * sizeof(*a->verified));
+    free(a->verified);
     free(a);
+}
+
+/* FNV-1a: only picks a slot; the compare decides. */
+static uint64_t key_hash(const char *p, size_t n)
+{
+    uint64_t h = 14695981039346656037ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
+    return h;
+}
+
+/* The tenant of an already verified key: true with key_id filled. */
+static bool verified_find(struct auth *a, const char *p, size_t n, uint64_t h,
+                          char key_id[TASK_KEY_ID_MAX + 1])
+{
+    bool found = false;
+    if (n > VERIFIED_KEY)
+        return false;
+    pthread_rwlock_rdlock(&a->vlock);
+    const struct verified *v =
+        a->verified ? &a->verified[h & (VERIFIED_SLOTS - 1)] : NULL;
+    if (v && v->len == n && v->hash == h && sign_equal(v->key, p, n)) {
+        memcpy(key_id, v->key_id, TASK_KEY_ID_MAX + 1);
+        found = true;
+    }
+    pthread_rwlock_unlock(&a->vlock);
+    return found;
+}
+
+/* Remember a key that passed against the minted keys of `generation`
+ * (any, for a plain key). */
+static void verified_put(struct auth *a, const char *p, size_t n, uint64_t h,
+                         const char *key_id, bool minted, uint64_t generation)
+{
+    if (n > VERIFIED_KEY)
+        return;
+    pthread_rwlock_wrlock(&a->vlock);
+    if (!a->verified)
+        a->verified = xcalloc(VERIFIED_SLOTS, sizeof(*a->verified));
+    if (!minted || atomic_load(&a->generation) == generation) {
+        struct verified *v = &a->verified[h & (VERIFIED_SLOTS - 1)];
+        v->hash = h;
+        v->len = n;
+        v->minted = minted;
+        memcpy(v->key, p, n);
+        snprintf(v->key_id, sizeof(v->key_id), "%s", key_id);
+    }
+    pthread_rwlock_unlock(&a->vlock);
+}
+
+/* The minted keys changed: forget every minted key verified so far. */
+static void verified_forget_minted(struct auth *a)
+{
+    pthread_rwlock_wrlock(&a->vlock);
+    for (size_t i = 0; a->verified && i < VERIFIED_SLOTS; i++)
+        if (a->verified[i].minted)
+            explicit_bzero(&a->verified[i], sizeof(a->verified[i]));
+    pthread_rwlock_unlock(&a->vlock);
+}
+
+/* The same live keys, in the same order. */
+static bool same_keys(const struct store_key *x, size_t nx,
+                      const struct store_key *y, size_t ny)
+{
+    if (nx != ny)
+        return false;
+    for (size_t i = 0; i < nx; i++)
+        if (strcmp(x[i].key_id, y[i].key_id) != 0 ||
+            memcmp(x[i].hash, y[i].hash, sizeof(x[i].hash)) != 0 ||
+            memcmp(x[i].salt, y[i].salt, sizeof(x[i].salt)) != 0)
+            return false;
+    return true;
 }
 
 int auth_add_plain(struct auth *a, const char *secret)
@@ -73,9 +175,14 @@ int auth_reload(struct auth *a, struct store *s)
             keys[live++] = keys[i];
     pthread_rwlock_wrlock(&a->lock);
     struct store_key *old = a->minted;
+    bool changed = !same_keys(old, a->n_minted, keys, live);
     a->minted = keys;
     a->n_minted = live;
+    if (changed)
+        atomic_fetch_add(&a->generation, 1);
     pthread_rwlock_unlock(&a->lock);
+    if (changed)
+        verified_forget_minted(a);
     free(old);
     return 0;
 }
@@ -119,10 +226,15 @@ int auth_check(struct auth *a, const char *presented,
     if (n > LIMIT_KEY_BYTES)
         return ERR_INVALID_API_KEY;
 
+    uint64_t hash = key_hash(presented, n);
+    if (verified_find(a, presented, n, hash, key_id))
+        return 0;
+
     char id[MINT_ID_HEX + 1];
     if (parse_minted(presented, n, id)) {
         int ret = ERR_INVALID_API_KEY;
         pthread_rwlock_rdlock(&a->lock);
+        uint64_t generation = atomic_load(&a->generation);
         for (size_t i = 0; i < a->n_minted; i++) {
             const struct store_key *k = &a->minted[i];
             if (strcmp(k->key_id, id) != 0)
@@ -136,8 +248,10 @@ int auth_check(struct auth *a, const char *presented,
             break;
         }
         pthread_rwlock_unlock(&a->lock);
-        if (ret == 0)
+        if (ret == 0) {
+            verified_put(a, presented, n, hash, key_id, true, generation);
             return 0;
+        }
     }
 
     unsigned char h[SIGN_HASH_LEN];
@@ -149,6 +263,7 @@ int auth_check(struct auth *a, const char *presented,
     if (found < 0)
         return ERR_INVALID_API_KEY;
     snprintf(key_id, TASK_KEY_ID_MAX + 1, "%s", a->plain[found].key_id);
+    verified_put(a, presented, n, hash, key_id, false, 0);
     return 0;
 }
 

@@ -8,6 +8,11 @@
  * their tenant id is derived from that hash, so it is the same across
  * restarts and nodes.
  *
+ * Keys that passed are remembered (a table of the keys as presented, a
+ * probe and a constant-time compare instead of a SHA-256 per request); a
+ * minted one is forgotten as soon as auth_reload sees the minted keys
+ * change, so revoking a key takes effect at the next reload, as before.
+ *
  * Threads: auth_check may run on every HTTP thread at once; auth_reload
  * swaps the stored keys under a write lock.
  */

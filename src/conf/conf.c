@@ -66,6 +66,10 @@ static const struct opt opts[] = {
     { "body-memory", "PADDOCK_BODY_MEMORY", OPT_BYTES, OFF(body_memory),
       1LL << 20, 1LL << 40, "256M", "BYTES",
       "request bodies held in memory at once (503 above; a key: a quarter)" },
+    { "query-cache", "PADDOCK_QUERY_CACHE", OPT_BYTES, OFF(query_cache), 0,
+      1LL << 30, "64M", "BYTES",
+      "memory for the answers of finished tasks, served without the store "
+      "(0: none)" },
     { "metrics-token", "PADDOCK_METRICS_TOKEN", OPT_STR, OFF(metrics_token), 0,
       0, NULL, "TOKEN",
       "/metrics answers to Bearer TOKEN (default: to any API key)" },
@@ -129,6 +133,20 @@ static int parse_scaled(const char *s, const char *const *names,
         return ERR_INVALID_PARAMETER;
     *out = v * mul;
     return 0;
+}
+
+/* A size as the options write it: "1G", "64K", "0". */
+static void size_text(int64_t v, char out[24])
+{
+    static const char units[] = "GMK";
+    for (int i = 0; i < 3; i++) {
+        int64_t unit = (int64_t)1 << (10 * (3 - i));
+        if (v > 0 && v % unit == 0) {
+            snprintf(out, 24, "%lld%c", (long long)(v / unit), units[i]);
+            return;
+        }
+    }
+    snprintf(out, 24, "%lld", (long long)v);
 }
 
 /* A model-deadline entry: "MODEL=DURATION"; *name_len is MODEL's length. */
@@ -245,8 +263,14 @@ static int set_opt(struct conf *c, const struct opt *o, const char *value,
         static const int64_t k[] = { 1 << 10, 1 << 20, 1 << 30,
                                      1 << 10, 1 << 20, 1 << 30 };
         if (parse_scaled(value, u, k, ARRAY_LEN(u), 1, &v) < 0 || v < o->min ||
-            v > o->max)
-            return bad(err, o, value, "a size like 64K or 32M, 1K to 1G");
+            v > o->max) {
+            char lo[24], hi[24], what[80];
+            size_text(o->min, lo);
+            size_text(o->max, hi);
+            snprintf(what, sizeof(what), "a size like 64K or 32M, %s to %s", lo,
+                     hi);
+            return bad(err, o, value, what);
+        }
         *(int64_t *)field = v;
         return 0;
     }

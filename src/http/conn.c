@@ -83,6 +83,14 @@ static void conn_watch(struct http_conn *c, uint32_t events)
     c->events = events;
 }
 
+/* The body's sink is done with: its end, once. */
+static void req_sink_end(struct http_req *req)
+{
+    if (req->has_sink && req->sink.end)
+        req->sink.end(req->sink.arg);
+    req->sink.end = NULL;
+}
+
 /* The request is over: release it and everything it holds. */
 static void req_end(struct http_conn *c)
 {
@@ -90,8 +98,7 @@ static void req_end(struct http_conn *c)
     if (!req)
         return;
     c->req = NULL;
-    if (req->has_sink && req->sink.end)
-        req->sink.end(req->sink.arg);
+    req_sink_end(req);
     http_req_release_body(req);
     http_reply_fini(&req->rep);
     if (req->counted)
@@ -155,6 +162,18 @@ static void date_header(struct loop *l, struct buf *out)
 }
 
 static void response_done(struct http_conn *c);
+
+/* n in decimal (no printf on every reply). */
+static void put_decimal(struct buf *o, uint64_t n)
+{
+    char d[24];
+    size_t i = sizeof(d);
+    do {
+        d[--i] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n);
+    buf_append(o, d + i, sizeof(d) - i);
+}
 
 /* Write what is left of the reply; on EAGAIN wait for EPOLLOUT. */
 static void write_out(struct http_conn *c)
@@ -251,10 +270,11 @@ static void send_reply(struct http_conn *c)
         buf_puts(o, rep->content_type);
         buf_puts(o, "\r\n");
     }
-    if (!no_body_status(rep->status))
-        buf_printf(
-            o, "Content-Length: %llu\r\n",
-            (unsigned long long)(rep->fd >= 0 ? rep->length : rep->body_len));
+    if (!no_body_status(rep->status)) {
+        buf_puts(o, "Content-Length: ");
+        put_decimal(o, rep->fd >= 0 ? rep->length : rep->body_len);
+        buf_puts(o, "\r\n");
+    }
     buf_puts(o, "X-Request-Id: ");
     buf_puts(o, req->id);
     buf_puts(o, "\r\n");
@@ -323,6 +343,12 @@ static void run_handler(struct http_conn *c)
     }
     l->srv->handler(l->srv->arg, req, &req->rep);
     http_req_release_body(req); /* handlers read the body only while they run */
+    /* So is the sink, unless the reply comes later: it ends before the
+     * answer goes out, so a client acting on the answer (the same upload
+     * again, on another connection) never meets what the sink had not yet
+     * cleaned up. */
+    if (!req->deferred)
+        req_sink_end(req);
     if (req->deferred && !req->late && !req->fault) {
         pthread_mutex_lock(&l->lock);
         bool ready = req->ready;
@@ -374,8 +400,13 @@ static void start_request(struct http_conn *c, const char *data, size_t len,
                           bool oversize)
 {
     struct http_server *srv = c->loop->srv;
-    struct http_req *req = xcalloc(1, sizeof(*req) + len + 1);
+    struct http_req *req = xmalloc(sizeof(*req) + len + 1);
     const char *why = "";
+    /* Zeroed up to the head's table; the tables stay as they are (the
+     * parser sets what it counts), the user area is zeroed as promised. */
+    memset(req, 0, offsetof(struct http_req, head.h));
+    memset(req->user, 0, sizeof(req->user));
+    req->hbuf[0] = '\0';
     req->conn = c;
     req->rep.fd = -1;
     req->head.content_length = -1;
@@ -469,8 +500,10 @@ static size_t head_feed(struct http_conn *c, const char *data, size_t len)
     }
     size_t end = 0;
     for (size_t i = c->scan; i < len; i++) {
-        if (data[i] != '\n')
-            continue;
+        const char *nl = memchr(data + i, '\n', len - i);
+        if (!nl)
+            break;
+        i = (size_t)(nl - data);
         if (i + 1 < len && data[i + 1] == '\n') {
             end = i + 2;
             break;

@@ -165,8 +165,10 @@ void http_req_set_tenant(struct http_req *req, const char *tenant);
 /*
  * From admit only. Send the body to `write` as it arrives instead of
  * holding it (nothing is charged): 0, or < 0 to stop (the handler then
- * sees HTTP_FAULT_SINK). `end` is called once when the request ends,
- * whatever happened (after the handler, or at a disconnect).
+ * sees HTTP_FAULT_SINK). `end` is called once, whatever happened: as
+ * soon as the handler returns (before its reply is sent; with a deferred
+ * reply, when the request ends), or when the request ends without one (a
+ * disconnect, an answer from admit).
  */
 struct http_sink {
     int (*write)(void *arg, const void *data, size_t len);
@@ -217,12 +219,12 @@ void http_resume(struct http_defer *d);
 struct http_head {
     const char *method, *target, *path, *query; /* query: raw, or NULL */
     int minor;                                  /* HTTP/1.minor */
-    struct {
-        const char *name, *value;
-    } h[HTTP_MAX_HEADERS];
     size_t n;
     int64_t content_length; /* -1: none */
     bool chunked, keep_alive, expect_continue;
+    struct {
+        const char *name, *value;
+    } h[HTTP_MAX_HEADERS]; /* last: only h[0, n) is ever set */
 };
 int http_parse_head(char *buf, size_t len, struct http_head *head,
                     const char **why);

@@ -104,10 +104,6 @@ struct http_server {
 struct http_req {
     struct http_reply rep; /* filled by admit or the handler */
     struct http_conn *conn;
-    struct http_head head; /* points into hbuf */
-    struct {
-        char *name, *value;
-    } args[HTTP_MAX_QUERY];
     size_t n_args;
     char id[UUID_STR_LEN + 1];
     enum http_fault fault;
@@ -125,6 +121,12 @@ struct http_req {
     struct http_sink sink;
     bool has_sink, sink_failed;
     struct http_req *next; /* on a loop's resumed list */
+    /* Last, and not zeroed (3 KB a request): the parser sets head's
+     * fields and the first head.n of head.h, the first n_args of args. */
+    struct http_head head; /* points into hbuf */
+    struct {
+        char *name, *value;
+    } args[HTTP_MAX_QUERY];
     _Alignas(max_align_t) unsigned char user[HTTP_REQ_USER_BYTES];
     char hbuf[]; /* the head's bytes, NUL-split by the parser */
 };

@@ -7,8 +7,15 @@
  * outside quotes it is written as is when it is a plain token, else quoted.
  * Never pass secrets: keys, signatures and signed URLs stay out of logs.
  *
- * Threads: any thread; each line is written with one write(2), so lines from
- * different threads never interleave.
+ * Output: each line is written with one write(2), at once, until
+ * log_buffer_start; from then on info and debug lines are gathered in
+ * memory and written many at a time (one write(2) per LOG_FLUSH_MS at
+ * most, or per 64 KiB): a line waits at most LOG_FLUSH_MS, and is written
+ * before any warn or error line that follows it (those go out at once),
+ * at log_flush, log_buffer_stop and exit. Lines are never cut or
+ * interleaved, and come out in the order they were logged.
+ *
+ * Threads: any thread.
  */
 #ifndef PADDOCK_LOG_H
 #define PADDOCK_LOG_H
@@ -39,6 +46,17 @@ void log_escape(struct buf *out, const char *s, size_t n, bool quoted);
 void log_format(struct buf *out, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void log_vformat(struct buf *out, const char *fmt, va_list ap);
+
+/* The longest a buffered line waits for its write. */
+#define LOG_FLUSH_MS 50
+
+/* Buffer info and debug lines from now on (starts the flusher thread;
+ * call it after blocking signals, which the thread inherits). */
+void log_buffer_start(void);
+/* Write what is buffered now. */
+void log_flush(void);
+/* Flush, stop the flusher, and write each line at once again. */
+void log_buffer_stop(void);
 
 #define log_debug(msg, ...) log_write(LOG_DEBUG, msg, __VA_ARGS__)
 #define log_info(msg, ...)  log_write(LOG_INFO, msg, __VA_ARGS__)

@@ -55,6 +55,8 @@ static void finish_failed_as(struct wjob *j, int code, const char *as_is,
         log_error("could not record failure", "task_id=%s", t->task_id);
     } else {
         drop_earlier_attempts(pool, t);
+        if (pool->d.on_finish)
+            pool->d.on_finish(pool->d.on_finish_arg, t->task_id);
         metrics_add(METRIC_FAILED, 1);
         log_info("task failed", "task_id=%s code=%s attempt=%d", t->task_id,
                  t->code, t->attempt);
@@ -98,6 +100,8 @@ static void finish_succeeded(struct wjob *j, const struct job_result *res)
         return;
     }
     drop_earlier_attempts(pool, t);
+    if (pool->d.on_finish)
+        pool->d.on_finish(pool->d.on_finish_arg, t->task_id);
     metrics_add(METRIC_SUCCEEDED, 1);
     log_info("task succeeded", "task_id=%s attempt=%d render_ms=%lld",
              t->task_id, t->attempt,

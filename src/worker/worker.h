@@ -44,6 +44,11 @@ struct worker_deps {
     struct blob *blob;
     struct route_table *routes;    /* the engine of each model */
     const struct net_allow *allow; /* private ranges inputs may come from */
+    /* Called once a task's end (SUCCEEDED or FAILED) is committed, with
+     * its id, on the thread that committed it (a render thread, or an
+     * asynchronous engine's); may be NULL. */
+    void (*on_finish)(void *arg, const char *task_id);
+    void *on_finish_arg;
 };
 
 struct worker_pool;

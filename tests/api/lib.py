@@ -183,6 +183,16 @@ class Server:
         except OSError:
             return ""
 
+    def log_wait(self, text, timeout=10):
+        """The log once it holds `text`: info lines are written in batches
+        (up to LOG_FLUSH_MS, 50 ms, after they were logged)."""
+        deadline = time.time() + timeout
+        while True:
+            log = self.log_text()
+            if text in log or time.time() > deadline:
+                return log
+            time.sleep(0.02)
+
     def stop(self, check=True):
         """SIGTERM and wait; a clean exit (no leak report) is required."""
         if not self.proc:

@@ -110,14 +110,14 @@ def submit_wait_download(st, dialect):
 @case
 def e2e_dashscope(st):
     task_id = submit_wait_download(st, "dashscope")
-    log = st.srv.log_text()
+    log = st.srv.log_wait('path="/api/v1/tasks/%s"' % task_id)
     assert 'path="/api/v1/tasks/%s"' % task_id in log
 
 
 @case
 def e2e_ttapi(st):
     task_id = submit_wait_download(st, "ttapi")
-    log = st.srv.log_text()
+    log = st.srv.log_wait('path="/happyhorse/api/v1/tasks/%s"' % task_id)
     # Every call went to the TTAPI routes with TT-API-KEY.
     assert ('path="/happyhorse/api/v1/services/aigc/video-generation/'
             'video-synthesis"') in log

@@ -291,7 +291,7 @@ def i2v_local_file(srv):
                              [{"type": "first_frame", "url": url}],
                              duration=3))
     check_output(srv, done, 832, 480, 3)
-    assert "oss upload stored" in srv.log_text()
+    assert "oss upload stored" in srv.log_wait("oss upload stored")
 
 
 @case

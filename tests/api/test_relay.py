@@ -175,7 +175,7 @@ def relays_and_serves_the_same_bytes(dialect):
             headers={"Authorization": "Bearer " + KEY}).body)
         for a in answers:
             assert up_hostport.encode() not in a, a
-        assert b"upstream submit" in open(rl.log_path, "rb").read()
+        assert "upstream submit" in rl.log_wait("upstream submit")
     finally:
         stop_all(rl, up)
 

@@ -147,7 +147,8 @@ def routes_aliases_and_model_not_found():
                              headers={"Authorization": "Bearer " + KEY})
         rows = {t["task_id"]: t for t in listed.json()["data"]}
         assert rows[tid]["model_name"] == "happyhorse-1.0-t2v", rows[tid]
-        assert "engine=fast backend=sandbox" in srv.log_text()
+        assert "engine=fast backend=sandbox" in \
+            srv.log_wait("engine=fast backend=sandbox")
 
         # The command engine serves i2v: its clip is 320x240 whatever the
         # image, so the result shows which engine ran.
@@ -158,7 +159,8 @@ def routes_aliases_and_model_not_found():
                        "url": "data:image/png;base64," + png}]}})
         out = srv.wait(tid)
         assert out["output"]["task_status"] == "SUCCEEDED", out
-        assert "engine=gpu backend=command" in srv.log_text()
+        assert "engine=gpu backend=command" in \
+            srv.log_wait("engine=gpu backend=command")
     finally:
         srv.stop()
         srv.cleanup()

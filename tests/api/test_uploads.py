@@ -163,7 +163,7 @@ def upload_then_video_edit_succeeds(srv):
     assert abs(done["usage"]["input_video_duration"] - 4) < 0.05, done
     # The upload stays for other tasks until it expires.
     assert on_disk(srv, out["upload_id"])
-    assert "upload stored" in srv.log_text()
+    assert "upload stored" in srv.log_wait("upload stored")
 
 
 @case

@@ -2,6 +2,8 @@
 #include "../../src/auth/auth.h"
 #include "unit.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 static char dir[] = "/tmp/paddock-test-auth-XXXXXX";
@@ -69,6 +71,93 @@ static void minted_keys(void)
     store_close(s);
 }
 
+/* Remembered keys answer exactly as checked ones: many keys sharing the
+ * table's slots, near misses of a remembered key, both kinds. */
+static void remembered_keys(void)
+{
+    struct auth *a = auth_new();
+    char ids[600][TASK_KEY_ID_MAX + 1], id[TASK_KEY_ID_MAX + 1];
+    char secret[32];
+    for (int i = 0; i < 600; i++) {
+        snprintf(secret, sizeof(secret), "plain-key-%d", i);
+        CHECK_INT(auth_add_plain(a, secret), 0);
+    }
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 600; i++) {
+            snprintf(secret, sizeof(secret), "plain-key-%d", i);
+            CHECK_INT(auth_check(a, secret, id), 0);
+            if (round == 0)
+                memcpy(ids[i], id, sizeof(id));
+            else
+                CHECK_STR(id, ids[i]);
+        }
+    }
+    CHECK_INT(auth_check(a, "plain-key-1", id), 0);
+    CHECK_INT(auth_check(a, "plain-key-1x", id), ERR_INVALID_API_KEY);
+    CHECK_INT(auth_check(a, "plain-key-", id), ERR_INVALID_API_KEY);
+    CHECK_INT(auth_check(a, "plain-key-2", id), 0);
+    CHECK_STR(id, ids[2]);
+    /* A long key is checked every time, and still right. */
+    char big[LIMIT_KEY_BYTES];
+    memset(big, 'q', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    CHECK_INT(auth_add_plain(a, big), 0);
+    CHECK_INT(auth_check(a, big, id), 0);
+    CHECK_INT(auth_check(a, big, ids[0]), 0);
+    CHECK_STR(id, ids[0]);
+    auth_free(a);
+}
+
+struct hammer {
+    struct auth *a;
+    const char *secret;
+    atomic_bool stop;
+};
+
+static void *hammer_main(void *arg)
+{
+    struct hammer *h = arg;
+    char id[TASK_KEY_ID_MAX + 1];
+    while (!atomic_load(&h->stop))
+        auth_check(h->a, h->secret, id);
+    return NULL;
+}
+
+/* A key revoked while other threads keep presenting it is refused from the
+ * reload on: no check that began before the reload can bring it back. */
+static void revoked_while_in_use(void)
+{
+    char url[256];
+    snprintf(url, sizeof(url), "sqlite:%s/r.db", dir);
+    struct store *s = NULL;
+    struct errmsg err = { 0 };
+    CHECK_INT(store_open(url, &s, &err), 0);
+    struct auth *a = auth_new();
+    for (int round = 0; round < 20; round++) {
+        struct store_key rec;
+        char secret[AUTH_SECRET_MAX], id[TASK_KEY_ID_MAX + 1];
+        CHECK_INT(auth_key_mint("busy", &rec, secret), 0);
+        CHECK_INT(store_key_put(s, &rec), 0);
+        CHECK_INT(auth_reload(a, s), 0);
+        CHECK_INT(auth_check(a, secret, id), 0);
+        struct hammer h = { .a = a, .secret = secret };
+        pthread_t t[2];
+        for (int i = 0; i < 2; i++)
+            pthread_create(&t[i], NULL, hammer_main, &h);
+        rec.revoked_ms = clock_now_ms();
+        CHECK_INT(store_key_put(s, &rec), 0);
+        CHECK_INT(auth_reload(a, s), 0);
+        for (int i = 0; i < 2000; i++)
+            CHECK_INT(auth_check(a, secret, id), ERR_INVALID_API_KEY);
+        atomic_store(&h.stop, true);
+        for (int i = 0; i < 2; i++)
+            pthread_join(t[i], NULL);
+        CHECK_INT(auth_check(a, secret, id), ERR_INVALID_API_KEY);
+    }
+    auth_free(a);
+    store_close(s);
+}
+
 int main(void)
 {
     unit_suite = "auth";
@@ -76,6 +165,8 @@ int main(void)
         return 1;
     RUN(plain_keys);
     RUN(minted_keys);
+    RUN(remembered_keys);
+    RUN(revoked_while_in_use);
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     if (system(cmd) != 0)
