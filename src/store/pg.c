@@ -73,16 +73,6 @@ static const struct stmt stmts[PG_ST_SUBMIT] = {
      * a second one. */
     [PG_ST_CLAIM] = { "claim", "SELECT " TASK_COLS
                                " FROM paddock_claim($1, $2, $3, $4, $5, $6)" },
-    /* Every lease in one statement: parallel arrays of task ids, owners
-     * and progress (NULL: unchanged); the places of the held ones come
-     * back. */
-    [PG_ST_RENEW] = { "renew",
-                      "UPDATE tasks t SET lease_until = $4, "
-                      "progress = coalesce(u.p, t.progress) "
-                      "FROM unnest($1::text[], $2::text[], $3::integer[]) "
-                      "WITH ORDINALITY AS u(id, owner, p, i) "
-                      "WHERE t.task_id = u.id AND t.status = 'RUNNING' "
-                      "AND t.lease_owner = u.owner RETURNING u.i" },
     [PG_ST_FINISH] = { "finish",
                        "UPDATE tasks SET status = $3, end_ms = $4, code = $5, "
                        "expire_ms = "
@@ -169,15 +159,16 @@ static const struct stmt stmts[PG_ST_SUBMIT] = {
                             "ORDER BY n DESC, t.model LIMIT $1" },
     [PG_ST_KEY_PUT] = { "key_put",
                         "INSERT INTO keys (key_id, salt, hash, name, "
-                        "created_ms, "
-                        "revoked_ms) VALUES ($1, $2, $3, $4, $5, $6) "
+                        "created_ms, revoked_ms, scenario) "
+                        "VALUES ($1, $2, $3, $4, $5, $6, $7) "
                         "ON CONFLICT (key_id) DO UPDATE SET salt = "
                         "EXCLUDED.salt, "
                         "hash = EXCLUDED.hash, name = EXCLUDED.name, "
                         "created_ms = EXCLUDED.created_ms, "
-                        "revoked_ms = EXCLUDED.revoked_ms" },
+                        "revoked_ms = EXCLUDED.revoked_ms, "
+                        "scenario = EXCLUDED.scenario" },
     [PG_ST_KEY_LIST] = { "key_list", "SELECT key_id, salt, hash, name, "
-                                     "created_ms, revoked_ms "
+                                     "created_ms, revoked_ms, scenario "
                                      "FROM keys ORDER BY created_ms, key_id" },
     [PG_ST_SECRET_PUT] = { "secret", "INSERT INTO secrets (name, value) "
                                      "VALUES ($1, $2) ON CONFLICT DO NOTHING" },
@@ -375,69 +366,16 @@ static int write_op(struct store_pg *s, enum store_pg_stmt id,
     return ret;
 }
 
-/* The progress values as an integer[] literal, NULL for -1. */
-static char *progress_array(const struct store_lease *leases, size_t n)
-{
-    struct buf b = BUF_INIT;
-    buf_putc(&b, '{');
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            buf_putc(&b, ',');
-        if (leases[i].progress >= 0)
-            buf_printf(&b, "%d", leases[i].progress);
-        else
-            buf_puts(&b, "NULL");
-    }
-    buf_putc(&b, '}');
-    return buf_take(&b);
-}
-
 static int pg_renew(struct store *base, struct store_lease *leases, size_t n,
                     int64_t until_ms)
 {
-    struct store_pg *s = from_base(base);
-    const char **ids = xcalloc(n, sizeof(*ids));
-    const char **owners = xcalloc(n, sizeof(*owners));
-    for (size_t i = 0; i < n; i++) {
-        ids[i] = leases[i].task_id;
-        owners[i] = leases[i].owner;
-    }
-    char *a_ids = store_pg_text_array(ids, n);
-    char *a_owners = store_pg_text_array(owners, n);
-    char *a_progress = progress_array(leases, n);
-    struct store_pg_params p = { 0 };
-    p_text(&p, a_ids);
-    p_text(&p, a_owners);
-    p_text(&p, a_progress);
-    p_i64(&p, until_ms);
-    int ret, tries = 0; /* the same deadlines again: safe to retry */
-    bool retry;
-    do {
-        struct store_pg_conn *c = store_pg_pool_get(&s->pool);
-        PGresult *r;
-        if (!c) {
-            ret = ERR_STORE;
-            break;
-        }
-        ret = run(c, PG_ST_RENEW, &p, &r);
-        if (ret == 0) {
-            int rows = PQntuples(r);
-            for (int k = 0; k < rows; k++) {
-                int64_t i = col_i64(r, k, 0); /* 1-based, as given */
-                if (i >= 1 && (size_t)i <= n)
-                    leases[i - 1].held = true;
-            }
-            PQclear(r);
-        }
-        retry = store_pg_again(c, ret, &tries);
-        store_pg_pool_put(&s->pool, c);
-    } while (retry);
-    free(a_ids);
-    free(a_owners);
-    free(a_progress);
-    free(ids);
-    free(owners);
-    return ret;
+    return store_pg_renew(&from_base(base)->pool, leases, n, until_ms);
+}
+
+static int pg_release_many(struct store *base, struct store_lease *leases,
+                           size_t n)
+{
+    return store_pg_release_many(&from_base(base)->pool, leases, n);
 }
 
 static int pg_finish(struct store *base, const struct task *t,
@@ -703,6 +641,7 @@ static int pg_key_put(struct store *base, const struct store_key *k)
     p_text(&p, k->name);
     p_i64(&p, k->created_ms);
     p_i64(&p, k->revoked_ms);
+    p_text(&p, k->scenario);
     return write_op(from_base(base), PG_ST_KEY_PUT, &p, true, NULL);
 }
 
@@ -724,6 +663,7 @@ static int key_list_on(struct store_pg_conn *c, struct store_key **out,
         col_copy(r, i, 3, k->name, sizeof(k->name));
         k->created_ms = col_i64(r, i, 4);
         k->revoked_ms = col_i64(r, i, 5);
+        col_copy(r, i, 6, k->scenario, sizeof(k->scenario));
     }
     PQclear(r);
     *out = keys;
@@ -812,6 +752,7 @@ static const struct store_ops pg_ops = {
     .renew = pg_renew,
     .finish = pg_finish,
     .release = pg_release,
+    .release_many = pg_release_many,
     .note = pg_note,
     .rescue = pg_rescue,
     .cancel = pg_cancel,

@@ -281,6 +281,16 @@ int store_release(struct store *s, const char *task_id, const char *worker)
     return rc ? rc : s->ops->release(s, task_id, worker);
 }
 
+int store_release_many(struct store *s, struct store_lease *leases, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        leases[i].held = false;
+    int rc = fault(s, STORE_OP_RELEASE);
+    if (rc || n == 0)
+        return rc;
+    return s->ops->release_many(s, leases, n);
+}
+
 int store_note(struct store *s, const char *task_id, const char *worker,
                int progress, const char *ref)
 {

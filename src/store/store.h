@@ -37,6 +37,9 @@ struct store_key {
     char name[64];
     int64_t created_ms;
     int64_t revoked_ms; /* 0 while valid */
+    /* Its default sandbox scenario (docs/extensions.md, "Scenarios"), as
+     * `paddock keys create --scenario` took it; "": none. */
+    char scenario[LIMIT_SCENARIO_BYTES + 1];
 };
 
 /* A submit: the task plus the checks that must hold in the same
@@ -127,7 +130,9 @@ int store_get(struct store *s, const char *task_id, struct task *out);
  * Claim a PENDING task for `worker`: the oldest of the key whose turn it
  * is (keys take turns), of one of `models` (NULL: any model). It becomes
  * RUNNING, scheduled_ms set on the first claim, attempt + 1, lease until
- * now + lease_ms. ERR_NOT_FOUND when nothing such is pending.
+ * now + lease_ms. A task whose not_before_ms is after now_ms is passed
+ * over (a key whose pending tasks all wait gives its turn to the next).
+ * ERR_NOT_FOUND when nothing such is pending.
  */
 int store_claim(struct store *s, const char *worker, int64_t now_ms,
                 int64_t lease_ms, const struct store_models *models,
@@ -156,6 +161,11 @@ int store_finish(struct store *s, const struct task *t, const char *worker);
 /* Give a claimed task back to PENDING (shutdown) if `worker` holds it; the
  * attempt it used is not counted. ERR_CONFLICT when it does not. */
 int store_release(struct store *s, const char *task_id, const char *worker);
+/* store_release for many at once, in one transaction (a shutdown gives
+ * back thousands of parked jobs): each .held says whether it was still
+ * its owner's (and is PENDING now); .progress is ignored. 0, or ERR_STORE
+ * (nothing released). n may be 0. The fault of STORE_OP_RELEASE. */
+int store_release_many(struct store *s, struct store_lease *leases, size_t n);
 /*
  * Record what the engine running `task_id` reports, if `worker` holds its
  * lease: progress 0..100 (-1: unchanged; a new claim starts at 0) and the

@@ -46,6 +46,7 @@ struct store_ops {
                  int64_t until_ms);
     int (*finish)(struct store *s, const struct task *t, const char *worker);
     int (*release)(struct store *s, const char *task_id, const char *worker);
+    int (*release_many)(struct store *s, struct store_lease *leases, size_t n);
     int (*note)(struct store *s, const char *task_id, const char *worker,
                 int progress, const char *ref);
     int (*rescue)(struct store *s, int64_t now_ms, int max_attempts,

@@ -388,6 +388,9 @@ struct task {
     char *result; /* owned result file name under results/, SUCCEEDED */
     int progress; /* RUNNING: 0..100 as the engine last reported */
     char *ref;    /* owned engine reference (upstream task id), or NULL */
+    /* Written at submit only: a PENDING task is not claimed before this
+     * (epoch ms; a sandbox scenario's queue delay); 0: at once. */
+    int64_t not_before_ms;
 };
 
 /* Release owned strings and zero the struct. NULL is fine. */
