@@ -35,7 +35,7 @@
 #define TASK_COLS                                                             \
     "task_id, key_id, model, status, spec, prompt, submit_ms, scheduled_ms, " \
     "end_ms, expire_ms, attempt, code, message, usage_input, usage_output, "  \
-    "usage_sr, usage_ratio, result, progress, ref"
+    "usage_sr, usage_ratio, result, progress, ref, queries"
 
 /* A task that ends keeps at least the retention it was submitted with from
  * then on (sqlite.c's KEEP_AFTER): every statement that ends one sets
@@ -94,6 +94,9 @@ static const struct stmt stmts[PG_ST_SUBMIT] = {
                         "SELECT id, key_id FROM r RETURNING 1) "
                         "SELECT c.n FROM (SELECT count(*) AS n FROM q) "
                         "c " NOTIFY_IF_N },
+    [PG_ST_COUNT_QUERY] = { "queries", "UPDATE tasks SET queries = queries + 1 "
+                                       "WHERE task_id = $1 AND queries < $2 "
+                                       "RETURNING queries" },
     [PG_ST_NOTE] = { "note", "UPDATE tasks SET progress = "
                              "coalesce($3::integer, progress), "
                              "ref = coalesce($4, ref) WHERE task_id = $1 "
@@ -262,6 +265,7 @@ static void row_to_task(const PGresult *r, int row, struct task *t)
     col_copy(r, row, 16, t->usage.ratio, sizeof(t->usage.ratio));
     t->result = col_dup(r, row, 17);
     t->progress = (int)col_i64(r, row, 18);
+    t->queries = (int)col_i64(r, row, 20);
     t->ref = col_dup(r, row, 19);
 }
 
@@ -415,6 +419,19 @@ static int pg_release(struct store *base, const char *task_id,
     return ret == 0 && n == 0 ? ERR_CONFLICT : ret;
 }
 
+static int pg_count_query(struct store *base, const char *task_id, int max,
+                          int *count)
+{
+    struct store_pg_params p = { 0 };
+    p_text(&p, task_id);
+    p_i64(&p, max);
+    /* Not retried: a count that committed unseen would be counted twice. */
+    int ret = write_op(from_base(base), PG_ST_COUNT_QUERY, &p, false, count);
+    if (ret < 0)
+        *count = 0;
+    return ret;
+}
+
 static int pg_note(struct store *base, const char *task_id, const char *worker,
                    int progress, const char *ref)
 {
@@ -523,7 +540,7 @@ static int list_on(struct store_pg_conn *c, const struct store_filter *f,
         struct task *tasks = xcalloc((size_t)rows, sizeof(*tasks));
         for (int i = 0; i < rows; i++)
             row_to_task(r, i, &tasks[i]);
-        *total = col_i64(r, 0, 20);
+        *total = col_i64(r, 0, 21); /* after TASK_COLS */
         *out = tasks;
         *n = (size_t)rows;
         PQclear(r);
@@ -753,6 +770,7 @@ static const struct store_ops pg_ops = {
     .finish = pg_finish,
     .release = pg_release,
     .release_many = pg_release_many,
+    .count_query = pg_count_query,
     .note = pg_note,
     .rescue = pg_rescue,
     .cancel = pg_cancel,

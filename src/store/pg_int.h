@@ -50,6 +50,7 @@ enum store_pg_stmt {
     PG_ST_RELEASE,
     PG_ST_RELEASE_MANY,
     PG_ST_NOTE,
+    PG_ST_COUNT_QUERY,
     PG_ST_RESCUE,
     PG_ST_CANCEL,
     PG_ST_STATE,

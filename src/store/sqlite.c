@@ -66,6 +66,9 @@ static const char *const stmt_sql[SQ_ST__COUNT] = {
         "lease_owner = NULL, lease_until = NULL, progress = 0 "
         "WHERE task_id = ?1 AND status = 'RUNNING' "
         "AND lease_owner = ?2",
+    [SQ_ST_COUNT_QUERY] = "UPDATE tasks SET queries = queries + 1 "
+                          "WHERE task_id = ?1 AND queries < ?2 "
+                          "RETURNING queries",
     [SQ_ST_NOTE] = "UPDATE tasks SET progress = COALESCE(?3, progress), "
                    "ref = COALESCE(?4, ref) "
                    "WHERE task_id = ?1 AND status = 'RUNNING' "
@@ -143,6 +146,7 @@ void store_sqlite_row_task(sqlite3_stmt *st, struct task *t)
     t->result = dup_col(st, 17);
     t->progress = sqlite3_column_int(st, 18);
     t->ref = dup_col(st, 19);
+    t->queries = sqlite3_column_int(st, 20);
 }
 
 /* -------------------------------------------------------------- ops */
@@ -276,6 +280,30 @@ static int sq_release(struct store *base, const char *task_id,
         ret = store_sqlite_step_write(s->w, st, "release", &changes);
         if (ret == 0 && changes == 0)
             ret = ERR_CONFLICT;
+    }
+    pthread_mutex_unlock(&s->wlock);
+    return ret;
+}
+
+static int sq_count_query(struct store *base, const char *task_id, int max,
+                          int *count)
+{
+    struct store_sqlite *s = from_base(base);
+    int ret = ERR_STORE;
+    pthread_mutex_lock(&s->wlock);
+    sqlite3_stmt *st = stmt(s->w, SQ_ST_COUNT_QUERY);
+    if (st) {
+        bind_text(st, 1, task_id);
+        sqlite3_bind_int(st, 2, max);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            *count = sqlite3_column_int(st, 0);
+            rc = sqlite3_step(st);
+        }
+        ret = rc == SQLITE_DONE ? 0 : store_sqlite_fail(s->w->db, "queries");
+        if (ret < 0)
+            *count = 0;
+        stmt_done(st);
     }
     pthread_mutex_unlock(&s->wlock);
     return ret;
@@ -676,6 +704,7 @@ static const struct store_ops sqlite_ops = {
     .finish = sq_finish,
     .release = sq_release,
     .release_many = sq_release_many,
+    .count_query = sq_count_query,
     .rescue = sq_rescue,
     .cancel = sq_cancel,
     .list = sq_list,

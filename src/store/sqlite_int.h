@@ -35,6 +35,7 @@ enum store_sqlite_stmt {
     SQ_ST_FINISH,
     SQ_ST_RELEASE,
     SQ_ST_NOTE,
+    SQ_ST_COUNT_QUERY,
     SQ_ST_RESCUE_REQUEUE,
     SQ_ST_RESCUE_FAIL,
     SQ_ST_KEY_PUT,
@@ -62,7 +63,7 @@ enum store_sqlite_stmt {
 #define SQ_TASK_COLS                                                          \
     "task_id, key_id, model, status, spec, prompt, submit_ms, scheduled_ms, " \
     "end_ms, expire_ms, attempt, code, message, usage_input, usage_output, "  \
-    "usage_sr, usage_ratio, result, progress, ref"
+    "usage_sr, usage_ratio, result, progress, ref, queries"
 
 /* One connection and the statements prepared on it so far. */
 struct store_sqlite_conn {

@@ -281,6 +281,15 @@ int store_release(struct store *s, const char *task_id, const char *worker)
     return rc ? rc : s->ops->release(s, task_id, worker);
 }
 
+int store_count_query(struct store *s, const char *task_id, int max, int *count)
+{
+    *count = 0;
+    int rc = fault(s, STORE_OP_COUNT_QUERY);
+    if (rc || max <= 0)
+        return rc;
+    return s->ops->count_query(s, task_id, max, count);
+}
+
 int store_release_many(struct store *s, struct store_lease *leases, size_t n)
 {
     for (size_t i = 0; i < n; i++)

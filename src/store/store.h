@@ -175,6 +175,16 @@ int store_release_many(struct store *s, struct store_lease *leases, size_t n);
  */
 int store_note(struct store *s, const char *task_id, const char *worker,
                int progress, const char *ref);
+/*
+ * Count one query of `task_id` for a scenario's query-errors=N (`max`):
+ * *count the queries counted now, 1..max, when this one was counted (the
+ * caller answers it 500); 0 when max were counted already, or there is no
+ * such task. Durable on return, so every node and a restart see it. Only
+ * for a task whose query-errors it has not seen used up (task.queries <
+ * max): it is a write.
+ */
+int store_count_query(struct store *s, const char *task_id, int max,
+                      int *count);
 /* Return RUNNING tasks whose lease ended before now_ms to PENDING, or end
  * them FAILED InternalError.Timeout once they used max_attempts claims. */
 int store_rescue(struct store *s, int64_t now_ms, int max_attempts,
@@ -248,6 +258,7 @@ enum store_op {
     STORE_OP_KEY_LIST,
     STORE_OP_SECRET,
     STORE_OP_WAIT_WORK,
+    STORE_OP_COUNT_QUERY,
     STORE_OP__COUNT
 };
 

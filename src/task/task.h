@@ -391,6 +391,7 @@ struct task {
     /* Written at submit only: a PENDING task is not claimed before this
      * (epoch ms; a sandbox scenario's queue delay); 0: at once. */
     int64_t not_before_ms;
+    int queries; /* queries a scenario's query-errors counted so far */
 };
 
 /* Release owned strings and zero the struct. NULL is fine. */

@@ -401,6 +401,39 @@ static void claims_wait_for_not_before(void)
     store_close(s);
 }
 
+/* A scenario's query-errors: the first `max` queries are counted, durably
+ * (another handle, a restart see the count), then none. */
+static void queries_are_counted(void)
+{
+    struct store *s = fresh_store();
+    struct task t, g;
+    int n = -1;
+    make_task(&t, "k1", clock_now_ms());
+    CHECK_INT(insert(s, &t), 0);
+    CHECK_INT(store_get(s, t.task_id, &g), 0);
+    CHECK_INT(g.queries, 0);
+    task_fini(&g);
+    CHECK_INT(store_count_query(s, t.task_id, 2, &n), 0);
+    CHECK_INT(n, 1);
+    store_close(s);
+    s = open_store();
+    CHECK_INT(store_count_query(s, t.task_id, 2, &n), 0);
+    CHECK_INT(n, 2);
+    CHECK_INT(store_count_query(s, t.task_id, 2, &n), 0);
+    CHECK_INT(n, 0);
+    CHECK_INT(store_get(s, t.task_id, &g), 0);
+    CHECK_INT(g.queries, 2);
+    task_fini(&g);
+    CHECK_INT(
+        store_count_query(s, "00000000-0000-7000-8000-000000000000", 2, &n), 0);
+    CHECK_INT(n, 0);
+    store_fault_set(s, STORE_OP_COUNT_QUERY, 1, ERR_STORE);
+    CHECK_INT(store_count_query(s, t.task_id, 5, &n), ERR_STORE);
+    CHECK_INT(n, 0);
+    task_fini(&t);
+    store_close(s);
+}
+
 /* An engine's progress and reference: only the lease holder writes them;
  * the reference outlives a rescue (the next attempt resumes from it), the
  * progress starts again at 0. */
@@ -1444,13 +1477,13 @@ static const char *const pg_sums[] = {
     "48cb8cecae4235cd2a5f3c8690fae2102f6c7691fc524e10e5f32766d87e36d5",
     "7ffbdb5a3244eae83d6cf31419f9bd64b8e69a914514b12a6c14af76b61d5339",
     "b9069504e453eba8245a57a7540d98ca9c43d2a854bfdff02804ccff1d8d22fd",
-    "51cbd79b644d68b468c4ad36ea92f7447b5a535fc99aaac7d9a44eacfdf05b38",
+    "b913aa48cfef33c88c18148b9601953a5133b4ebbfedc6a536edfedd2d43ac91",
 };
 static const char *const sqlite_sums[] = {
     "7ba48bbc53951c044914d777304d580eb316cbe4ee393008269c66b33d7a648d",
     "d074653772d303082df937a8cc9d1cc07145fd194f46683429d3768e02b9efa8",
     "5c473953a319cf594d8585c3719bb225dd02320075bfef44ce503d89e7c529ad",
-    "2b33b5d30bbd6b3da094c03dc171a248f10a5e4cd9ab1bd4fb999e2ead684008",
+    "04ed0acad003e2243e00b0ed39f1c57fda158a1551567af115ed8a224cb73021",
 };
 
 static void check_frozen(const char *name, const char *const *m, size_t n,
@@ -1539,6 +1572,7 @@ static void run_suite(void)
     RUN(release_gives_back);
     RUN(release_many_at_once);
     RUN(claims_wait_for_not_before);
+    RUN(queries_are_counted);
     RUN(renew_many_at_once);
     RUN(notes_follow_the_lease);
     RUN(keys_and_secrets);

@@ -3,6 +3,9 @@
 -- scenario's queue delay, 0 for every other task). Rows a release or a
 -- rescue inserts take the default: such a task is past its delay.
 ALTER TABLE pending ADD COLUMN not_before bigint NOT NULL DEFAULT 0;
+-- tasks.queries: the queries a scenario's query-errors=N counted so far
+-- (at most N; a task without one stays 0).
+ALTER TABLE tasks ADD COLUMN queries integer NOT NULL DEFAULT 0;
 -- keys.scenario: a minted key's default scenario ('' : none).
 ALTER TABLE keys ADD COLUMN scenario text NOT NULL DEFAULT '';
 -- paddock_submit() with the delay; the form without it stays (a delay of
