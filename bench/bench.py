@@ -9,9 +9,9 @@ something is broken: a server does not start, a request errors, a render
 fails for a reason other than "not implemented yet".
 
 BENCH_QUICK=1 runs every row briefly (CI). BENCH_ONLY=query,cpu,submit,
-render,memory,flood,upload,relay,resident,scale runs some rows. Standard
-library only; every process is started here, on 127.0.0.1, and stopped by
-its pid on exit.
+render,memory,parked,flood,upload,relay,resident,scale runs some rows.
+Standard library only; every process is started here, on 127.0.0.1, and
+stopped by its pid on exit.
 """
 
 import argparse
@@ -64,6 +64,9 @@ P = {
     "render_seconds": 5,
     "tasks": 1000 if QUICK else 10000,
     "conns": 1000 if QUICK else 10000,
+    # parked: sandbox tasks in their run=DURATION delay at once (bench_parked)
+    "parked": 1000 if QUICK else 10000,
+    "parked_run_s": 10 if QUICK else 30,
     # scale: paddock worker processes on PostgreSQL (bench_scale)
     "scale_workers": [1, 2, 4],
     "scale_threads": 2,               # --workers of each worker process
@@ -1093,6 +1096,89 @@ def bench_memory(ctx):
     return rows
 
 
+def metric(server, name, label=None):
+    """One line of GET /metrics: the counter `name`, or with `label` the
+    gauge name{...="label"} (0 when absent, as before a first count)."""
+    status, _, body = server.request(
+        "GET", "/metrics", headers={"Authorization": "Bearer " + KEY})
+    if status != 200:
+        raise Broken("metrics: HTTP %d" % status)
+    if label is None:
+        pat = r'^%s ([0-9.e+]+)$' % re.escape(name)
+    else:
+        pat = r'^%s\{[^}]*="%s"\} ([0-9.e+]+)$' % (re.escape(name), label)
+    m = re.search(pat, body.decode(), re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+def bench_parked(ctx):
+    """Sandbox tasks in a run=DURATION delay are parked: no thread, no render
+    slot, a lease renewed in batches. How many one node holds at once, and
+    its peak RSS doing so. The tasks end FAILED after their run (fail=), so
+    the row measures the holding, not renders: a render each (~0.2 s on
+    this machine's cores) could not keep 10 000 in a 30 s window."""
+    mb = lambda kb: kb / 1024.0  # noqa: E731
+    n, run_s = P["parked"], P["parked_run_s"]
+    spec = "sandbox run=%ds,fail=InternalError.Algo" % run_s
+    m = ctx.own(Paddock(ctx.binary, ctx.tmp, "parked", [
+        "--workers", "2", "--max-active", "0", "--max-queue", "0",
+        "--engine", spec]).start())
+    time.sleep(0.3)
+    idle = proc_status(m.pid)["VmRSS"]
+    t0 = time.perf_counter()
+    submit_many(m, n)
+    submitted = time.perf_counter() - t0
+    peak, peak_at, done = 0, 0.0, 0
+    deadline = time.perf_counter() + run_s * 6 + 120
+    while time.perf_counter() < deadline:
+        running = int(metric(m, "paddock_tasks", "RUNNING"))
+        done = int(metric(m, "paddock_tasks", "FAILED"))
+        if running > peak:
+            peak, peak_at = running, time.perf_counter() - t0
+        if done >= n:
+            break
+        time.sleep(0.5)
+    hwm = proc_status(m.pid)["VmHWM"]
+    m.stop()
+    if done < n:
+        raise Broken("parked: %d of %d tasks ended" % (done, n))
+    per = (hwm - idle) / peak if peak else 0
+    # At SIGTERM parked tasks go back to PENDING at once, in one write.
+    g = ctx.own(Paddock(ctx.binary, ctx.tmp, "parked-stop", [
+        "--workers", "2", "--max-active", "0", "--max-queue", "0",
+        "--engine", "sandbox run=1h"]).start())
+    submit_many(g, n)
+    deadline = time.perf_counter() + 120
+    while metric(g, "paddock_tasks", "RUNNING") < n:
+        if time.perf_counter() > deadline:
+            raise Broken("parked-stop: %d of %d RUNNING" % (
+                metric(g, "paddock_tasks", "RUNNING"), n))
+        time.sleep(0.2)
+    t1 = time.perf_counter()
+    g.stop()
+    stop_s = time.perf_counter() - t1
+    g.args = ["--workers", "0"]
+    g.start()
+    back = int(metric(g, "paddock_tasks", "PENDING"))
+    g.stop()
+    return [row("tasks held in run=%ds" % run_s, paddock=peak,
+                unit="tasks", target="%d at once" % n,
+                verdict=verdict_at_least(peak, n),
+                note="peak RUNNING, %.1f s after the first submit "
+                     "(submitted in %.1f s); all ended in %.1f s" % (
+                         peak_at, submitted, time.perf_counter() - t0)),
+            row("RSS holding %d parked tasks" % n, paddock=mb(hwm),
+                unit="MB", target="—", verdict="—",
+                note="VmHWM; %.1f MB over idle, %.1f KB per held task" % (
+                    mb(hwm - idle), per),
+                raw={"idle_kb": idle, "hwm_kb": hwm, "peak_held": peak}),
+            row("SIGTERM holding %d parked tasks" % n, paddock=stop_s,
+                unit="s", target="back at once", verdict="meets"
+                if back == n else "misses (%d of %d back)" % (back, n),
+                note="SIGTERM to exit; %d back to PENDING (one store "
+                     "write), seen by the next start" % back)]
+
+
 def unauthenticated_flood(port, n, size):
     """n connections at once, each announcing `size` bytes of body
     without a key and sending them as fast as the server takes them; the
@@ -1615,18 +1701,6 @@ def make_clip(ctx, name, size="128x128", seconds=3):
     return clip
 
 
-def metric(server, name):
-    """One counter of the server's /metrics (0 before its first count)."""
-    status, _, body = server.request("GET", "/metrics", headers={
-        "Authorization": "Bearer " + KEY})
-    if status != 200:
-        raise Broken("/metrics: HTTP %d" % status)
-    for line in body.decode().splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    return 0.0
-
-
 def poll_schedule(poll_s, poll_max_s, seconds):
     """Looks at one task that ends `seconds` after its submit, by the
     relay's schedule (poll, x1.5 per look, up to poll-max)."""
@@ -1782,6 +1856,9 @@ SECTIONS = [
                               for k in RENDERS]),
     ("memory", bench_memory, ["idle RSS", "RSS after %d tasks" % P["tasks"],
                               "RSS holding %d conns" % P["conns"]]),
+    ("parked", bench_parked, ["tasks held in run=%ds" % P["parked_run_s"],
+                              "RSS holding %d parked tasks" % P["parked"],
+                              "SIGTERM holding %d parked tasks" % P["parked"]]),
     ("flood", bench_flood, ["RSS under %d unauthenticated 30 MB bodies" %
                             (16 if QUICK else 64)]),
     ("upload", bench_upload, ["RSS taking a 100 MB upload form"]),

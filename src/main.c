@@ -370,22 +370,32 @@ out:
 static void keys_usage(FILE *out)
 {
     fprintf(out,
-            "Usage: paddock keys create [--name NAME] [options]\n"
+            "Usage: paddock keys create [--name NAME] [--scenario SCENARIO] "
+            "[options]\n"
             "       paddock keys list [options]\n"
             "       paddock keys revoke [options] KEY_ID\n"
             "\n"
             "Manage the API keys kept in the store (salted hashes only). "
             "create prints\nthe new key once; revoke takes effect on every "
             "node within a second.\nOptions: --data DIR, --store URL, "
-            "--config FILE (as for paddock serve).\n");
+            "--config FILE (as for paddock serve).\n"
+            "--scenario gives the key a default sandbox scenario (a comma "
+            "list of\ndirectives, docs/testing-your-client.md): every task "
+            "it submits to a\nsandbox model behaves so unless the request "
+            "says otherwise.\n");
 }
 
-static int keys_create(struct store *store, const char *name)
+static int keys_create(struct store *store, const char *name,
+                       const char *scenario)
 {
     struct store_key rec;
     char secret[AUTH_SECRET_MAX];
-    if (auth_key_mint(name, &rec, secret) < 0 ||
-        store_key_put(store, &rec) < 0) {
+    if (auth_key_mint(name, &rec, secret) < 0) {
+        fprintf(stderr, "paddock: cannot create the key\n");
+        return 1;
+    }
+    snprintf(rec.scenario, sizeof(rec.scenario), "%s", scenario);
+    if (store_key_put(store, &rec) < 0) {
         fprintf(stderr, "paddock: cannot create the key\n");
         return 1;
     }
@@ -405,15 +415,19 @@ static int keys_list(struct store *store, const struct conf *conf)
         fprintf(stderr, "paddock: cannot read the keys\n");
         return 1;
     }
-    printf("%-14s %-24s %-23s %s\n", "KEY_ID", "NAME", "CREATED", "STATUS");
+    printf("%-14s %-24s %-23s %-31s %s\n", "KEY_ID", "NAME", "CREATED",
+           "STATUS", "SCENARIO");
     for (size_t i = 0; i < n; i++) {
         char created[24], revoked[24];
         clock_format(keys[i].created_ms, conf->utc_offset_min, created);
         clock_format(keys[i].revoked_ms, conf->utc_offset_min, revoked);
-        printf("%-14s %-24s %-23s %s%s\n", keys[i].key_id,
-               keys[i].name[0] ? keys[i].name : "-", created,
-               keys[i].revoked_ms ? "revoked " : "active",
-               keys[i].revoked_ms ? revoked : "");
+        char status[40];
+        snprintf(status, sizeof(status), "%s%s",
+                 keys[i].revoked_ms ? "revoked " : "active",
+                 keys[i].revoked_ms ? revoked : "");
+        printf("%-14s %-24s %-23s %-31s %s\n", keys[i].key_id,
+               keys[i].name[0] ? keys[i].name : "-", created, status,
+               keys[i].scenario[0] ? keys[i].scenario : "-");
     }
     free(keys);
     return 0;
@@ -457,7 +471,7 @@ static int cmd_keys(int argc, char **argv)
     struct errmsg err = { 0 };
     struct store *store = NULL;
     const char *verb = argc > 0 ? argv[0] : "";
-    const char *name = "", *target = NULL;
+    const char *name = "", *target = NULL, *scenario = "";
     char **rest = xcalloc((size_t)argc + 1, sizeof(char *));
     int n_rest = 0, ret = 2;
     bool help = false;
@@ -471,6 +485,10 @@ static int cmd_keys(int argc, char **argv)
             name = argv[++i];
         } else if (strncmp(a, "--name=", 7) == 0) {
             name = a + 7;
+        } else if (strcmp(a, "--scenario") == 0 && i + 1 < argc) {
+            scenario = argv[++i];
+        } else if (strncmp(a, "--scenario=", 11) == 0) {
+            scenario = a + 11;
         } else if (a[0] != '-') {
             if (target)
                 extra++;
@@ -512,6 +530,18 @@ static int cmd_keys(int argc, char **argv)
         keys_usage(stderr);
         goto out;
     }
+    if (scenario[0]) {
+        struct task_scenario sc = { 0 };
+        if (!create) {
+            fprintf(stderr, "paddock: --scenario is for keys create\n");
+            goto out;
+        }
+        if (task_scenario_parse(&sc, scenario, strlen(scenario), "--scenario",
+                                &err) < 0) {
+            fprintf(stderr, "paddock: %s\n", errmsg_text(&err));
+            goto out;
+        }
+    }
     ret = 1;
     if (private_data_dir(conf.data_dir, &err) < 0 ||
         store_open(conf.store_url, &store, &err) < 0) {
@@ -519,7 +549,7 @@ static int cmd_keys(int argc, char **argv)
         goto out;
     }
     if (create)
-        ret = keys_create(store, name);
+        ret = keys_create(store, name, scenario);
     else if (list)
         ret = keys_list(store, &conf);
     else

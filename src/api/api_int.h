@@ -4,7 +4,8 @@
  * api.c routes, authenticates and answers; tasks.c has the task routes
  * (submit, query, cancel, list); extras.c the rest (uploads, files,
  * health, models, metrics, OpenAPI); oss.c the OSS-style uploads of
- * DashScope SDKs. Not for other modules.
+ * DashScope SDKs; scenario.c the sandbox scenarios of submits and
+ * queries. Not for other modules.
  */
 #ifndef PADDOCK_API_INT_H
 #define PADDOCK_API_INT_H
@@ -166,5 +167,24 @@ bool api_oss_admit(struct call *c, struct admitted *ad);
 void api_oss_upload(struct call *c);
 bool api_oss_usable(struct call *c, const struct route *route,
                     const struct job *job, struct errmsg *e);
+
+/* Sandbox scenarios (scenario.c, docs/extensions.md, "Scenarios"). */
+/* The submit's scenario: its sources over the engine's options, resolved
+ * into job->scenario, the prompt's token cut out of job->prompt (*orig:
+ * the prompt as sent, the caller's to free, when it had one). 0; < 0 with
+ * the reason in *e (400 naming the source); or 1 when the scenario's
+ * submit= directive has answered the request (no task). */
+int api_scenario_submit(struct call *c, const struct route *route,
+                        struct job *job, char **orig, struct errmsg *e);
+/* A found task's plan into *plan; true when its query-errors answered
+ * this query (500). */
+bool api_scenario_query(struct call *c, const struct task *t,
+                        struct job_scenario *plan);
+/* The signed video_url of a SUCCEEDED task, as its plan's link= says. */
+void api_scenario_video_url(struct call *c, const struct task *t,
+                            const struct job_scenario *plan, struct buf *url);
+/* Whether t's plan changes its query answers (query-errors=, link=): such
+ * an answer is made per query, never kept in the answer cache. */
+bool api_scenario_shapes_answer(const struct task *t);
 
 #endif

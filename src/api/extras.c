@@ -159,8 +159,11 @@ void api_file(struct call *c)
 {
     struct api *a = c->api;
     const char *name = c->arg;
-    int err = blob_verify(a->d.blob, name, http_req_query(c->req, "expires"),
-                          http_req_query(c->req, "signature"), clock_now_ms());
+    int64_t rate = 0; /* a paced link (a scenario's link=slow) */
+    int err = blob_verify_paced(
+        a->d.blob, name, http_req_query(c->req, "expires"),
+        http_req_query(c->req, "rate"), http_req_query(c->req, "signature"),
+        clock_now_ms(), &rate);
     if (err < 0) {
         api_reply_error(c, err, NULL);
         return;
@@ -177,6 +180,8 @@ void api_file(struct call *c)
     snprintf(etag, sizeof(etag), "%.*s", (int)(strlen(name) - 4), name);
     if (http_reply_file(c->req, c->rep, fd, size, "video/mp4", etag) < 0)
         api_reply_error(c, ERR_RANGE, "the range is outside the file");
+    else
+        c->rep->rate = (uint64_t)rate;
 }
 
 /* ------------------------------------------------------------ health */

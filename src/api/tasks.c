@@ -19,9 +19,10 @@ struct pending_submit {
     struct call call; /* req and rep stay valid: the request is in flight */
     struct http_defer *defer;
     struct job job;
-    struct task task; /* prompt borrowed from job */
+    struct task task; /* prompt borrowed from job, or orig_prompt */
     struct store_submit sub;
     char *idem_key;
+    char *orig_prompt; /* as sent, when a scenario token was cut out */
 };
 
 /* The answer to a submit once the store has decided. */
@@ -88,10 +89,11 @@ static void submit_reply(struct call *c, const struct task *t, int err,
 
 static void pending_free(struct pending_submit *p)
 {
-    p->task.prompt = NULL; /* borrowed from job */
+    p->task.prompt = NULL; /* borrowed */
     task_fini(&p->task);
     task_job_fini(&p->job);
     free(p->idem_key);
+    free(p->orig_prompt);
     free(p);
 }
 
@@ -197,6 +199,13 @@ void api_submit(struct call *c)
         pending_free(p);
         return;
     }
+    int steered = api_scenario_submit(c, route, &p->job, &p->orig_prompt, &e);
+    if (steered != 0) { /* refused, or answered by the scenario */
+        if (steered < 0)
+            api_reply_errmsg(c, &e);
+        pending_free(p);
+        return;
+    }
 
     struct task *t = &p->task;
     id_uuid7(t->task_id);
@@ -204,9 +213,12 @@ void api_submit(struct call *c)
     snprintf(t->model, sizeof(t->model), "%s", p->job.model);
     t->status = TASK_PENDING;
     t->spec = task_job_to_json(&p->job);
-    t->prompt = p->job.prompt;
+    /* orig_prompt is what the client sent, a scenario token included. */
+    t->prompt = p->orig_prompt ? p->orig_prompt : p->job.prompt;
     t->submit_ms = clock_now_ms();
     t->expire_ms = t->submit_ms + a->d.conf->retention_ms;
+    if (p->job.scenario.queue_ms > 0)
+        t->not_before_ms = t->submit_ms + p->job.scenario.queue_ms;
     p->sub = (struct store_submit){
         .task = t,
         .max_active = a->d.conf->max_active,
@@ -286,7 +298,7 @@ static void reply_answer(struct call *c, struct buf *b, size_t base_at,
 static void keep_answer(struct api *a, const struct task *t,
                         const struct buf *b, size_t base_at, int64_t now_ms)
 {
-    if (!task_status_terminal(t->status))
+    if (!task_status_terminal(t->status) || api_scenario_shapes_answer(t))
         return;
     struct api_cache_answer ans = { .task_id = t->task_id,
                                     .key_id = t->key_id,
@@ -324,6 +336,7 @@ void api_query(struct call *c)
     const char *base = a->d.conf->public_url ? "" : api_url_base(c, base_buf);
     int64_t now = clock_now_ms();
     size_t base_at;
+    struct job_scenario plan = { 0 };
 
     /* Not a uuid: certainly not ours, no store read needed. */
     if (strlen(c->arg) == UUID_STR_LEN && id_is_uuid(c->arg)) {
@@ -346,6 +359,23 @@ void api_query(struct call *c)
                 found = &t;
         }
         }
+    }
+    /* A sandbox scenario may fail this query, or shape the link: such an
+     * answer is made for this query alone. */
+    if (found && api_scenario_query(c, found, &plan))
+        goto out;
+    if (found && (plan.query_errors > 0 || plan.link != TASK_LINK_NORMAL)) {
+        struct task_view view = { .utc_offset_min =
+                                      a->d.conf->utc_offset_min };
+        struct buf url = BUF_INIT;
+        if (found->status == TASK_SUCCEEDED && found->result) {
+            api_scenario_video_url(c, found, &plan, &url);
+            view.video_url = url.data;
+        }
+        task_json_query(&b, http_req_id(c->req), c->arg, found, &view);
+        buf_fini(&url);
+        api_reply_json(c, 200, &b);
+        goto out;
     }
     answer(a, http_req_id(c->req), c->arg, found, &b, &base_at);
     if (found)

@@ -287,5 +287,23 @@ int auth_key_mint(const char *name, struct store_key *rec,
                 rec->hash);
     rec->created_ms = clock_now_ms();
     rec->revoked_ms = 0;
+    rec->scenario[0] = '\0';
     return 0;
+}
+
+bool auth_key_scenario(struct auth *a, const char *key_id,
+                       char out[LIMIT_SCENARIO_BYTES + 1])
+{
+    bool found = false;
+    out[0] = '\0';
+    pthread_rwlock_rdlock(&a->lock);
+    for (size_t i = 0; i < a->n_minted && !found; i++) {
+        const struct store_key *k = &a->minted[i];
+        if (k->scenario[0] && strcmp(k->key_id, key_id) == 0) {
+            memcpy(out, k->scenario, sizeof(k->scenario));
+            found = true;
+        }
+    }
+    pthread_rwlock_unlock(&a->lock);
+    return found;
 }

@@ -45,6 +45,12 @@ size_t auth_count(struct auth *a);
 int auth_check(struct auth *a, const char *presented,
                char key_id[TASK_KEY_ID_MAX + 1]);
 
+/* The default sandbox scenario of the minted key `key_id` (what
+ * `paddock keys create --scenario` stored) into out: true when it has
+ * one. Plain keys have none. */
+bool auth_key_scenario(struct auth *a, const char *key_id,
+                       char out[LIMIT_SCENARIO_BYTES + 1]);
+
 /* Make a new key: the record to store (hash only) and the secret to show
  * once (out_secret, AUTH_SECRET_MAX bytes). */
 int auth_key_mint(const char *name, struct store_key *rec,

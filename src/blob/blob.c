@@ -216,14 +216,17 @@ int blob_remove(const struct blob *b, const char *name)
     return ret;
 }
 
-/* hex HMAC over "/files/<name>\n<expires>" into out[65]. */
+/* hex HMAC over "/files/<name>\n<expires>" (and "\nrate=<rate>" for a
+ * paced link) into out[65]. */
 static void signature(const struct blob *b, const char *name,
-                      const char *expires, char out[2 * SIGN_HASH_LEN + 1])
+                      const char *expires, const char *rate,
+                      char out[2 * SIGN_HASH_LEN + 1])
 {
-    char msg[BLOB_NAME_MAX + 48];
+    char msg[BLOB_NAME_MAX + 96];
     unsigned char mac[SIGN_HASH_LEN];
     size_t n =
-        (size_t)snprintf(msg, sizeof(msg), "/files/%s\n%s", name, expires);
+        (size_t)snprintf(msg, sizeof(msg), "/files/%s\n%s%s%s", name, expires,
+                         rate ? "\nrate=" : "", rate ? rate : "");
     sign_hmac_keyed(b->key, msg, n < sizeof(msg) ? n : sizeof(msg) - 1, mac);
     id_hex(mac, sizeof(mac), out);
 }
@@ -254,37 +257,59 @@ int blob_sweep(const struct blob *b, int64_t min_age_ms,
     return 0;
 }
 
-void blob_url(const struct blob *b, struct buf *out, const char *base,
-              const char *name, int64_t expires_ms)
+void blob_url_paced(const struct blob *b, struct buf *out, const char *base,
+                    const char *name, int64_t expires_ms, int64_t rate)
 {
-    char expires[24], sig[2 * SIGN_HASH_LEN + 1];
+    char expires[24], pace[24], sig[2 * SIGN_HASH_LEN + 1];
     /* Rounded up: the link never dies before the task it belongs to. */
     snprintf(expires, sizeof(expires), "%lld",
              (long long)((expires_ms + 999) / 1000));
-    signature(b, name, expires, sig);
+    snprintf(pace, sizeof(pace), "%lld", (long long)rate);
+    signature(b, name, expires, rate > 0 ? pace : NULL, sig);
     buf_puts(out, base); /* on every query: appends, no format parsing */
     buf_puts(out, "/files/");
     buf_puts(out, name);
     buf_puts(out, "?expires=");
     buf_puts(out, expires);
+    if (rate > 0) {
+        buf_puts(out, "&rate=");
+        buf_puts(out, pace);
+    }
     buf_puts(out, "&signature=");
     buf_puts(out, sig);
+}
+
+void blob_url(const struct blob *b, struct buf *out, const char *base,
+              const char *name, int64_t expires_ms)
+{
+    blob_url_paced(b, out, base, name, expires_ms, 0);
 }
 
 int blob_verify(const struct blob *b, const char *name, const char *expires,
                 const char *sig, int64_t now_ms)
 {
-    int64_t exp_s;
+    int64_t rate;
+    return blob_verify_paced(b, name, expires, NULL, sig, now_ms, &rate);
+}
+
+int blob_verify_paced(const struct blob *b, const char *name,
+                      const char *expires, const char *rate, const char *sig,
+                      int64_t now_ms, int64_t *rate_out)
+{
+    int64_t exp_s, bps = 0;
     char want[2 * SIGN_HASH_LEN + 1];
+    *rate_out = 0;
     if (!expires || !sig || !blob_name_valid(name) ||
         strlen(sig) != 2 * SIGN_HASH_LEN ||
-        parse_i64(expires, 0, INT64_MAX / 1000, &exp_s) < 0)
+        parse_i64(expires, 0, INT64_MAX / 1000, &exp_s) < 0 ||
+        (rate && parse_i64(rate, 1, INT32_MAX, &bps) < 0))
         return ERR_BAD_SIGNATURE;
-    signature(b, name, expires, want);
+    signature(b, name, expires, rate, want);
     if (!sign_equal(want, sig, sizeof(want) - 1))
         return ERR_BAD_SIGNATURE;
     if (exp_s * 1000 <= now_ms)
         return ERR_BAD_SIGNATURE;
+    *rate_out = bps;
     return 0;
 }
 

@@ -8,7 +8,10 @@
  *
  * Links: /files/<name>?expires=<unix s>&signature=<hex HMAC-SHA256 over
  * "/files/<name>\n<expires>">, valid until the task's retention ends; any
- * node holding the same key can verify them.
+ * node holding the same key can verify them. A paced link (a sandbox
+ * scenario's link=slow) also carries &rate=<bytes per second>, signed with
+ * the rest ("/files/<name>\n<expires>\nrate=<rate>"), so the pace cannot
+ * be taken off.
  *
  * Uploads (the upload extension, docs/extensions.md):
  * uploads/<key_id>/<upload_id>, the bytes a key sent with POST
@@ -86,10 +89,19 @@ int blob_sweep(const struct blob *b, int64_t min_age_ms,
 /* Append the signed absolute URL of `name` to out. base: "http://h:p". */
 void blob_url(const struct blob *b, struct buf *out, const char *base,
               const char *name, int64_t expires_ms);
+/* The same with a pace: the file is to be sent at `rate` bytes per second
+ * (0: a plain link). */
+void blob_url_paced(const struct blob *b, struct buf *out, const char *base,
+                    const char *name, int64_t expires_ms, int64_t rate);
 /* Check a link's expiry (unix seconds, decimal) and signature (hex);
  * 0 or ERR_BAD_SIGNATURE. */
 int blob_verify(const struct blob *b, const char *name, const char *expires,
                 const char *signature, int64_t now_ms);
+/* The same for a link that may carry a pace (`rate`, the query's value,
+ * or NULL): 0 with *rate_out its bytes per second (0: none). */
+int blob_verify_paced(const struct blob *b, const char *name,
+                      const char *expires, const char *rate,
+                      const char *signature, int64_t now_ms, int64_t *rate_out);
 /* Open results/<name> for reading: *fd and *size; ERR_NOT_FOUND. */
 int blob_open_file(const struct blob *b, const char *name, int *fd,
                    uint64_t *size);

@@ -73,6 +73,18 @@
  * need, not an archive; disk is shared by every key. */
 #define LIMIT_UPLOADS_PER_KEY      64
 #define LIMIT_UPLOAD_BYTES_PER_KEY (2ll << 30)
+/* A sandbox scenario (docs/extensions.md, "Scenarios"), from any one
+ * source: nine directives fit several times over, the longest being a
+ * failure message. */
+#define LIMIT_SCENARIO_BYTES 1024
+/* Its durations (queue, run) and the failure message a task may carry. */
+#define LIMIT_SCENARIO_MS      (3600 * 1000LL)
+#define LIMIT_SCENARIO_MESSAGE 200
+/* A task's first N queries a scenario may fail (query-errors=N). */
+#define LIMIT_SCENARIO_QUERY_ERRORS 100
+/* Tasks whose query-errors an API node counts at once (in memory): older
+ * ones are forgotten first. */
+#define LIMIT_SCENARIO_COUNTED 65536
 
 /* ----------------------------------------------------------- error table */
 

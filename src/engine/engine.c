@@ -11,7 +11,8 @@
 
 static const struct engine_entry {
     const char *name;
-    struct engine *(*make)(void);
+    /* What follows the name (its options; "" when none). */
+    int (*make)(const char *args, struct engine **out, struct errmsg *err);
 } engines[] = {
     { "sandbox", engine_sandbox_new },
 };
@@ -25,11 +26,11 @@ int engine_new(const char *name, struct engine **out, struct errmsg *err)
         return engine_upstream_new(name + 9, out, err);
     if (name && strncmp(name, "resident:", 9) == 0)
         return engine_resident_new(name + 9, out, err);
-    for (size_t i = 0; i < ARRAY_LEN(engines); i++) {
-        if (name && strcmp(engines[i].name, name) == 0) {
-            *out = engines[i].make();
-            return 0;
-        }
+    for (size_t i = 0; name && i < ARRAY_LEN(engines); i++) {
+        size_t n = strlen(engines[i].name);
+        if (strncmp(engines[i].name, name, n) == 0 &&
+            (name[n] == '\0' || name[n] == ' ' || name[n] == '\t'))
+            return engines[i].make(name + n, out, err);
     }
     struct buf known = BUF_INIT;
     for (size_t i = 0; i < ARRAY_LEN(engines); i++)
@@ -160,6 +161,11 @@ int engine_start(struct engine *e, const struct job *job,
     if (rc < 0 && err->code == 0)
         errmsg_set(err, rc, "%s", err_message(rc));
     return rc;
+}
+
+const struct task_scenario *engine_scenario(const struct engine *e)
+{
+    return e->ops->scenario ? e->ops->scenario(e) : NULL;
 }
 
 int engine_check(struct engine *e, const atomic_bool *stop, struct errmsg *err)

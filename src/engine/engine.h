@@ -48,6 +48,9 @@ struct job_ctl {
      * that finds one resumes that work instead of starting it again.
      */
     const char *ref;
+    /* When this attempt was claimed (clock_mono_ms): a hold of the result
+     * (job_result.hold_until_mono) counts from here. */
+    int64_t claimed_mono;
     /*
      * Store `ref` (at most TASK_REF_MAX bytes) with the task; returns only
      * once it is durable. 0; ERR_CONFLICT when this worker lost the task
@@ -85,6 +88,15 @@ struct job_result {
     /* Failure: not the task's fault but the engine's process dying under
      * it; the worker tries the task again within the attempt limit. */
     bool retry;
+    /*
+     * The outcome (success or failure alike) stands only from this time
+     * on (clock_mono_ms); 0: at once. The worker keeps the job parked
+     * until then, holding no thread and none of the engine's capacity,
+     * renewing its lease and raising its progress linearly from the claim
+     * (ctl->claimed_mono) to this time; a shutdown gives it back. The
+     * sandbox's run=DURATION uses it.
+     */
+    int64_t hold_until_mono;
 };
 
 struct engine;
@@ -146,6 +158,13 @@ struct engine_ops {
     /* true: check() looks at this host (a program on its disk), so a node
      * that renders nothing (an API node) does not run it. */
     bool host_check;
+    /*
+     * Optional (NULL: the engine takes no scenario). The sandbox scenario
+     * of the engine's own options (docs/extensions.md, "Scenarios"), which
+     * a submit's sources then override; a model whose engine has none
+     * refuses a scenario. Constant after the engine is made.
+     */
+    const struct task_scenario *(*scenario)(const struct engine *e);
     void (*free)(struct engine *e);
 };
 
@@ -165,7 +184,8 @@ void engine_init(struct engine *e, const struct engine_ops *ops);
  * lock the watcher's fn might take. */
 void engine_room_grew(struct engine *e);
 
-/* Registry: make the engine `spec` names: "sandbox", "command:PROGRAM
+/* Registry: make the engine `spec` names: "sandbox [DIRECTIVE...]" (a
+ * scenario, blank- or comma-separated), "command:PROGRAM
  * [ARG...]" (an absolute path, words split on blanks, no shell), or
  * "upstream:DIALECT BASE_URL [OPTION=VALUE...]" (docs/engines.md); 0 or
  * ERR_INVALID_PARAMETER with a message naming the known engines. */
@@ -198,6 +218,9 @@ int engine_capacity(struct engine *e, int configured);
 int engine_start(struct engine *e, const struct job *job,
                  const struct job_inputs *in, const char *out_path,
                  const struct job_ctl *ctl, struct errmsg *err);
+/* The engine's own scenario (engine_ops.scenario), or NULL when it takes
+ * none. */
+const struct task_scenario *engine_scenario(const struct engine *e);
 /* Whether its check is about this host (engine_ops.host_check). */
 bool engine_host_check(const struct engine *e);
 /* The engine's check (engine_ops.check); 0 when it has none. */
@@ -211,7 +234,13 @@ void engine_free(struct engine *e);
 void engine_watch_room(struct engine *e, void (*fn)(void *arg), void *arg);
 
 /* Backends (only the registry in engine.c calls these). */
-struct engine *engine_sandbox_new(void);
+int engine_sandbox_new(const char *args, struct engine **out,
+                       struct errmsg *err);
+/* The sandbox's render itself (sandbox.c), for steer.c: run() as the ops
+ * table says, a pure function of the job and its inputs. */
+int engine_sandbox_render(const struct job *job, const struct job_inputs *in,
+                          const char *out_path, const struct job_ctl *ctl,
+                          struct job_result *res, struct errmsg *err);
 int engine_command_new(const char *cmdline, struct engine **out,
                        struct errmsg *err);
 int engine_upstream_new(const char *args, struct engine **out,

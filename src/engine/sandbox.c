@@ -17,6 +17,8 @@
  * every input to the limits of docs/api.md s.3.6 (task_media_check) before
  * this runs, so a video lasts 3 s or more and every picture has a size.
  *
+ * The engine around this render (its options, its scenario) is steer.c.
+ *
  * Speed matters more than beauty: every picture is drawn with integer math
  * straight into the encoder's planes, each input is decoded and scaled
  * once (a video: once per frame), and what changes per frame is a copy, a
@@ -32,16 +34,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define MARK_TEXT  "AI GENERATED"
 #define SHAPES_MAX 6
 /* Changing the picture for the same inputs bumps this. */
 #define SCENE_VERSION "paddock-sandbox-1"
-
-struct engine_sandbox {
-    struct engine base; /* no state: run() keeps everything per call */
-};
 
 /* ------------------------------------------------------------ randomness */
 
@@ -840,16 +837,14 @@ static int push_audio(struct render *r, struct media_writer *w,
     return media_writer_audio(w, pcm, FRAME_SAMPLES, err);
 }
 
-static int sandbox_run(struct engine *e, const struct job *job,
-                       const struct job_inputs *in, const char *out_path,
-                       const struct job_ctl *ctl, struct job_result *res,
-                       struct errmsg *err)
+int engine_sandbox_render(const struct job *job, const struct job_inputs *in,
+                          const char *out_path, const struct job_ctl *ctl,
+                          struct job_result *res, struct errmsg *err)
 {
     struct media_writer *w = NULL;
     struct render *r = NULL;
     int rc, last = -1;
 
-    (void)e;
     if ((unsigned)job->kind >= ARRAY_LEN(kinds))
         return errmsg_set(err, ERR_ALGO, "the sandbox cannot render %s",
                           task_kind_name(job->kind));
@@ -910,35 +905,4 @@ out:
         render_fini(r);
     free(r);
     return rc;
-}
-
-static void sandbox_free(struct engine *e)
-{
-    free(container_of(e, struct engine_sandbox, base));
-}
-
-/* Render slots: engine.NAME.concurrency, else one per core (a render
- * keeps a core busy). */
-static int sandbox_capacity(struct engine *e, int configured)
-{
-    (void)e;
-    if (configured > 0)
-        return configured;
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
-}
-
-static const struct engine_ops sandbox_ops = {
-    .name = "sandbox",
-    .local_media = true,
-    .run = sandbox_run,
-    .capacity = sandbox_capacity,
-    .free = sandbox_free,
-};
-
-struct engine *engine_sandbox_new(void)
-{
-    struct engine_sandbox *s = xcalloc(1, sizeof(*s));
-    engine_init(&s->base, &sandbox_ops);
-    return &s->base;
 }

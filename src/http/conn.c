@@ -175,6 +175,32 @@ static void put_decimal(struct buf *o, uint64_t n)
     buf_append(o, d + i, sizeof(d) - i);
 }
 
+/* A paced reply's first piece: an eighth of a second's bytes. */
+#define PACE_BURST_DIV 8
+
+/* Bytes of a paced body that may go now (the rest waits), given how long
+ * it has been under way. */
+static uint64_t pace_allowed(const struct http_conn *c,
+                             const struct http_reply *rep, int64_t now)
+{
+    int64_t spent = now - c->body_t0;
+    uint64_t total = rep->rate / PACE_BURST_DIV +
+                     rep->rate * (uint64_t)(spent > 0 ? spent : 0) / 1000;
+    return total > c->body_off ? total - c->body_off : 0;
+}
+
+/* Wait until the next piece of a paced body may go: off epoll, on the
+ * loop's paced list. */
+static void pace_wait(struct http_conn *c, const struct http_reply *rep)
+{
+    /* When a further eighth of a second's bytes is due. */
+    uint64_t at = c->body_off * 1000 / rep->rate;
+    int64_t ms = c->body_t0 + (int64_t)at - clock_mono_ms();
+    c->state = C_WRITE;
+    tlist_touch(c, &c->loop->paced, ms > 0 ? ms : 1);
+    conn_watch(c, 0);
+}
+
 /* Write what is left of the reply; on EAGAIN wait for EPOLLOUT. */
 static void write_out(struct http_conn *c)
 {
@@ -210,6 +236,14 @@ static void write_out(struct http_conn *c)
         if (c->send_body && rep->fd >= 0 && c->body_off < rep->length) {
             off_t off = (off_t)(rep->offset + c->body_off);
             uint64_t want = rep->length - c->body_off;
+            if (rep->rate) {
+                uint64_t allowed = pace_allowed(c, rep, clock_mono_ms());
+                if (allowed == 0) {
+                    pace_wait(c, rep);
+                    return;
+                }
+                want = want < allowed ? want : allowed;
+            }
             ssize_t n = sendfile(c->fd, rep->fd, &off,
                                  want > (1u << 20) ? (1u << 20) : want);
             if (n < 0 && errno == EINTR)
@@ -298,6 +332,7 @@ static void send_reply(struct http_conn *c)
     c->hdr_len = o->len;
     c->hdr_off = 0;
     c->body_off = 0;
+    c->body_t0 = clock_mono_ms();
     c->send_body = strcmp(http_req_method(req), "HEAD") != 0 &&
                    !no_body_status(rep->status);
     c->state = C_WRITE;
@@ -751,6 +786,22 @@ void http_conn_readable(struct http_conn *c)
 void http_conn_writable(struct http_conn *c)
 {
     write_out(c);
+}
+
+void http_conn_pace(struct loop *l, int64_t now)
+{
+    struct http_conn *next;
+    for (struct http_conn *c = l->paced.first; c; c = next) {
+        next = c->next;
+        if (c->deadline_ms > now)
+            continue;
+        tlist_remove(c);
+        conn_watch(c, EPOLLOUT);
+        if (!c->closing)
+            write_out(c);
+        if (c->closing)
+            http_conn_free(c);
+    }
 }
 
 void http_conn_resumed(struct http_conn *c)

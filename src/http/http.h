@@ -57,6 +57,10 @@ struct http_reply {
     int fd;          /* >= 0: send bytes [offset, offset+length) of fd */
     uint64_t offset; /* (http closes fd after sending) */
     uint64_t length;
+    /* A file body at most this many bytes a second (0: as fast as the
+     * socket takes it). The connection waits between pieces on its loop's
+     * timers, holding no thread. */
+    uint64_t rate;
     struct {
         const char *name; /* static */
         char *value;      /* owned */

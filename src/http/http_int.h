@@ -44,6 +44,7 @@ struct loop {
     pthread_mutex_t lock; /* guards resumed, and every req->parked/ready */
     struct http_req *resumed;
     struct tlist idle, linger; /* timeout lists, in deadline order */
+    struct tlist paced;        /* paced replies waiting (any order) */
     char rbuf[READ_BYTES];
     struct buf obuf; /* a reply's head is built here */
     time_t date_s;
@@ -76,6 +77,7 @@ struct http_conn {
     struct buf out;
     uint64_t body_off;
     bool send_body;
+    int64_t body_t0; /* when the body began (a paced reply's clock) */
 };
 
 struct http_tenant {
@@ -152,6 +154,10 @@ void http_conn_resumed(struct http_conn *c);
 void http_conn_drive(struct http_conn *c);
 /* Close and free (releasing its request). */
 void http_conn_free(struct http_conn *c);
+/* Send the next piece of every paced reply of l whose time has come; the
+ * loop waits at most PACE_TICK_MS while any waits. */
+void http_conn_pace(struct loop *l, int64_t now);
+#define PACE_TICK_MS 50
 
 /* reply.c: the status line of `status`, CRLF included. */
 void http_status_line(struct buf *out, int status);

@@ -92,7 +92,8 @@ static void *loop_main(void *arg)
     struct epoll_event ev[EVENTS_MAX];
     int64_t swept = clock_mono_ms();
     while (!atomic_load(&l->srv->quit)) {
-        int n = epoll_wait(l->ep, ev, EVENTS_MAX, 500);
+        int n = epoll_wait(l->ep, ev, EVENTS_MAX,
+                           l->paced.first ? PACE_TICK_MS : 500);
         for (int i = 0; i < n; i++) {
             void *p = ev[i].data.ptr;
             if (p == &l->listening) {
@@ -116,6 +117,8 @@ static void *loop_main(void *arg)
                 http_conn_free(c);
         }
         int64_t now = clock_mono_ms();
+        if (l->paced.first)
+            http_conn_pace(l, now);
         if (now - swept >= 250) {
             sweep(l, now);
             swept = now;
@@ -125,6 +128,8 @@ static void *loop_main(void *arg)
         http_conn_free(l->idle.first);
     while (l->linger.first)
         http_conn_free(l->linger.first);
+    while (l->paced.first)
+        http_conn_free(l->paced.first);
     return NULL;
 }
 

@@ -36,7 +36,7 @@
 #define TASK_COLS                                                             \
     "task_id, key_id, model, status, spec, prompt, submit_ms, scheduled_ms, " \
     "end_ms, expire_ms, attempt, code, message, usage_input, usage_output, "  \
-    "usage_sr, usage_ratio, result, progress, ref"
+    "usage_sr, usage_ratio, result, progress, ref, queries"
 
 /* A task that ends keeps at least the retention it was submitted with from
  * then on (sqlite.c's KEEP_AFTER): every statement that ends one sets
@@ -74,16 +74,6 @@ static const struct stmt stmts[PG_ST_SUBMIT] = {
      * a second one. */
     [PG_ST_CLAIM] = { "claim", "SELECT " TASK_COLS
                                " FROM paddock_claim($1, $2, $3, $4, $5, $6)" },
-    /* Every lease in one statement: parallel arrays of task ids, owners
-     * and progress (NULL: unchanged); the places of the held ones come
-     * back. */
-    [PG_ST_RENEW] = { "renew",
-                      "UPDATE tasks t SET lease_until = $4, "
-                      "progress = coalesce(u.p, t.progress) "
-                      "FROM unnest($1::text[], $2::text[], $3::integer[]) "
-                      "WITH ORDINALITY AS u(id, owner, p, i) "
-                      "WHERE t.task_id = u.id AND t.status = 'RUNNING' "
-                      "AND t.lease_owner = u.owner RETURNING u.i" },
     [PG_ST_FINISH] = { "finish",
                        "UPDATE tasks SET status = $3, end_ms = $4, code = $5, "
                        "expire_ms = "
@@ -105,6 +95,9 @@ static const struct stmt stmts[PG_ST_SUBMIT] = {
                         "SELECT id, key_id FROM r RETURNING 1) "
                         "SELECT c.n FROM (SELECT count(*) AS n FROM q) "
                         "c " NOTIFY_IF_N },
+    [PG_ST_COUNT_QUERY] = { "queries", "UPDATE tasks SET queries = queries + 1 "
+                                       "WHERE task_id = $1 AND queries < $2 "
+                                       "RETURNING queries" },
     [PG_ST_NOTE] = { "note", "UPDATE tasks SET progress = "
                              "coalesce($3::integer, progress), "
                              "ref = coalesce($4, ref) WHERE task_id = $1 "
@@ -170,15 +163,16 @@ static const struct stmt stmts[PG_ST_SUBMIT] = {
                             "ORDER BY n DESC, t.model LIMIT $1" },
     [PG_ST_KEY_PUT] = { "key_put",
                         "INSERT INTO keys (key_id, salt, hash, name, "
-                        "created_ms, "
-                        "revoked_ms) VALUES ($1, $2, $3, $4, $5, $6) "
+                        "created_ms, revoked_ms, scenario) "
+                        "VALUES ($1, $2, $3, $4, $5, $6, $7) "
                         "ON CONFLICT (key_id) DO UPDATE SET salt = "
                         "EXCLUDED.salt, "
                         "hash = EXCLUDED.hash, name = EXCLUDED.name, "
                         "created_ms = EXCLUDED.created_ms, "
-                        "revoked_ms = EXCLUDED.revoked_ms" },
+                        "revoked_ms = EXCLUDED.revoked_ms, "
+                        "scenario = EXCLUDED.scenario" },
     [PG_ST_KEY_LIST] = { "key_list", "SELECT key_id, salt, hash, name, "
-                                     "created_ms, revoked_ms "
+                                     "created_ms, revoked_ms, scenario "
                                      "FROM keys ORDER BY created_ms, key_id" },
     [PG_ST_SECRET_PUT] = { "secret", "INSERT INTO secrets (name, value) "
                                      "VALUES ($1, $2) ON CONFLICT DO NOTHING" },
@@ -272,6 +266,7 @@ static void row_to_task(const PGresult *r, int row, struct task *t)
     col_copy(r, row, 16, t->usage.ratio, sizeof(t->usage.ratio));
     t->result = col_dup(r, row, 17);
     t->progress = (int)col_i64(r, row, 18);
+    t->queries = (int)col_i64(r, row, 20);
     t->ref = col_dup(r, row, 19);
 }
 
@@ -376,69 +371,16 @@ static int write_op(struct store_pg *s, enum store_pg_stmt id,
     return ret;
 }
 
-/* The progress values as an integer[] literal, NULL for -1. */
-static char *progress_array(const struct store_lease *leases, size_t n)
-{
-    struct buf b = BUF_INIT;
-    buf_putc(&b, '{');
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            buf_putc(&b, ',');
-        if (leases[i].progress >= 0)
-            buf_printf(&b, "%d", leases[i].progress);
-        else
-            buf_puts(&b, "NULL");
-    }
-    buf_putc(&b, '}');
-    return buf_take(&b);
-}
-
 static int pg_renew(struct store *base, struct store_lease *leases, size_t n,
                     int64_t until_ms)
 {
-    struct store_pg *s = from_base(base);
-    const char **ids = xcalloc(n, sizeof(*ids));
-    const char **owners = xcalloc(n, sizeof(*owners));
-    for (size_t i = 0; i < n; i++) {
-        ids[i] = leases[i].task_id;
-        owners[i] = leases[i].owner;
-    }
-    char *a_ids = store_pg_text_array(ids, n);
-    char *a_owners = store_pg_text_array(owners, n);
-    char *a_progress = progress_array(leases, n);
-    struct store_pg_params p = { 0 };
-    p_text(&p, a_ids);
-    p_text(&p, a_owners);
-    p_text(&p, a_progress);
-    p_i64(&p, until_ms);
-    int ret, tries = 0; /* the same deadlines again: safe to retry */
-    bool retry;
-    do {
-        struct store_pg_conn *c = store_pg_pool_get(&s->pool);
-        PGresult *r;
-        if (!c) {
-            ret = ERR_STORE;
-            break;
-        }
-        ret = run(c, PG_ST_RENEW, &p, &r);
-        if (ret == 0) {
-            int rows = PQntuples(r);
-            for (int k = 0; k < rows; k++) {
-                int64_t i = col_i64(r, k, 0); /* 1-based, as given */
-                if (i >= 1 && (size_t)i <= n)
-                    leases[i - 1].held = true;
-            }
-            PQclear(r);
-        }
-        retry = store_pg_again(c, ret, &tries);
-        store_pg_pool_put(&s->pool, c);
-    } while (retry);
-    free(a_ids);
-    free(a_owners);
-    free(a_progress);
-    free(ids);
-    free(owners);
-    return ret;
+    return store_pg_renew(&from_base(base)->pool, leases, n, until_ms);
+}
+
+static int pg_release_many(struct store *base, struct store_lease *leases,
+                           size_t n)
+{
+    return store_pg_release_many(&from_base(base)->pool, leases, n);
 }
 
 static int pg_finish(struct store *base, const struct task *t,
@@ -477,6 +419,19 @@ static int pg_release(struct store *base, const char *task_id,
     p_i64(&p, counted ? 0 : 1);
     int ret = write_op(from_base(base), PG_ST_RELEASE, &p, false, &n);
     return ret == 0 && n == 0 ? ERR_CONFLICT : ret;
+}
+
+static int pg_count_query(struct store *base, const char *task_id, int max,
+                          int *count)
+{
+    struct store_pg_params p = { 0 };
+    p_text(&p, task_id);
+    p_i64(&p, max);
+    /* Not retried: a count that committed unseen would be counted twice. */
+    int ret = write_op(from_base(base), PG_ST_COUNT_QUERY, &p, false, count);
+    if (ret < 0)
+        *count = 0;
+    return ret;
 }
 
 static int pg_note(struct store *base, const char *task_id, const char *worker,
@@ -587,7 +542,7 @@ static int list_on(struct store_pg_conn *c, const struct store_filter *f,
         struct task *tasks = xcalloc((size_t)rows, sizeof(*tasks));
         for (int i = 0; i < rows; i++)
             row_to_task(r, i, &tasks[i]);
-        *total = col_i64(r, 0, 20);
+        *total = col_i64(r, 0, 21); /* after TASK_COLS */
         *out = tasks;
         *n = (size_t)rows;
         PQclear(r);
@@ -705,6 +660,7 @@ static int pg_key_put(struct store *base, const struct store_key *k)
     p_text(&p, k->name);
     p_i64(&p, k->created_ms);
     p_i64(&p, k->revoked_ms);
+    p_text(&p, k->scenario);
     return write_op(from_base(base), PG_ST_KEY_PUT, &p, true, NULL);
 }
 
@@ -726,6 +682,7 @@ static int key_list_on(struct store_pg_conn *c, struct store_key **out,
         col_copy(r, i, 3, k->name, sizeof(k->name));
         k->created_ms = col_i64(r, i, 4);
         k->revoked_ms = col_i64(r, i, 5);
+        col_copy(r, i, 6, k->scenario, sizeof(k->scenario));
     }
     PQclear(r);
     *out = keys;
@@ -814,6 +771,8 @@ static const struct store_ops pg_ops = {
     .renew = pg_renew,
     .finish = pg_finish,
     .release = pg_release,
+    .release_many = pg_release_many,
+    .count_query = pg_count_query,
     .note = pg_note,
     .rescue = pg_rescue,
     .cancel = pg_cancel,

@@ -48,7 +48,9 @@ enum store_pg_stmt {
     PG_ST_RENEW,
     PG_ST_FINISH,
     PG_ST_RELEASE,
+    PG_ST_RELEASE_MANY,
     PG_ST_NOTE,
+    PG_ST_COUNT_QUERY,
     PG_ST_RESCUE,
     PG_ST_CANCEL,
     PG_ST_STATE,
@@ -77,7 +79,7 @@ struct store_pg_conn {
 /* ------------------------------------------------------------- exec */
 
 /* Parameters in text format. */
-#define PG_MAX_PARAMS 13
+#define PG_MAX_PARAMS 14
 struct store_pg_params {
     const char *v[PG_MAX_PARAMS];
     char buf[PG_MAX_PARAMS][72]; /* an int64, a double, or 32 bytes as hex */
@@ -133,6 +135,14 @@ static inline int64_t col_i64(const PGresult *r, int row, int col)
 /* names[0..n) as a text[] literal, {"a","b"} with " and \ escaped
  * (caller free()s). */
 char *store_pg_text_array(const char *const *names, size_t n);
+
+/* pg_lease.c: store_renew and store_release_many on a connection of the
+ * pool (store.h says what they do). */
+struct store_pg_pool;
+int store_pg_renew(struct store_pg_pool *pool, struct store_lease *leases,
+                   size_t n, int64_t until_ms);
+int store_pg_release_many(struct store_pg_pool *pool,
+                          struct store_lease *leases, size_t n);
 
 /*
  * Run SQL text on c: without parameters (p NULL or empty) as a simple

@@ -25,7 +25,7 @@
 
 #define SUBMIT_SQL                                             \
     "SELECT rc, replay_id, active, depth FROM paddock_submit(" \
-    "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+    "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
 
 /* What a batch counted: a limit's count and the limit it was counted to
  * (a count that reached it says only "at least"). */
@@ -63,7 +63,8 @@ static void count_put(struct count *counts, size_t *n, const char *key,
 
 /*
  * One submit after its checks (store.h, store_submit), run inside the batch
- * transaction, which holds the submit lock: paddock_submit() (migration 1).
+ * transaction, which holds the submit lock: paddock_submit() (migration 1,
+ * with the claim delay since migration 4).
  * Its rc: 0 inserted, 1 replay of replay_id, 2 idempotency conflict, 3 the
  * key's max_active reached, 4 the queue's max_queue reached, 5 the task id
  * exists. Its p_active and p_depth are the key's unfinished tasks and all
@@ -95,6 +96,7 @@ static int submit_one(struct store_pg_conn *c, const struct store_submit *sub,
     p_i64(&p, sub->max_queue);
     p_i64(&p, count_get(counts, *n_counts, t->key_id, sub->max_active));
     p_i64(&p, count_get(counts, *n_counts, NULL, sub->max_queue));
+    p_i64(&p, t->not_before_ms);
     int ret = store_pg_run(c, PG_ST_SUBMIT, "submit", SUBMIT_SQL, &p, &r);
     if (ret < 0)
         return ret;

@@ -16,12 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Every column of a task, in the order row_to_task() reads them. */
-#define TASK_COLS                                                             \
-    "task_id, key_id, model, status, spec, prompt, submit_ms, scheduled_ms, " \
-    "end_ms, expire_ms, attempt, code, message, usage_input, usage_output, "  \
-    "usage_sr, usage_ratio, result, progress, ref"
-
 /* A task ending at `end` keeps at least the retention it was submitted
  * with from then on (store.h, Retention). */
 #define KEEP_AFTER(end) "MAX(expire_ms, " end " + expire_ms - submit_ms)"
@@ -36,13 +30,6 @@
 
 /* The statements of this file (sqlite_int.h). */
 static const char *const stmt_sql[SQ_ST__COUNT] = {
-    [SQ_ST_NEXT_KEY] = "SELECT key_id FROM queues WHERE pending > 0 "
-                       "ORDER BY turn, key_id LIMIT 1",
-    [SQ_ST_TURN] = "UPDATE queues SET turn = "
-                   "(SELECT max(turn) FROM queues) + 1 WHERE key_id = ?1",
-    [SQ_ST_FIX_PENDING] = "UPDATE queues SET pending = (SELECT count(*) FROM "
-                          "tasks WHERE key_id = ?1 AND status = 'PENDING') "
-                          "WHERE key_id = ?1",
     [SQ_ST_CANCEL] =
         "UPDATE tasks SET status = 'CANCELED', end_ms = ?3, "
         "expire_ms = " KEEP_AFTER(
@@ -51,7 +38,7 @@ static const char *const stmt_sql[SQ_ST__COUNT] = {
     [SQ_ST_STATE] = "SELECT key_id, status, expire_ms FROM tasks "
                     "WHERE task_id = ?1",
     [SQ_ST_LIST_COUNT] = "SELECT count(*) FROM tasks WHERE " LIST_WHERE,
-    [SQ_ST_LIST] = "SELECT " TASK_COLS " FROM tasks WHERE " LIST_WHERE
+    [SQ_ST_LIST] = "SELECT " SQ_TASK_COLS " FROM tasks WHERE " LIST_WHERE
                    " ORDER BY submit_ms DESC, id DESC LIMIT ?7 OFFSET ?8",
     [SQ_ST_EXPIRED] = "SELECT id, result FROM tasks WHERE expire_ms <= ?1 "
                       "AND status IN ('SUCCEEDED', 'FAILED', 'CANCELED') "
@@ -62,23 +49,7 @@ static const char *const stmt_sql[SQ_ST__COUNT] = {
     [SQ_ST_STATS_QUEUE] = "SELECT model, count(*) AS n FROM tasks "
                           "WHERE status = 'PENDING' GROUP BY model "
                           "ORDER BY n DESC, model LIMIT ?1",
-    [SQ_ST_GET] = "SELECT " TASK_COLS " FROM tasks WHERE task_id = ?1",
-    [SQ_ST_CLAIM] = "UPDATE tasks SET status = 'RUNNING', "
-                    "scheduled_ms = COALESCE(scheduled_ms, ?1), "
-                    "attempt = attempt + 1, lease_owner = ?2, lease_until = ?3 "
-                    "WHERE id = (SELECT id FROM tasks WHERE status = 'PENDING' "
-                    "AND key_id = ?4 ORDER BY id LIMIT 1) RETURNING " TASK_COLS,
-    /* The same for a worker of some models (?4: a JSON array of names):
-     * the first key in turn order with a pending task of one of them. */
-    [SQ_ST_CLAIM_MODELS] =
-        "UPDATE tasks SET status = 'RUNNING', "
-        "scheduled_ms = COALESCE(scheduled_ms, ?1), "
-        "attempt = attempt + 1, lease_owner = ?2, lease_until = ?3 "
-        "WHERE id = (SELECT (SELECT t.id FROM tasks t WHERE "
-        "t.status = 'PENDING' AND t.key_id = q.key_id AND t.model IN "
-        "(SELECT value FROM json_each(?4)) ORDER BY t.id LIMIT 1) AS first "
-        "FROM queues q WHERE q.pending > 0 AND first IS NOT NULL "
-        "ORDER BY q.turn, q.key_id LIMIT 1) RETURNING " TASK_COLS,
+    [SQ_ST_GET] = "SELECT " SQ_TASK_COLS " FROM tasks WHERE task_id = ?1",
     [SQ_ST_RENEW] = "UPDATE tasks SET lease_until = ?3, "
                     "progress = coalesce(?4, progress) WHERE task_id = ?1 "
                     "AND status = 'RUNNING' AND lease_owner = ?2",
@@ -96,6 +67,9 @@ static const char *const stmt_sql[SQ_ST__COUNT] = {
         "lease_owner = NULL, lease_until = NULL, progress = 0 "
         "WHERE task_id = ?1 AND status = 'RUNNING' "
         "AND lease_owner = ?2",
+    [SQ_ST_COUNT_QUERY] = "UPDATE tasks SET queries = queries + 1 "
+                          "WHERE task_id = ?1 AND queries < ?2 "
+                          "RETURNING queries",
     [SQ_ST_NOTE] = "UPDATE tasks SET progress = COALESCE(?3, progress), "
                    "ref = COALESCE(?4, ref) "
                    "WHERE task_id = ?1 AND status = 'RUNNING' "
@@ -116,9 +90,10 @@ static const char *const stmt_sql[SQ_ST__COUNT] = {
                   "WHERE status = 'RUNNING' AND lease_until < "
                   "?1 AND attempt >= ?2",
     [SQ_ST_KEY_PUT] = "INSERT OR REPLACE INTO keys (key_id, salt, hash, name, "
-                      "created_ms, revoked_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                      "created_ms, revoked_ms, scenario) "
+                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [SQ_ST_KEY_LIST] =
-        "SELECT key_id, salt, hash, name, created_ms, revoked_ms "
+        "SELECT key_id, salt, hash, name, created_ms, revoked_ms, scenario "
         "FROM keys ORDER BY created_ms, key_id",
     [SQ_ST_SECRET_PUT] = "INSERT OR IGNORE INTO secrets (name, value) "
                          "VALUES (?1, ?2)",
@@ -147,8 +122,7 @@ static sqlite3_stmt *stmt(struct store_sqlite_conn *c,
 
 /* ------------------------------------------------------------ helpers */
 
-/* Read a row of TASK_COLS into *t. */
-static void row_to_task(sqlite3_stmt *st, struct task *t)
+void store_sqlite_row_task(sqlite3_stmt *st, struct task *t)
 {
     memset(t, 0, sizeof(*t));
     copy_col(st, 0, t->task_id, sizeof(t->task_id));
@@ -173,6 +147,7 @@ static void row_to_task(sqlite3_stmt *st, struct task *t)
     t->result = dup_col(st, 17);
     t->progress = sqlite3_column_int(st, 18);
     t->ref = dup_col(st, 19);
+    t->queries = sqlite3_column_int(st, 20);
 }
 
 /* -------------------------------------------------------------- ops */
@@ -202,7 +177,7 @@ static int sq_get(struct store *base, const char *task_id, struct task *out)
         bind_text(st, 1, task_id);
         int rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) {
-            row_to_task(st, out);
+            store_sqlite_row_task(st, out);
             ret = 0;
         } else if (rc == SQLITE_DONE) {
             ret = ERR_NOT_FOUND;
@@ -215,133 +190,13 @@ static int sq_get(struct store *base, const char *task_id, struct task *out)
     return ret;
 }
 
-/* The key whose turn it is, into key (0), or ERR_NOT_FOUND. */
-static int next_key(struct store_sqlite_conn *w, char key[TASK_KEY_ID_MAX + 1])
-{
-    sqlite3_stmt *st = stmt(w, SQ_ST_NEXT_KEY);
-    if (!st)
-        return ERR_STORE;
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        copy_col(st, 0, key, TASK_KEY_ID_MAX + 1);
-    stmt_done(st);
-    if (rc == SQLITE_ROW)
-        return 0;
-    return rc == SQLITE_DONE ? ERR_NOT_FOUND
-                             : store_sqlite_fail(w->db, "claim");
-}
-
-/* Step a claim statement (?1..?3 bound here, the rest by the caller),
- * then give the claimed task's key the last turn. */
-static int claim_step(struct store_sqlite_conn *w, sqlite3_stmt *st,
-                      const char *worker, int64_t now_ms, int64_t lease_ms,
-                      struct task *out)
-{
-    sqlite3_bind_int64(st, 1, now_ms);
-    bind_text(st, 2, worker);
-    sqlite3_bind_int64(st, 3, now_ms + lease_ms);
-    int ret, rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        row_to_task(st, out);
-        rc = sqlite3_step(st);
-        ret = rc == SQLITE_DONE ? 0 : store_sqlite_fail(w->db, "claim");
-        if (ret < 0)
-            task_fini(out);
-    } else {
-        ret = rc == SQLITE_DONE ? ERR_NOT_FOUND
-                                : store_sqlite_fail(w->db, "claim");
-    }
-    stmt_done(st);
-    if (ret < 0)
-        return ret;
-    if (!(st = stmt(w, SQ_ST_TURN))) {
-        task_fini(out);
-        return ERR_STORE;
-    }
-    bind_text(st, 1, out->key_id);
-    if ((ret = store_sqlite_step_write(w, st, "claim turn", NULL)) < 0)
-        task_fini(out);
-    return ret;
-}
-
-/* Any model: the key whose turn it is has a pending task (its counter
- * says so). A key counted as pending with none would be a bug in the
- * triggers; it is recounted rather than stall the queue (bounded: each
- * pass zeroes one key). */
-static int claim_any(struct store_sqlite_conn *w, const char *worker,
-                     int64_t now_ms, int64_t lease_ms, struct task *out)
-{
-    char key[TASK_KEY_ID_MAX + 1];
-    int ret = ERR_NOT_FOUND;
-    for (int tries = 0; tries < 64; tries++) {
-        if ((ret = next_key(w, key)) < 0)
-            break;
-        sqlite3_stmt *st = stmt(w, SQ_ST_CLAIM);
-        if (!st)
-            return ERR_STORE;
-        bind_text(st, 4, key);
-        ret = claim_step(w, st, worker, now_ms, lease_ms, out);
-        if (ret != ERR_NOT_FOUND)
-            break;
-        sqlite3_stmt *fix = stmt(w, SQ_ST_FIX_PENDING);
-        if (!fix)
-            return ERR_STORE;
-        bind_text(fix, 1, key);
-        log_warn("queue counter repaired", "key_id=%s", key);
-        if ((ret = store_sqlite_step_write(w, fix, "claim repair", NULL)) < 0)
-            break;
-        ret = ERR_NOT_FOUND;
-    }
-    return ret;
-}
-
-/* Some models: one statement finds the first key in turn order with a
- * pending task of one of them (keys with only other models wait for
- * other workers, their counters are right). */
-static int claim_models(struct store_sqlite_conn *w,
-                        const struct store_models *models, const char *worker,
-                        int64_t now_ms, int64_t lease_ms, struct task *out)
-{
-    struct buf names = BUF_INIT;
-    buf_putc(&names, '[');
-    for (size_t i = 0; i < models->n; i++) {
-        if (i)
-            buf_putc(&names, ',');
-        buf_json_str(&names, models->names[i]);
-    }
-    buf_putc(&names, ']');
-    int ret = ERR_STORE;
-    sqlite3_stmt *st = stmt(w, SQ_ST_CLAIM_MODELS);
-    if (st) {
-        bind_text(st, 4, names.data);
-        ret = claim_step(w, st, worker, now_ms, lease_ms, out);
-    }
-    buf_fini(&names);
-    return ret;
-}
-
 static int sq_claim(struct store *base, const char *worker, int64_t now_ms,
                     int64_t lease_ms, const struct store_models *models,
                     struct task *out)
 {
     struct store_sqlite *s = from_base(base);
-    struct store_sqlite_conn *w = s->w;
-    int ret;
     pthread_mutex_lock(&s->wlock);
-    if ((ret = tx(w, "BEGIN IMMEDIATE", "claim")) < 0)
-        goto out;
-    ret = models ? claim_models(w, models, worker, now_ms, lease_ms, out)
-                 : claim_any(w, worker, now_ms, lease_ms, out);
-    if (ret == 0 || ret == ERR_NOT_FOUND) {
-        if (tx(w, "COMMIT", "claim commit") < 0) {
-            if (ret == 0)
-                task_fini(out);
-            ret = ERR_STORE;
-        }
-    }
-    if (ret < 0 && ret != ERR_NOT_FOUND)
-        tx(w, "ROLLBACK", "claim rollback");
-out:
+    int ret = store_sqlite_claim(s->w, worker, now_ms, lease_ms, models, out);
     pthread_mutex_unlock(&s->wlock);
     return ret;
 }
@@ -428,6 +283,62 @@ static int sq_release(struct store *base, const char *task_id,
         if (ret == 0 && changes == 0)
             ret = ERR_CONFLICT;
     }
+    pthread_mutex_unlock(&s->wlock);
+    return ret;
+}
+
+static int sq_count_query(struct store *base, const char *task_id, int max,
+                          int *count)
+{
+    struct store_sqlite *s = from_base(base);
+    int ret = ERR_STORE;
+    pthread_mutex_lock(&s->wlock);
+    sqlite3_stmt *st = stmt(s->w, SQ_ST_COUNT_QUERY);
+    if (st) {
+        bind_text(st, 1, task_id);
+        sqlite3_bind_int(st, 2, max);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            *count = sqlite3_column_int(st, 0);
+            rc = sqlite3_step(st);
+        }
+        ret = rc == SQLITE_DONE ? 0 : store_sqlite_fail(s->w->db, "queries");
+        if (ret < 0)
+            *count = 0;
+        stmt_done(st);
+    }
+    pthread_mutex_unlock(&s->wlock);
+    return ret;
+}
+
+/* Every release in one transaction: one fsync however many tasks. */
+static int sq_release_many(struct store *base, struct store_lease *leases,
+                           size_t n)
+{
+    struct store_sqlite *s = from_base(base);
+    struct store_sqlite_conn *w = s->w;
+    int ret;
+    pthread_mutex_lock(&s->wlock);
+    sqlite3_stmt *st = stmt(w, SQ_ST_RELEASE);
+    if (!st || (ret = tx(w, "BEGIN IMMEDIATE", "release")) < 0) {
+        ret = ERR_STORE;
+        goto out;
+    }
+    for (size_t i = 0; i < n && ret == 0; i++) {
+        int changes = 0;
+        bind_text(st, 1, leases[i].task_id);
+        bind_text(st, 2, leases[i].owner);
+        ret = store_sqlite_step_write(w, st, "release", &changes);
+        leases[i].held = ret == 0 && changes > 0;
+    }
+    if (ret == 0 && tx(w, "COMMIT", "release commit") < 0)
+        ret = ERR_STORE;
+    if (ret < 0) {
+        tx(w, "ROLLBACK", "release rollback");
+        for (size_t i = 0; i < n; i++)
+            leases[i].held = false;
+    }
+out:
     pthread_mutex_unlock(&s->wlock);
     return ret;
 }
@@ -566,7 +477,7 @@ static int sq_list(struct store *base, const struct store_filter *f,
     sqlite3_bind_int64(st, 8, f->offset);
     tasks = xcalloc(f->limit > 0 ? (size_t)f->limit : 1, sizeof(*tasks));
     while (count < (size_t)f->limit && (rc = sqlite3_step(st)) == SQLITE_ROW)
-        row_to_task(st, &tasks[count++]);
+        store_sqlite_row_task(st, &tasks[count++]);
     stmt_done(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
         store_sqlite_fail(c->db, "list");
@@ -695,6 +606,7 @@ static int sq_key_put(struct store *base, const struct store_key *k)
         bind_text(st, 4, k->name);
         sqlite3_bind_int64(st, 5, k->created_ms);
         sqlite3_bind_int64(st, 6, k->revoked_ms);
+        bind_text(st, 7, k->scenario);
         ret = store_sqlite_step_write(s->w, st, "key_put", NULL);
     }
     pthread_mutex_unlock(&s->wlock);
@@ -726,6 +638,7 @@ static int sq_key_list(struct store *base, struct store_key **out, size_t *n)
         copy_col(st, 3, k->name, sizeof(k->name));
         k->created_ms = sqlite3_column_int64(st, 4);
         k->revoked_ms = sqlite3_column_int64(st, 5);
+        copy_col(st, 6, k->scenario, sizeof(k->scenario));
     }
     stmt_done(st);
     if (rc != SQLITE_DONE) {
@@ -792,6 +705,8 @@ static const struct store_ops sqlite_ops = {
     .renew = sq_renew,
     .finish = sq_finish,
     .release = sq_release,
+    .release_many = sq_release_many,
+    .count_query = sq_count_query,
     .rescue = sq_rescue,
     .cancel = sq_cancel,
     .list = sq_list,

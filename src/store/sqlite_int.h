@@ -21,9 +21,6 @@
  * its own. */
 enum store_sqlite_stmt {
     /* sqlite.c's */
-    SQ_ST_NEXT_KEY,
-    SQ_ST_TURN,
-    SQ_ST_FIX_PENDING,
     SQ_ST_CANCEL,
     SQ_ST_STATE,
     SQ_ST_LIST_COUNT,
@@ -34,18 +31,25 @@ enum store_sqlite_stmt {
     SQ_ST_STATS_STATUS,
     SQ_ST_STATS_QUEUE,
     SQ_ST_GET,
-    SQ_ST_CLAIM,
-    SQ_ST_CLAIM_MODELS,
     SQ_ST_RENEW,
     SQ_ST_FINISH,
     SQ_ST_RELEASE,
     SQ_ST_NOTE,
+    SQ_ST_COUNT_QUERY,
     SQ_ST_RESCUE_REQUEUE,
     SQ_ST_RESCUE_FAIL,
     SQ_ST_KEY_PUT,
     SQ_ST_KEY_LIST,
     SQ_ST_SECRET_PUT,
     SQ_ST_SECRET_GET,
+    /* sqlite_claim.c's */
+    SQ_ST_NEXT_KEY,
+    SQ_ST_TURN,
+    SQ_ST_FIX_PENDING,
+    SQ_ST_HAS_PENDING,
+    SQ_ST_CLAIM,
+    SQ_ST_CLAIM_READY,
+    SQ_ST_CLAIM_MODELS,
     /* sqlite_submit.c's */
     SQ_ST_INSERT,
     SQ_ST_IDEM_GET,
@@ -54,6 +58,12 @@ enum store_sqlite_stmt {
     SQ_ST_QUEUE_DEPTH,
     SQ_ST__COUNT
 };
+
+/* Every column of a task, in the order store_sqlite_row_task reads them. */
+#define SQ_TASK_COLS                                                          \
+    "task_id, key_id, model, status, spec, prompt, submit_ms, scheduled_ms, " \
+    "end_ms, expire_ms, attempt, code, message, usage_input, usage_output, "  \
+    "usage_sr, usage_ratio, result, progress, ref, queries"
 
 /* One connection and the statements prepared on it so far. */
 struct store_sqlite_conn {
@@ -141,6 +151,15 @@ struct store_sqlite_conn *
 store_sqlite_readers_get(struct store_sqlite_readers *r);
 void store_sqlite_readers_put(struct store_sqlite_readers *r,
                               struct store_sqlite_conn *c);
+
+/* Read a row of SQ_TASK_COLS into *t (sqlite.c). */
+void store_sqlite_row_task(sqlite3_stmt *st, struct task *t);
+
+/* Claim on the writer w, which the caller holds (store_ops claim), in a
+ * transaction of its own (sqlite_claim.c). */
+int store_sqlite_claim(struct store_sqlite_conn *w, const char *worker,
+                       int64_t now_ms, int64_t lease_ms,
+                       const struct store_models *models, struct task *out);
 
 /* Commit a batch of submits on the writer w, which the caller holds
  * (store_ops commit_batch). */

@@ -10,8 +10,8 @@
 /* The statements of this file (sqlite_int.h). */
 static const char *const sql[SQ_ST__COUNT] = {
     [SQ_ST_INSERT] = "INSERT INTO tasks (task_id, key_id, model, status, spec, "
-                     "prompt, submit_ms, expire_ms) "
-                     "VALUES (?1, ?2, ?3, 'PENDING', ?4, ?5, ?6, ?7)",
+                     "prompt, submit_ms, expire_ms, not_before) "
+                     "VALUES (?1, ?2, ?3, 'PENDING', ?4, ?5, ?6, ?7, ?8)",
     [SQ_ST_IDEM_GET] = "SELECT body_hash, task_id FROM idem "
                        "WHERE key_id = ?1 AND idem_key = ?2 AND expire_ms > ?3",
     [SQ_ST_IDEM_PUT] = "INSERT OR REPLACE INTO idem (key_id, idem_key, "
@@ -92,6 +92,7 @@ static int submit_one(struct store_sqlite_conn *w,
     bind_text(st, 5, t->prompt);
     sqlite3_bind_int64(st, 6, t->submit_ms);
     sqlite3_bind_int64(st, 7, t->expire_ms);
+    sqlite3_bind_int64(st, 8, t->not_before_ms);
     if ((rc = store_sqlite_step_write(w, st, "insert", NULL)) < 0)
         return rc;
     if (sub->idem_key) {

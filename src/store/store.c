@@ -287,6 +287,25 @@ int store_requeue(struct store *s, const char *task_id, const char *worker)
     return rc ? rc : s->ops->release(s, task_id, worker, true);
 }
 
+int store_count_query(struct store *s, const char *task_id, int max, int *count)
+{
+    *count = 0;
+    int rc = fault(s, STORE_OP_COUNT_QUERY);
+    if (rc || max <= 0)
+        return rc;
+    return s->ops->count_query(s, task_id, max, count);
+}
+
+int store_release_many(struct store *s, struct store_lease *leases, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        leases[i].held = false;
+    int rc = fault(s, STORE_OP_RELEASE);
+    if (rc || n == 0)
+        return rc;
+    return s->ops->release_many(s, leases, n);
+}
+
 int store_note(struct store *s, const char *task_id, const char *worker,
                int progress, const char *ref)
 {

@@ -37,6 +37,9 @@ struct store_key {
     char name[64];
     int64_t created_ms;
     int64_t revoked_ms; /* 0 while valid */
+    /* Its default sandbox scenario (docs/extensions.md, "Scenarios"), as
+     * `paddock keys create --scenario` took it; "": none. */
+    char scenario[LIMIT_SCENARIO_BYTES + 1];
 };
 
 /* A submit: the task plus the checks that must hold in the same
@@ -128,7 +131,9 @@ int store_get(struct store *s, const char *task_id, struct task *out);
  * Claim a PENDING task for `worker`: the oldest of the key whose turn it
  * is (keys take turns), of one of `models` (NULL: any model). It becomes
  * RUNNING, scheduled_ms set on the first claim, attempt + 1, lease until
- * now + lease_ms. ERR_NOT_FOUND when nothing such is pending.
+ * now + lease_ms. A task whose not_before_ms is after now_ms is passed
+ * over (a key whose pending tasks all wait gives its turn to the next).
+ * ERR_NOT_FOUND when nothing such is pending.
  */
 int store_claim(struct store *s, const char *worker, int64_t now_ms,
                 int64_t lease_ms, const struct store_models *models,
@@ -160,6 +165,11 @@ int store_release(struct store *s, const char *task_id, const char *worker);
 /* The same, but the attempt counts (an engine's process died under it:
  * tried again within the attempt limit). ERR_CONFLICT likewise. */
 int store_requeue(struct store *s, const char *task_id, const char *worker);
+/* store_release for many at once, in one transaction (a shutdown gives
+ * back thousands of parked jobs): each .held says whether it was still
+ * its owner's (and is PENDING now); .progress is ignored. 0, or ERR_STORE
+ * (nothing released). n may be 0. The fault of STORE_OP_RELEASE. */
+int store_release_many(struct store *s, struct store_lease *leases, size_t n);
 /*
  * Record what the engine running `task_id` reports, if `worker` holds its
  * lease: progress 0..100 (-1: unchanged; a new claim starts at 0) and the
@@ -169,6 +179,16 @@ int store_requeue(struct store *s, const char *task_id, const char *worker);
  */
 int store_note(struct store *s, const char *task_id, const char *worker,
                int progress, const char *ref);
+/*
+ * Count one query of `task_id` for a scenario's query-errors=N (`max`):
+ * *count the queries counted now, 1..max, when this one was counted (the
+ * caller answers it 500); 0 when max were counted already, or there is no
+ * such task. Durable on return, so every node and a restart see it. Only
+ * for a task whose query-errors it has not seen used up (task.queries <
+ * max): it is a write.
+ */
+int store_count_query(struct store *s, const char *task_id, int max,
+                      int *count);
 /* Return RUNNING tasks whose lease ended before now_ms to PENDING, or end
  * them FAILED InternalError.Timeout once they used max_attempts claims. */
 int store_rescue(struct store *s, int64_t now_ms, int max_attempts,
@@ -242,6 +262,7 @@ enum store_op {
     STORE_OP_KEY_LIST,
     STORE_OP_SECRET,
     STORE_OP_WAIT_WORK,
+    STORE_OP_COUNT_QUERY,
     STORE_OP__COUNT
 };
 

@@ -47,8 +47,11 @@ struct store_ops {
     int (*finish)(struct store *s, const struct task *t, const char *worker);
     int (*release)(struct store *s, const char *task_id, const char *worker,
                    bool counted);
+    int (*release_many)(struct store *s, struct store_lease *leases, size_t n);
     int (*note)(struct store *s, const char *task_id, const char *worker,
                 int progress, const char *ref);
+    int (*count_query)(struct store *s, const char *task_id, int max,
+                       int *count);
     int (*rescue)(struct store *s, int64_t now_ms, int max_attempts,
                   int *requeued, int *failed);
     int (*cancel)(struct store *s, const char *task_id, const char *key_id,

@@ -1019,6 +1019,7 @@ char *task_job_to_json(const struct job *job)
         buf_puts(&b, ",\"extra\":");
         buf_puts(&b, job->extra);
     }
+    task_scenario_json(&b, &job->scenario);
     buf_putc(&b, '}');
     return buf_take(&b);
 }
@@ -1123,6 +1124,9 @@ int task_job_from_json(const char *json, struct job *out)
         job.extra = xstrdup(text);
         free(text);
     }
+    if (task_scenario_from_json(json_object_get(root, "scenario"),
+                                &job.scenario) < 0)
+        goto out;
 
     *out = job;
     memset(&job, 0, sizeof(job));

@@ -175,6 +175,27 @@ bool task_upload_id(const char *url, char out[UUID_STR_LEN + 1]);
  * (borrowed from url), else NULL. */
 const char *task_oss_key(const char *url);
 
+#define TASK_CODE_MAX 64 /* an API code ("InternalError.Algo") */
+
+/* How a resolved sandbox scenario ends a task's link (link=...). */
+enum task_link { TASK_LINK_NORMAL, TASK_LINK_EXPIRED, TASK_LINK_SLOW };
+
+/*
+ * A sandbox scenario resolved for one task (task_scenario_plan below): the
+ * concrete values its worker and the API act on. It travels in the stored
+ * job spec, so every node and every attempt sees the same one.
+ */
+struct job_scenario {
+    bool on;          /* some directive was given */
+    int64_t queue_ms; /* PENDING at least this long after the submit */
+    int64_t run_ms;   /* RUNNING this long after each claim */
+    bool fail;        /* ends FAILED with fail_code after its run */
+    char fail_code[TASK_CODE_MAX];
+    char fail_message[LIMIT_SCENARIO_MESSAGE + 1]; /* "": a default */
+    int query_errors; /* its first N queries answer 500 */
+    enum task_link link;
+};
+
 struct job {
     char model[LIMIT_MODEL_NAME + 1];
     enum task_kind kind;
@@ -190,6 +211,7 @@ struct job {
     bool audio_origin; /* edit: audio_setting "origin" */
     char *extra;       /* owned JSON object text of accepted pass-through fields
                           ({"input":{...},"parameters":{...}}), or NULL */
+    struct job_scenario scenario; /* set by the API, not by the parse */
 };
 
 const char *task_media_type_name(enum job_media_type type);
@@ -229,6 +251,96 @@ char *task_job_to_json(const struct job *job);
 /* Rebuild a job from task_job_to_json() output; 0 or ERR_INTERNAL. */
 int task_job_from_json(const char *json, struct job *out);
 
+/* ------------------------------------------------------------ scenarios */
+
+/*
+ * Sandbox scenarios (docs/extensions.md, "Scenarios"): a comma list of
+ * directives that steer how a sandbox task behaves, so a client's tests can
+ * meet real timing and every failure. Sources, first to last, later wins
+ * per directive: the sandbox engine's options, the key's default, a
+ * "[paddock: ...]" token in the prompt, the X-Paddock-Scenario header.
+ *
+ *   queue=DURATION | queue=MIN..MAX   PENDING at least this long
+ *   run=DURATION | run=MIN..MAX       RUNNING this long
+ *   realistic                         queue=2s..20s,run=40s..120s
+ *   speed=X                           divides queue and run (0 < X <= 1000)
+ *   fail=CODE[:MESSAGE]               ends FAILED with CODE after its run
+ *   fail-rate=P                       only a fraction P (0..1) fails
+ *   submit=STATUS:CODE                the submit answers STATUS (400..599)
+ *   query-errors=N                    the first N queries answer 500
+ *   link=expired | link=slow          the video link: 403, or 64 KiB/s
+ *
+ * Durations are clock_parse_duration's, 0 to 1 h. A value within a range
+ * and the fail-rate draw come from a hash of the job (model, prompt,
+ * seed, parameters, media), never from the random task id: the same
+ * request with the same seed behaves the same on every run. All of it is
+ * pure (no I/O, no clock, no randomness).
+ */
+
+/* Which directives a scenario gives (struct task_scenario.set). */
+enum {
+    TASK_SC_QUEUE = 1 << 0,
+    TASK_SC_RUN = 1 << 1,
+    TASK_SC_SPEED = 1 << 2,
+    TASK_SC_FAIL = 1 << 3,
+    TASK_SC_FAIL_RATE = 1 << 4,
+    TASK_SC_SUBMIT = 1 << 5,
+    TASK_SC_QUERY_ERRORS = 1 << 6,
+    TASK_SC_LINK = 1 << 7,
+};
+
+/* What the sources said, directive by directive (before resolution). */
+struct task_scenario {
+    unsigned set;        /* TASK_SC_* of the directives given */
+    int64_t queue_ms[2]; /* MIN, MAX (equal for one duration) */
+    int64_t run_ms[2];   /* MIN, MAX */
+    double speed;        /* > 0 */
+    char fail_code[TASK_CODE_MAX];
+    char fail_message[LIMIT_SCENARIO_MESSAGE + 1]; /* "": none given */
+    double fail_rate;                              /* 0..1 */
+    int submit_status;                             /* 400..599 */
+    char submit_code[TASK_CODE_MAX];
+    int query_errors; /* 0..LIMIT_SCENARIO_QUERY_ERRORS */
+    enum task_link link;
+};
+
+/* The sources' names, as messages name them. */
+#define TASK_SCENARIO_HEADER "X-Paddock-Scenario"
+#define TASK_SCENARIO_TOKEN  "[paddock:"
+
+/*
+ * Read the directives of text[0..len) over what *sc holds (later wins per
+ * directive; an empty text gives none). 0; or ERR_INVALID_PARAMETER with a
+ * message naming `source` and the directive ("header X-Paddock-Scenario:
+ * 'run=soon': expected run=DURATION or run=MIN..MAX ..."), *sc unchanged.
+ */
+int task_scenario_parse(struct task_scenario *sc, const char *text, size_t len,
+                        const char *source, struct errmsg *err);
+/*
+ * The "[paddock: ...]" token of a prompt, read over *sc (source "the
+ * prompt's [paddock: ...] token"). 0 with *cleaned NULL when the prompt has
+ * none; 1 with *cleaned the prompt without it (and one blank beside it;
+ * caller frees); or ERR_INVALID_PARAMETER (malformed directives, no
+ * closing ']', a second token). NULL prompt: 0.
+ */
+int task_scenario_from_prompt(struct task_scenario *sc, const char *prompt,
+                              char **cleaned, struct errmsg *err);
+/* Resolve *sc for `job` (its prompt without the token) into *out: values
+ * within ranges, speed applied, the fail-rate drawn, from the job's hash.
+ * sc->set 0 leaves *out off. */
+void task_scenario_plan(const struct task_scenario *sc, const struct job *job,
+                        struct job_scenario *out);
+/* The failure message of a planned failure: its own, or one that says a
+ * scenario asked for it, into out. */
+void task_scenario_fail_text(const struct job_scenario *s, char *out,
+                             size_t cap);
+/* For job.c: the plan as the spec's "scenario" member (,"scenario":{...},
+ * nothing when off), and back from that member (a jansson object; NULL:
+ * off). 0 or ERR_INTERNAL. */
+void task_scenario_json(struct buf *b, const struct job_scenario *s);
+struct json_t;
+int task_scenario_from_json(const struct json_t *obj, struct job_scenario *out);
+
 /* ---------------------------------------------------------- task record */
 
 enum task_status {
@@ -248,7 +360,6 @@ int task_status_parse(const char *name, enum task_status *out);
 bool task_status_terminal(enum task_status status);
 
 #define TASK_KEY_ID_MAX 64
-#define TASK_CODE_MAX   64
 #define TASK_REF_MAX    256 /* an engine's reference (upstream task id) */
 
 /* Billed usage of a SUCCEEDED task (docs/api.md s.5). */
@@ -277,6 +388,10 @@ struct task {
     char *result; /* owned result file name under results/, SUCCEEDED */
     int progress; /* RUNNING: 0..100 as the engine last reported */
     char *ref;    /* owned engine reference (upstream task id), or NULL */
+    /* Written at submit only: a PENDING task is not claimed before this
+     * (epoch ms; a sandbox scenario's queue delay); 0: at once. */
+    int64_t not_before_ms;
+    int queries; /* queries a scenario's query-errors counted so far */
 };
 
 /* Release owned strings and zero the struct. NULL is fine. */

@@ -116,16 +116,16 @@ static void job_free(struct wjob *j)
         free(j->inputs[i]);
     }
     free(j->tmp);
+    free(j->held_err);
     task_job_fini(&j->job);
     task_fini(&j->t);
     free(j);
 }
 
-/* Off the pool's books: its engine's capacity and the job list. */
-static void job_end(struct wjob *j)
+void job_end(struct wjob *j)
 {
     struct worker_pool *pool = j->pool;
-    if (j->re)
+    if (j->re && !j->capacity_given)
         route_engine_give(j->re);
     pthread_mutex_lock(&pool->lock);
     if (j->prev)
@@ -142,9 +142,8 @@ static void job_end(struct wjob *j)
     job_free(j);
 }
 
-/* What the engine's run (or its done) said, made the task's outcome. */
-static void job_complete(struct wjob *j, int rc, const struct job_result *res,
-                         const struct errmsg *e)
+void job_settle(struct wjob *j, int rc, const struct job_result *res,
+                const struct errmsg *e)
 {
     struct worker_pool *pool = j->pool;
     if (rc < 0 && atomic_load(&j->timed_out)) {
@@ -179,6 +178,29 @@ static void job_complete(struct wjob *j, int rc, const struct job_result *res,
         finish_succeeded(j, res);
     }
     job_end(j);
+}
+
+/* What the engine's run (or its done) said: the outcome now, or parked
+ * until the engine's hold ends. A hold met at shutdown, or on a job whose
+ * lease is gone, cannot wait: the task goes back (its rerun renders
+ * again). */
+static void job_complete(struct wjob *j, int rc, const struct job_result *res,
+                         const struct errmsg *e)
+{
+    struct worker_pool *pool = j->pool;
+    if (res && res->hold_until_mono > clock_mono_ms() &&
+        !atomic_load(&j->timed_out)) {
+        if (!atomic_load(&j->stop) && !atomic_load(&pool->stop) &&
+            !atomic_load(&pool->draining)) {
+            park_job(j, rc, res, e);
+            return;
+        }
+        unlink(j->tmp);
+        give_back(j);
+        job_end(j);
+        return;
+    }
+    job_settle(j, rc, res, e);
 }
 
 /* ctl.done of an asynchronous engine: on the engine's thread. */
@@ -335,6 +357,7 @@ struct wjob *job_new(struct worker_pool *pool, struct task *t,
                                .stop = &j->stop,
                                .progress = note_progress,
                                .ref = j->t.ref,
+                               .claimed_mono = j->claimed_mono,
                                .save_ref = note_ref,
                                .done = on_done,
                                .arg = j };

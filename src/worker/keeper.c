@@ -110,8 +110,14 @@ static void touch_all(struct worker_pool *pool, bool progress_only)
     struct touch *v = xcalloc(cap + 1, sizeof(*v));
     struct store_lease *l = xcalloc(cap + 1, sizeof(*l));
     bool changed = false;
+    int64_t now = clock_mono_ms();
     for (struct wjob *j = pool->jobs; j; j = j->next) {
         int pct = atomic_load(&j->progress);
+        if (j->parked) { /* rises with time until its outcome stands */
+            int held = park_progress(j, now);
+            pct = held > pct ? held : pct;
+            atomic_store(&j->progress, pct);
+        }
         bool more = pct > j->progress_saved;
         changed |= more;
         v[n].seq = j->seq;

@@ -301,6 +301,7 @@ int worker_start(const struct worker_deps *deps, struct worker_pool **out,
     clock_cond_init(&pool->queue_cond);
     clock_cond_init(&pool->keeper_cond);
     clock_cond_init(&pool->idle_cond);
+    clock_cond_init(&pool->park_cond);
     pool->room_names =
         xcalloc(route_count(deps->routes) + 1, sizeof(*pool->room_names));
 
@@ -344,6 +345,11 @@ int worker_start(const struct worker_deps *deps, struct worker_pool **out,
         }
         pool->watcher_started = true;
     }
+    if (pthread_create(&pool->parker, NULL, park_main, pool) != 0) {
+        errmsg_set(err, ERR_INTERNAL, "cannot start the parker");
+        goto fail;
+    }
+    pool->parker_started = true;
     if (pthread_create(&pool->keeper, NULL, keeper_main, pool) != 0) {
         errmsg_set(err, ERR_INTERNAL, "cannot start the lease keeper");
         goto fail;
@@ -391,11 +397,13 @@ void worker_stop(struct worker_pool *pool, int64_t grace_ms)
     if (!pool)
         return;
     /* No new claims; jobs that wait for a provider or a timer go back at
-     * once (another node resumes them from their saved reference); renders
-     * get the grace; the keeper goes on renewing their leases meanwhile. */
+     * once (another node resumes them from their saved reference; parked
+     * ones in one store write, their rerun renders again); renders get the
+     * grace; the keeper goes on renewing their leases meanwhile. */
     pthread_mutex_lock(&pool->lock);
     atomic_store(&pool->draining, true);
     pthread_cond_broadcast(&pool->cond);
+    pthread_cond_broadcast(&pool->park_cond);
     pthread_mutex_unlock(&pool->lock);
     if (pool->dispatcher_started)
         pthread_join(pool->dispatcher, NULL);
@@ -430,16 +438,21 @@ void worker_stop(struct worker_pool *pool, int64_t grace_ms)
     }
     pthread_mutex_lock(&pool->lock);
     pthread_cond_broadcast(&pool->keeper_cond);
+    pthread_cond_broadcast(&pool->park_cond);
     pthread_mutex_unlock(&pool->lock);
     if (pool->keeper_started)
         pthread_join(pool->keeper, NULL);
+    if (pool->parker_started)
+        pthread_join(pool->parker, NULL);
     if (pool->watcher_started)
         pthread_join(pool->watcher, NULL);
     pthread_cond_destroy(&pool->cond);
     pthread_cond_destroy(&pool->queue_cond);
     pthread_cond_destroy(&pool->keeper_cond);
     pthread_cond_destroy(&pool->idle_cond);
+    pthread_cond_destroy(&pool->park_cond);
     pthread_mutex_destroy(&pool->lock);
+    free(pool->parked);
     free(pool->threads);
     free(pool->claim_names);
     free(pool->room_names);

@@ -2,8 +2,10 @@
  * worker internals shared by its files: the pool, and the job it makes of
  * each claimed task. worker.c claims (the dispatcher) and runs the render
  * threads; job.c takes a job from its claim to its end (inputs, the
- * engine, the result, the commit); keeper.c renews leases and keeps
- * deadlines, progress, rescue and retention. Not for other modules.
+ * engine, the result, the commit); park.c holds jobs whose outcome stands
+ * only later (job_result.hold_until_mono) on a timer list; keeper.c renews
+ * leases and keeps deadlines, progress, rescue and retention. Not for
+ * other modules.
  */
 #ifndef PADDOCK_WORKER_INT_H
 #define PADDOCK_WORKER_INT_H
@@ -45,6 +47,12 @@ struct wjob {
     struct job_inputs in;
     struct job_ctl ctl;
     struct job_result res;
+    /* Parked (park.c, pool->lock): the engine is done, its outcome (rc,
+     * res, *held_err) stands at res.hold_until_mono. */
+    bool parked;
+    bool capacity_given; /* route_engine_give done at the park */
+    int held_rc;
+    struct errmsg *held_err;
 };
 
 struct worker_pool {
@@ -67,11 +75,15 @@ struct worker_pool {
     struct wjob *queue, *queue_tail; /* jobs waiting for a render thread */
     int n_queued;
     int idle_threads; /* render threads waiting for a job */
+    /* Parked jobs: a min-heap on res.hold_until_mono (park.c). */
+    struct wjob **parked;
+    size_t n_parked, cap_parked;
+    pthread_cond_t park_cond; /* the parker: a park, a change, stop */
 
     pthread_t *threads; /* render threads */
     int n_threads;
-    pthread_t dispatcher, keeper, watcher;
-    bool dispatcher_started, keeper_started, watcher_started;
+    pthread_t dispatcher, keeper, watcher, parker;
+    bool dispatcher_started, keeper_started, watcher_started, parker_started;
 
     /* conf models: the models this pool claims (n 0: any model). */
     struct store_models claim;
@@ -94,6 +106,28 @@ void job_abandon(struct wjob *j);
 /* Whether a job needs a render thread to begin (a synchronous engine, or
  * inputs to fetch first). */
 bool job_needs_thread(const struct wjob *j);
+
+/* What the engine said, as the task's outcome now (the file committed or
+ * the failure recorded, or at shutdown the task given back); then the
+ * job ends. */
+void job_settle(struct wjob *j, int rc, const struct job_result *res,
+                const struct errmsg *e);
+/* Off the pool's books (its capacity, unless given at its park; the job
+ * list) and freed. */
+void job_end(struct wjob *j);
+
+/* park.c */
+/* Hold a job whose engine is done until res->hold_until_mono: the
+ * outcome is kept, the engine's capacity given back, the deadline off; it
+ * stays on pool->jobs (its lease is renewed). Any thread. */
+void park_job(struct wjob *j, int rc, const struct job_result *res,
+              const struct errmsg *e);
+/* The progress of a parked job now: a straight line from its claim to
+ * its time, 0..99. Called with pool->lock held. */
+int park_progress(const struct wjob *j, int64_t now_mono);
+/* The parker thread: settles parked jobs at their time; at drain, gives
+ * every parked job back at once (one store write). */
+void *park_main(void *arg);
 
 /* keeper.c */
 void *keeper_main(void *arg);

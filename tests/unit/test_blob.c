@@ -67,6 +67,23 @@ static void links(void)
     CHECK_INT(blob_open(dir, k2, &other, &err), 0);
     CHECK_INT(blob_verify(other, name, exp, sig, now), ERR_BAD_SIGNATURE);
     blob_free(other);
+    /* A paced link: its rate is signed with the rest. */
+    int64_t rate = -1;
+    parts(url.data, exp, sig);
+    CHECK_INT(blob_verify_paced(b, name, exp, NULL, sig, now, &rate), 0);
+    CHECK_INT(rate, 0);
+    buf_reset(&url);
+    blob_url_paced(b, &url, "http://h:1", name, now + 60000, 65536);
+    CHECK(strstr(url.data, "&rate=65536&signature=") != NULL);
+    parts(url.data, exp, sig);
+    CHECK_INT(blob_verify_paced(b, name, exp, "65536", sig, now, &rate), 0);
+    CHECK_INT(rate, 65536);
+    CHECK_INT(blob_verify_paced(b, name, exp, "655360", sig, now, &rate),
+              ERR_BAD_SIGNATURE);
+    CHECK_INT(blob_verify_paced(b, name, exp, NULL, sig, now, &rate),
+              ERR_BAD_SIGNATURE); /* the pace cannot be dropped */
+    CHECK_INT(blob_verify_paced(b, name, exp, "0", sig, now, &rate),
+              ERR_BAD_SIGNATURE);
     buf_fini(&url);
     blob_free(b);
 }

@@ -312,6 +312,141 @@ static void release_gives_back(void)
     store_close(s);
 }
 
+/* Many releases at once: each only while its owner holds it; the attempt
+ * is not counted; the tasks are claimable again. */
+static void release_many_at_once(void)
+{
+    struct store *s = fresh_store();
+    struct task t[3], c;
+    struct store_lease l[3];
+    int64_t now = clock_now_ms();
+    for (int i = 0; i < 3; i++) {
+        make_task(&t[i], "k1", now);
+        CHECK_INT(insert(s, &t[i]), 0);
+        CHECK_INT(store_claim(s, i == 1 ? "w2" : "w1", now, 30000, NULL, &c),
+                  0);
+        task_fini(&c);
+        l[i] = (struct store_lease){ .task_id = t[i].task_id,
+                                     .owner = "w1",
+                                     .progress = -1 };
+    }
+    CHECK_INT(store_release_many(s, l, 0), 0);
+    CHECK_INT(store_release_many(s, l, 3), 0);
+    CHECK(l[0].held && !l[1].held && l[2].held);
+    for (int i = 0; i < 3; i++) {
+        struct task g;
+        CHECK_INT(store_get(s, t[i].task_id, &g), 0);
+        CHECK_INT(g.status, i == 1 ? TASK_RUNNING : TASK_PENDING);
+        CHECK_INT(g.attempt, i == 1 ? 1 : 0);
+        task_fini(&g);
+    }
+    CHECK_INT(store_claim(s, "w3", now, 30000, NULL, &c), 0);
+    CHECK_STR(c.task_id, t[0].task_id);
+    task_fini(&c);
+    CHECK_INT(store_claim(s, "w3", now, 30000, NULL, &c), 0);
+    CHECK_STR(c.task_id, t[2].task_id);
+    task_fini(&c);
+    /* A failure releases nothing and says so. */
+    l[1].owner = "w2";
+    store_fault_set(s, STORE_OP_RELEASE, 1, ERR_STORE);
+    CHECK_INT(store_release_many(s, &l[1], 1), ERR_STORE);
+    CHECK(!l[1].held);
+    for (int i = 0; i < 3; i++)
+        task_fini(&t[i]);
+    store_close(s);
+}
+
+/* A task with a claim delay (a sandbox scenario's queue) stays PENDING
+ * until it passes, and holds up neither its own key's other tasks nor
+ * other keys; it can be canceled meanwhile, and the delay is stored. */
+static void claims_wait_for_not_before(void)
+{
+    struct store *s = fresh_store();
+    struct task late, early, other, doomed, only, c;
+    int64_t now = clock_now_ms();
+    make_task(&late, "k1", now);
+    late.not_before_ms = now + 60000;
+    make_task(&doomed, "k1", now);
+    doomed.not_before_ms = now + 60000;
+    make_task(&early, "k1", now);
+    make_task(&only, "k2", now); /* a key whose one task waits */
+    only.not_before_ms = now + 30000;
+    make_task(&other, "k3", now);
+    CHECK_INT(insert(s, &late), 0);
+    CHECK_INT(insert(s, &doomed), 0);
+    CHECK_INT(insert(s, &early), 0);
+    CHECK_INT(insert(s, &only), 0);
+    CHECK_INT(insert(s, &other), 0);
+    const char *seen[2] = { NULL, NULL };
+    for (int i = 0; i < 2; i++) {
+        CHECK_INT(store_claim(s, "w1", now, 30000, NULL, &c), 0);
+        seen[i] = strcmp(c.task_id, early.task_id) == 0   ? "early"
+                  : strcmp(c.task_id, other.task_id) == 0 ? "other"
+                                                          : "a waiting task";
+        task_fini(&c);
+    }
+    CHECK(strcmp(seen[0], seen[1]) != 0);
+    CHECK(strcmp(seen[0], "a waiting task") != 0);
+    CHECK(strcmp(seen[1], "a waiting task") != 0);
+    CHECK_INT(store_claim(s, "w1", now + 29999, 30000, NULL, &c),
+              ERR_NOT_FOUND);
+    /* Some models: the same rule. */
+    const char *names[] = { "happyhorse-1.0-t2v" };
+    struct store_models m = { names, 1 };
+    CHECK_INT(store_claim(s, "w1", now + 1, 30000, &m, &c), ERR_NOT_FOUND);
+    enum task_status st;
+    CHECK_INT(store_cancel(s, doomed.task_id, "k1", now + 2, &st), 0);
+    store_close(s);
+    s = open_store(); /* the delays are stored */
+    CHECK_INT(store_claim(s, "w1", now + 30000, 30000, &m, &c), 0);
+    CHECK_STR(c.task_id, only.task_id);
+    task_fini(&c);
+    CHECK_INT(store_claim(s, "w1", now + 30000, 30000, NULL, &c),
+              ERR_NOT_FOUND);
+    CHECK_INT(store_claim(s, "w1", now + 60000, 30000, NULL, &c), 0);
+    CHECK_STR(c.task_id, late.task_id);
+    task_fini(&c);
+    CHECK_INT(store_claim(s, "w1", now + 60000, 30000, NULL, &c),
+              ERR_NOT_FOUND);
+    struct task *each[] = { &late, &early, &other, &doomed, &only };
+    for (size_t i = 0; i < ARRAY_LEN(each); i++)
+        task_fini(each[i]);
+    store_close(s);
+}
+
+/* A scenario's query-errors: the first `max` queries are counted, durably
+ * (another handle, a restart see the count), then none. */
+static void queries_are_counted(void)
+{
+    struct store *s = fresh_store();
+    struct task t, g;
+    int n = -1;
+    make_task(&t, "k1", clock_now_ms());
+    CHECK_INT(insert(s, &t), 0);
+    CHECK_INT(store_get(s, t.task_id, &g), 0);
+    CHECK_INT(g.queries, 0);
+    task_fini(&g);
+    CHECK_INT(store_count_query(s, t.task_id, 2, &n), 0);
+    CHECK_INT(n, 1);
+    store_close(s);
+    s = open_store();
+    CHECK_INT(store_count_query(s, t.task_id, 2, &n), 0);
+    CHECK_INT(n, 2);
+    CHECK_INT(store_count_query(s, t.task_id, 2, &n), 0);
+    CHECK_INT(n, 0);
+    CHECK_INT(store_get(s, t.task_id, &g), 0);
+    CHECK_INT(g.queries, 2);
+    task_fini(&g);
+    CHECK_INT(
+        store_count_query(s, "00000000-0000-7000-8000-000000000000", 2, &n), 0);
+    CHECK_INT(n, 0);
+    store_fault_set(s, STORE_OP_COUNT_QUERY, 1, ERR_STORE);
+    CHECK_INT(store_count_query(s, t.task_id, 5, &n), ERR_STORE);
+    CHECK_INT(n, 0);
+    task_fini(&t);
+    store_close(s);
+}
+
 /* An engine's progress and reference: only the lease holder writes them;
  * the reference outlives a rescue (the next attempt resumes from it), the
  * progress starts again at 0. */
@@ -361,6 +496,7 @@ static void keys_and_secrets(void)
     memset(k.salt, 7, sizeof(k.salt));
     memset(k.hash, 9, sizeof(k.hash));
     snprintf(k.name, sizeof(k.name), "ci");
+    snprintf(k.scenario, sizeof(k.scenario), "realistic,speed=20");
     k.created_ms = 42;
     CHECK_INT(store_key_put(s, &k), 0);
     CHECK_INT(store_key_list(s, &list, &n), 0);
@@ -370,6 +506,7 @@ static void keys_and_secrets(void)
             seen = memcmp(list[i].hash, k.hash, 32) == 0 &&
                    memcmp(list[i].salt, k.salt, 16) == 0 &&
                    strcmp(list[i].name, "ci") == 0 &&
+                   strcmp(list[i].scenario, "realistic,speed=20") == 0 &&
                    list[i].created_ms == 42 && list[i].revoked_ms == 0;
     CHECK(seen);
     free(list);
@@ -1353,11 +1490,13 @@ static const char *const pg_sums[] = {
     "48cb8cecae4235cd2a5f3c8690fae2102f6c7691fc524e10e5f32766d87e36d5",
     "7ffbdb5a3244eae83d6cf31419f9bd64b8e69a914514b12a6c14af76b61d5339",
     "b9069504e453eba8245a57a7540d98ca9c43d2a854bfdff02804ccff1d8d22fd",
+    "b913aa48cfef33c88c18148b9601953a5133b4ebbfedc6a536edfedd2d43ac91",
 };
 static const char *const sqlite_sums[] = {
     "7ba48bbc53951c044914d777304d580eb316cbe4ee393008269c66b33d7a648d",
     "d074653772d303082df937a8cc9d1cc07145fd194f46683429d3768e02b9efa8",
     "5c473953a319cf594d8585c3719bb225dd02320075bfef44ce503d89e7c529ad",
+    "04ed0acad003e2243e00b0ed39f1c57fda158a1551567af115ed8a224cb73021",
 };
 
 static void check_frozen(const char *name, const char *const *m, size_t n,
@@ -1444,6 +1583,9 @@ static void run_suite(void)
     RUN(failure_is_recorded);
     RUN(rescue_after_lease_expiry);
     RUN(release_gives_back);
+    RUN(release_many_at_once);
+    RUN(claims_wait_for_not_before);
+    RUN(queries_are_counted);
     RUN(renew_many_at_once);
     RUN(notes_follow_the_lease);
     RUN(keys_and_secrets);
