@@ -365,8 +365,7 @@ void api_query(struct call *c)
     if (found && api_scenario_query(c, found, &plan))
         goto out;
     if (found && (plan.query_errors > 0 || plan.link != TASK_LINK_NORMAL)) {
-        struct task_view view = { .utc_offset_min =
-                                      a->d.conf->utc_offset_min };
+        struct task_view view = { .utc_offset_min = a->d.conf->utc_offset_min };
         struct buf url = BUF_INIT;
         if (found->status == TASK_SUCCEEDED && found->result) {
             api_scenario_video_url(c, found, &plan, &url);

@@ -328,6 +328,7 @@ static int sq_release_many(struct store *base, struct store_lease *leases,
         int changes = 0;
         bind_text(st, 1, leases[i].task_id);
         bind_text(st, 2, leases[i].owner);
+        sqlite3_bind_int(st, 3, 1); /* a shutdown's: the attempt not counted */
         ret = store_sqlite_step_write(w, st, "release", &changes);
         leases[i].held = ret == 0 && changes > 0;
     }
