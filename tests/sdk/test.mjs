@@ -427,7 +427,34 @@ async function recordedJobs() {
   ok('engine job (i2v, no prompt): bare base64 img_url -> media first_frame data:image/png URI; resolution "720P" -> 720');
 }
 
-const cases = [t2v, t2vSquare, t2vRejected, i2v, r2v, recordedJobs];
+// ------------------------------------------------------------ scenarios
+
+async function scenarioFailure() {
+  // docs/testing-your-client.md: a prompt token steers the sandbox through
+  // an unmodified SDK; a FAILED task reaches the caller as an error with
+  // the task's message, after RUNNING for the scenario's run.
+  const before = wire.length;
+  await assert.rejects(
+    generateVideo({
+      model: sandbox.video('happyhorse-1.0-t2v'),
+      prompt: `${PROMPT} [paddock: run=1s,fail=DataInspectionFailed:the input did not pass moderation]`,
+      resolution: '832x480',
+      duration: 3,
+      seed: 11,
+      download,
+      providerOptions: { alibaba: fast },
+    }),
+    err => {
+      assert.match(String(err.message), /the input did not pass moderation/, String(err));
+      return true;
+    },
+  );
+  const submits = wire.slice(before).filter(w => w.method === 'POST');
+  assert.equal(submits.length, 1, 'a FAILED task is not submitted again');
+  ok('scenario: a [paddock: run=1s,fail=...] token through the SDK gives its error after the run');
+}
+
+const cases = [t2v, t2vSquare, t2vRejected, i2v, r2v, recordedJobs, scenarioFailure];
 for (const c of cases) {
   const t0 = Date.now();
   await c();
