@@ -154,7 +154,7 @@ run: setup
 
 test: setup
 	@$(MAKE) --no-print-directory BUILD=asan tests
-	@$(MAKE) --no-print-directory BUILD=release all
+	@$(MAKE) --no-print-directory BUILD=release all fakes
 	@$(MAKE) --no-print-directory fuzz-prep
 	@./tests/run.sh build/asan
 
