@@ -13,7 +13,7 @@ BUILD ?= release
 CC ?= cc
 O ?= build/$(BUILD)
 
-PKGS := libmicrohttpd jansson sqlite3 libcrypto libcurl libpq \
+PKGS := jansson sqlite3 libcrypto libcurl libpq \
         libavformat libavcodec libavutil libswscale libswresample
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Werror

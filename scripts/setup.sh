@@ -8,7 +8,7 @@ set -eu
 
 PACKAGES="
 gcc make pkg-config clang clang-format libclang-rt-14-dev
-libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev
+libjansson-dev libsqlite3-dev libssl-dev
 libcurl4-openssl-dev
 libpq-dev postgresql
 libavcodec-dev libavformat-dev libavutil-dev libswscale-dev

@@ -28,9 +28,8 @@
 
 /* A submit body: base64 images inline (up to 9 refs), so generous. */
 #define LIMIT_BODY_BYTES (32u << 20)
-/* Request header block (all headers together); MHD's per-connection pool,
- * so also the memory an idle connection costs. Real clients send < 2 KiB;
- * nginx's default is 8 KiB lines. */
+/* Request header block (all headers together; http/ answers 431 past it).
+ * Real clients send < 2 KiB; nginx's default is 8 KiB lines. */
 #define LIMIT_HEADER_BYTES (16u << 10)
 /* Connections one process holds at most (also bounded by RLIMIT_NOFILE). */
 #define LIMIT_CONNECTIONS 65536

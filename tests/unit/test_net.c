@@ -9,11 +9,12 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,116 +39,180 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-/* /big without Content-Length: the whole body in chunks. */
-static ssize_t read_body(void *cls, uint64_t pos, char *buf, size_t max)
+/*
+ * The fixture: a plain HTTP/1.1 server written here on raw sockets, a
+ * thread per connection (so /slow can stall one while others go on), one
+ * request per connection (Connection: close), every answer written byte
+ * for byte: what libcurl sees is exactly what a case means it to see.
+ */
+static int listen_fd = -1;
+
+static void send_all(int fd, const void *p, size_t n)
 {
-    (void)cls;
-    if (pos >= BODY_BYTES)
-        return MHD_CONTENT_READER_END_OF_STREAM;
-    size_t n = BODY_BYTES - (size_t)pos < max ? BODY_BYTES - (size_t)pos : max;
-    if (n > 500)
-        n = 500;
-    memcpy(buf, body + pos, n);
-    return (ssize_t)n;
+    const char *c = p;
+    while (n) {
+        ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
+        if (w <= 0)
+            return;
+        c += w;
+        n -= (size_t)w;
+    }
 }
 
-/* /slow: ten bytes, then nothing for up to 3 s (each connection has its
- * own thread, so blocking here stalls only this one). */
-static ssize_t read_slow(void *cls, uint64_t pos, char *buf, size_t max)
+/* A whole answer with Content-Length (and Location when given). */
+static void reply(int fd, unsigned status, const void *p, size_t n,
+                  const char *location)
 {
-    (void)cls;
-    if (pos == 0 && max >= 10) {
-        memcpy(buf, body, 10);
-        return 10;
+    char head[512];
+    int len = snprintf(head, sizeof(head),
+                       "HTTP/1.1 %u X\r\nContent-Length: %zu\r\n%s%s%s"
+                       "Connection: close\r\n\r\n",
+                       status, n, location ? "Location: " : "",
+                       location ? location : "", location ? "\r\n" : "");
+    send_all(fd, head, (size_t)len);
+    send_all(fd, p, n);
+}
+
+/* /big-chunked: the whole body in chunks of 500, no Content-Length. */
+static void reply_chunked(int fd)
+{
+    static const char head[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: "
+                               "chunked\r\nConnection: close\r\n\r\n";
+    send_all(fd, head, sizeof(head) - 1);
+    for (size_t pos = 0; pos < BODY_BYTES; pos += 500) {
+        size_t n = BODY_BYTES - pos < 500 ? BODY_BYTES - pos : 500;
+        char size[16];
+        int len = snprintf(size, sizeof(size), "%zx\r\n", n);
+        send_all(fd, size, (size_t)len);
+        send_all(fd, body + pos, n);
+        send_all(fd, "\r\n", 2);
     }
+    send_all(fd, "0\r\n\r\n", 5);
+}
+
+/* /slow: ten bytes of a chunked body, then nothing for up to 3 s. */
+static void reply_slow(int fd)
+{
+    static const char head[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: "
+                               "chunked\r\nConnection: close\r\n\r\na\r\n";
+    send_all(fd, head, sizeof(head) - 1);
+    send_all(fd, body, 10);
+    send_all(fd, "\r\n", 2);
     for (int i = 0; i < 300 && !atomic_load(&quitting); i++)
         sleep_ms(10);
-    return MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
-static enum MHD_Result reply(struct MHD_Connection *c, unsigned status,
-                             struct MHD_Response *r, const char *location)
+static void answer(int fd, const char *url)
 {
-    if (location)
-        MHD_add_response_header(r, "Location", location);
-    enum MHD_Result ret = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
-    return ret;
-}
-
-static struct MHD_Response *bytes(const void *p, size_t n)
-{
-    return MHD_create_response_from_buffer(n, (void *)p,
-                                           MHD_RESPMEM_PERSISTENT);
-}
-
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
-                                  const char *url, const char *method,
-                                  const char *version, const char *upload,
-                                  size_t *upload_size, void **req_cls)
-{
-    (void)cls, (void)method, (void)version, (void)upload, (void)upload_size;
-    (void)req_cls;
     char loc[128];
     int n = 0;
 
     if (strcmp(url, "/ok") == 0)
-        return reply(c, 200, bytes(body, CAP), NULL);
+        return reply(fd, 200, body, CAP, NULL);
     if (strcmp(url, "/big") == 0)
-        return reply(c, 200, bytes(body, BODY_BYTES), NULL);
+        return reply(fd, 200, body, BODY_BYTES, NULL);
     if (strcmp(url, "/big-chunked") == 0)
-        return reply(c, 200,
-                     MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 500,
-                                                       read_body, NULL, NULL),
-                     NULL);
+        return reply_chunked(fd);
     if (strcmp(url, "/slow") == 0)
-        return reply(c, 200,
-                     MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64,
-                                                       read_slow, NULL, NULL),
-                     NULL);
+        return reply_slow(fd);
     if (sscanf(url, "/redirect-chain/%d", &n) == 1) {
         if (n <= 0)
-            return reply(c, 200, bytes(body, CAP), NULL);
+            return reply(fd, 200, body, CAP, NULL);
         snprintf(loc, sizeof(loc), "/redirect-chain/%d", n - 1);
-        return reply(c, 302, bytes("", 0), loc);
+        return reply(fd, 302, "", 0, loc);
     }
     if (strcmp(url, "/redirect-to-private") == 0)
-        return reply(c, 302, bytes("", 0),
+        return reply(fd, 302, "", 0,
                      "http://10.255.255.1/x.png?signature=SECRET");
     if (strcmp(url, "/redirect-to-mapped") == 0)
-        return reply(c, 302, bytes("", 0), "http://[::ffff:10.0.0.1]/x.png");
+        return reply(fd, 302, "", 0, "http://[::ffff:10.0.0.1]/x.png");
     if (strcmp(url, "/redirect-to-127.0.0.2") == 0) {
         snprintf(loc, sizeof(loc), "http://127.0.0.2:%u/ok", port);
-        return reply(c, 302, bytes("", 0), loc);
+        return reply(fd, 302, "", 0, loc);
     }
     if (strcmp(url, "/redirect-to-loopback-allowed") == 0) {
         snprintf(loc, sizeof(loc), "%s/ok", base);
-        return reply(c, 302, bytes("", 0), loc);
+        return reply(fd, 302, "", 0, loc);
     }
     if (strcmp(url, "/redirect-to-ftp") == 0)
-        return reply(c, 302, bytes("", 0), "ftp://127.0.0.1/x.png");
+        return reply(fd, 302, "", 0, "ftp://127.0.0.1/x.png");
     if (strcmp(url, "/redirect-to-file") == 0)
-        return reply(c, 302, bytes("", 0), "file:///etc/passwd");
-    return reply(c, 404, bytes("not here", 8), NULL);
+        return reply(fd, 302, "", 0, "file:///etc/passwd");
+    reply(fd, 404, "not here", 8, NULL);
 }
 
-static struct MHD_Daemon *fixture_start(void)
+/* One connection: read the head (GET only, no body), answer, close. */
+static void *serve_one(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char head[4096];
+    size_t got = 0;
+    while (got < sizeof(head) - 1) {
+        ssize_t r = recv(fd, head + got, sizeof(head) - 1 - got, 0);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+        head[got] = '\0';
+        if (strstr(head, "\r\n\r\n"))
+            break;
+    }
+    head[got] = '\0';
+    char url[1024] = "";
+    if (sscanf(head, "%*s %1023s", url) == 1) {
+        char *q = strchr(url, '?');
+        if (q)
+            *q = '\0';
+        answer(fd, url);
+    }
+    shutdown(fd, SHUT_WR);
+    close(fd);
+    return NULL;
+}
+
+static void *accept_loop(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        int fd = accept(listen_fd, NULL, NULL);
+        if (fd < 0) {
+            if (atomic_load(&quitting))
+                return NULL;
+            continue;
+        }
+        pthread_t t;
+        if (pthread_create(&t, NULL, serve_one, (void *)(intptr_t)fd) != 0)
+            close(fd);
+        else
+            pthread_detach(t);
+    }
+}
+
+static pthread_t acceptor;
+
+static bool fixture_start(void)
 {
     struct sockaddr_in sin = { .sin_family = AF_INET };
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    /* Thread per connection: /slow blocks in its reader callback. */
-    struct MHD_Daemon *d =
-        MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION |
-                             MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO,
-                         0, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR,
-                         (struct sockaddr *)&sin, MHD_OPTION_END);
-    if (!d)
-        return NULL;
-    const union MHD_DaemonInfo *info =
-        MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    port = info ? info->port : 0;
+    socklen_t len = sizeof(sin);
+    listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (listen_fd < 0 ||
+        bind(listen_fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
+        listen(listen_fd, 64) < 0 ||
+        getsockname(listen_fd, (struct sockaddr *)&sin, &len) < 0)
+        return false;
+    port = ntohs(sin.sin_port);
     snprintf(base, sizeof(base), "http://127.0.0.1:%u", port);
-    return d;
+    return pthread_create(&acceptor, NULL, accept_loop, NULL) == 0;
+}
+
+/* Stop accepting; connections still open end by themselves (/slow sees
+ * `quitting`). */
+static void fixture_stop(void)
+{
+    atomic_store(&quitting, true);
+    shutdown(listen_fd, SHUT_RDWR);
+    pthread_join(acceptor, NULL);
+    close(listen_fd);
 }
 
 /* ------------------------------------------------------------ helpers */
@@ -778,8 +843,7 @@ int main(void)
         fprintf(stderr, "%s\n", errmsg_text(&err));
         return 1;
     }
-    struct MHD_Daemon *d = fixture_start();
-    if (!d || !port) {
+    if (!fixture_start() || !port) {
         fprintf(stderr, "cannot start the fixture server\n");
         return 1;
     }
@@ -798,8 +862,7 @@ int main(void)
     RUN(stop_flag);
     RUN(concurrent);
 
-    atomic_store(&quitting, true);
-    MHD_stop_daemon(d);
+    fixture_stop();
     net_global_fini();
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
