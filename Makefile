@@ -11,6 +11,10 @@
 
 BUILD ?= release
 CC ?= cc
+# The builds make test, make run and make bench start use every core,
+# unless the command line chose (make -jN: then its jobserver is shared).
+# Deferred: MAKEFLAGS shows -j only when a recipe runs.
+JOBS = $(if $(findstring jobserver,$(MAKEFLAGS)),,-j$(shell nproc 2>/dev/null || echo 1))
 O ?= build/$(BUILD)
 
 PKGS := jansson sqlite3 libcrypto libcurl libpq \
@@ -149,20 +153,20 @@ setup:
 	@./scripts/setup.sh
 
 run: setup
-	@$(MAKE) --no-print-directory BUILD=release all
+	@$(MAKE) --no-print-directory $(JOBS) BUILD=release all
 	./build/release/paddock serve
 
 test: setup
-	@$(MAKE) --no-print-directory BUILD=asan tests
-	@$(MAKE) --no-print-directory BUILD=release all fakes
-	@$(MAKE) --no-print-directory fuzz-prep
+	@$(MAKE) --no-print-directory $(JOBS) BUILD=asan tests
+	@$(MAKE) --no-print-directory $(JOBS) BUILD=release all fakes
+	@$(MAKE) --no-print-directory $(JOBS) fuzz-prep
 	@./tests/run.sh build/asan
 
 lint: setup
 	@./scripts/lint.sh
 
 bench: setup
-	@$(MAKE) --no-print-directory BUILD=release all fakes
+	@$(MAKE) --no-print-directory $(JOBS) BUILD=release all fakes
 	@./bench/run.sh $(if $(filter command line,$(origin O)),$(O),build/release)
 
 # Fuzzing: libFuzzer targets under fuzz/, built with clang and linked with

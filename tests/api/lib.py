@@ -80,9 +80,16 @@ def _record(sent, port, resp, data):
             rec["body"] = data.decode()
         except UnicodeDecodeError:
             rec["body_base64"] = base64.b64encode(data).decode()
-    line = json.dumps(rec, ensure_ascii=False) + "\n"
-    with _record_lock, open(RESPONSE_LOG, "a", encoding="utf-8") as f:
-        f.write(line)
+    line = (json.dumps(rec, ensure_ascii=False) + "\n").encode()
+    # One write(2) on an O_APPEND descriptor: tests/run.sh runs test files
+    # side by side, and their lines must not interleave.
+    with _record_lock:
+        fd = os.open(RESPONSE_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT,
+                     0o644)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
 
 
 def _install_recorder():
