@@ -203,17 +203,6 @@ static void again(struct flight *f, int64_t ms)
     heap_push(f->r, f);
 }
 
-/* A submit's retry wait, spread over [ms/2, 3ms/2): tasks that failed
- * together do not all try again together (a storm's pattern would meet
- * the same ones each time). */
-static int64_t jittered(int64_t ms)
-{
-    uint32_t r = 0;
-    if (ms < 2 || id_random(&r, sizeof(r)) < 0)
-        return ms;
-    return ms / 2 + (int64_t)(r % (uint64_t)ms);
-}
-
 /* ------------------------------------------------------------ answers */
 
 static void submit_answer(void *arg, int rc, const struct net_http_resp *resp,
@@ -236,7 +225,7 @@ static void submit_answer(void *arg, int rc, const struct net_http_resp *resp,
             log_warn("upstream submit retried",
                      "task_id=%s upstream=%s error=%s", f->task_id, ue->shown,
                      err_name(rc));
-            again(f, jittered(ue->poll_ms << k));
+            again(f, hh_jitter(ue->poll_ms << k));
             return;
         }
         errmsg_set(&f->err, ERR_ALGO, "upstream %s unreachable: %s", ue->shown,
@@ -277,7 +266,7 @@ static void submit_answer(void *arg, int rc, const struct net_http_resp *resp,
             log_warn("upstream submit retried",
                      "task_id=%s upstream=%s status=%ld", f->task_id, ue->shown,
                      a.status);
-            again(f, jittered(ue->poll_ms << k));
+            again(f, hh_jitter(ue->poll_ms << k));
         } else {
             errmsg_set(&f->err, ERR_ALGO, "upstream %s answered %s", ue->shown,
                        said);

@@ -204,6 +204,14 @@ int64_t hh_sched_next(struct hh_sched *s, int retry_after_s)
     return wait;
 }
 
+int64_t hh_jitter(int64_t ms)
+{
+    uint32_t r = 0;
+    if (ms < 2 || id_random(&r, sizeof(r)) < 0)
+        return ms;
+    return ms / 2 + (int64_t)(r % (uint64_t)ms);
+}
+
 void hh_sched_reset(struct hh_sched *s)
 {
     s->next_ms = s->min_ms;

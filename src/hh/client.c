@@ -76,10 +76,10 @@ int hh_send(struct hh_client *c, const struct hh_request *q,
     return rc;
 }
 
-/* unit << k, k at most 4: 1, 2, 4, 8, 16, 16, ... units. */
+/* unit << k, k at most 4: 1, 2, 4, 8, 16, 16, ... units, spread. */
 static int64_t backoff(int64_t unit, int k)
 {
-    return unit << (k < 4 ? k : 4);
+    return hh_jitter(unit << (k < 4 ? k : 4));
 }
 
 int hh_call(struct hh_client *c, const struct hh_request *q,

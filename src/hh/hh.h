@@ -229,6 +229,11 @@ void hh_sched_init(struct hh_sched *s, int64_t min_ms, int64_t max_ms,
  * Retry-After (retry_after_s > 0, capped at retry_max_ms); the interval
  * then grows x1.5 up to max_ms. */
 int64_t hh_sched_next(struct hh_sched *s, int retry_after_s);
+/* A retry's back-off spread at random over [ms/2, 3ms/2) (ms itself when
+ * under 2 or when no random bytes come): requests that failed together do
+ * not all try again together. A Retry-After is never spread: it is the
+ * server's least wait. Used by hh_call and by the relay's own retries. */
+int64_t hh_jitter(int64_t ms);
 /* Back to min_ms (the status changed: look again soon). */
 void hh_sched_reset(struct hh_sched *s);
 
