@@ -294,11 +294,12 @@ static void reply_answer(struct call *c, struct buf *b, size_t base_at,
     api_reply_json(c, 200, &r);
 }
 
-/* Keep the answer of a terminal task t for the next queries. */
-static void keep_answer(struct api *a, const struct task *t,
+/* Keep the answer of a terminal task t for the next queries, unless a
+ * scenario shapes its answers (`shaped`: the caller read its plan). */
+static void keep_answer(struct api *a, const struct task *t, bool shaped,
                         const struct buf *b, size_t base_at, int64_t now_ms)
 {
-    if (!task_status_terminal(t->status) || api_scenario_shapes_answer(t))
+    if (!task_status_terminal(t->status) || shaped)
         return;
     struct api_cache_answer ans = { .task_id = t->task_id,
                                     .key_id = t->key_id,
@@ -320,7 +321,7 @@ void api_task_finished(struct api *a, const char *task_id)
         !task_status_terminal(t.status) || task_expired(&t, now))
         goto out;
     answer(a, NO_REQUEST_ID, t.task_id, &t, &b, &base_at);
-    keep_answer(a, &t, &b, base_at, now);
+    keep_answer(a, &t, api_scenario_shapes_answer(&t), &b, base_at, now);
 out:
     task_fini(&t);
     buf_fini(&b);
@@ -377,8 +378,8 @@ void api_query(struct call *c)
         goto out;
     }
     answer(a, http_req_id(c->req), c->arg, found, &b, &base_at);
-    if (found)
-        keep_answer(a, found, &b, base_at, now);
+    if (found) /* its plan was read above: it shapes nothing */
+        keep_answer(a, found, false, &b, base_at, now);
     reply_answer(c, &b, base_at, base);
 out:
     task_fini(&t);
