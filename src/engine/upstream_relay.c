@@ -205,6 +205,17 @@ static void again(struct flight *f, int64_t ms)
 
 /* ------------------------------------------------------------ answers */
 
+/* A request of f's came back: f is no longer busy, and a stop set
+ * meanwhile ends it now (true) whatever the answer. */
+static bool ended_by_stop(struct flight *f, int rc)
+{
+    f->busy = false;
+    if (rc != ERR_STOPPED && !stopped(f))
+        return false;
+    end_stopped(f);
+    return true;
+}
+
 static void submit_answer(void *arg, int rc, const struct net_http_resp *resp,
                           const struct errmsg *e)
 {
@@ -213,11 +224,8 @@ static void submit_answer(void *arg, int rc, const struct net_http_resp *resp,
     struct hh_answer a;
     struct hh_task t;
     char said[HH_SAY_MAX + 64];
-    f->busy = false;
-    if (rc == ERR_STOPPED || stopped(f)) {
-        end_stopped(f);
+    if (ended_by_stop(f, rc))
         return;
-    }
     /* poll x 1, 2, 4, 8, 16 */
     int k = f->transient < 4 ? f->transient : 4;
     if (rc < 0) {
@@ -253,7 +261,7 @@ static void submit_answer(void *arg, int rc, const struct net_http_resp *resp,
         int kt = f->throttled < 4 ? f->throttled : 4;
         f->throttled++;
         int64_t wait = a.retry_after_s >= 0 ? (int64_t)a.retry_after_s * 1000
-                                            : ue->poll_ms << kt;
+                                            : hh_jitter(ue->poll_ms << kt);
         if (wait > UPSTREAM_RETRY_AFTER_MAX_MS)
             wait = UPSTREAM_RETRY_AFTER_MAX_MS;
         log_warn("upstream submit retried",
@@ -298,11 +306,8 @@ static void poll_answer(void *arg, int rc, const struct net_http_resp *resp,
     struct hh_answer a;
     struct hh_task t;
     char said[HH_SAY_MAX + 64];
-    f->busy = false;
-    if (rc == ERR_STOPPED || stopped(f)) {
-        end_stopped(f);
+    if (ended_by_stop(f, rc))
         return;
-    }
     if (rc < 0) { /* only a delay: the deadline bounds the whole */
         log_warn("upstream poll failed",
                  "task_id=%s upstream_task_id=%s error=%s", f->task_id, f->id,
