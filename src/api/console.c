@@ -191,8 +191,11 @@ static void input_media(struct buf *b, const struct job_media *m)
                  m->url + 5);
         buf_puts(b, ",\"inline_type\":");
         buf_json_str(b, type);
-        buf_printf(b, ",\"inline_bytes\":%zu",
-                   comma ? strlen(comma + 1) / 4 * 3 : 0);
+        /* Decoded size: checked as padded base64 at submit. */
+        size_t n = comma ? strlen(comma + 1) : 0;
+        size_t pad =
+            (n > 0 && comma[n] == '=') + (n > 1 && comma[n - 1] == '=');
+        buf_printf(b, ",\"inline_bytes\":%zu", n / 4 * 3 - pad);
     } else {
         buf_puts(b, ",\"url\":");
         buf_json_str(b, m->url);

@@ -199,6 +199,21 @@ await step('failed_task_code', async () => {
   await shots('task-failed');
 });
 
+await step('upload_local_image', async () => {
+  await page.goto(BASE + '/console#/new');
+  await page.waitForSelector('#model');
+  await page.selectOption('#model', 'happyhorse-1.0-i2v');
+  await page.setInputFiles('#media-first_frame', process.env.IMAGE);
+  await page.getByText(/uploaded, \d+ KB/).waitFor({timeout: 20000});
+  await page.selectOption('#p-resolution', '480P');
+  await page.fill('#p-duration', '3');
+  await page.click('#submit');
+  await page.waitForURL(/#\/task\//, {timeout: 20000});
+  await page.locator('#video').waitFor({timeout: 60000});
+  const media = await page.locator('ul.media').innerText();
+  assert(/first_frame/.test(media) && /paddock-upload:\/\//.test(media), 'media: ' + media);
+});
+
 await step('xss_as_text', async () => {
   await submitTask({model: 'happyhorse-1.0-t2v', prompt: XSS,
                     params: {resolution: '480P', duration: 3}});
@@ -213,7 +228,7 @@ await step('xss_as_text', async () => {
 await step('tasks_list', async () => {
   await page.goto(BASE + '/console#/tasks');
   await page.locator('tr[data-task="' + okTask + '"]').waitFor({timeout: 10000});
-  assert(await page.locator('tbody tr').count() === 3, 'rows: ' + await page.locator('tbody tr').count());
+  assert(await page.locator('tbody tr').count() === 4, 'rows: ' + await page.locator('tbody tr').count());
   await shots('tasks');
   await page.selectOption('#f-status', 'FAILED');
   await page.click('.filters button[type=submit]');

@@ -63,10 +63,16 @@ def main():
     shots = os.environ.get("BROWSER_SHOTS",
                            os.path.join(ROOT, "build", "browser-shots"))
     server = Server(keys=[KEY], args=["--workers", "2"])
+    image = os.path.join(server.data, "frame.png")
     try:
+        # A local file for the new-task page to upload (i2v's first frame).
+        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f",
+                        "lavfi", "-i", "testsrc2=size=640x480", "-frames:v",
+                        "1", image], check=True)
         server.start()
         env = dict(os.environ)
         env.update({"CONSOLE_URL": server.base, "KEY": KEY, "SHOTS": shots,
+                    "IMAGE": image,
                     "CHROMIUM": CHROMIUM, "NO_COLOR": "1",
                     "NODE_NO_WARNINGS": "1"})
         for k in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy",

@@ -106,7 +106,8 @@ function mediaSlot(spec, note) {
 
 function paramField(name, p) {
   const id = 'p-' + name;
-  const label = name.replace(/_/g, ' ');
+  const words = name.replace(/_/g, ' ');
+  const label = words.charAt(0).toUpperCase() + words.slice(1);
   if (p.enum) {
     return {name, el: h('label', {for: id}, label,
       h('select', {id}, p.enum.map((v) => h('option', {value: v, selected: v === p.default}, v)))),

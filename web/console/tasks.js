@@ -93,7 +93,7 @@ function row(t, live) {
       h('a', {href: link, class: 'mono'}, t.task_id)),
     h('td', {'data-label': 'Model'}, t.model_name),
     h('td', {'data-label': 'Status'}, badge(t.status)),
-    h('td', {class: 'state', 'data-label': 'Progress'}, state),
+    h('td', {class: 'state', 'data-label': 'State'}, state),
     h('td', {'data-label': 'Submitted'}, fmtTime(t.gmt_create)),
     h('td', {'data-label': 'Took'}, took));
 }
@@ -183,7 +183,7 @@ export async function render(root, {query}, ctx) {
     replace(body,
       h('table', {class: 'tasks'},
         h('thead', null, h('tr', null,
-          ['Task', 'Model', 'Status', 'Progress', 'Submitted', 'Took']
+          ['Task', 'Model', 'Status', 'State', 'Submitted', 'Took']
             .map((c) => h('th', {scope: 'col'}, c)))),
         h('tbody', null, data.map((t) => row(t, live)))),
       h('nav', {class: 'pager', 'aria-label': 'Pages'},
