@@ -5,7 +5,8 @@
  * (submit, query, cancel, list); extras.c the rest (uploads, files,
  * health, models, metrics, OpenAPI); oss.c the OSS-style uploads of
  * DashScope SDKs; scenario.c the sandbox scenarios of submits and
- * queries. Not for other modules.
+ * queries; console.c the web console's files and the two routes its pages
+ * read (a task's input, the engines). Not for other modules.
  */
 #ifndef PADDOCK_API_INT_H
 #define PADDOCK_API_INT_H

@@ -50,6 +50,19 @@ def console_files_are_the_tree(srv):
 
 
 @case
+def console_inserts_no_markup(srv):
+    """Text from the API goes in as text: nothing in web/console parses a
+    string as HTML or code."""
+    banned = ("innerHTML", "outerHTML", "insertAdjacentHTML",
+              "document.write", "eval(", "new Function")
+    for name in sorted(os.listdir(WEB)):
+        with open(os.path.join(WEB, name)) as f:
+            src = f.read()
+        for b in banned:
+            assert b not in src, "%s uses %s" % (name, b)
+
+
+@case
 def console_headers(srv):
     r = srv.request("GET", "/console")
     csp = r.headers["content-security-policy"]

@@ -1,5 +1,5 @@
-// Building the page without innerHTML: every string from the API goes in
-// as a text node, so a prompt like <img src=x onerror=...> shows as text.
+// Building the page from nodes, never from markup: every string from the API
+// goes in as a text node, so a prompt like <img src=x onerror=...> shows as text.
 
 // h('a', {href: '#/x', class: 'c', onclick: fn}, 'text', child, [more])
 export function h(tag, props, ...kids) {

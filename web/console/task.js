@@ -94,6 +94,12 @@ export async function render(root, {rest}, ctx) {
                   ['Ended', o.end_time],
                   ['Time zone', o.submit_time ? zoneName(ctx.offset) : '']]));
     replace(statusBox, h('h2', null, 'Status'), rows);
+    if ((st === 'PENDING' || st === 'RUNNING') && !shownVideo) {
+      replace(videoBox, h('div', {class: 'placeholder'},
+        'The video appears here when the task succeeds.'));
+    } else if (st !== 'SUCCEEDED') {
+      replace(videoBox);
+    }
     if (st === 'SUCCEEDED' && o.video_url && !shownVideo) {
       shownVideo = true;
       const v = h('video', {controls: true, preload: 'auto', playsinline: true,
