@@ -22,6 +22,8 @@ async function step(name, fn) {
   } catch (e) {
     failed++;
     console.log('FAIL browser.' + name + ': ' + (e && e.stack || e));
+    await page.screenshot({path: join(SHOTS, 'failed-' + name + '.png'), fullPage: true})
+      .catch(() => {});
   }
 }
 function assert(ok, what) {
@@ -55,6 +57,16 @@ await page.addInitScript(() => {
   document.addEventListener('securitypolicyviolation', (e) => {
     console.error('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI);
   });
+  // What a task page's status card showed, every time it was redrawn:
+  // "progress text|queue line".
+  window.__bars = [];
+  document.addEventListener('DOMContentLoaded', () => {
+    new MutationObserver(() => {
+      const b = document.querySelector('.status .bar .pct');
+      const q = document.querySelector('.status p');
+      window.__bars.push((b ? b.textContent : '') + '|' + (q ? q.textContent : ''));
+    }).observe(document.getElementById('view'), {childList: true, subtree: true});
+  });
 });
 
 async function shots(name) {
@@ -83,6 +95,12 @@ async function submitTask({model, prompt, scenario, params}) {
   await page.click('#submit');
   await page.waitForURL(/#\/task\//, {timeout: 20000});
   return decodeURIComponent(page.url().split('#/task/')[1]);
+}
+
+async function call(method, path) {
+  const r = await fetch(BASE + path, {method, headers: {Authorization: 'Bearer ' + KEY}});
+  assert(r.ok, method + ' ' + path + ': ' + r.status);
+  return r.json();
 }
 
 let okTask = '';
@@ -187,6 +205,54 @@ await step('video_plays', async () => {
   await shots('task-succeeded');
 });
 
+// The status stream as h/stream's route sends it (docs/api.md: event:
+// the status, data: the query answer), here played by the test for a
+// task held PENDING: CRLF lines, a comment, data over two lines.
+await step('status_stream', async () => {
+  const id = await submitTask({model: 'happyhorse-1.0-t2v', prompt: 'held in the queue',
+                               scenario: 'queue=60s', params: {resolution: '480P'}});
+  const ans = (o) => JSON.stringify({request_id: 'r', output: Object.assign({task_id: id}, o)});
+  const run = ans({task_status: 'RUNNING', progress: 42});
+  const cut = run.indexOf('"output"'); // two data lines, joined by a newline
+  // The first connection ends after PENDING; the page comes back with
+  // Last-Event-ID and gets RUNNING.
+  const first = ': hello\r\n\r\n' +
+    'id: 1\r\nevent: PENDING\r\ndata: ' + ans({task_status: 'PENDING', queue_position: 3}) +
+    '\r\n\r\n';
+  const second = 'id: 2\nevent: RUNNING\ndata: ' + run.slice(0, cut) + '\ndata: ' +
+    run.slice(cut) + '\n\n';
+  let asked = 0;
+  let lastId = null;
+  // Leave the task page first (its requests are aborted), so that only
+  // the page opened below meets the test's stream.
+  await page.goto(BASE + '/console#/tasks');
+  await page.locator('tr[data-task="' + id + '"]').waitFor();
+  await page.route('**/api/v1/tasks/' + id + '/events', (route) => {
+    asked++;
+    const hd = route.request().headers();
+    if (asked === 2) lastId = hd['last-event-id'] || '';
+    if (hd['authorization'] !== 'Bearer ' + KEY) return route.fulfill({status: 401, body: '{}'});
+    return route.fulfill({status: 200, contentType: 'text/event-stream',
+                          body: asked === 1 ? first : second});
+  });
+  await page.evaluate(() => { window.__bars = []; });
+  await page.goto(BASE + '/console#/task/' + id);
+  try {
+    await page.waitForFunction(() => window.__bars.some((x) => x.startsWith('42%')), null,
+                               {timeout: 20000});
+  } catch (e) {
+    throw new Error('no 42% after ' + asked + ' streams: ' +
+                    JSON.stringify(await page.evaluate(() => window.__bars)));
+  }
+  const bars = await page.evaluate(() => window.__bars);
+  assert(bars.some((x) => x.includes('#3')), 'no queue position #3: ' + JSON.stringify(bars));
+  for (let i = 0; i < 100 && asked < 2; i++) await page.waitForTimeout(100);
+  assert(asked >= 2, 'the stream was not asked for again: ' + asked);
+  assert(lastId === '1', 'Last-Event-ID on the second request: ' + lastId);
+  await page.unroute('**/api/v1/tasks/' + id + '/events');
+  await call('POST', '/api/v1/tasks/' + id + '/cancel');
+});
+
 await step('failed_task_code', async () => {
   failTask = await submitTask({model: 'happyhorse-1.1-t2v', prompt: 'a horse that fails',
                                scenario: 'fail=DataInspectionFailed',
@@ -228,7 +294,7 @@ await step('xss_as_text', async () => {
 await step('tasks_list', async () => {
   await page.goto(BASE + '/console#/tasks');
   await page.locator('tr[data-task="' + okTask + '"]').waitFor({timeout: 10000});
-  assert(await page.locator('tbody tr').count() === 4, 'rows: ' + await page.locator('tbody tr').count());
+  assert(await page.locator('tbody tr').count() === 5, 'rows: ' + await page.locator('tbody tr').count());
   await shots('tasks');
   await page.selectOption('#f-status', 'FAILED');
   await page.click('.filters button[type=submit]');
@@ -240,7 +306,7 @@ await step('tasks_list', async () => {
   await page.locator('tr[data-task="' + failTask + '"] a').focus();
   await page.keyboard.press('Enter');
   await page.waitForURL(new RegExp('#/task/' + failTask));
-  await page.goto(BASE + '/console#/tasks?status=CANCELED');
+  await page.goto(BASE + '/console#/tasks?model=happyhorse-1.1-i2v');
   await page.locator('.page-tasks .empty').waitFor({timeout: 10000});
 });
 

@@ -77,6 +77,7 @@ export const keys = {
         j = await call('/api/v1/keys', {signal: ctx.signal});
       } catch (e) {
         if (e.name === 'AbortError') throw e;
+        form.hidden = e.status === 404 || e.status === 403;
         replace(listBox, unavailable(e, 'keys'));
         return;
       }
@@ -182,6 +183,7 @@ export const webhooks = {
         j = await call('/api/v1/webhooks', {signal: ctx.signal});
       } catch (e) {
         if (e.name === 'AbortError') throw e;
+        form.hidden = e.status === 404 || e.status === 403;
         replace(listBox, unavailable(e, 'webhooks'));
         return;
       }

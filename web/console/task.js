@@ -152,6 +152,8 @@ export async function render(root, {rest}, ctx) {
   async function follow() {
     let lastId = '';
     for (let tries = 0; !stopped && !TERMINAL.includes(current) && tries < 5; tries++) {
+      if (tries) await new Promise((r) => { timer = setTimeout(r, POLL_MS); });
+      if (stopped) return;
       try {
         liveNote.textContent = 'Live: following the status stream.';
         await stream('/api/v1/tasks/' + encodeURIComponent(id) + '/events', (ev) => {
