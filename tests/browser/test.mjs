@@ -310,18 +310,63 @@ await step('tasks_list', async () => {
   await page.locator('.page-tasks .empty').waitFor({timeout: 10000});
 });
 
+// Usage as E5 answers it. Where this server has no usage route yet (404),
+// the page's empty state is checked, then the chart is drawn from
+// answers the test gives in E5's shape.
 await step('usage', async () => {
-  await page.goto(BASE + '/console#/usage');
   const probe = await fetch(BASE + '/api/v1/usage', {headers: {Authorization: 'Bearer ' + KEY}});
+  await page.goto(BASE + '/console#/usage');
   if (probe.status === 404) {
     await page.getByText('does not keep usage').waitFor({timeout: 10000});
-  } else {
-    await page.locator('#total-seconds').waitFor({timeout: 10000});
-    const s = Number(await page.locator('#total-seconds').innerText());
-    assert(s >= 3, 'billed seconds shown: ' + s);
-    await page.locator('svg.chart rect').first().waitFor();
+    const rows = {
+      day: [{day: '2026-12-01', model: 'happyhorse-1.0-t2v', tasks: 2, seconds: 10, amount: '1.00'},
+            {day: '2026-12-01', model: 'happyhorse-1.0-i2v', tasks: 1, seconds: 5, amount: '0.50'},
+            {day: '2026-12-02', model: 'happyhorse-1.0-t2v', tasks: 1, seconds: 3, amount: '0.30'}],
+      model: [{model: 'happyhorse-1.0-t2v', tasks: 3, seconds: 13, amount: '1.30'},
+              {model: 'happyhorse-1.0-i2v', tasks: 1, seconds: 5, amount: '0.50'}],
+    };
+    await page.route('**/api/v1/usage?*', (route) => {
+      const by = new URL(route.request().url()).searchParams.get('group_by');
+      route.fulfill({status: 200, contentType: 'application/json', body: JSON.stringify({
+        request_id: 'r', output: {total: {tasks: 4, seconds: 18, amount: '1.80'}, rows: rows[by]}})});
+    });
+    await page.goto(BASE + '/console#/usage?days=30');
+  }
+  await page.locator('#total-seconds').waitFor({timeout: 10000});
+  const sec = Number(await page.locator('#total-seconds').innerText());
+  assert(sec >= 3, 'billed seconds shown: ' + sec);
+  await page.locator('svg.chart rect').first().waitFor();
+  if (probe.status === 404) {
+    assert(await page.locator('svg.chart rect').count() === 3, 'bars: ' +
+           await page.locator('svg.chart rect').count());
+    assert(await page.locator('table.usage tbody tr').count() === 2, 'model rows');
+    await page.unroute('**/api/v1/usage?*');
   }
   await shots('usage');
+});
+
+// The keys page (E5) in the same way: the real route when the server has
+// it, else answers in E5's shape.
+await step('keys_page', async () => {
+  const probe = await fetch(BASE + '/api/v1/keys', {headers: {Authorization: 'Bearer ' + KEY}});
+  if (probe.status === 404) {
+    await page.route('**/api/v1/keys', (route) => route.fulfill({
+      status: 200, contentType: 'application/json', body: JSON.stringify({
+        request_id: 'r', output: {keys: [
+          {key_id: 'key_1', name: 'ci <b>runner</b>', admin: false,
+           quota: {seconds: 3600, period: 'day'}},
+          {key_id: 'key_2', name: 'ops', admin: true, revoked: true}]}})}));
+  }
+  await page.goto(BASE + '/console#/keys');
+  await page.locator('.page-keys table.keys, .page-keys .banner, .page-keys .empty')
+    .first().waitFor({timeout: 10000});
+  if (probe.status === 404) {
+    const text = await page.locator('table.keys').innerText();
+    assert(/ci <b>runner<\/b>/.test(text) && /3600 s per day/.test(text) && /revoked/.test(text),
+           'keys: ' + text);
+    await page.unroute('**/api/v1/keys');
+  }
+  await shots('keys');
 });
 
 await step('engines', async () => {

@@ -94,13 +94,15 @@ export const keys = {
           h('td', {class: 'actions'},
             k.revoked ? null : h('button', {type: 'button', class: 'ghost',
               onclick: () => act(() => call('/api/v1/keys/' + encodeURIComponent(k.key_id),
-                {method: 'PATCH', body: {revoked: true}}))}, 'Revoke'),
+                {method: 'PATCH', body: {revoked: true}}),
+                'Revoke key ' + k.key_id + '? It stops working at once.')}, 'Revoke'),
             h('button', {type: 'button', class: 'danger',
               onclick: () => act(() => call('/api/v1/keys/' + encodeURIComponent(k.key_id),
-                {method: 'DELETE'}))}, 'Delete')))))) :
+                {method: 'DELETE'}), 'Delete key ' + k.key_id + '?')}, 'Delete')))))) :
         empty('No minted keys yet.'));
     }
-    async function act(fn) {
+    async function act(fn, question) {
+      if (!window.confirm(question)) return;
       try {
         await fn();
         await load();
@@ -199,6 +201,7 @@ export const webhooks = {
             h('button', {type: 'button', class: 'ghost', onclick: () => deliveries(w, box)},
               'Deliveries'),
             h('button', {type: 'button', class: 'danger', onclick: async () => {
+              if (!window.confirm('Delete the endpoint ' + w.url + '?')) return;
               try {
                 await call('/api/v1/webhooks/' + encodeURIComponent(w.webhook_id),
                            {method: 'DELETE', signal: ctx.signal});

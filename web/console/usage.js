@@ -51,18 +51,19 @@ export function chart(days, models) {
   }
   days.forEach((d, i) => {
     let acc = 0;
-    const x = L + i * bw + bw * 0.15;
+    const w = Math.max(1, Math.min(bw * 0.7, 56)); // a few days: no slabs
+    const x = L + i * bw + (bw - w) / 2;
     for (const p of d.parts) {
       const top = y(acc + p.seconds);
       const hgt = y(acc) - top;
       const c = COLORS[Math.max(0, models.indexOf(p.model)) % COLORS.length];
-      g.push(s('rect', {x, y: top, width: Math.max(1, bw * 0.7), height: Math.max(0, hgt),
+      g.push(s('rect', {x, y: top, width: w, height: Math.max(0, hgt),
                         fill: c},
                s('title', null, d.day + ' · ' + p.model + ': ' + p.seconds + ' s')));
       acc += p.seconds;
     }
     if (days.length <= 16 || i % Math.ceil(days.length / 10) === 0) {
-      g.push(s('text', {x: x + bw * 0.35, y: H - B + 16, 'text-anchor': 'middle',
+      g.push(s('text', {x: x + w / 2, y: H - B + 16, 'text-anchor': 'middle',
                         class: 'tick'}, String(d.day).slice(-5)));
     }
   });
