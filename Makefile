@@ -52,6 +52,11 @@ OBJS += $(O)/gen/openapi.o
 STORE_SQL := $(sort $(wildcard src/store/sql/*.sql))
 STORE_SQL_BACKENDS := pg sqlite
 OBJS += $(O)/gen/store_sql.o
+# The web console's files, web/console/NAME, served at /console/NAME: each
+# a C array in api_console_assets[] with its name and an ETag (the first
+# 16 hex digits of its SHA-256), written the same way.
+CONSOLE_FILES := $(sort $(wildcard web/console/*))
+OBJS += $(O)/gen/console_assets.o
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:%.c=$(O)/%)
 
@@ -93,6 +98,31 @@ $(O)/gen/openapi.c: docs/openapi.json
 
 $(O)/gen/openapi.o: $(O)/gen/openapi.c
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(O)/gen/console_assets.c: $(CONSOLE_FILES) web/console
+	@mkdir -p $(@D)
+	@{ echo '/* Generated from web/console/ by the Makefile. */'; \
+	  echo '#include "api_int.h"'; \
+	  n=0; list=''; \
+	  for f in $(CONSOLE_FILES); do \
+	    case $${f##*/} in *[!a-z0-9._-]*) \
+	      echo "$$f: name not [a-z0-9._-]" >&2; exit 1 ;; esac; \
+	    n=$$((n + 1)); \
+	    echo "static const unsigned char console_$$n[] = {"; \
+	    od -An -v -tx1 $$f | \
+	        awk '{ s = ""; for (i = 1; i <= NF; i++) s = s "0x" $$i ","; \
+	               print "    " s }'; \
+	    echo '    0x00'; \
+	    echo '};'; \
+	    tag=$$(sha256sum $$f | cut -c1-16); \
+	    list="$$list { \"$${f##*/}\", \"$$tag\", console_$$n, sizeof(console_$$n) - 1 },"; \
+	  done; \
+	  echo "const struct console_asset api_console_assets[] = {$$list };"; \
+	  echo "const size_t api_console_assets_n = $$n;"; \
+	} >$@.tmp && mv $@.tmp $@
+
+$(O)/gen/console_assets.o: $(O)/gen/console_assets.c src/api/api_int.h
+	$(CC) $(CFLAGS) -Isrc/api -c -o $@ $<
 
 # Each backend's files must be numbered 001, 002, ... with no gap: the nth
 # is what takes a database from schema version n - 1 to n.

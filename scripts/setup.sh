@@ -1,6 +1,7 @@
 #!/bin/sh
 # Install the Debian 12 packages paddock's build, tests and benchmarks need,
-# then the npm packages of tests/sdk (npm ci from its package-lock.json).
+# then the npm packages of tests/sdk and tests/browser (npm ci from each
+# package-lock.json).
 # Idempotent: checks each package with dpkg-query and installs only what is
 # missing (apt-get; through sudo when not root), and runs npm ci only when
 # the lock file changed since the last install. Safe to run on every build.
@@ -15,6 +16,7 @@ libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
 libswresample-dev libx264-dev
 ffmpeg python3 python3-jsonschema curl ca-certificates
 wrk nginx-light systemd
+chromium
 "
 # tests/sdk runs the Vercel AI SDK on Node.js: Debian's, unless the machine
 # already has a node (and npm) of its own.
@@ -46,12 +48,16 @@ if [ -n "$missing" ]; then
     $SUDO apt-get install -y -q --no-install-recommends $missing
 fi
 
-# tests/sdk's packages, exactly as its package-lock.json pins them. The
-# copy of the lock left in node_modules says they are current; the tests
-# then run offline.
-sdk="$(cd "$(dirname "$0")/.." && pwd)/tests/sdk"
-if ! cmp -s "$sdk/package-lock.json" "$sdk/node_modules/.setup-lock"; then
-    echo "setup: npm ci in tests/sdk" >&2
-    (cd "$sdk" && npm ci --ignore-scripts --no-audit --no-fund)
-    cp "$sdk/package-lock.json" "$sdk/node_modules/.setup-lock"
-fi
+# tests/sdk's and tests/browser's packages (the web console's test drives
+# Debian's chromium above with playwright-core, which downloads no browser
+# of its own), exactly as each package-lock.json pins them. The copy of the
+# lock left in node_modules says they are current; the tests then run
+# offline.
+root="$(cd "$(dirname "$0")/.." && pwd)"
+for dir in "$root/tests/sdk" "$root/tests/browser"; do
+    if ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.setup-lock"; then
+        echo "setup: npm ci in ${dir#"$root"/}" >&2
+        (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund)
+        cp "$dir/package-lock.json" "$dir/node_modules/.setup-lock"
+    fi
+done

@@ -125,6 +125,11 @@ done
 # one case; its packages come from scripts/setup.sh's npm ci.
 run sdk.vercel_ai python3 tests/sdk/test_sdk.py
 
+# The web console in headless chromium driven by playwright-core
+# (tests/browser; both from scripts/setup.sh): one case per step, the
+# screenshots of every page in build/browser-shots/.
+run browser python3 tests/browser/test_browser.py
+
 # The fuzz targets from their seeds (make fuzz runs them longer); built by
 # make test's fuzz-prep: the media probe for 10 s, the HTTP front, the
 # multipart/form-data parser and the log escaping rule for 5 s each.

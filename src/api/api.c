@@ -60,6 +60,8 @@ static const struct endpoint endpoints[] = {
     { "cancel", "POST", "/api/v1/tasks/*/cancel", BOTH, api_cancel, KEYED,
       BODY_SMALL },
     { "list", "GET", "/api/v1/tasks", BOTH, api_list, KEYED, BODY_SMALL },
+    { "task_input", "GET", "/api/v1/tasks/*/input", BOTH, api_task_input, KEYED,
+      BODY_SMALL },
     { "models", "GET", "/api/v1/models", BOTH, api_models, KEYED, BODY_SMALL },
     { "upload", "POST", "/api/v1/uploads", BOTH, api_upload, KEYED,
       BODY_UPLOAD },
@@ -74,6 +76,11 @@ static const struct endpoint endpoints[] = {
     { "readyz", "GET", "/readyz", D_PLAIN, api_ready, OPEN, BODY_SMALL },
     { "metrics", "GET", "/metrics", D_PLAIN, api_metrics, METRICS, BODY_SMALL },
     { "openapi", "GET", "/openapi.json", BOTH, api_openapi, OPEN, BODY_SMALL },
+    { "engines", "GET", "/api/v1/engines", BOTH, api_engines, KEYED,
+      BODY_SMALL },
+    /* The page is public; every call it makes is the API with a key. */
+    { "console", "GET", "/console", D_PLAIN, api_console, OPEN, BODY_SMALL },
+    { "console", "GET", "/console/*", D_PLAIN, api_console, OPEN, BODY_SMALL },
 };
 
 _Static_assert(sizeof(struct admitted) <= HTTP_REQ_USER_BYTES,

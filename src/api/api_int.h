@@ -5,7 +5,8 @@
  * (submit, query, cancel, list); extras.c the rest (uploads, files,
  * health, models, metrics, OpenAPI); oss.c the OSS-style uploads of
  * DashScope SDKs; scenario.c the sandbox scenarios of submits and
- * queries. Not for other modules.
+ * queries; console.c the web console's files and the two routes its pages
+ * read (a task's input, the engines). Not for other modules.
  */
 #ifndef PADDOCK_API_INT_H
 #define PADDOCK_API_INT_H
@@ -134,7 +135,19 @@ const char *api_url_base(struct call *c, char out[API_URL_BASE_MAX]);
 /* The request's log line and metrics sample. */
 void api_log_request(struct call *c, const char *route);
 
-/* Handlers (tasks.c, extras.c). */
+/* The web console's files (console.c; docs/extensions.md, "The web
+ * console"): web/console/ embedded by the Makefile ($(O)/gen/
+ * console_assets.c), each with the ETag of its bytes. */
+struct console_asset {
+    const char *name; /* the file name under web/console/ */
+    const char *etag; /* unquoted */
+    const unsigned char *data;
+    size_t len;
+};
+extern const struct console_asset api_console_assets[];
+extern const size_t api_console_assets_n;
+
+/* Handlers (tasks.c, extras.c, console.c). */
 void api_submit(struct call *c);
 void api_query(struct call *c);
 void api_cancel(struct call *c);
@@ -146,6 +159,9 @@ void api_ready(struct call *c);
 void api_models(struct call *c);
 void api_metrics(struct call *c);
 void api_openapi(struct call *c);
+void api_console(struct call *c);
+void api_engines(struct call *c);
+void api_task_input(struct call *c);
 /* Before the body of an upload: false when answered (extras.c). */
 bool api_upload_admit(struct call *c, struct admitted *ad);
 /*

@@ -199,6 +199,9 @@ void http_reply_header(struct http_reply *rep, const char *name,
  */
 int http_reply_file(struct http_req *req, struct http_reply *rep, int fd,
                     uint64_t size, const char *content_type, const char *etag);
+/* Does an If-None-Match value (NULL: none) hold the quoted ETag `quoted`,
+ * weakly compared, or "*"? */
+bool http_etag_matches(const char *inm, const char *quoted);
 /*
  * Answer later: the handler fills nothing now and returns; the connection
  * then waits without holding a thread. Whoever holds the handle fills the

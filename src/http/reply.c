@@ -135,8 +135,7 @@ static int parse_range(const char *h, uint64_t size, uint64_t *from,
     return 1;
 }
 
-/* Does an If-None-Match list hold the quoted `etag` (or "*")? */
-static bool etag_matches(const char *inm, const char *quoted)
+bool http_etag_matches(const char *inm, const char *quoted)
 {
     size_t n = strlen(quoted);
     for (const char *p = inm; p && *p;) {
@@ -165,7 +164,7 @@ int http_reply_file(struct http_req *req, struct http_reply *rep, int fd,
     if (etag)
         http_reply_header(rep, "ETag", quoted);
     const char *inm = http_req_header(req, "If-None-Match");
-    if (etag && inm && etag_matches(inm, quoted)) {
+    if (etag && inm && http_etag_matches(inm, quoted)) {
         close(fd);
         rep->status = 304;
         return 0;
