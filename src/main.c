@@ -6,6 +6,7 @@
 #include "conf/conf.h"
 #include "core/core.h"
 #include "engine/engine.h"
+#include "hook/hook.h"
 #include "route/route.h"
 #include "http/http.h"
 #include "log/log.h"
@@ -174,6 +175,9 @@ static int cmd_serve(int argc, char **argv, bool with_api)
     struct worker_pool *workers = NULL;
     struct http_server *http = NULL;
     struct api *api = NULL;
+    struct hook *hook = NULL;
+    struct hook_schedule schedule;
+    char hook_owner[300];
     _Atomic(struct api *) finish_api = NULL; /* api, for task_finished */
     char *listen_base = NULL;
     int ret = 1;
@@ -206,6 +210,8 @@ static int cmd_serve(int argc, char **argv, bool with_api)
         goto out;
     }
     log_set_level(level);
+    if (hook_schedule_parse(conf.webhook_schedule, &schedule, &err) < 0)
+        goto out;
 
     /* Every idle keep-alive connection is a descriptor: take all the
      * system allows this process. */
@@ -315,6 +321,22 @@ static int cmd_serve(int argc, char **argv, bool with_api)
     atomic_store(&finish_api, api);
     if (http_serve(http, api_admit, api_handle, api, &err) < 0)
         goto out;
+    /* Webhook deliveries leave from API nodes (docs/extensions.md). */
+    char host[256] = "host";
+    gethostname(host, sizeof(host) - 1);
+    snprintf(hook_owner, sizeof(hook_owner), "hooks@%.200s.%ld", host,
+             (long)getpid());
+    struct hook_deps hdeps = {
+        .store = store,
+        .blob = blob,
+        .url_base = conf.public_url ? conf.public_url : listen_base,
+        .utc_offset_min = conf.utc_offset_min,
+        .allow = allow,
+        .schedule = schedule,
+        .owner = hook_owner,
+    };
+    if (hook_start(&hdeps, &hook, &err) < 0)
+        goto out;
 
     printf("paddock: listening on %s\n", listen_base);
     fflush(stdout);
@@ -352,6 +374,8 @@ out:
         fflush(NULL);
         _exit(1);
     }
+    /* Deliveries in flight end unsettled: their lease brings them back. */
+    hook_stop(hook);
     /* Running tasks get the grace period, then go back to PENDING. */
     worker_stop(workers, grace_ms);
     api_free(api);

@@ -63,6 +63,16 @@ static const struct endpoint endpoints[] = {
     { "task_input", "GET", "/api/v1/tasks/*/input", BOTH, api_task_input, KEYED,
       BODY_SMALL },
     { "models", "GET", "/api/v1/models", BOTH, api_models, KEYED, BODY_SMALL },
+    { "webhook_create", "POST", "/api/v1/webhooks", BOTH, api_webhook_create,
+      KEYED, BODY_SMALL },
+    { "webhook_list", "GET", "/api/v1/webhooks", BOTH, api_webhook_list, KEYED,
+      BODY_SMALL },
+    { "webhook_delete", "DELETE", "/api/v1/webhooks/*", BOTH,
+      api_webhook_delete, KEYED, BODY_SMALL },
+    { "webhook_deliveries", "GET", "/api/v1/webhooks/*/deliveries", BOTH,
+      api_webhook_deliveries, KEYED, BODY_SMALL },
+    { "webhook_retry", "POST", "/api/v1/webhooks/*/deliveries/*/retry", BOTH,
+      api_webhook_retry, KEYED, BODY_SMALL },
     { "upload", "POST", "/api/v1/uploads", BOTH, api_upload, KEYED,
       BODY_UPLOAD },
     { "upload_policy", "GET", "/api/v1/uploads", BOTH, api_oss_policy, KEYED,
@@ -219,25 +229,39 @@ static bool metrics_allowed(struct call *c)
 
 /* ----------------------------------------------------------- routing */
 
-/* Does `path` match `pattern`? Sets *arg to the '*' segment. */
+/* Does `path` match `pattern`? Each '*' matches one non-empty segment;
+ * *arg gets them, joined by '/' when there are two. */
 static bool match(const char *pattern, const char *path, size_t n,
                   const char **arg, char *argbuf, size_t argsize)
 {
-    const char *star = strchr(pattern, '*');
-    if (!star)
-        return strlen(pattern) == n && memcmp(pattern, path, n) == 0;
-    size_t pre = (size_t)(star - pattern);
-    const char *post = star + 1;
-    size_t npost = strlen(post);
-    if (n < pre + 1 + npost || memcmp(pattern, path, pre) != 0 ||
-        memcmp(path + n - npost, post, npost) != 0)
+    const char *q = path, *end = path + n;
+    size_t used = 0;
+    bool star = false;
+    for (const char *p = pattern; *p; p++) {
+        if (*p != '*') {
+            if (q == end || *q != *p)
+                return false;
+            q++;
+            continue;
+        }
+        const char *seg = q;
+        while (q < end && *q != '/')
+            q++;
+        size_t len = (size_t)(q - seg);
+        if (len == 0 || used + len + 1 >= argsize)
+            return false;
+        if (star)
+            argbuf[used++] = '/';
+        memcpy(argbuf + used, seg, len);
+        used += len;
+        star = true;
+    }
+    if (q != end)
         return false;
-    size_t seg = n - pre - npost;
-    if (memchr(path + pre, '/', seg) || seg >= argsize)
-        return false;
-    memcpy(argbuf, path + pre, seg);
-    argbuf[seg] = '\0';
-    *arg = argbuf;
+    if (star) {
+        argbuf[used] = '\0';
+        *arg = argbuf;
+    }
     return true;
 }
 

@@ -162,6 +162,13 @@ void api_openapi(struct call *c);
 void api_console(struct call *c);
 void api_engines(struct call *c);
 void api_task_input(struct call *c);
+/* Webhooks (webhooks.c, docs/extensions.md): create, list, delete, an
+ * endpoint's deliveries, a delivery's retry (arg "HOOK_ID/DELIVERY_ID"). */
+void api_webhook_create(struct call *c);
+void api_webhook_list(struct call *c);
+void api_webhook_delete(struct call *c);
+void api_webhook_deliveries(struct call *c);
+void api_webhook_retry(struct call *c);
 /* Before the body of an upload: false when answered (extras.c). */
 bool api_upload_admit(struct call *c, struct admitted *ad);
 /*

@@ -37,10 +37,11 @@ struct conf {
     int max_attempts;
     int utc_offset_min;
     int64_t body_limit;
-    int64_t upload_limit; /* an upload's body, streamed to disk */
-    int64_t body_memory;  /* request bodies in memory at once, all conns */
-    int64_t query_cache;  /* bytes of terminal tasks' answers; 0: none */
-    char *metrics_token;  /* NULL: /metrics takes any API key */
+    int64_t upload_limit;   /* an upload's body, streamed to disk */
+    int64_t body_memory;    /* request bodies in memory at once, all conns */
+    char *webhook_schedule; /* delays between webhook attempts */
+    int64_t query_cache;    /* bytes of terminal tasks' answers; 0: none */
+    char *metrics_token;    /* NULL: /metrics takes any API key */
     char *log_level;
     int rate_limit;      /* requests per second per key; 0: none */
     int rate_burst;      /* bucket size */

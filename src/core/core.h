@@ -85,6 +85,19 @@
  * ones are forgotten first. */
 #define LIMIT_SCENARIO_COUNTED 65536
 
+/* Webhooks (docs/extensions.md, "Webhooks"): endpoints per key (each a
+ * write per status change of the key's tasks), an endpoint's URL, its
+ * secret ("whsec_" + base64 of 32 random bytes), the retries of
+ * --webhook-schedule, a receiver's answer read (its status is what
+ * counts), a delivery's error text, a page of deliveries. */
+#define LIMIT_WEBHOOKS_PER_KEY 16
+#define LIMIT_WEBHOOK_URL      2048
+#define LIMIT_WEBHOOK_SECRET   64
+#define LIMIT_WEBHOOK_RETRIES  16
+#define LIMIT_WEBHOOK_ANSWER   (64 << 10)
+#define LIMIT_WEBHOOK_ERROR    200
+#define LIMIT_WEBHOOK_PAGE     100
+
 /* ----------------------------------------------------------- error table */
 
 /*

@@ -33,25 +33,35 @@ struct render_series {
 
 static const struct {
     const char *name, *help;
+    const char *label; /* NULL, or a series of the entry before's name */
 } counter_info[METRIC__COUNT] = {
     [METRIC_CLAIMS] = { "paddock_claims_total",
-                        "Tasks claimed by this process's workers." },
+                        "Tasks claimed by this process's workers.", NULL },
     [METRIC_RESCUED] = { "paddock_rescued_total",
                          "Tasks returned to PENDING after their lease "
-                         "expired." },
+                         "expired.",
+                         NULL },
     [METRIC_RESCUE_FAILED] = { "paddock_rescue_failed_total",
                                "Tasks failed after running out of "
-                               "attempts." },
+                               "attempts.",
+                               NULL },
     [METRIC_SUCCEEDED] = { "paddock_tasks_succeeded_total",
-                           "Tasks this process finished SUCCEEDED." },
+                           "Tasks this process finished SUCCEEDED.", NULL },
     [METRIC_FAILED] = { "paddock_tasks_failed_total",
-                        "Tasks this process finished FAILED." },
+                        "Tasks this process finished FAILED.", NULL },
     [METRIC_FETCH_BYTES] = { "paddock_fetch_bytes_total",
-                             "Input media bytes downloaded." },
+                             "Input media bytes downloaded.", NULL },
     [METRIC_STORE_ERRORS] = { "paddock_store_errors_total",
-                              "Task store calls that failed." },
+                              "Task store calls that failed.", NULL },
     [METRIC_SUBMITS] = { "paddock_submits_total",
-                         "Tasks accepted by this process." },
+                         "Tasks accepted by this process.", NULL },
+    [METRIC_HOOK_DELIVERED] = { "paddock_webhook_deliveries_total",
+                                "Webhook delivery attempts by result.",
+                                "result=\"delivered\"" },
+    [METRIC_HOOK_RETRY] = { "paddock_webhook_deliveries_total", NULL,
+                            "result=\"retry\"" },
+    [METRIC_HOOK_DEAD] = { "paddock_webhook_deliveries_total", NULL,
+                           "result=\"dead\"" },
 };
 
 static atomic_uint_fast64_t counters[METRIC__COUNT];
@@ -158,9 +168,15 @@ static void histogram(struct buf *b, const char *name, const char *label,
 void metrics_write(struct buf *b)
 {
     for (int c = 0; c < METRIC__COUNT; c++) {
-        header(b, counter_info[c].name, "counter", counter_info[c].help);
-        buf_printf(b, "%s %llu\n", counter_info[c].name,
-                   (unsigned long long)get(&counters[c]));
+        if (counter_info[c].help)
+            header(b, counter_info[c].name, "counter", counter_info[c].help);
+        if (counter_info[c].label)
+            buf_printf(b, "%s{%s} %llu\n", counter_info[c].name,
+                       counter_info[c].label,
+                       (unsigned long long)get(&counters[c]));
+        else
+            buf_printf(b, "%s %llu\n", counter_info[c].name,
+                       (unsigned long long)get(&counters[c]));
     }
     header(b, "paddock_http_requests_total", "counter",
            "HTTP requests by route and status.");

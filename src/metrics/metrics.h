@@ -30,6 +30,11 @@ enum metric_counter {
     METRIC_FETCH_BYTES,   /* input media bytes downloaded */
     METRIC_STORE_ERRORS,  /* store calls that failed */
     METRIC_SUBMITS,       /* tasks accepted (committed) by this process */
+    /* Webhook attempts of this process's deliverer, by result (one
+     * series each of paddock_webhook_deliveries_total). */
+    METRIC_HOOK_DELIVERED, /* a 2xx in time */
+    METRIC_HOOK_RETRY,     /* failed, tried again later */
+    METRIC_HOOK_DEAD,      /* failed for the last time, or 410 */
     METRIC__COUNT
 };
 

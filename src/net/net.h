@@ -15,8 +15,9 @@
  * - messages never carry a URL's user info, query or fragment (they can hold
  *   a signature or a password): only scheme://host/path, cut short.
  * - net_http: plain HTTP requests for the CLI, which talks to any endpoint
- *   its user names (loopback included), so without the guard; never for a
- *   URL an API client supplied.
+ *   its user names (loopback included), so without the guard unless the
+ *   request asks for it (net_http_req.guarded: webhook deliveries, whose
+ *   URL an API client supplied).
  *
  * Threads: net_global_init/fini once per process, from main, while no other
  * thread runs. Everything else is reentrant: each net_fetch owns its own
@@ -149,6 +150,13 @@ struct net_http_req {
      * body bytes so far and the announced total (0: unknown). */
     void (*progress)(void *arg, int64_t got, int64_t total);
     void *progress_arg;
+    /* The private-address guard of net_fetch, for a URL an API client
+     * gave (a webhook endpoint): every address connected to must be
+     * public or admitted by `allow` (NULL: nothing private), no proxy.
+     * A refused address fails with ERR_INVALID_URL ("address 10.1.2.3 is
+     * private and not in --fetch-allow"). */
+    bool guarded;
+    const struct net_allow *allow;
 };
 
 struct net_http_resp {

@@ -180,17 +180,9 @@ static const struct stmt stmts[PG_ST_SUBMIT] = {
                            "SELECT value FROM secrets WHERE name = $1" },
 };
 
-struct store_pg {
-    struct store base;
-    struct store_pg_pool pool;     /* for the ops */
-    struct store_pg_conn w;        /* the committer's own */
-    struct store_pg_listen listen; /* wake-ups (store_wait_work) */
-    atomic_int churn;              /* pending rows deleted since a vacuum */
-};
-
 static struct store_pg *from_base(struct store *s)
 {
-    return container_of(s, struct store_pg, base);
+    return store_pg_of(s);
 }
 
 /* Run stmts[id] on c: 0 with *out (caller PQclear()s), or a negative code. */
@@ -750,7 +742,8 @@ static int pg_secret(struct store *base, const char *name,
 
 static int pg_wait_work(struct store *base, uint64_t *seen, int timeout_ms)
 {
-    return store_pg_listen_wait(&from_base(base)->listen, seen, timeout_ms);
+    return store_pg_listen_wait(&from_base(base)->listen, false, seen,
+                                timeout_ms);
 }
 
 static void pg_close(struct store *base)
@@ -783,6 +776,7 @@ static const struct store_ops pg_ops = {
     .key_list = pg_key_list,
     .secret = pg_secret,
     .wait_work = pg_wait_work,
+    STORE_PG_HOOK_OPS,
     .close = pg_close,
 };
 

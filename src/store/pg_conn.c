@@ -416,10 +416,11 @@ fail:
 #define PG_LISTEN_RETRY_MS 1000
 
 /* A new sequence number for the sleepers: something may have changed. */
-static void wake_all(struct store_pg_listen *l)
+static void wake_all(struct store_pg_listen *l, bool work, bool hooks)
 {
     pthread_mutex_lock(&l->lock);
-    l->seq++;
+    l->seq += work;
+    l->hooks_seq += hooks;
     pthread_cond_broadcast(&l->cond);
     pthread_mutex_unlock(&l->lock);
 }
@@ -436,8 +437,9 @@ static void *listener_main(void *arg)
         if (!c.pg || c.bad || PQstatus(c.pg) != CONNECTION_OK) {
             struct errmsg err = { 0 };
             if (conn_connect(l->url, &c, &err) < 0 ||
-                store_pg_sql(&c, "LISTEN " PG_CHANNEL, NULL, "listen", NULL) <
-                    0) {
+                store_pg_sql(&c,
+                             "LISTEN " PG_CHANNEL ";LISTEN " PG_HOOKS_CHANNEL,
+                             NULL, "listen", NULL) < 0) {
                 store_pg_conn_close(&c);
                 for (int t = 0; t < PG_LISTEN_RETRY_MS / PG_LISTEN_TICK_MS &&
                                 !atomic_load(&l->stop);
@@ -447,7 +449,7 @@ static void *listener_main(void *arg)
                               NULL);
                 continue;
             }
-            wake_all(l);
+            wake_all(l, true, true);
         }
         struct pollfd p = { .fd = PQsocket(c.pg), .events = POLLIN };
         int n = poll(&p, 1, PG_LISTEN_TICK_MS);
@@ -455,17 +457,20 @@ static void *listener_main(void *arg)
             continue;
         if (!PQconsumeInput(c.pg)) {
             c.bad = true;
-            wake_all(l);
+            wake_all(l, true, true);
             continue;
         }
-        bool any = false;
+        bool work = false, hooks = false;
         PGnotify *note;
         while ((note = PQnotifies(c.pg)) != NULL) {
-            any = true;
+            if (strcmp(note->relname, PG_HOOKS_CHANNEL) == 0)
+                hooks = true;
+            else
+                work = true;
             PQfreemem(note);
         }
-        if (any)
-            wake_all(l);
+        if (work || hooks)
+            wake_all(l, work, hooks);
     }
     store_pg_conn_close(&c);
     return NULL;
@@ -490,7 +495,7 @@ void store_pg_listen_fini(struct store_pg_listen *l)
     pthread_cond_destroy(&l->cond);
 }
 
-int store_pg_listen_wait(struct store_pg_listen *l, uint64_t *seen,
+int store_pg_listen_wait(struct store_pg_listen *l, bool hooks, uint64_t *seen,
                          int timeout_ms)
 {
     struct timespec until = clock_mono_after(timeout_ms > 0 ? timeout_ms : 0);
@@ -504,11 +509,12 @@ int store_pg_listen_wait(struct store_pg_listen *l, uint64_t *seen,
         }
         l->started = true;
     }
-    while (l->seq == *seen)
+    uint64_t *seq = hooks ? &l->hooks_seq : &l->seq;
+    while (*seq == *seen)
         if (pthread_cond_timedwait(&l->cond, &l->lock, &until) != 0)
             break;
-    bool woken = l->seq != *seen;
-    *seen = l->seq;
+    bool woken = *seq != *seen;
+    *seen = *seq;
     pthread_mutex_unlock(&l->lock);
     return woken ? 1 : 0;
 }

@@ -38,6 +38,8 @@
 #define PG_LOCK_SUBMIT  "2"
 /* The LISTEN/NOTIFY channel of new pending work. */
 #define PG_CHANNEL "paddock_work"
+/* The channel of new deliveries (migration 005's trigger notifies it). */
+#define PG_HOOKS_CHANNEL "paddock_hooks"
 
 /* The prepared statements of a session, one bit each in
  * store_pg_conn.prepared; each file keeps the text of its own. */
@@ -211,15 +213,17 @@ struct store_pg_listen {
     pthread_cond_t cond;  /* store_wait_work sleepers */
     pthread_t thread;     /* started on the first wait */
     bool started;
-    uint64_t seq;     /* notifications (and reconnects) seen */
-    atomic_bool stop; /* _fini asks the thread to end */
+    uint64_t seq;       /* notifications (and reconnects) seen */
+    uint64_t hooks_seq; /* the same on PG_HOOKS_CHANNEL */
+    atomic_bool stop;   /* _fini asks the thread to end */
 };
 
 void store_pg_listen_init(struct store_pg_listen *l, const char *url);
 /* Stop the thread (if started), release. */
 void store_pg_listen_fini(struct store_pg_listen *l);
-/* store_wait_work (store.h); the first call starts the thread. */
-int store_pg_listen_wait(struct store_pg_listen *l, uint64_t *seen,
+/* store_wait_work (store.h), or store_wait_hooks when `hooks`; the first
+ * call starts the thread. */
+int store_pg_listen_wait(struct store_pg_listen *l, bool hooks, uint64_t *seen,
                          int timeout_ms);
 
 /* ----------------------------------------------------------- submits */
@@ -231,5 +235,55 @@ int store_pg_listen_wait(struct store_pg_listen *l, uint64_t *seen,
  * commit_batch). */
 void store_pg_submit_batch(const char *url, struct store_pg_conn *w,
                            struct store_batch_req *batch);
+
+/* ----------------------------------------------------------- the backend */
+
+struct store_pg {
+    struct store base;
+    struct store_pg_pool pool;     /* for the ops */
+    struct store_pg_conn w;        /* the committer's own */
+    struct store_pg_listen listen; /* wake-ups (store_wait_work) */
+    atomic_int churn;              /* pending rows deleted since a vacuum */
+};
+
+static inline struct store_pg *store_pg_of(struct store *s)
+{
+    return container_of(s, struct store_pg, base);
+}
+
+/* The webhook ops (pg_hooks.c), named in pg.c's ops table. */
+int store_pg_hook_put(struct store *s, const struct store_hook *h, int max);
+int store_pg_hook_list(struct store *s, const char *key_id,
+                       struct store_hook **out, size_t *n);
+int store_pg_hook_get(struct store *s, const char *webhook_id,
+                      const char *key_id, struct store_hook *out);
+int store_pg_hook_delete(struct store *s, const char *webhook_id,
+                         const char *key_id);
+int store_pg_hook_disable(struct store *s, const char *webhook_id,
+                          int64_t now_ms);
+int store_pg_delivery_claim(struct store *s, const char *owner, int64_t now_ms,
+                            int64_t lease_ms, struct store_delivery *out,
+                            size_t max, size_t *n);
+int store_pg_delivery_settle(struct store *s, const char *owner,
+                             const struct store_delivery *d, size_t n);
+int store_pg_delivery_list(struct store *s, const char *webhook_id,
+                           int64_t offset, int64_t limit,
+                           struct store_delivery **out, size_t *n,
+                           int64_t *total);
+int store_pg_delivery_retry(struct store *s, const char *webhook_id,
+                            const char *delivery_id, int64_t now_ms);
+int store_pg_delivery_purge(struct store *s, int64_t before_ms, int limit,
+                            int *n);
+int store_pg_wait_hooks(struct store *s, uint64_t *seen, int timeout_ms);
+#define STORE_PG_HOOK_OPS                                               \
+    .hook_put = store_pg_hook_put, .hook_list = store_pg_hook_list,     \
+    .hook_get = store_pg_hook_get, .hook_delete = store_pg_hook_delete, \
+    .hook_disable = store_pg_hook_disable,                              \
+    .delivery_claim = store_pg_delivery_claim,                          \
+    .delivery_settle = store_pg_delivery_settle,                        \
+    .delivery_list = store_pg_delivery_list,                            \
+    .delivery_retry = store_pg_delivery_retry,                          \
+    .delivery_purge = store_pg_delivery_purge,                          \
+    .wait_hooks = store_pg_wait_hooks
 
 #endif

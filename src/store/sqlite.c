@@ -100,17 +100,9 @@ static const char *const stmt_sql[SQ_ST__COUNT] = {
     [SQ_ST_SECRET_GET] = "SELECT value FROM secrets WHERE name = ?1",
 };
 
-struct store_sqlite {
-    struct store base;
-    char *path;
-    pthread_mutex_t wlock; /* guards w */
-    struct store_sqlite_conn *w;
-    struct store_sqlite_readers readers;
-};
-
 static struct store_sqlite *from_base(struct store *s)
 {
-    return container_of(s, struct store_sqlite, base);
+    return store_sqlite_of(s);
 }
 
 /* The prepared statement `id` of connection c. */
@@ -716,6 +708,7 @@ static const struct store_ops sqlite_ops = {
     .key_put = sq_key_put,
     .key_list = sq_key_list,
     .secret = sq_secret,
+    STORE_SQLITE_HOOK_OPS,
     .close = sq_close,
 };
 

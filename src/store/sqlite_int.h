@@ -56,6 +56,22 @@ enum store_sqlite_stmt {
     SQ_ST_IDEM_PUT,
     SQ_ST_KEY_ACTIVE,
     SQ_ST_QUEUE_DEPTH,
+    /* sqlite_hooks.c's */
+    SQ_ST_HOOK_COUNT,
+    SQ_ST_HOOK_PUT,
+    SQ_ST_HOOK_LIST,
+    SQ_ST_HOOK_GET,
+    SQ_ST_HOOK_DELETE,
+    SQ_ST_HOOK_DELETE_DLV,
+    SQ_ST_HOOK_DISABLE,
+    SQ_ST_HOOK_DISABLE_DLV,
+    SQ_ST_DLV_DUE,
+    SQ_ST_DLV_LEASE,
+    SQ_ST_DLV_SETTLE,
+    SQ_ST_DLV_COUNT,
+    SQ_ST_DLV_LIST,
+    SQ_ST_DLV_RETRY,
+    SQ_ST_DLV_PURGE,
     SQ_ST__COUNT
 };
 
@@ -151,6 +167,55 @@ struct store_sqlite_conn *
 store_sqlite_readers_get(struct store_sqlite_readers *r);
 void store_sqlite_readers_put(struct store_sqlite_readers *r,
                               struct store_sqlite_conn *c);
+
+/* The backend (sqlite.c): the writer under its lock, the readers. */
+struct store_sqlite {
+    struct store base;
+    char *path;
+    pthread_mutex_t wlock; /* guards w */
+    struct store_sqlite_conn *w;
+    struct store_sqlite_readers readers;
+};
+
+static inline struct store_sqlite *store_sqlite_of(struct store *s)
+{
+    return container_of(s, struct store_sqlite, base);
+}
+
+/* The webhook ops (sqlite_hooks.c), named in sqlite.c's ops table. */
+int store_sqlite_hook_put(struct store *s, const struct store_hook *h, int max);
+int store_sqlite_hook_list(struct store *s, const char *key_id,
+                           struct store_hook **out, size_t *n);
+int store_sqlite_hook_get(struct store *s, const char *webhook_id,
+                          const char *key_id, struct store_hook *out);
+int store_sqlite_hook_delete(struct store *s, const char *webhook_id,
+                             const char *key_id);
+int store_sqlite_hook_disable(struct store *s, const char *webhook_id,
+                              int64_t now_ms);
+int store_sqlite_delivery_claim(struct store *s, const char *owner,
+                                int64_t now_ms, int64_t lease_ms,
+                                struct store_delivery *out, size_t max,
+                                size_t *n);
+int store_sqlite_delivery_settle(struct store *s, const char *owner,
+                                 const struct store_delivery *d, size_t n);
+int store_sqlite_delivery_list(struct store *s, const char *webhook_id,
+                               int64_t offset, int64_t limit,
+                               struct store_delivery **out, size_t *n,
+                               int64_t *total);
+int store_sqlite_delivery_retry(struct store *s, const char *webhook_id,
+                                const char *delivery_id, int64_t now_ms);
+int store_sqlite_delivery_purge(struct store *s, int64_t before_ms, int limit,
+                                int *n);
+#define STORE_SQLITE_HOOK_OPS                                               \
+    .hook_put = store_sqlite_hook_put, .hook_list = store_sqlite_hook_list, \
+    .hook_get = store_sqlite_hook_get,                                      \
+    .hook_delete = store_sqlite_hook_delete,                                \
+    .hook_disable = store_sqlite_hook_disable,                              \
+    .delivery_claim = store_sqlite_delivery_claim,                          \
+    .delivery_settle = store_sqlite_delivery_settle,                        \
+    .delivery_list = store_sqlite_delivery_list,                            \
+    .delivery_retry = store_sqlite_delivery_retry,                          \
+    .delivery_purge = store_sqlite_delivery_purge
 
 /* Read a row of SQ_TASK_COLS into *t (sqlite.c). */
 void store_sqlite_row_task(sqlite3_stmt *st, struct task *t);

@@ -34,6 +34,11 @@ struct store_common {
     bool closing, started;
     pthread_t committer;
     struct store_fault faults[STORE_OP__COUNT]; /* store_fault_set */
+    /* Deliveries this process may have written (store_wait_hooks on a
+     * backend without its own wake-ups). */
+    pthread_mutex_t hooks_lock; /* guards hooks_seq */
+    pthread_cond_t hooks_cond;
+    uint64_t hooks_seq;
 };
 
 static void *committer_main(void *arg)
@@ -74,6 +79,8 @@ static int common_start(struct store *s)
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->cond, NULL);
     c->tail = &c->head;
+    pthread_mutex_init(&c->hooks_lock, NULL);
+    clock_cond_init(&c->hooks_cond);
     for (int i = 0; i < STORE_OP__COUNT; i++) {
         atomic_init(&c->faults[i].left, 0);
         atomic_init(&c->faults[i].err, 0);
@@ -99,6 +106,8 @@ static void common_stop(struct store_common *c)
     }
     pthread_cond_destroy(&c->cond);
     pthread_mutex_destroy(&c->lock);
+    pthread_cond_destroy(&c->hooks_cond);
+    pthread_mutex_destroy(&c->hooks_lock);
     free(c);
 }
 
@@ -174,6 +183,17 @@ static int fault(struct store *s, enum store_op op)
                        ? atomic_load_explicit(&f->err, memory_order_relaxed)
                        : 0;
     return 0;
+}
+
+/* A status change (or a retry) may have written deliveries: wake this
+ * process's deliverer. */
+static void hooks_wake(struct store *s)
+{
+    struct store_common *c = s->common;
+    pthread_mutex_lock(&c->hooks_lock);
+    c->hooks_seq++;
+    pthread_cond_broadcast(&c->hooks_cond);
+    pthread_mutex_unlock(&c->hooks_lock);
 }
 
 int store_submit_async(struct store *s, const struct store_submit *sub,
@@ -255,7 +275,11 @@ int store_claim(struct store *s, const char *worker, int64_t now_ms,
 {
     memset(out, 0, sizeof(*out));
     int rc = fault(s, STORE_OP_CLAIM);
-    return rc ? rc : s->ops->claim(s, worker, now_ms, lease_ms, models, out);
+    if (!rc)
+        rc = s->ops->claim(s, worker, now_ms, lease_ms, models, out);
+    if (!rc)
+        hooks_wake(s);
+    return rc;
 }
 
 int store_renew(struct store *s, struct store_lease *leases, size_t n,
@@ -272,7 +296,11 @@ int store_renew(struct store *s, struct store_lease *leases, size_t n,
 int store_finish(struct store *s, const struct task *t, const char *worker)
 {
     int rc = fault(s, STORE_OP_FINISH);
-    return rc ? rc : s->ops->finish(s, t, worker);
+    if (!rc)
+        rc = s->ops->finish(s, t, worker);
+    if (!rc)
+        hooks_wake(s);
+    return rc;
 }
 
 int store_release(struct store *s, const char *task_id, const char *worker)
@@ -324,6 +352,8 @@ int store_rescue(struct store *s, int64_t now_ms, int max_attempts,
     int rc = fault(s, STORE_OP_RESCUE);
     if (!rc)
         rc = s->ops->rescue(s, now_ms, max_attempts, &r, &f);
+    if (!rc && f > 0)
+        hooks_wake(s);
     if (requeued)
         *requeued = r;
     if (failed)
@@ -338,6 +368,8 @@ int store_cancel(struct store *s, const char *task_id, const char *key_id,
     int rc = fault(s, STORE_OP_CANCEL);
     if (!rc)
         rc = s->ops->cancel(s, task_id, key_id, now_ms, &st);
+    if (!rc)
+        hooks_wake(s);
     if (status)
         *status = st;
     return rc;
@@ -397,6 +429,119 @@ int store_wait_work(struct store *s, uint64_t *seen, int timeout_ms)
     if (!s->ops->wait_work)
         return ERR_UNSUPPORTED_OPERATION;
     return s->ops->wait_work(s, seen, timeout_ms);
+}
+
+/* ----------------------------------------------------------- webhooks */
+
+void store_delivery_fini(struct store_delivery *d)
+{
+    if (!d)
+        return;
+    free(d->body);
+    d->body = NULL;
+}
+
+int store_hook_put(struct store *s, const struct store_hook *h, int max)
+{
+    int rc = fault(s, STORE_OP_HOOK);
+    return rc ? rc : s->ops->hook_put(s, h, max);
+}
+
+int store_hook_list(struct store *s, const char *key_id,
+                    struct store_hook **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    int rc = fault(s, STORE_OP_HOOK);
+    return rc ? rc : s->ops->hook_list(s, key_id, out, n);
+}
+
+int store_hook_get(struct store *s, const char *webhook_id, const char *key_id,
+                   struct store_hook *out)
+{
+    memset(out, 0, sizeof(*out));
+    int rc = fault(s, STORE_OP_HOOK);
+    return rc ? rc : s->ops->hook_get(s, webhook_id, key_id, out);
+}
+
+int store_hook_delete(struct store *s, const char *webhook_id,
+                      const char *key_id)
+{
+    int rc = fault(s, STORE_OP_HOOK);
+    return rc ? rc : s->ops->hook_delete(s, webhook_id, key_id);
+}
+
+int store_hook_disable(struct store *s, const char *webhook_id, int64_t now_ms)
+{
+    int rc = fault(s, STORE_OP_HOOK);
+    return rc ? rc : s->ops->hook_disable(s, webhook_id, now_ms);
+}
+
+int store_delivery_claim(struct store *s, const char *owner, int64_t now_ms,
+                         int64_t lease_ms, struct store_delivery *out,
+                         size_t max, size_t *n)
+{
+    *n = 0;
+    int rc = fault(s, STORE_OP_HOOK);
+    if (rc || max == 0)
+        return rc;
+    return s->ops->delivery_claim(s, owner, now_ms, lease_ms, out, max, n);
+}
+
+int store_delivery_settle(struct store *s, const char *owner,
+                          const struct store_delivery *d, size_t n)
+{
+    int rc = fault(s, STORE_OP_HOOK);
+    if (rc || n == 0)
+        return rc;
+    return s->ops->delivery_settle(s, owner, d, n);
+}
+
+int store_delivery_list(struct store *s, const char *webhook_id, int64_t offset,
+                        int64_t limit, struct store_delivery **out, size_t *n,
+                        int64_t *total)
+{
+    *out = NULL;
+    *n = 0;
+    *total = 0;
+    int rc = fault(s, STORE_OP_HOOK);
+    return rc ? rc
+              : s->ops->delivery_list(s, webhook_id, offset, limit, out, n,
+                                      total);
+}
+
+int store_delivery_retry(struct store *s, const char *webhook_id,
+                         const char *delivery_id, int64_t now_ms)
+{
+    int rc = fault(s, STORE_OP_HOOK);
+    if (!rc)
+        rc = s->ops->delivery_retry(s, webhook_id, delivery_id, now_ms);
+    if (!rc)
+        hooks_wake(s);
+    return rc;
+}
+
+int store_delivery_purge(struct store *s, int64_t before_ms, int limit, int *n)
+{
+    *n = 0;
+    int rc = fault(s, STORE_OP_HOOK);
+    return rc ? rc : s->ops->delivery_purge(s, before_ms, limit, n);
+}
+
+int store_wait_hooks(struct store *s, uint64_t *seen, int timeout_ms)
+{
+    if (s->ops->wait_hooks)
+        return s->ops->wait_hooks(s, seen, timeout_ms);
+    struct store_common *c = s->common;
+    struct timespec until = clock_mono_after(timeout_ms > 0 ? timeout_ms : 0);
+    pthread_mutex_lock(&c->hooks_lock);
+    while (c->hooks_seq == *seen)
+        if (pthread_cond_timedwait(&c->hooks_cond, &c->hooks_lock, &until) != 0)
+            break;
+    bool woken = c->hooks_seq != *seen;
+    *seen = c->hooks_seq;
+    pthread_mutex_unlock(&c->hooks_lock);
+    return woken ? 1 : 0;
 }
 
 /* ------------------------------------------------------------- faults */

@@ -242,6 +242,123 @@ int store_secret(struct store *s, const char *name, unsigned char out[32]);
  */
 int store_wait_work(struct store *s, uint64_t *seen, int timeout_ms);
 
+/* ----------------------------------------------------------- webhooks */
+
+/*
+ * Webhooks (docs/extensions.md, "Webhooks"): a key's endpoints and the
+ * outbox of their deliveries. A delivery row is written by the store
+ * itself (a trigger on the tasks table) in the same transaction as the
+ * status change it tells of, one per enabled endpoint of the task's key
+ * subscribed to the event; a key without endpoints costs one index probe.
+ * Any process claims due deliveries under a lease (postgres: FOR UPDATE
+ * SKIP LOCKED), so a crashed deliverer's claim comes back when it ends.
+ */
+
+/* The events an endpoint subscribes to (bits of store_hook.events). */
+#define STORE_EV_RUNNING   1u
+#define STORE_EV_SUCCEEDED 2u
+#define STORE_EV_FAILED    4u
+#define STORE_EV_CANCELED  8u
+#define STORE_EV_ALL       15u
+
+/* An endpoint of a key. */
+struct store_hook {
+    char webhook_id[UUID_STR_LEN + 1];
+    char key_id[TASK_KEY_ID_MAX + 1];
+    char url[LIMIT_WEBHOOK_URL + 1];
+    unsigned events;                       /* STORE_EV_* bits, not 0 */
+    char secret[LIMIT_WEBHOOK_SECRET + 1]; /* "whsec_..." */
+    int64_t created_ms;
+    int64_t disabled_ms; /* 0 while enabled; when a 410 disabled it */
+};
+
+/* Where a delivery stands. */
+enum store_dlv_state {
+    STORE_DLV_PENDING = 0, /* due at next_ms */
+    STORE_DLV_DELIVERED = 1,
+    STORE_DLV_DEAD = 2, /* retries used up, or its endpoint disabled */
+};
+
+/* The webhook-id of a delivery: "msg_" and 24 hex digits. */
+#define STORE_DELIVERY_ID_MAX 32
+
+/* One delivery: an event for one endpoint. */
+struct store_delivery {
+    char delivery_id[STORE_DELIVERY_ID_MAX + 1]; /* its webhook-id */
+    char webhook_id[UUID_STR_LEN + 1];
+    char task_id[UUID_STR_LEN + 1];
+    char event[24]; /* "task.succeeded" */
+    int state;      /* enum store_dlv_state */
+    int attempts;   /* made so far */
+    int64_t created_ms, next_ms, updated_ms;
+    int code;                            /* the last answer's status, 0 */
+    char error[LIMIT_WEBHOOK_ERROR + 1]; /* the last failure, "" */
+    /* Claimed deliveries only: the endpoint, and what the first attempt
+     * built (body NULL and ts 0 before it; the caller sets them for the
+     * settle to keep). body is heap: store_delivery_fini. */
+    char url[LIMIT_WEBHOOK_URL + 1];
+    char secret[LIMIT_WEBHOOK_SECRET + 1];
+    char key_id[TASK_KEY_ID_MAX + 1];
+    int64_t ts; /* webhook-timestamp, Unix seconds */
+    char *body;
+};
+
+/* Release d->body; NULL is fine. */
+void store_delivery_fini(struct store_delivery *d);
+
+/* Add endpoint h unless its key has max of them already
+ * (ERR_ALLOCATION_QUOTA). 0 or ERR_STORE. */
+int store_hook_put(struct store *s, const struct store_hook *h, int max);
+/* A key's endpoints, oldest first (caller free()s *out). */
+int store_hook_list(struct store *s, const char *key_id,
+                    struct store_hook **out, size_t *n);
+/* Endpoint webhook_id if it is key_id's; ERR_NOT_FOUND otherwise. */
+int store_hook_get(struct store *s, const char *webhook_id, const char *key_id,
+                   struct store_hook *out);
+/* Delete key_id's endpoint and its deliveries; ERR_NOT_FOUND when it has
+ * no such endpoint. */
+int store_hook_delete(struct store *s, const char *webhook_id,
+                      const char *key_id);
+/* Disable an endpoint (a 410 Gone): no new deliveries, its pending ones
+ * dead. 0 (also when it is gone) or ERR_STORE. */
+int store_hook_disable(struct store *s, const char *webhook_id, int64_t now_ms);
+/*
+ * Claim up to max due deliveries (pending, next_ms <= now_ms, no live
+ * lease) of enabled endpoints, oldest first, for `owner` until now_ms +
+ * lease_ms, into out[0..*n) (caller store_delivery_fini()s each).
+ */
+int store_delivery_claim(struct store *s, const char *owner, int64_t now_ms,
+                         int64_t lease_ms, struct store_delivery *out,
+                         size_t max, size_t *n);
+/*
+ * Record the attempts of claimed deliveries, all in one transaction:
+ * each d[i]'s state, attempts, next_ms, code, error, updated_ms, and its
+ * body and ts when the row has none yet; the lease ends. A row `owner`
+ * no longer holds (its lease passed to another) is left alone. 0 or
+ * ERR_STORE (nothing written).
+ */
+int store_delivery_settle(struct store *s, const char *owner,
+                          const struct store_delivery *d, size_t n);
+/* A page of an endpoint's deliveries, latest first, and how many it has
+ * (caller store_delivery_fini()s each and free()s *out). */
+int store_delivery_list(struct store *s, const char *webhook_id, int64_t offset,
+                        int64_t limit, struct store_delivery **out, size_t *n,
+                        int64_t *total);
+/* Make delivery_id of webhook_id due now (a manual retry; a dead one
+ * pending again, its attempt count kept). ERR_NOT_FOUND. */
+int store_delivery_retry(struct store *s, const char *webhook_id,
+                         const char *delivery_id, int64_t now_ms);
+/* Delete up to limit delivered and dead deliveries last changed before
+ * before_ms; *n how many. */
+int store_delivery_purge(struct store *s, int64_t before_ms, int limit, int *n);
+/*
+ * Wait up to timeout_ms for a delivery written or made due by any
+ * process on this store (store_wait_work's rules for *seen). 1 woken, 0
+ * timed out. sqlite: the writes of this process (one process per
+ * database); postgres: NOTIFY paddock_hooks from any node.
+ */
+int store_wait_hooks(struct store *s, uint64_t *seen, int timeout_ms);
+
 /* ------------------------------------------------------------ for tests */
 
 /* The ops a fault can be set on. */
@@ -263,6 +380,7 @@ enum store_op {
     STORE_OP_SECRET,
     STORE_OP_WAIT_WORK,
     STORE_OP_COUNT_QUERY,
+    STORE_OP_HOOK, /* every store_hook_* and store_delivery_* call */
     STORE_OP__COUNT
 };
 

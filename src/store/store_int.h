@@ -64,6 +64,30 @@ struct store_ops {
     int (*key_put)(struct store *s, const struct store_key *k);
     int (*key_list)(struct store *s, struct store_key **out, size_t *n);
     int (*secret)(struct store *s, const char *name, unsigned char out[32]);
+    int (*hook_put)(struct store *s, const struct store_hook *h, int max);
+    int (*hook_list)(struct store *s, const char *key_id,
+                     struct store_hook **out, size_t *n);
+    int (*hook_get)(struct store *s, const char *webhook_id, const char *key_id,
+                    struct store_hook *out);
+    int (*hook_delete)(struct store *s, const char *webhook_id,
+                       const char *key_id);
+    int (*hook_disable)(struct store *s, const char *webhook_id,
+                        int64_t now_ms);
+    int (*delivery_claim)(struct store *s, const char *owner, int64_t now_ms,
+                          int64_t lease_ms, struct store_delivery *out,
+                          size_t max, size_t *n);
+    int (*delivery_settle)(struct store *s, const char *owner,
+                           const struct store_delivery *d, size_t n);
+    int (*delivery_list)(struct store *s, const char *webhook_id,
+                         int64_t offset, int64_t limit,
+                         struct store_delivery **out, size_t *n,
+                         int64_t *total);
+    int (*delivery_retry)(struct store *s, const char *webhook_id,
+                          const char *delivery_id, int64_t now_ms);
+    int (*delivery_purge)(struct store *s, int64_t before_ms, int limit,
+                          int *n);
+    /* Optional (NULL: the base wakes on this process's own writes). */
+    int (*wait_hooks)(struct store *s, uint64_t *seen, int timeout_ms);
     /* Optional (NULL: the backend has no wake-ups). */
     int (*wait_work)(struct store *s, uint64_t *seen, int timeout_ms);
     /* Release everything the backend holds, the struct too. Also called on

@@ -78,6 +78,19 @@ static void purge(struct worker_pool *pool)
         log_info("expired results deleted", "count=%zu", n);
 }
 
+/* Delete webhook deliveries delivered or dead for a retention period
+ * (docs/extensions.md, "Webhooks"). */
+static void purge_deliveries(struct worker_pool *pool)
+{
+    int n = 0;
+    if (store_delivery_purge(pool->d.store,
+                             clock_now_ms() - pool->d.conf->retention_ms,
+                             PURGE_BATCH, &n) < 0)
+        log_warn("delivery purge failed", "owner=%s", pool->owner);
+    else if (n)
+        log_info("expired deliveries deleted", "count=%d", n);
+}
+
 /* Delete uploads past the retention, OSS-style ones past their 48 h (by
  * their mtime, the upload time). A task that already copied its input is
  * not affected. */
@@ -193,6 +206,7 @@ void *keeper_main(void *arg)
         }
         if (now >= next_purge) {
             purge(pool);
+            purge_deliveries(pool);
             next_purge = now + JANITOR_EVERY_MS;
         }
         if (now >= next_progress) {

@@ -1491,12 +1491,14 @@ static const char *const pg_sums[] = {
     "7ffbdb5a3244eae83d6cf31419f9bd64b8e69a914514b12a6c14af76b61d5339",
     "b9069504e453eba8245a57a7540d98ca9c43d2a854bfdff02804ccff1d8d22fd",
     "b913aa48cfef33c88c18148b9601953a5133b4ebbfedc6a536edfedd2d43ac91",
+    "7f70a3e38334931a62fad0e5e6a130d19eaf271614331b462493d231b176c656",
 };
 static const char *const sqlite_sums[] = {
     "7ba48bbc53951c044914d777304d580eb316cbe4ee393008269c66b33d7a648d",
     "d074653772d303082df937a8cc9d1cc07145fd194f46683429d3768e02b9efa8",
     "5c473953a319cf594d8585c3719bb225dd02320075bfef44ce503d89e7c529ad",
     "04ed0acad003e2243e00b0ed39f1c57fda158a1551567af115ed8a224cb73021",
+    "657267742bec1a041ac6b6fe728f89c50b7a2c9f4feebd676dee78f49c5e7ddd",
 };
 
 static void check_frozen(const char *name, const char *const *m, size_t n,
