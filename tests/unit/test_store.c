@@ -1576,6 +1576,8 @@ static void renew_many_at_once(void)
     store_close(s);
 }
 
+#include "test_store_hooks.inc"
+
 static void run_suite(void)
 {
     RUN(insert_get_roundtrip);
@@ -1610,6 +1612,12 @@ static void run_suite(void)
     RUN(wake_ups);
     RUN(faults_fail_the_nth_call);
     RUN(bad_urls);
+    RUN(hooks_per_key);
+    RUN(deliveries_follow_status_changes);
+    RUN(delivery_leases_and_settles);
+    RUN(disabled_endpoints_and_purge);
+    RUN(delivery_claims_are_exclusive);
+    RUN(hooks_wake_ups);
 }
 
 /* PADDOCK_TEST_PG: "postgresql://USER@HOST:PORT/DB?QUERY" → the parts
