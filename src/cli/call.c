@@ -74,6 +74,18 @@ int cli_call(struct cli *c, const char *method, const char *path,
     return judge(c, rc, &err, a);
 }
 
+int cli_call_body(struct cli *c, const char *method, const char *path,
+                  const struct buf *body, struct hh_answer *a)
+{
+    struct hh_request q;
+    struct errmsg err = { 0 };
+    hh_req_init(&q, &c->ep, method, path);
+    hh_req_body(&q, "application/json", body->data, body->len);
+    int rc = hh_call(&c->hc, &q, &cli_retry, a, &err);
+    hh_request_fini(&q);
+    return judge(c, rc, &err, a);
+}
+
 int cli_call_submit(struct cli *c, const struct buf *body, struct hh_answer *a)
 {
     struct errmsg err = { 0 };

@@ -118,6 +118,24 @@ static const struct command {
       "UNKNOWN. 4: the task has not finished yet (see paddock wait).",
       "paddock download \"$id\" -o horse.mp4\n"
       "paddock download \"$id\" -o - | ffprobe -" },
+    { "webhooks", CLI_WEBHOOKS, cli_cmd_webhooks,
+      "manage your webhook endpoints (paddock)",
+      "paddock webhooks create --url URL [--events LIST] [common options]\n"
+      "       paddock webhooks list [common options]\n"
+      "       paddock webhooks delete WEBHOOK_ID [common options]\n"
+      "       paddock webhooks deliveries WEBHOOK_ID [--page N] "
+      "[--page-size N]\n       [common options]",
+      "A paddock server pushes the key's task events (task.running, "
+      "task.succeeded, task.failed, task.canceled) to its webhook "
+      "endpoints, signed the Standard Webhooks way "
+      "(docs/extensions.md). create registers one and prints its id and "
+      "its secret, shown this once; list shows the key's endpoints; "
+      "delete removes one; deliveries shows its latest deliveries: event, "
+      "attempt, status, time and error.",
+      "0: done.",
+      "paddock webhooks create --url https://example.com/hooks \\\n"
+      "    --events task.succeeded,task.failed\n"
+      "paddock webhooks deliveries \"$hook\" --page-size 50" },
 };
 
 static const struct command *find_command(const char *name)
@@ -205,10 +223,16 @@ static const struct opt {
     { "--model", 0, K_STR, F(model), ON(CLI_LIST), "MODEL",
       "Only tasks of this model (a shortcut such as t2v is expanded as "
       "for submit)." },
-    { "--page", 0, K_STR, F(page), ON(CLI_LIST), "N",
+    { "--url", 0, K_STR, F(url), ON(CLI_WEBHOOKS), "URL",
+      "create: the endpoint, an http:// or https:// URL the server can "
+      "reach (private addresses only with its --fetch-allow)." },
+    { "--events", 0, K_STR, F(events), ON(CLI_WEBHOOKS), "LIST",
+      "create: comma-separated events: task.running, task.succeeded, "
+      "task.failed, task.canceled (default: all four)." },
+    { "--page", 0, K_STR, F(page), ON(CLI_LIST) | ON(CLI_WEBHOOKS), "N",
       "Page number, from 1 (default 1)." },
-    { "--page-size", 0, K_STR, F(page_size), ON(CLI_LIST), "N",
-      "Tasks per page, 1 to 100 (default 10)." },
+    { "--page-size", 0, K_STR, F(page_size), ON(CLI_LIST) | ON(CLI_WEBHOOKS),
+      "N", "Tasks per page, 1 to 100 (default 10)." },
     { "--base-url", 0, K_STR, F(base_url), ALL_CMDS, "URL",
       "The endpoint: paddock (http://HOST:PORT), TTAPI "
       "(https://api.ttapi.io) or DashScope "
@@ -290,7 +314,11 @@ int cli_parse(enum cli_cmd cmd, int argc, char **argv, struct cli_opts *o,
         size_t len;
         bool is_short = false, elsewhere;
         if (no_more || a[0] != '-' || a[1] == '\0') {
-            if (o->task_id || !(TASK_CMDS & ON(cmd)))
+            if (cmd == CLI_WEBHOOKS && !o->action)
+                o->action = a;
+            else if (cmd == CLI_WEBHOOKS && !o->task_id)
+                o->task_id = a;
+            else if (o->task_id || !(TASK_CMDS & ON(cmd)))
                 extra = extra ? extra : a;
             else
                 o->task_id = a;

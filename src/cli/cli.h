@@ -104,6 +104,7 @@ enum cli_cmd {
     CLI_CANCEL,
     CLI_LIST,
     CLI_DOWNLOAD,
+    CLI_WEBHOOKS,
     CLI__CMDS
 };
 
@@ -124,8 +125,10 @@ struct cli_opts {
     const char *timeout, *output;
     /* list (--model is shared with submit) */
     const char *status, *page, *page_size;
-    /* get, wait, cancel, download */
+    /* get, wait, cancel, download; webhooks: the webhook id */
     const char *task_id;
+    /* webhooks: create|list|delete|deliveries, and create's flags */
+    const char *action, *url, *events;
 };
 
 /* One running command. */
@@ -196,6 +199,9 @@ int cli_check_output(const char *path, struct errmsg *err);
  * way. */
 int cli_call(struct cli *c, const char *method, const char *path,
              struct hh_answer *a);
+/* cli_call with a JSON body (a webhook create). */
+int cli_call_body(struct cli *c, const char *method, const char *path,
+                  const struct buf *body, struct hh_answer *a);
 /* The submit of `body` likewise, with this run's Idempotency-Key. */
 int cli_call_submit(struct cli *c, const struct buf *body, struct hh_answer *a);
 /* The exit status of a request's result: CLI_EXIT_OK when an answer
@@ -226,6 +232,8 @@ int cli_cmd_wait(struct cli *c);
 int cli_cmd_cancel(struct cli *c);
 int cli_cmd_list(struct cli *c);
 int cli_cmd_download(struct cli *c);
+/* webhooks.c: paddock webhooks create|list|delete|deliveries. */
+int cli_cmd_webhooks(struct cli *c);
 
 /* watch.c: poll task_id until it ends or timeout_ms passes; with `out`,
  * download the video there. just_submitted: the caller just saw the task

@@ -214,7 +214,8 @@ static bool valid_req(const struct net_http_req *r)
         r->stall_ms < 0 || r->max_redirects < 0 ||
         r->n_headers > NET_HTTP_HEADERS_MAX || (r->n_headers && !r->headers))
         return false;
-    if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "POST") != 0)
+    if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "POST") != 0 &&
+        strcmp(r->method, "DELETE") != 0)
         return false;
     for (size_t i = 0; i < r->n_headers; i++)
         if (!r->headers[i] || strpbrk(r->headers[i], "\r\n"))
@@ -261,6 +262,8 @@ static int xfer_setup(struct xfer *x, CURL *h, struct errmsg *err)
     SET(CURLOPT_FOLLOWLOCATION, r->max_redirects > 0 ? 1L : 0L);
     SET(CURLOPT_MAXREDIRS, (long)r->max_redirects);
     SET(CURLOPT_HTTPHEADER, x->headers);
+    if (strcmp(r->method, "DELETE") == 0)
+        SET(CURLOPT_CUSTOMREQUEST, "DELETE");
     if (strcmp(r->method, "POST") == 0) {
         SET(CURLOPT_POST, 1L);
         SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);

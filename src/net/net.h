@@ -130,7 +130,7 @@ int net_fetch(const char *url, const char *path, const struct net_fetch_opts *o,
 struct net_http;
 
 struct net_http_req {
-    const char *method;         /* "GET" or "POST" */
+    const char *method;         /* "GET", "POST" or "DELETE" */
     const char *url;            /* http:// or https:// */
     const char *const *headers; /* n_headers "Name: value" lines, no CR/LF */
     size_t n_headers;

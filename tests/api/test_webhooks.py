@@ -491,6 +491,41 @@ def sdk_verifier_accepts_the_signatures():
         recv.stop()
 
 
+@case
+def cli_commands():
+    srv = started(ALLOW)
+    env = dict(os.environ, PADDOCK_API_KEY=KEY, PADDOCK_BASE_URL=srv.base)
+    env.pop("DASHSCOPE_API_KEY", None)
+    from lib import BIN
+
+    def cli(*args):
+        return subprocess.run([BIN, "webhooks"] + list(args), env=env,
+                              capture_output=True, text=True, timeout=60)
+    try:
+        r = cli("create", "--url", "https://example.com/h", "--events",
+                "task.succeeded,task.failed", "--json")
+        assert r.returncode == 0, r
+        out = json.loads(r.stdout)["output"]
+        assert out["events"] == ["task.succeeded", "task.failed"], out
+        hid = out["webhook_id"]
+        r = cli("create", "--url", "ftp://x")
+        assert r.returncode == 3 and "url must be" in r.stderr, r
+        r = cli("create")
+        assert r.returncode == 2 and "--url" in r.stderr, r
+        r = cli("list")
+        assert r.returncode == 0 and hid in r.stdout, r
+        r = cli("deliveries", hid)
+        assert r.returncode == 0 and "0 deliveries" in r.stdout, r
+        r = cli("delete", hid, "--dialect", "ttapi")
+        assert r.returncode == 0, r
+        r = cli("delete", hid)
+        assert r.returncode == 3 and "404" in r.stderr, r
+        r = cli("nothing")
+        assert r.returncode == 2, r
+    finally:
+        srv.stop()
+
+
 PG = os.environ.get("PADDOCK_TEST_PG")
 
 
