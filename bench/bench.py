@@ -9,7 +9,8 @@ something is broken: a server does not start, a request errors, a render
 fails for a reason other than "not implemented yet".
 
 BENCH_QUICK=1 runs every row briefly (CI). BENCH_ONLY=query,cpu,submit,
-render,memory,parked,flood,upload,relay,resident,scale runs some rows.
+render,memory,parked,flood,upload,relay,resident,hooks,scale runs some
+rows.
 Standard library only; every process is started here, on 127.0.0.1, and
 stopped by its pid on exit.
 """
@@ -1111,6 +1112,13 @@ def metric(server, name, label=None):
     return float(m.group(1)) if m else 0.0
 
 
+def bench_hooks(ctx):
+    """Webhook deliveries (bench/hooks_bench.py)."""
+    sys.path.insert(0, BENCH)
+    import hooks_bench
+    return hooks_bench.run(ctx, sys.modules[__name__])
+
+
 def bench_parked(ctx):
     """Sandbox tasks in a run=DURATION delay are parked: no thread, no render
     slot, a lease renewed in batches. How many one node holds at once, and
@@ -1870,6 +1878,8 @@ SECTIONS = [
                             "relay polls per task"]),
     ("resident", bench_resident, ["resident %d tasks (load 2 s, job 0.2 s)"
                                   % P["resident_tasks"]]),
+    ("hooks", bench_hooks, ["webhook deliveries/s",
+                            "SUCCEEDED to delivery p99"]),
     ("scale", bench_scale, ["scale %s %d worker%s" % (what, n,
                                                       "" if n == 1 else "s")
                             for what in ("claims/s", "tasks/s")
