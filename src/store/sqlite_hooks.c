@@ -55,6 +55,33 @@ static const char *const hook_sql[] = {
                         "LIMIT ?2)",
 };
 
+/*
+ * A claim's lease and an attempt's outcome are committed without an fsync
+ * of their own (synchronous=NORMAL for that transaction; the next FULL
+ * commit syncs them with it): lost at a power cut, a delivery is only
+ * sent again, which at-least-once allows. The status change that wrote
+ * the row is a FULL commit like every other.
+ */
+static int begin_light(struct store_sqlite_conn *w, const char *what)
+{
+    if (store_sqlite_tx(w, "PRAGMA synchronous=NORMAL", what) < 0)
+        return ERR_STORE;
+    if (store_sqlite_tx(w, "BEGIN IMMEDIATE", what) < 0) {
+        store_sqlite_tx(w, "PRAGMA synchronous=FULL", what);
+        return ERR_STORE;
+    }
+    return 0;
+}
+
+static void end_light(struct store_sqlite_conn *w, int *ret, const char *what)
+{
+    if (*ret == 0 && store_sqlite_tx(w, "COMMIT", what) < 0)
+        *ret = ERR_STORE;
+    if (*ret < 0)
+        store_sqlite_tx(w, "ROLLBACK", what);
+    store_sqlite_tx(w, "PRAGMA synchronous=FULL", what);
+}
+
 static sqlite3_stmt *stmt(struct store_sqlite_conn *c,
                           enum store_sqlite_stmt id)
 {
@@ -267,8 +294,7 @@ int store_sqlite_delivery_claim(struct store *base, const char *owner,
     pthread_mutex_lock(&s->wlock);
     sqlite3_stmt *due = stmt(w, SQ_ST_DLV_DUE);
     sqlite3_stmt *lease = stmt(w, SQ_ST_DLV_LEASE);
-    if (!due || !lease ||
-        store_sqlite_tx(w, "BEGIN IMMEDIATE", "delivery_claim") < 0)
+    if (!due || !lease || begin_light(w, "delivery_claim") < 0)
         goto out;
     sqlite3_bind_int64(due, 1, now_ms);
     sqlite3_bind_int64(due, 2, (int64_t)max);
@@ -284,10 +310,7 @@ int store_sqlite_delivery_claim(struct store *base, const char *owner,
         sqlite3_bind_int64(lease, 3, now_ms + lease_ms);
         ret = store_sqlite_step_write(w, lease, "delivery_claim", NULL);
     }
-    if (ret == 0 && store_sqlite_tx(w, "COMMIT", "delivery_claim") < 0)
-        ret = ERR_STORE;
-    if (ret < 0)
-        store_sqlite_tx(w, "ROLLBACK", "delivery_claim");
+    end_light(w, &ret, "delivery_claim");
 out:
     pthread_mutex_unlock(&s->wlock);
     if (ret < 0) {
@@ -307,7 +330,7 @@ int store_sqlite_delivery_settle(struct store *base, const char *owner,
     int ret = ERR_STORE;
     pthread_mutex_lock(&s->wlock);
     sqlite3_stmt *st = stmt(w, SQ_ST_DLV_SETTLE);
-    if (!st || store_sqlite_tx(w, "BEGIN IMMEDIATE", "delivery_settle") < 0)
+    if (!st || begin_light(w, "delivery_settle") < 0)
         goto out;
     ret = 0;
     for (size_t i = 0; i < n && ret == 0; i++) {
@@ -323,10 +346,7 @@ int store_sqlite_delivery_settle(struct store *base, const char *owner,
         sqlite3_bind_int64(st, 10, d[i].ts);
         ret = store_sqlite_step_write(w, st, "delivery_settle", NULL);
     }
-    if (ret == 0 && store_sqlite_tx(w, "COMMIT", "delivery_settle") < 0)
-        ret = ERR_STORE;
-    if (ret < 0)
-        store_sqlite_tx(w, "ROLLBACK", "delivery_settle");
+    end_light(w, &ret, "delivery_settle");
 out:
     pthread_mutex_unlock(&s->wlock);
     return ret;
