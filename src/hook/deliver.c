@@ -17,7 +17,7 @@
 #include <time.h>
 
 /* Deliveries claimed in one store call. */
-#define CLAIM_BATCH 256
+#define CLAIM_BATCH 128
 /* With nothing announced, look for due deliveries this often (retries
  * that came due, another node's, a dead deliverer's leases). */
 #define POLL_MS 1000
@@ -47,6 +47,7 @@ struct hook {
     char (*disable)[UUID_STR_LEN + 1];
     size_t n_disable, cap_disable;
     int64_t next_claim_ms;
+    struct store_delivery claimed[CLAIM_BATCH]; /* a claim's rows */
 };
 
 /* ----------------------------------------------------------- the body */
@@ -266,13 +267,12 @@ static bool claim_some(struct hook *h, int64_t now)
         room = CLAIM_BATCH;
     if (room == 0)
         return false;
-    struct store_delivery *got = xcalloc(room, sizeof(*got));
+    struct store_delivery *got = h->claimed;
     if (store_delivery_claim(h->d.store, h->d.owner, now, HOOK_LEASE_MS, got,
                              room, &n) < 0)
         metrics_add(METRIC_STORE_ERRORS, 1);
     for (size_t i = 0; i < n; i++)
         start_one(h, &got[i], now);
-    free(got);
     return n == room;
 }
 

@@ -30,8 +30,10 @@
 /* A claim's lease: the time limit and a margin; a crashed deliverer's
  * deliveries are due again after it. */
 #define HOOK_LEASE_MS (HOOK_TIMEOUT_MS + 5000)
-/* Deliveries in flight at once in one process. */
-#define HOOK_INFLIGHT 1024
+/* Deliveries in flight at once in one process: enough to keep every
+ * connection net_multi opens to a receiver busy, few enough that queued
+ * ones rarely wait long for a connection (their time limit runs). */
+#define HOOK_INFLIGHT 256
 /* The default of --webhook-schedule. */
 #define HOOK_SCHEDULE_DEFAULT "5s,5m,30m,2h,5h,10h,10h"
 /* Room for a webhook-signature value: "v1," and base64 of 32 bytes. */
