@@ -66,6 +66,7 @@ static void on_wake(struct loop *l)
     for (struct http_req *r = list; r; r = r->next)
         r->parked = false;
     pthread_mutex_unlock(&l->lock);
+    http_stream_wake(l);
     while (list) {
         struct http_req *r = list;
         struct http_conn *c = r->conn;
@@ -79,7 +80,7 @@ static void on_wake(struct loop *l)
 
 static void sweep(struct loop *l, int64_t now)
 {
-    struct tlist *lists[] = { &l->idle, &l->linger };
+    struct tlist *lists[] = { &l->idle, &l->linger, &l->streams };
     for (size_t i = 0; i < ARRAY_LEN(lists); i++)
         while (lists[i]->first && lists[i]->first->deadline_ms <= now)
             http_conn_free(lists[i]->first);
@@ -130,6 +131,9 @@ static void *loop_main(void *arg)
         http_conn_free(l->linger.first);
     while (l->paced.first)
         http_conn_free(l->paced.first);
+    while (l->streams.first)
+        http_conn_free(l->streams.first);
+    http_stream_wake(l); /* only lets queued handles go now */
     return NULL;
 }
 
