@@ -34,7 +34,16 @@ struct store_common {
     bool closing, started;
     pthread_t committer;
     struct store_fault faults[STORE_OP__COUNT]; /* store_fault_set */
+    store_changed changed; /* store_watch: set before threads share s */
+    void *changed_arg;
 };
+
+/* A change of task_id's status or progress is committed. */
+static void told(struct store *s, const char *task_id)
+{
+    if (s->common->changed)
+        s->common->changed(s->common->changed_arg, task_id);
+}
 
 static void *committer_main(void *arg)
 {
@@ -255,7 +264,11 @@ int store_claim(struct store *s, const char *worker, int64_t now_ms,
 {
     memset(out, 0, sizeof(*out));
     int rc = fault(s, STORE_OP_CLAIM);
-    return rc ? rc : s->ops->claim(s, worker, now_ms, lease_ms, models, out);
+    if (!rc)
+        rc = s->ops->claim(s, worker, now_ms, lease_ms, models, out);
+    if (rc == 0)
+        told(s, out->task_id);
+    return rc;
 }
 
 int store_renew(struct store *s, struct store_lease *leases, size_t n,
@@ -266,25 +279,41 @@ int store_renew(struct store *s, struct store_lease *leases, size_t n,
     int rc = fault(s, STORE_OP_RENEW);
     if (rc || n == 0)
         return rc;
-    return s->ops->renew(s, leases, n, until_ms);
+    rc = s->ops->renew(s, leases, n, until_ms);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (leases[i].held && leases[i].progress >= 0)
+            told(s, leases[i].task_id);
+    return rc;
 }
 
 int store_finish(struct store *s, const struct task *t, const char *worker)
 {
     int rc = fault(s, STORE_OP_FINISH);
-    return rc ? rc : s->ops->finish(s, t, worker);
+    if (!rc)
+        rc = s->ops->finish(s, t, worker);
+    if (rc == 0)
+        told(s, t->task_id);
+    return rc;
 }
 
 int store_release(struct store *s, const char *task_id, const char *worker)
 {
     int rc = fault(s, STORE_OP_RELEASE);
-    return rc ? rc : s->ops->release(s, task_id, worker, false);
+    if (!rc)
+        rc = s->ops->release(s, task_id, worker, false);
+    if (rc == 0)
+        told(s, task_id);
+    return rc;
 }
 
 int store_requeue(struct store *s, const char *task_id, const char *worker)
 {
     int rc = fault(s, STORE_OP_RELEASE);
-    return rc ? rc : s->ops->release(s, task_id, worker, true);
+    if (!rc)
+        rc = s->ops->release(s, task_id, worker, true);
+    if (rc == 0)
+        told(s, task_id);
+    return rc;
 }
 
 int store_count_query(struct store *s, const char *task_id, int max, int *count)
@@ -303,7 +332,11 @@ int store_release_many(struct store *s, struct store_lease *leases, size_t n)
     int rc = fault(s, STORE_OP_RELEASE);
     if (rc || n == 0)
         return rc;
-    return s->ops->release_many(s, leases, n);
+    rc = s->ops->release_many(s, leases, n);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (leases[i].held)
+            told(s, leases[i].task_id);
+    return rc;
 }
 
 int store_note(struct store *s, const char *task_id, const char *worker,
@@ -314,7 +347,10 @@ int store_note(struct store *s, const char *task_id, const char *worker,
         return rc;
     if (progress > 100 || (ref && strlen(ref) > TASK_REF_MAX))
         return ERR_INVALID_PARAMETER;
-    return s->ops->note(s, task_id, worker, progress, ref);
+    rc = s->ops->note(s, task_id, worker, progress, ref);
+    if (rc == 0 && progress >= 0)
+        told(s, task_id);
+    return rc;
 }
 
 int store_rescue(struct store *s, int64_t now_ms, int max_attempts,
@@ -338,6 +374,8 @@ int store_cancel(struct store *s, const char *task_id, const char *key_id,
     int rc = fault(s, STORE_OP_CANCEL);
     if (!rc)
         rc = s->ops->cancel(s, task_id, key_id, now_ms, &st);
+    if (rc == 0)
+        told(s, task_id);
     if (status)
         *status = st;
     return rc;
@@ -397,6 +435,21 @@ int store_wait_work(struct store *s, uint64_t *seen, int timeout_ms)
     if (!s->ops->wait_work)
         return ERR_UNSUPPORTED_OPERATION;
     return s->ops->wait_work(s, seen, timeout_ms);
+}
+
+int store_queue_position(struct store *s, const struct task *t, int64_t *pos)
+{
+    *pos = 0;
+    int rc = fault(s, STORE_OP_QUEUE_POSITION);
+    return rc ? rc : s->ops->queue_position(s, t, pos);
+}
+
+void store_watch(struct store *s, store_changed fn, void *arg)
+{
+    s->common->changed = fn;
+    s->common->changed_arg = arg;
+    if (s->ops->watch)
+        s->ops->watch(s, fn, arg);
 }
 
 /* ------------------------------------------------------------- faults */

@@ -64,6 +64,10 @@ struct store_ops {
     int (*key_put)(struct store *s, const struct store_key *k);
     int (*key_list)(struct store *s, struct store_key **out, size_t *n);
     int (*secret)(struct store *s, const char *name, unsigned char out[32]);
+    int (*queue_position)(struct store *s, const struct task *t, int64_t *pos);
+    /* Optional (NULL: only this process's changes are told): tell fn of
+     * the changes other processes make (store_watch). */
+    void (*watch)(struct store *s, store_changed fn, void *arg);
     /* Optional (NULL: the backend has no wake-ups). */
     int (*wait_work)(struct store *s, uint64_t *seen, int timeout_ms);
     /* Release everything the backend holds, the struct too. Also called on

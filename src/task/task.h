@@ -392,6 +392,12 @@ struct task {
      * (epoch ms; a sandbox scenario's queue delay); 0: at once. */
     int64_t not_before_ms;
     int queries; /* queries a scenario's query-errors counted so far */
+    /* Changes of status or progress so far (the status stream's event
+     * id: it only grows). */
+    int64_t rev;
+    /* Its number among its key's submits (1, 2, ...; 0: before the
+     * store counted them): the queue position's estimate reads it. */
+    int64_t qseq;
 };
 
 /* Release owned strings and zero the struct. NULL is fine. */
