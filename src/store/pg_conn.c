@@ -452,8 +452,7 @@ static void *listener_main(void *arg)
             wake_all(l);
         }
         pthread_mutex_lock(&l->lock);
-        store_changed changed = l->changed;
-        void *changed_arg = l->changed_arg;
+        bool changed = l->changed != NULL;
         pthread_mutex_unlock(&l->lock);
         if (changed && !tasks_on) {
             if (store_pg_sql(&c, "LISTEN " PG_TASK_CHANNEL, NULL, "listen",
@@ -474,8 +473,12 @@ static void *listener_main(void *arg)
         PGnotify *note;
         while ((note = PQnotifies(c.pg)) != NULL) {
             if (strcmp(note->relname, PG_TASK_CHANNEL) == 0) {
-                if (changed && note->extra && note->extra[0])
-                    changed(changed_arg, note->extra);
+                /* Under the lock: once store_watch(NULL) returns, the
+                 * watcher is never called again. */
+                pthread_mutex_lock(&l->lock);
+                if (l->changed && note->extra && note->extra[0])
+                    l->changed(l->changed_arg, note->extra);
+                pthread_mutex_unlock(&l->lock);
             } else {
                 any = true;
             }

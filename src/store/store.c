@@ -34,15 +34,18 @@ struct store_common {
     bool closing, started;
     pthread_t committer;
     struct store_fault faults[STORE_OP__COUNT]; /* store_fault_set */
-    store_changed changed; /* store_watch: set before threads share s */
-    void *changed_arg;
+    /* store_watch's: the argument is stored before the function and read
+     * after it. */
+    _Atomic(store_changed) changed;
+    _Atomic(void *) changed_arg;
 };
 
 /* A change of task_id's status or progress is committed. */
 static void told(struct store *s, const char *task_id)
 {
-    if (s->common->changed)
-        s->common->changed(s->common->changed_arg, task_id);
+    store_changed fn = atomic_load(&s->common->changed);
+    if (fn)
+        fn(atomic_load(&s->common->changed_arg), task_id);
 }
 
 static void *committer_main(void *arg)
@@ -446,8 +449,9 @@ int store_queue_position(struct store *s, const struct task *t, int64_t *pos)
 
 void store_watch(struct store *s, store_changed fn, void *arg)
 {
-    s->common->changed = fn;
-    s->common->changed_arg = arg;
+    if (fn)
+        atomic_store(&s->common->changed_arg, arg);
+    atomic_store(&s->common->changed, fn);
     if (s->ops->watch)
         s->ops->watch(s, fn, arg);
 }

@@ -259,7 +259,9 @@ int store_queue_position(struct store *s, const struct task *t, int64_t *pos);
  * node (LISTEN on a connection of its own, from the thread it starts
  * here), so a change may be told twice. It runs on the thread that made
  * the change, or the listener: it must be quick and must not call the
- * store. Set once, before the store is shared between threads.
+ * store. Any thread; fn NULL stops it: the listener never calls it after
+ * that returns (the callers of the ops that tell it are the caller's to
+ * stop first).
  */
 typedef void (*store_changed)(void *arg, const char *task_id);
 void store_watch(struct store *s, store_changed fn, void *arg);

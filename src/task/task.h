@@ -409,8 +409,9 @@ bool task_expired(const struct task *t, int64_t now_ms);
 /* --------------------------------------------------- response writers */
 
 struct task_view {
-    int utc_offset_min;    /* time zone of the *_time strings */
-    const char *video_url; /* signed absolute URL (SUCCEEDED), or NULL */
+    int utc_offset_min;     /* time zone of the *_time strings */
+    const char *video_url;  /* signed absolute URL (SUCCEEDED), or NULL */
+    int64_t queue_position; /* PENDING: 1 = next (extension); 0: absent */
 };
 
 /*
