@@ -47,6 +47,7 @@ struct loop {
     struct tlist paced;          /* paced replies waiting (any order) */
     struct tlist streams;        /* streamed replies waiting for a write */
     struct http_stream *streamq; /* streams with news (under lock) */
+    bool stream_news;            /* woken: look at streamq after the batch */
     char rbuf[READ_BYTES];
     struct buf obuf; /* a reply's head is built here */
     time_t date_s;

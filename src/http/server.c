@@ -66,7 +66,9 @@ static void on_wake(struct loop *l)
     for (struct http_req *r = list; r; r = r->next)
         r->parked = false;
     pthread_mutex_unlock(&l->lock);
-    http_stream_wake(l);
+    /* Streams after the batch: one may close its connection, whose own
+     * event may still be ahead in the batch. */
+    l->stream_news = true;
     while (list) {
         struct http_req *r = list;
         struct http_conn *c = r->conn;
@@ -116,6 +118,10 @@ static void *loop_main(void *arg)
             http_conn_drive(c);
             if (c->closing)
                 http_conn_free(c);
+        }
+        if (l->stream_news) {
+            l->stream_news = false;
+            http_stream_wake(l);
         }
         int64_t now = clock_mono_ms();
         if (l->paced.first)

@@ -10,10 +10,12 @@ Timing is only ever waited for (with a generous bound on failure), never
 asserted as a ceiling."""
 
 import json
+import os
 import socket
+import subprocess
 import time
 
-from lib import KEY, OTHER_KEY, TT, Server, case, main, t2v
+from lib import BIN, KEY, OTHER_KEY, TT, Server, case, main, t2v
 
 HEADER = "X-Paddock-Scenario"
 
@@ -306,4 +308,50 @@ def queue_positions(_):
         srv.cleanup()
 
 
-main(setup, teardown)
+def cli_wait(srv, task_id, *args):
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PADDOCK_", "DASHSCOPE_", "TT_"))
+           and k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
+    env.update(PADDOCK_BASE_URL=srv.base, PADDOCK_API_KEY=KEY)
+    return subprocess.run([BIN, "wait", task_id, "--json", *args], env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+@case
+def cli_wait_uses_the_stream(srv):
+    tid = submit(srv, "run=2s", seed=11)
+    p = cli_wait(srv, tid)
+    assert p.returncode == 0, (p.returncode, p.stderr)
+    answers = [json.loads(line) for line in p.stdout.splitlines()
+               if line.startswith("{")]
+    assert answers[-1]["output"]["task_status"] == "SUCCEEDED", p.stdout
+    assert any(a["output"].get("progress", 0) > 0 for a in answers), p.stdout
+    log = srv.log_wait('path="/api/v1/tasks/%s/events"' % tid)
+    assert 'path="/api/v1/tasks/%s/events"' % tid in log
+    assert 'path="/api/v1/tasks/%s" ' % tid not in log  # never polled
+    # TTAPI's root (/happyhorse) too.
+    tid = submit(srv, "run=0s", seed=12)
+    p = cli_wait(srv, tid, "--dialect", "ttapi")
+    assert p.returncode == 0, (p.returncode, p.stderr)
+    log = srv.log_wait('path="/happyhorse/api/v1/tasks/%s/events"' % tid)
+    assert 'path="/happyhorse/api/v1/tasks/%s/events"' % tid in log
+
+
+@case
+def cli_wait_polls_without_a_stream(_):
+    srv = Server(args=["--stream-max", "0"]).start()
+    try:
+        tid = submit(srv, "run=1s", seed=13)
+        p = cli_wait(srv, tid)
+        assert p.returncode == 0, (p.returncode, p.stderr)
+        assert '"SUCCEEDED"' in p.stdout.splitlines()[-1], p.stdout
+        log = srv.log_wait('path="/api/v1/tasks/%s" ' % tid)
+        assert 'path="/api/v1/tasks/%s/events"' % tid in log  # 404, then
+        assert 'path="/api/v1/tasks/%s" ' % tid in log  # polls
+    finally:
+        srv.stop()
+        srv.cleanup()
+
+
+if __name__ == "__main__":
+    main(setup, teardown)
