@@ -15,7 +15,8 @@
  * Framing (RFC 9112): origin-form or absolute-form targets, HTTP/1.0 and
  * 1.1, keep-alive and pipelining (one request at a time per connection),
  * Content-Length or chunked request bodies (trailers read and dropped),
- * Expect: 100-continue. Responses always carry Content-Length.
+ * Expect: 100-continue. Responses carry Content-Length, but for a streamed
+ * reply (http_reply_stream), whose body ends with the connection.
  * Refused with 400 and Connection: close: a malformed request line or
  * header, whitespace before a colon, obs-fold, control bytes, a missing or
  * repeated Host on HTTP/1.1, differing Content-Lengths, Content-Length
