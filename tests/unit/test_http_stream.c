@@ -14,8 +14,10 @@
 
 #define MAX_STREAMS 256
 
-static struct http_stream *streams[MAX_STREAMS];
-static atomic_int n_streams, n_gone;
+/* Filled by the handler on a loop thread: a slot, then the count. */
+static _Atomic(struct http_stream *) streams_[MAX_STREAMS];
+static atomic_int n_slots, n_streams, n_gone;
+#define STREAM(i) atomic_load(&streams_[i])
 static size_t opt_pending;
 static int64_t opt_idle_ms;
 
@@ -40,7 +42,8 @@ static void handler(void *arg, struct http_req *req, struct http_reply *rep)
     struct http_stream *s =
         http_reply_stream(req, rep, 200, "text/event-stream", &o);
     http_reply_header(rep, "Cache-Control", "no-cache");
-    streams[atomic_fetch_add(&n_streams, 1)] = s;
+    atomic_store(&streams_[atomic_fetch_add(&n_slots, 1)], s);
+    atomic_fetch_add(&n_streams, 1);
 }
 
 static struct http_server *start(void)
@@ -51,6 +54,7 @@ static struct http_server *start(void)
                            .conn_timeout_s = 30 };
     struct http_server *srv = NULL;
     struct errmsg err = { 0 };
+    atomic_store(&n_slots, 0);
     atomic_store(&n_streams, 0);
     atomic_store(&n_gone, 0);
     if (http_listen(&o, &srv, &err) < 0 ||
@@ -140,7 +144,7 @@ static void pieces_then_close(void)
     CHECK(strstr(got.data, "Cache-Control: no-cache\r\n"));
     CHECK(strstr(got.data, "Content-Length") == NULL);
     CHECK(strstr(got.data, "Connection: close\r\n"));
-    struct http_stream *s = streams[0];
+    struct http_stream *s = STREAM(0);
     CHECK_INT(http_stream_write(s, "id: 1\n\n", 7), 0);
     CHECK(read_until(fd, &got, "id: 1\n\n"));
     CHECK_INT(http_stream_write(s, "id: 2\n", 6), 0);
@@ -166,7 +170,7 @@ static void client_leaves(void)
     CHECK(read_until(fd, &got, "\r\n\r\n"));
     close(fd);
     CHECK(wait_for(&n_gone, 1));
-    struct http_stream *s = streams[0];
+    struct http_stream *s = STREAM(0);
     CHECK(!http_stream_open(s));
     CHECK_INT(http_stream_write(s, "x", 1), ERR_STOPPED);
     http_stream_end(s);
@@ -181,7 +185,7 @@ static void slow_reader_is_cut(void)
     struct http_server *srv = start();
     int fd = dial(srv, "/s");
     CHECK(wait_for(&n_streams, 1));
-    struct http_stream *s = streams[0];
+    struct http_stream *s = STREAM(0);
     char piece[1024];
     memset(piece, 'x', sizeof(piece));
     int rc = 0;
@@ -209,7 +213,7 @@ static void quiet_stream_times_out(void)
     struct buf got = BUF_INIT;
     CHECK(read_eof(fd, &got));
     CHECK(wait_for(&n_gone, 1));
-    http_stream_end(streams[0]);
+    http_stream_end(STREAM(0));
     close(fd);
     buf_fini(&got);
     CHECK(http_stop(srv));
@@ -225,7 +229,7 @@ static void many_streams_and_stop(void)
         fds[i] = dial(srv, "/s");
     CHECK(wait_for(&n_streams, MAX_STREAMS));
     for (int i = 0; i < MAX_STREAMS; i++)
-        CHECK_INT(http_stream_write(streams[i], "data: hi\n\n", 10), 0);
+        CHECK_INT(http_stream_write(STREAM(i), "data: hi\n\n", 10), 0);
     for (int i = 0; i < MAX_STREAMS; i++) {
         struct buf got = BUF_INIT;
         CHECK(read_until(fds[i], &got, "data: hi\n\n"));
@@ -241,8 +245,8 @@ static void many_streams_and_stop(void)
     CHECK(http_stop(srv));
     CHECK_INT(atomic_load(&n_gone), MAX_STREAMS);
     for (int i = 0; i < MAX_STREAMS; i++) {
-        CHECK_INT(http_stream_write(streams[i], "x", 1), ERR_STOPPED);
-        http_stream_end(streams[i]);
+        CHECK_INT(http_stream_write(STREAM(i), "x", 1), ERR_STOPPED);
+        http_stream_end(STREAM(i));
         close(fds[i]);
     }
 }
