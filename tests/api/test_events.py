@@ -263,6 +263,29 @@ def many_streams_and_the_key_bound(srv):
 
 
 @case
+def the_process_bound_is_503(_):
+    srv = Server(args=["--stream-max", "2", "--workers", "0"]).start()
+    try:
+        tid = submit(srv, "run=0s", seed=14)
+        held = [Stream(srv, tid), Stream(srv, tid)]
+        assert [s.status for s in held] == [200, 200]
+        for dialect in ("dashscope", "ttapi"):
+            over = Stream(srv, tid, dialect=dialect)
+            assert over.status == 503, over.status
+            body = over.body()
+            assert body["code"] == "ServiceUnavailable", body
+            assert "--stream-max" in body["message"], body
+            assert over.headers.get("retry-after"), over.headers
+            over.close()
+        for s in held:
+            assert s.next()["event"] == "PENDING"
+            s.close()
+    finally:
+        srv.stop()
+        srv.cleanup()
+
+
+@case
 def cancel_is_an_event(srv):
     tid = submit(srv, "queue=5s", seed=9)
     s = Stream(srv, tid)
