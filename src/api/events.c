@@ -133,18 +133,26 @@ static void sub_gone(void *arg)
     pthread_mutex_unlock(&h->lock);
 }
 
-/* The thread's: unlink s, end its stream, free it. */
+/* The thread's: end s's stream, unlink s, free it. */
 static void sub_drop(struct api_events *h, struct sub *s)
 {
+    /* First: after it, sub_gone is not running and never will. */
+    http_stream_end(s->st);
     pthread_mutex_lock(&h->lock);
     struct sub **p = &h->by_task[hash(s->task_id)];
     while (*p && *p != s)
         p = &(*p)->bnext;
     if (*p)
         *p = s->bnext;
+    if (s->dirty) { /* marked again meanwhile: off that list too */
+        struct sub **d = &h->dirty;
+        while (*d && *d != s)
+            d = &(*d)->dnext;
+        if (*d)
+            *d = s->dnext;
+    }
     unreserve_locked(h, s->key_id);
     pthread_mutex_unlock(&h->lock);
-    http_stream_end(s->st);
     free(s);
 }
 
@@ -230,13 +238,13 @@ static void *hub_main(void *arg)
                         mark(h, s);
                     }
         }
-        struct sub *list = h->dirty;
-        h->dirty = NULL;
-        for (struct sub *s = list; s; s = s->dnext)
+        /* One at a time off the list, so a stream marked again while it is
+         * being written goes back on it; a bounded number a round, so
+         * the keep-alives stay on time under a flood of changes. */
+        for (int i = 0; h->dirty && i < EVENTS_BUCKETS; i++) {
+            struct sub *s = h->dirty;
+            h->dirty = s->dnext;
             s->dirty = false;
-        while (list) {
-            struct sub *s = list;
-            list = s->dnext;
             bool gone = s->gone;
             pthread_mutex_unlock(&h->lock);
             if (!sub_update(h, s, gone))

@@ -234,7 +234,9 @@ struct http_stream_opts {
     int64_t idle_ms;
     /* Called once, on a loop thread, when the connection goes away before
      * http_stream_end (the client left, a timeout, the server stops); it
-     * must not block. The handle stays valid: end it still. */
+     * must not block, and runs with the stream's lock held: it must not
+     * call http_stream_* itself. Once http_stream_end returns it is not
+     * running and never will. The handle stays valid: end it still. */
     void (*gone)(void *arg);
     void *arg;
 };

@@ -158,10 +158,11 @@ void http_stream_closed(struct http_stream *s)
     pthread_mutex_lock(&s->lock);
     s->conn = NULL;
     s->closed = true;
-    bool tell = !s->ended;
-    pthread_mutex_unlock(&s->lock);
-    if (tell && s->gone)
+    /* Under the lock: once http_stream_end has returned, gone is not
+     * running and will not run. */
+    if (!s->ended && s->gone)
         s->gone(s->arg);
+    pthread_mutex_unlock(&s->lock);
     unref(s);
 }
 
