@@ -9,8 +9,8 @@ something is broken: a server does not start, a request errors, a render
 fails for a reason other than "not implemented yet".
 
 BENCH_QUICK=1 runs every row briefly (CI). BENCH_ONLY=query,cpu,submit,
-render,memory,parked,flood,upload,relay,resident,hooks,scale runs some
-rows.
+render,memory,parked,streams,flood,upload,relay,resident,hooks,scale runs
+some rows.
 Standard library only; every process is started here, on 127.0.0.1, and
 stopped by its pid on exit.
 """
@@ -68,6 +68,8 @@ P = {
     # parked: sandbox tasks in their run=DURATION delay at once (bench_parked)
     "parked": 1000 if QUICK else 10000,
     "parked_run_s": 10 if QUICK else 30,
+    # streams: status streams open at once on one node (bench_streams)
+    "streams": 1000 if QUICK else 10000,
     # scale: paddock worker processes on PostgreSQL (bench_scale)
     "scale_workers": [1, 2, 4],
     "scale_threads": 2,               # --workers of each worker process
@@ -941,19 +943,24 @@ def _response_done(buf):
     return len(rest) >= (int(m.group(1)) if m else 0)
 
 
-def hold_connections(port, n, path, budget=15.0, batch=500):
+def hold_connections(port, n, path, budget=15.0, batch=500, headers="",
+                     done_when=None):
     """Open up to n keep-alive connections, one request each, and keep them
     open. Opens in concurrent batches and stops when a batch mostly fails
     (the server no longer takes connections) or after `budget` seconds
     (under paddock's 30 s idle timeout). Returns the sockets the server
-    still holds open."""
-    req = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % path).encode()
+    still holds open. `path` may be a function of the connection's number;
+    `done_when(bytes)` says when its answer is in (default: a whole
+    response)."""
+    done_when = done_when or _response_done
+    target = path if callable(path) else (lambda i: path)
+    opened = 0
     sel = selectors.DefaultSelector()
     held = []
     deadline = time.monotonic() + budget
     while len(held) < n and time.monotonic() < deadline:
         want = min(batch, n - len(held))
-        bufs = {}
+        bufs, reqs = {}, {}
         for _ in range(want):
             s = socket.socket()
             s.setblocking(False)
@@ -961,6 +968,9 @@ def hold_connections(port, n, path, budget=15.0, batch=500):
                 s.close()
                 continue
             bufs[s] = None  # None: not sent yet
+            reqs[s] = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n" % (
+                target(opened), headers)).encode()
+            opened += 1
             sel.register(s, selectors.EVENT_WRITE)
         done = 0
         until = min(deadline, time.monotonic() + 3.0)
@@ -973,7 +983,7 @@ def hold_connections(port, n, path, budget=15.0, batch=500):
                                            socket.SO_ERROR)
                         if err:
                             raise ConnectionError(os.strerror(err))
-                        s.send(req)
+                        s.send(reqs[s])
                         bufs[s] = b""
                         sel.modify(s, selectors.EVENT_READ)
                         continue
@@ -981,7 +991,7 @@ def hold_connections(port, n, path, budget=15.0, batch=500):
                     if not chunk:
                         raise ConnectionError("closed")
                     bufs[s] += chunk
-                    if not _response_done(bufs[s]):
+                    if not done_when(bufs[s]):
                         continue
                     held.append(s)
                     done += 1
@@ -1117,6 +1127,90 @@ def bench_hooks(ctx):
     sys.path.insert(0, BENCH)
     import hooks_bench
     return hooks_bench.run(ctx, sys.modules[__name__])
+
+
+STREAM_TASKS = 100  # the streams watch this many PENDING tasks
+
+
+def _first_event(buf):
+    """A status stream's head and its first event are in."""
+    head, sep, rest = buf.partition(b"\r\n\r\n")
+    return bool(sep) and head.startswith(b"HTTP/1.1 200") and \
+        b"\n\n" in rest
+
+
+def bench_streams(ctx):
+    """Status streams (GET .../tasks/{id}/events) held open at once on one
+    node, each past its first event, and the node's RSS holding them; then
+    one change of every watched task (a cancel) reaches every stream."""
+    mb = lambda kb: kb / 1024.0  # noqa: E731
+    n = min(P["streams"], ctx.nofile - 200)
+    s = ctx.own(Paddock(ctx.binary, ctx.tmp, "streams", [
+        "--workers", "0", "--max-active", "0", "--max-queue", "0",
+        "--stream-max", str(n + 100), "--stream-max-per-key", str(n + 100)
+    ]).start())
+    ids = [submit_ok(s, t2v_body(seed=i)) for i in range(STREAM_TASKS)]
+    time.sleep(0.3)
+    idle = proc_status(s.pid)["VmRSS"]
+    t0 = time.perf_counter()
+    socks = hold_connections(
+        s.port, n, lambda i: "/api/v1/tasks/%s/events" % ids[i % len(ids)],
+        budget=60.0, headers="Authorization: Bearer %s\r\n" % KEY,
+        done_when=_first_event)
+    opened_s = time.perf_counter() - t0
+    held = len(socks)
+    st = proc_status(s.pid)
+    rss, hwm = st["VmRSS"], st["VmHWM"]
+    # Every task canceled: each stream gets its CANCELED event and closes.
+    t1 = time.perf_counter()
+    for tid in ids:
+        status, _, data = s.request("POST", "/api/v1/tasks/%s/cancel" % tid,
+                                    headers={"Authorization": "Bearer " + KEY})
+        if status != 200:
+            raise Broken("streams: cancel HTTP %d %r" % (status, data[:200]))
+    ended, left = 0, {sk.fileno(): sk for sk in socks}
+    sel = selectors.DefaultSelector()
+    for sk in socks:
+        sk.setblocking(False)
+        sel.register(sk, selectors.EVENT_READ)
+    deadline = time.perf_counter() + 60
+    seen = {}
+    while left and time.perf_counter() < deadline:
+        for key, _ in sel.select(timeout=0.5):
+            sk = key.fileobj
+            try:
+                chunk = sk.recv(65536)
+            except OSError:
+                chunk = b""
+            seen[sk] = seen.get(sk, b"") + chunk
+            if not chunk:
+                if b"event: CANCELED" in seen[sk]:
+                    ended += 1
+                sel.unregister(sk)
+                del left[sk.fileno()]
+                sk.close()
+    pushed_s = time.perf_counter() - t1
+    sel.close()
+    close_all(left.values())
+    s.stop()
+    per = (rss - idle) / held if held else 0
+    note = "held %d of %d (opened in %.1f s), watching %d tasks" % (
+        held, n, opened_s, len(ids))
+    if n < P["streams"]:
+        note += "; capped by ulimit -n %d" % ctx.nofile
+    return [row("RSS holding %d status streams" % P["streams"],
+                paddock=mb(rss), unit="MB",
+                target="holds %d" % P["streams"],
+                verdict=verdict_at_least(held, P["streams"]),
+                note=note + "; %.1f MB over idle, %.1f KB per stream "
+                     "(VmHWM %.1f MB)" % (mb(rss - idle), per, mb(hwm)),
+                raw={"held": held, "idle_kb": idle, "rss_kb": rss,
+                     "hwm_kb": hwm, "kb_per_stream": per}),
+            row("status streams told of a cancel", paddock=pushed_s,
+                unit="s", target="every stream",
+                verdict=verdict_at_least(ended, held),
+                note="%d of %d streams got CANCELED and were closed, %d "
+                     "cancels" % (ended, held, len(ids)))]
 
 
 def bench_parked(ctx):
@@ -1867,6 +1961,9 @@ SECTIONS = [
     ("parked", bench_parked, ["tasks held in run=%ds" % P["parked_run_s"],
                               "RSS holding %d parked tasks" % P["parked"],
                               "SIGTERM holding %d parked tasks" % P["parked"]]),
+    ("streams", bench_streams, ["RSS holding %d status streams" %
+                                P["streams"],
+                                "status streams told of a cancel"]),
     ("flood", bench_flood, ["RSS under %d unauthenticated 30 MB bodies" %
                             (16 if QUICK else 64)]),
     ("upload", bench_upload, ["RSS taking a 100 MB upload form"]),

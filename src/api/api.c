@@ -59,6 +59,8 @@ static const struct endpoint endpoints[] = {
     { "query", "GET", "/api/v1/tasks/*", BOTH, api_query, KEYED, BODY_SMALL },
     { "cancel", "POST", "/api/v1/tasks/*/cancel", BOTH, api_cancel, KEYED,
       BODY_SMALL },
+    { "events", "GET", "/api/v1/tasks/*/events", BOTH, api_events, KEYED,
+      BODY_SMALL },
     { "list", "GET", "/api/v1/tasks", BOTH, api_list, KEYED, BODY_SMALL },
     { "task_input", "GET", "/api/v1/tasks/*/input", BOTH, api_task_input, KEYED,
       BODY_SMALL },
@@ -452,6 +454,7 @@ struct api *api_new(const struct api_deps *deps)
     a->d = *deps;
     a->rate = limit_rate_new(deps->conf->rate_limit, deps->conf->rate_burst);
     a->cache = api_cache_new(deps->conf->query_cache);
+    a->events = api_events_new(a);
     return a;
 }
 
@@ -459,6 +462,7 @@ void api_free(struct api *a)
 {
     if (!a)
         return;
+    api_events_free(a->events);
     limit_rate_free(a->rate);
     api_cache_free(a->cache);
     free(a);

@@ -86,10 +86,24 @@ enum api_cache_result api_cache_get(struct api_cache *c, const char *task_id,
 void api_cache_stats(struct api_cache *c, int64_t now_ms,
                      struct api_cache_stats *out);
 
+/*
+ * The status stream's hub (events.c, docs/extensions.md, "Status
+ * stream"): the streams open, by task, written by one thread of its own.
+ * NULL (no streams offered) with --stream-max 0. It watches the store
+ * (store_watch) from api_events_new to api_events_free, which ends the
+ * streams still held (after http_stop).
+ */
+struct api_events;
+struct api_events *api_events_new(struct api *a);
+void api_events_free(struct api_events *h);
+/* store_watch's function: task_id changed; arg is the hub. */
+void api_task_changed(void *arg, const char *task_id);
+
 struct api {
     struct api_deps d;
     struct limit_rate *rate;
-    struct api_cache *cache; /* NULL: --query-cache 0 */
+    struct api_cache *cache;   /* NULL: --query-cache 0 */
+    struct api_events *events; /* NULL: --stream-max 0 */
 };
 
 /* One request on its way through a handler. */
@@ -151,6 +165,11 @@ extern const size_t api_console_assets_n;
 void api_submit(struct call *c);
 void api_query(struct call *c);
 void api_cancel(struct call *c);
+void api_events(struct call *c);
+/* The query answer of the caller's task t, its URL base (the request's,
+ * or "" with --public-url) filled in, appended to out (tasks.c). */
+void api_task_answer(struct api *a, const char *request_id,
+                     const struct task *t, const char *base, struct buf *out);
 void api_list(struct call *c);
 void api_upload(struct call *c);
 void api_file(struct call *c);

@@ -245,6 +245,18 @@ void api_submit(struct call *c)
  * cache writes each request's own over it. */
 static const char NO_REQUEST_ID[] = "00000000-0000-0000-0000-000000000000";
 
+/* A PENDING task's place in the queue (docs/extensions.md, "Queue
+ * position"), or 0 (not PENDING, or the store could not say). Such an
+ * answer is never cached: only terminal ones are. */
+static int64_t queue_position(struct api *a, const struct task *t)
+{
+    int64_t pos = 0;
+    if (!t || t->status != TASK_PENDING ||
+        store_queue_position(a->d.store, t, &pos) < 0)
+        return 0;
+    return pos;
+}
+
 /*
  * The query answer for `t` (the caller's task, or NULL: UNKNOWN for
  * task_id) into out. A SUCCEEDED task's video_url is written without its
@@ -260,6 +272,7 @@ static void answer(struct api *a, const char *request_id, const char *task_id,
     size_t start = out->len;
 
     *base_at = API_CACHE_NO_BASE;
+    view.queue_position = queue_position(a, t);
     if (t && t->status == TASK_SUCCEEDED && t->result) {
         blob_url(a->d.blob, &url, public_url ? public_url : "", t->result,
                  t->expire_ms);
@@ -292,6 +305,22 @@ static void reply_answer(struct call *c, struct buf *b, size_t base_at,
     buf_append(&r, base, n);
     buf_append(&r, b->data + base_at, b->len - base_at);
     api_reply_json(c, 200, &r);
+}
+
+void api_task_answer(struct api *a, const char *request_id,
+                     const struct task *t, const char *base, struct buf *out)
+{
+    struct buf b = BUF_INIT;
+    size_t base_at;
+    answer(a, request_id, t->task_id, t, &b, &base_at);
+    if (base_at == API_CACHE_NO_BASE) {
+        buf_append(out, b.data, b.len);
+    } else {
+        buf_append(out, b.data, base_at);
+        buf_puts(out, base);
+        buf_append(out, b.data + base_at, b.len - base_at);
+    }
+    buf_fini(&b);
 }
 
 /* Keep the answer of a terminal task t for the next queries, unless a
@@ -366,7 +395,8 @@ void api_query(struct call *c)
     if (found && api_scenario_query(c, found, &plan))
         goto out;
     if (found && (plan.query_errors > 0 || plan.link != TASK_LINK_NORMAL)) {
-        struct task_view view = { .utc_offset_min = a->d.conf->utc_offset_min };
+        struct task_view view = { .utc_offset_min = a->d.conf->utc_offset_min,
+                                  .queue_position = queue_position(a, found) };
         struct buf url = BUF_INIT;
         if (found->status == TASK_SUCCEEDED && found->result) {
             api_scenario_video_url(c, found, &plan, &url);

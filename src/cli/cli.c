@@ -76,9 +76,11 @@ static const struct command {
       "paddock get \"$id\" --json | jq -r .output.task_status" },
     { "wait", CLI_WAIT, cli_cmd_wait, "wait for a task to finish",
       "paddock wait TASK_ID [--timeout T] [-o FILE] [common options]",
-      "Polls the task until it SUCCEEDED, FAILED or was CANCELED. Polls "
-      "start one second apart and slow down to five seconds while nothing "
-      "changes; a change of status brings them back to one second. A 429 "
+      "Follows the task until it SUCCEEDED, FAILED or was CANCELED: "
+      "through paddock's status stream (GET .../tasks/ID/events) when the "
+      "server offers one, else by polls. Polls start one second apart "
+      "and slow down to five seconds while nothing changes; a change of "
+      "status brings them back to one second. A 429 "
       "or 503 answer is retried after the server's Retry-After; a few "
       "network errors or 5xx answers in a row are ridden out.\n"
       "On a terminal, a status line on standard error shows the status, "

@@ -240,7 +240,14 @@ int cli_wait_task(struct cli *c, const char *task_id, int64_t timeout_ms,
     }
     c->hc.nap = watch_nap;
     c->hc.arg = &w;
-    int rc = hh_wait(&c->hc, task_id, &hw, &a, &t, &err);
+    /* The server's status stream when it offers one; else, or when it
+     * breaks off, polls. */
+    int rc = hh_watch(&c->hc, task_id, &hw, &a, &t, &err);
+    if (rc < 0 && rc != ERR_STOPPED && rc != ERR_TIMEOUT) {
+        hh_answer_fini(&a);
+        err = (struct errmsg){ 0 };
+        rc = hh_wait(&c->hc, task_id, &hw, &a, &t, &err);
+    }
     c->hc.nap = NULL;
     c->hc.arg = NULL;
     if (rc == ERR_STOPPED) {

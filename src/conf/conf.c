@@ -103,6 +103,15 @@ static const struct opt opts[] = {
     { "grace", "PADDOCK_GRACE", OPT_DURATION, OFF(grace_ms), 0, 3600000, "10s",
       "DURATION",
       "at SIGTERM, time running tasks get before they are given back" },
+    { "stream-max", "PADDOCK_STREAM_MAX", OPT_INT, OFF(stream_max), 0,
+      LIMIT_CONNECTIONS, "10000", "N",
+      "status streams open at once (0: none offered); 503 above" },
+    { "stream-max-per-key", "PADDOCK_STREAM_MAX_PER_KEY", OPT_INT,
+      OFF(stream_max_per_key), 1, LIMIT_CONNECTIONS, "100", "N",
+      "status streams one key may hold open; 429 above" },
+    { "stream-keepalive", "PADDOCK_STREAM_KEEPALIVE", OPT_DURATION,
+      OFF(stream_keepalive_ms), 100, 300000, "15s", "DURATION",
+      "a status stream's keep-alive comment (and re-read) interval" },
 };
 
 static int bad(struct errmsg *err, const struct opt *o, const char *value,

@@ -51,6 +51,10 @@ struct conf {
     struct conf_list model_deadline; /* "MODEL=DURATION" overrides */
     struct conf_list models; /* render only these (comma lists); none: all */
     int64_t grace_ms;        /* SIGTERM: running tasks may finish within this */
+    int stream_max;          /* status streams open at once, this process */
+    int stream_max_per_key;  /* of which one key's */
+    int64_t
+        stream_keepalive_ms;  /* a stream's comment line at least this often */
     int64_t fetch_timeout_ms; /* one input's whole download */
     char *engine;             /* the engine spec of "default" ("sandbox") */
     /* Model routing lines "engine.NAME[.OPTION]=VALUE", "model.MODEL=NAME",

@@ -332,6 +332,19 @@ struct hh_wait {
 int hh_wait(struct hh_client *c, const char *task_id, const struct hh_wait *w,
             struct hh_answer *a, struct hh_task *t, struct errmsg *err);
 
+/*
+ * hh_wait through paddock's status stream (GET .../tasks/{id}/events):
+ * on_poll is called for each event (delay_ms 0, or -1 at the terminal
+ * one) as it arrives, with nothing polled. 0 with the terminal answer in
+ * *a and *t; ERR_STOPPED; ERR_TIMEOUT at w->deadline_ms; else the stream
+ * could not be had or ended early (ERR_UNSUPPORTED_OPERATION: the server
+ * answered something else, an older server or another service; any
+ * other: the connection), and the caller polls with hh_wait instead. *a
+ * is to be released in every case.
+ */
+int hh_watch(struct hh_client *c, const char *task_id, const struct hh_wait *w,
+             struct hh_answer *a, struct hh_task *t, struct errmsg *err);
+
 /* A video download: no key is sent (the link is signed, and may point
  * elsewhere than the API). */
 struct hh_download {

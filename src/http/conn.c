@@ -98,6 +98,8 @@ static void req_end(struct http_conn *c)
     if (!req)
         return;
     c->req = NULL;
+    if (req->stream)
+        http_stream_closed(req->stream);
     req_sink_end(req);
     http_req_release_body(req);
     http_reply_fini(&req->rep);
@@ -205,6 +207,7 @@ static void pace_wait(struct http_conn *c, const struct http_reply *rep)
 static void write_out(struct http_conn *c)
 {
     struct http_reply *rep = &c->req->rep;
+again:
     for (;;) {
         bool mem_body = c->send_body && rep->fd < 0;
         if (c->hdr_off < c->hdr_len ||
@@ -259,6 +262,18 @@ static void write_out(struct http_conn *c)
         }
         break;
     }
+    if (c->req->stream) { /* a streamed reply: its next piece, or wait */
+        int more = http_stream_next(c);
+        if (more > 0)
+            goto again;
+        if (more == 0) {
+            c->state = C_STREAM;
+            tlist_touch(c, &c->loop->streams,
+                        http_stream_idle_ms(c->req->stream));
+            conn_watch(c, EPOLLIN);
+            return;
+        }
+    }
     response_done(c);
     return;
 blocked:
@@ -304,7 +319,7 @@ static void send_reply(struct http_conn *c)
         buf_puts(o, rep->content_type);
         buf_puts(o, "\r\n");
     }
-    if (!no_body_status(rep->status)) {
+    if (!no_body_status(rep->status) && !req->stream) {
         buf_puts(o, "Content-Length: ");
         put_decimal(o, rep->fd >= 0 ? rep->length : rep->body_len);
         buf_puts(o, "\r\n");
@@ -734,7 +749,7 @@ void http_conn_readable(struct http_conn *c)
     struct http_req *req = c->req;
     ssize_t n;
 
-    if (c->state == C_LINGER) {
+    if (c->state == C_LINGER || c->state == C_STREAM) {
         n = recv(c->fd, l->rbuf, sizeof(l->rbuf), 0);
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
             c->closing = true;

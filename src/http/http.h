@@ -15,7 +15,8 @@
  * Framing (RFC 9112): origin-form or absolute-form targets, HTTP/1.0 and
  * 1.1, keep-alive and pipelining (one request at a time per connection),
  * Content-Length or chunked request bodies (trailers read and dropped),
- * Expect: 100-continue. Responses always carry Content-Length.
+ * Expect: 100-continue. Responses carry Content-Length, but for a streamed
+ * reply (http_reply_stream), whose body ends with the connection.
  * Refused with 400 and Connection: close: a malformed request line or
  * header, whitespace before a colon, obs-fold, control bytes, a missing or
  * repeated Host on HTTP/1.1, differing Content-Lengths, Content-Length
@@ -212,6 +213,48 @@ bool http_etag_matches(const char *inm, const char *quoted);
 struct http_defer;
 struct http_defer *http_reply_defer(struct http_reply *rep);
 void http_resume(struct http_defer *d);
+
+/*
+ * A streamed reply (Server-Sent Events): from the handler, instead of a
+ * body. The head goes out with `status` and `content_type` (the handler
+ * may add headers to rep) and no Content-Length: the body is everything
+ * written until the stream ends, then the connection closes. The returned
+ * handle is the caller's until http_stream_end; the stream is no longer a
+ * request in flight (http_stop does not wait for it: the loops close it).
+ * Threads: write and end from any thread; the connection's loop sends,
+ * woken through its eventfd, holding no thread while the stream is quiet.
+ * Backpressure: at most max_pending bytes may wait unsent; a write past
+ * that cuts the stream (ERR_TOO_LARGE; the connection closes) rather than
+ * hold more for a client that does not read.
+ */
+struct http_stream;
+struct http_stream_opts {
+    size_t max_pending; /* 0: 64 KiB */
+    /* The longest the stream may go without a write before http closes
+     * its connection (0: 60 s); writes keep-alive comments more often. The
+     * same value for every stream of a server (its timeouts are swept in
+     * order). */
+    int64_t idle_ms;
+    /* Called once, on a loop thread, when the connection goes away before
+     * http_stream_end (the client left, a timeout, the server stops); it
+     * must not block, and runs with the stream's lock held: it must not
+     * call http_stream_* itself. Once http_stream_end returns it is not
+     * running and never will. The handle stays valid: end it still. */
+    void (*gone)(void *arg);
+    void *arg;
+};
+struct http_stream *http_reply_stream(struct http_req *req,
+                                      struct http_reply *rep, int status,
+                                      const char *content_type,
+                                      const struct http_stream_opts *opts);
+/* Queue bytes (copied): 0; ERR_STOPPED when the stream is over (ended,
+ * its client gone); ERR_TOO_LARGE when it was cut for backpressure. */
+int http_stream_write(struct http_stream *s, const void *data, size_t len);
+/* False once a write cannot succeed (the client gone, cut, ended). */
+bool http_stream_open(struct http_stream *s);
+/* Send what was written, then close; the handle is released (NULL is
+ * fine). Exactly once per handle. */
+void http_stream_end(struct http_stream *s);
 
 /* ------------------------------------------------------------ parsing */
 

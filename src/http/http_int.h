@@ -29,7 +29,7 @@
 #define TENANT_PROBE 16
 #define EVENTS_MAX   256
 
-enum cstate { C_HEAD, C_BODY, C_HANDLE, C_WRITE, C_LINGER };
+enum cstate { C_HEAD, C_BODY, C_HANDLE, C_WRITE, C_LINGER, C_STREAM };
 enum kstate { K_SIZE, K_DATA, K_DATA_END, K_TRAILER };
 
 struct tlist {
@@ -43,8 +43,11 @@ struct loop {
     bool started;
     pthread_mutex_t lock; /* guards resumed, and every req->parked/ready */
     struct http_req *resumed;
-    struct tlist idle, linger; /* timeout lists, in deadline order */
-    struct tlist paced;        /* paced replies waiting (any order) */
+    struct tlist idle, linger;   /* timeout lists, in deadline order */
+    struct tlist paced;          /* paced replies waiting (any order) */
+    struct tlist streams;        /* streamed replies waiting for a write */
+    struct http_stream *streamq; /* streams with news (under lock) */
+    bool stream_news;            /* woken: look at streamq after the batch */
     char rbuf[READ_BYTES];
     struct buf obuf; /* a reply's head is built here */
     time_t date_s;
@@ -115,6 +118,7 @@ struct http_req {
     bool deferred;         /* http_reply_defer was called */
     bool ready;            /* http_resume was called */
     bool parked;           /* the handler returned with the reply deferred */
+    struct http_stream *stream; /* http_reply_stream was called */
     int64_t body_limit;
     struct buf body;  /* the memory body */
     int64_t received; /* body bytes in (memory or sink) */
@@ -158,6 +162,17 @@ void http_conn_free(struct http_conn *c);
  * loop waits at most PACE_TICK_MS while any waits. */
 void http_conn_pace(struct loop *l, int64_t now);
 #define PACE_TICK_MS 50
+
+/* stream.c: streamed replies. The next piece of c's stream loaded as
+ * its reply body: 1; 0: none yet (wait); -1: the stream is over. */
+int http_stream_next(struct http_conn *c);
+/* How long a stream may stay quiet before its connection is closed. */
+int64_t http_stream_idle_ms(const struct http_stream *s);
+/* The stream's connection is being freed (its `gone`, then its ref). */
+void http_stream_closed(struct http_stream *s);
+/* Send what the streams of l queued since (on_wake; after the loop's
+ * connections are freed, it only lets the queued handles go). */
+void http_stream_wake(struct loop *l);
 
 /* reply.c: the status line of `status`, CRLF included. */
 void http_status_line(struct buf *out, int status);

@@ -66,6 +66,9 @@ static void on_wake(struct loop *l)
     for (struct http_req *r = list; r; r = r->next)
         r->parked = false;
     pthread_mutex_unlock(&l->lock);
+    /* Streams after the batch: one may close its connection, whose own
+     * event may still be ahead in the batch. */
+    l->stream_news = true;
     while (list) {
         struct http_req *r = list;
         struct http_conn *c = r->conn;
@@ -79,7 +82,7 @@ static void on_wake(struct loop *l)
 
 static void sweep(struct loop *l, int64_t now)
 {
-    struct tlist *lists[] = { &l->idle, &l->linger };
+    struct tlist *lists[] = { &l->idle, &l->linger, &l->streams };
     for (size_t i = 0; i < ARRAY_LEN(lists); i++)
         while (lists[i]->first && lists[i]->first->deadline_ms <= now)
             http_conn_free(lists[i]->first);
@@ -116,6 +119,10 @@ static void *loop_main(void *arg)
             if (c->closing)
                 http_conn_free(c);
         }
+        if (l->stream_news) {
+            l->stream_news = false;
+            http_stream_wake(l);
+        }
         int64_t now = clock_mono_ms();
         if (l->paced.first)
             http_conn_pace(l, now);
@@ -130,6 +137,9 @@ static void *loop_main(void *arg)
         http_conn_free(l->linger.first);
     while (l->paced.first)
         http_conn_free(l->paced.first);
+    while (l->streams.first)
+        http_conn_free(l->streams.first);
+    http_stream_wake(l); /* only lets queued handles go now */
     return NULL;
 }
 

@@ -69,13 +69,17 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *userdata)
         return 0;
     }
     curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &status);
-    if (r->to_fd && status >= 200 && status <= 299) {
+    if ((r->to_fd || r->on_body) && status >= 200 && status <= 299) {
         /* Count what arrives: Content-Length may be absent or lie. */
         if ((int64_t)n > r->max_bytes - x->resp->bytes) {
             x->too_big = true;
             return 0;
         }
-        if (!write_all(x, p, n))
+        if (r->on_body && r->on_body(r->on_body_arg, p, n) < 0) {
+            x->stopped = true;
+            return 0;
+        }
+        if (!r->on_body && !write_all(x, p, n))
             return 0;
     } else {
         int64_t cap = r->to_fd ? NET_HTTP_ERROR_BYTES : r->max_bytes;
@@ -375,7 +379,7 @@ static void xfer_free(struct xfer *x)
 int net_multi_add(struct net_multi *m, const struct net_http_req *req,
                   net_multi_done done, void *arg, struct errmsg *err)
 {
-    if (req->to_fd || !done)
+    if (req->to_fd || req->on_body || !done)
         return errmsg_set(err, ERR_INVALID_PARAMETER,
                           "net_multi_add: bodies go to memory; done is needed");
     struct xfer *x = xcalloc(1, sizeof(*x));

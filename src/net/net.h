@@ -144,6 +144,12 @@ struct net_http_req {
     bool to_fd;         /* a 2xx body goes to `fd` as it arrives; any other
                            status's body to resp->body (NET_HTTP_ERROR_BYTES) */
     int fd;
+    /* May be NULL: a 2xx body goes to on_body as it arrives, in pieces,
+     * instead of resp->body (max_bytes still caps it; other statuses'
+     * bodies go to resp->body as usual); < 0 from it ends the request with
+     * ERR_STOPPED. An event stream, read as it comes. */
+    int (*on_body)(void *arg, const char *data, size_t n);
+    void *on_body_arg;
     const atomic_bool *stop; /* may be NULL; when set, abort soon with
                                 ERR_STOPPED */
     /* May be NULL; called about once a second and as bytes arrive, with the

@@ -36,7 +36,7 @@
 #define TASK_COLS                                                             \
     "task_id, key_id, model, status, spec, prompt, submit_ms, scheduled_ms, " \
     "end_ms, expire_ms, attempt, code, message, usage_input, usage_output, "  \
-    "usage_sr, usage_ratio, result, progress, ref, queries"
+    "usage_sr, usage_ratio, result, progress, ref, queries, rev, qseq"
 
 /* A task that ends keeps at least the retention it was submitted with from
  * then on (sqlite.c's KEEP_AFTER): every statement that ends one sets
@@ -259,6 +259,8 @@ static void row_to_task(const PGresult *r, int row, struct task *t)
     t->result = col_dup(r, row, 17);
     t->progress = (int)col_i64(r, row, 18);
     t->queries = (int)col_i64(r, row, 20);
+    t->rev = col_i64(r, row, 21);
+    t->qseq = col_i64(r, row, 22);
     t->ref = col_dup(r, row, 19);
 }
 
@@ -534,7 +536,7 @@ static int list_on(struct store_pg_conn *c, const struct store_filter *f,
         struct task *tasks = xcalloc((size_t)rows, sizeof(*tasks));
         for (int i = 0; i < rows; i++)
             row_to_task(r, i, &tasks[i]);
-        *total = col_i64(r, 0, 21); /* after TASK_COLS */
+        *total = col_i64(r, 0, 23); /* after TASK_COLS */
         *out = tasks;
         *n = (size_t)rows;
         PQclear(r);
@@ -740,6 +742,17 @@ static int pg_secret(struct store *base, const char *name,
     return ret;
 }
 
+static int pg_queue_position(struct store *base, const struct task *t,
+                             int64_t *pos)
+{
+    return store_pg_queue_position(&from_base(base)->pool, t, pos);
+}
+
+static void pg_watch(struct store *base, store_changed fn, void *arg)
+{
+    store_pg_listen_watch(&from_base(base)->listen, fn, arg);
+}
+
 static int pg_wait_work(struct store *base, uint64_t *seen, int timeout_ms)
 {
     return store_pg_listen_wait(&from_base(base)->listen, false, seen,
@@ -775,8 +788,10 @@ static const struct store_ops pg_ops = {
     .key_put = pg_key_put,
     .key_list = pg_key_list,
     .secret = pg_secret,
+    .queue_position = pg_queue_position,
     .wait_work = pg_wait_work,
     STORE_PG_HOOK_OPS,
+    .watch = pg_watch,
     .close = pg_close,
 };
 

@@ -433,9 +433,11 @@ static void *listener_main(void *arg)
 {
     struct store_pg_listen *l = arg;
     struct store_pg_conn c = { 0 };
+    bool tasks_on = false; /* LISTEN PG_TASK_CHANNEL sent on c */
     while (!atomic_load(&l->stop)) {
         if (!c.pg || c.bad || PQstatus(c.pg) != CONNECTION_OK) {
             struct errmsg err = { 0 };
+            tasks_on = false;
             if (conn_connect(l->url, &c, &err) < 0 ||
                 store_pg_sql(&c,
                              "LISTEN " PG_CHANNEL ";LISTEN " PG_HOOKS_CHANNEL,
@@ -451,6 +453,15 @@ static void *listener_main(void *arg)
             }
             wake_all(l, true, true);
         }
+        pthread_mutex_lock(&l->lock);
+        bool changed = l->changed != NULL;
+        pthread_mutex_unlock(&l->lock);
+        if (changed && !tasks_on) {
+            if (store_pg_sql(&c, "LISTEN " PG_TASK_CHANNEL, NULL, "listen",
+                             NULL) < 0)
+                continue; /* c is bad: connect again */
+            tasks_on = true;
+        }
         struct pollfd p = { .fd = PQsocket(c.pg), .events = POLLIN };
         int n = poll(&p, 1, PG_LISTEN_TICK_MS);
         if (n <= 0)
@@ -463,10 +474,18 @@ static void *listener_main(void *arg)
         bool work = false, hooks = false;
         PGnotify *note;
         while ((note = PQnotifies(c.pg)) != NULL) {
-            if (strcmp(note->relname, PG_HOOKS_CHANNEL) == 0)
+            if (strcmp(note->relname, PG_TASK_CHANNEL) == 0) {
+                /* Under the lock: once store_watch(NULL) returns, the
+                 * watcher is never called again. */
+                pthread_mutex_lock(&l->lock);
+                if (l->changed && note->extra && note->extra[0])
+                    l->changed(l->changed_arg, note->extra);
+                pthread_mutex_unlock(&l->lock);
+            } else if (strcmp(note->relname, PG_HOOKS_CHANNEL) == 0) {
                 hooks = true;
-            else
+            } else {
                 work = true;
+            }
             PQfreemem(note);
         }
         if (work || hooks)
@@ -495,19 +514,38 @@ void store_pg_listen_fini(struct store_pg_listen *l)
     pthread_cond_destroy(&l->cond);
 }
 
+/* Start the thread (l->lock held). */
+static int listen_start(struct store_pg_listen *l)
+{
+    if (l->started)
+        return 0;
+    if (pthread_create(&l->thread, NULL, listener_main, l) != 0) {
+        log_error("store failed", "backend=postgres op=listen "
+                                  "error=\"cannot start a thread\"");
+        return ERR_STORE;
+    }
+    l->started = true;
+    return 0;
+}
+
+void store_pg_listen_watch(struct store_pg_listen *l, store_changed fn,
+                           void *arg)
+{
+    pthread_mutex_lock(&l->lock);
+    l->changed = fn; /* the thread LISTENs to task changes at its next tick */
+    l->changed_arg = arg;
+    listen_start(l);
+    pthread_mutex_unlock(&l->lock);
+}
+
 int store_pg_listen_wait(struct store_pg_listen *l, bool hooks, uint64_t *seen,
                          int timeout_ms)
 {
     struct timespec until = clock_mono_after(timeout_ms > 0 ? timeout_ms : 0);
     pthread_mutex_lock(&l->lock);
-    if (!l->started) {
-        if (pthread_create(&l->thread, NULL, listener_main, l) != 0) {
-            pthread_mutex_unlock(&l->lock);
-            log_error("store failed", "backend=postgres op=listen "
-                                      "error=\"cannot start a thread\"");
-            return ERR_STORE;
-        }
-        l->started = true;
+    if (listen_start(l) < 0) {
+        pthread_mutex_unlock(&l->lock);
+        return ERR_STORE;
     }
     uint64_t *seq = hooks ? &l->hooks_seq : &l->seq;
     while (*seq == *seen)

@@ -40,6 +40,9 @@
 #define PG_CHANNEL "paddock_work"
 /* The channel of new deliveries (migration 005's trigger notifies it). */
 #define PG_HOOKS_CHANNEL "paddock_hooks"
+/* The channel of task changes (payload: the task id), notified by the
+ * tasks_rev trigger (migration 006) at the commit. */
+#define PG_TASK_CHANNEL "paddock_task"
 
 /* The prepared statements of a session, one bit each in
  * store_pg_conn.prepared; each file keeps the text of its own. */
@@ -67,6 +70,8 @@ enum store_pg_stmt {
     PG_ST_SECRET_GET,
     /* pg_submit.c's */
     PG_ST_SUBMIT,
+    /* pg_queue.c's */
+    PG_ST_QUEUE_POSITION,
     PG_ST__COUNT
 };
 
@@ -193,6 +198,10 @@ struct store_pg_conn *store_pg_pool_get(struct store_pg_pool *p);
 /* Give c back; a connection left bad or in a transaction is closed. */
 void store_pg_pool_put(struct store_pg_pool *p, struct store_pg_conn *c);
 
+/* pg_queue.c: store_queue_position (store.h). */
+int store_pg_queue_position(struct store_pg_pool *pool, const struct task *t,
+                            int64_t *pos);
+
 /* Try again, once, when the connection died under an op that may run twice
  * (a read, the claim, an idempotent write). */
 static inline bool store_pg_again(const struct store_pg_conn *c, int ret,
@@ -216,11 +225,19 @@ struct store_pg_listen {
     uint64_t seq;       /* notifications (and reconnects) seen */
     uint64_t hooks_seq; /* the same on PG_HOOKS_CHANNEL */
     atomic_bool stop;   /* _fini asks the thread to end */
+    /* store_watch: told of PG_TASK_CHANNEL's task ids (set before the
+     * thread starts, or under lock). */
+    store_changed changed;
+    void *changed_arg;
 };
 
 void store_pg_listen_init(struct store_pg_listen *l, const char *url);
 /* Stop the thread (if started), release. */
 void store_pg_listen_fini(struct store_pg_listen *l);
+/* store_watch (store.h): LISTEN to task changes too, and start the
+ * thread now. */
+void store_pg_listen_watch(struct store_pg_listen *l, store_changed fn,
+                           void *arg);
 /* store_wait_work (store.h), or store_wait_hooks when `hooks`; the first
  * call starts the thread. */
 int store_pg_listen_wait(struct store_pg_listen *l, bool hooks, uint64_t *seen,

@@ -140,6 +140,8 @@ void store_sqlite_row_task(sqlite3_stmt *st, struct task *t)
     t->progress = sqlite3_column_int(st, 18);
     t->ref = dup_col(st, 19);
     t->queries = sqlite3_column_int(st, 20);
+    t->rev = sqlite3_column_int64(st, 21);
+    t->qseq = sqlite3_column_int64(st, 22);
 }
 
 /* -------------------------------------------------------------- ops */
@@ -648,6 +650,12 @@ out:
     return ret;
 }
 
+static int sq_queue_position(struct store *base, const struct task *t,
+                             int64_t *pos)
+{
+    return store_sqlite_queue_position(&from_base(base)->readers, t, pos);
+}
+
 static int sq_secret(struct store *base, const char *name,
                      unsigned char out[32])
 {
@@ -709,6 +717,7 @@ static const struct store_ops sqlite_ops = {
     .key_list = sq_key_list,
     .secret = sq_secret,
     STORE_SQLITE_HOOK_OPS,
+    .queue_position = sq_queue_position,
     .close = sq_close,
 };
 

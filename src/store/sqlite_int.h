@@ -72,6 +72,8 @@ enum store_sqlite_stmt {
     SQ_ST_DLV_LIST,
     SQ_ST_DLV_RETRY,
     SQ_ST_DLV_PURGE,
+    /* sqlite_queue.c's */
+    SQ_ST_QUEUE_POSITION,
     SQ_ST__COUNT
 };
 
@@ -79,7 +81,7 @@ enum store_sqlite_stmt {
 #define SQ_TASK_COLS                                                          \
     "task_id, key_id, model, status, spec, prompt, submit_ms, scheduled_ms, " \
     "end_ms, expire_ms, attempt, code, message, usage_input, usage_output, "  \
-    "usage_sr, usage_ratio, result, progress, ref, queries"
+    "usage_sr, usage_ratio, result, progress, ref, queries, rev, qseq"
 
 /* One connection and the statements prepared on it so far. */
 struct store_sqlite_conn {
@@ -230,5 +232,9 @@ int store_sqlite_claim(struct store_sqlite_conn *w, const char *worker,
  * (store_ops commit_batch). */
 void store_sqlite_submit_batch(struct store_sqlite_conn *w,
                                struct store_batch_req *batch);
+
+/* sqlite_queue.c: store_queue_position on a reader (store.h). */
+int store_sqlite_queue_position(struct store_sqlite_readers *readers,
+                                const struct task *t, int64_t *pos);
 
 #endif

@@ -39,7 +39,19 @@ struct store_common {
     pthread_mutex_t hooks_lock; /* guards hooks_seq */
     pthread_cond_t hooks_cond;
     uint64_t hooks_seq;
+    /* store_watch's: the argument is stored before the function and read
+     * after it. */
+    _Atomic(store_changed) changed;
+    _Atomic(void *) changed_arg;
 };
+
+/* A change of task_id's status or progress is committed. */
+static void told(struct store *s, const char *task_id)
+{
+    store_changed fn = atomic_load(&s->common->changed);
+    if (fn)
+        fn(atomic_load(&s->common->changed_arg), task_id);
+}
 
 static void *committer_main(void *arg)
 {
@@ -279,6 +291,8 @@ int store_claim(struct store *s, const char *worker, int64_t now_ms,
         rc = s->ops->claim(s, worker, now_ms, lease_ms, models, out);
     if (!rc)
         hooks_wake(s);
+    if (rc == 0)
+        told(s, out->task_id);
     return rc;
 }
 
@@ -290,7 +304,11 @@ int store_renew(struct store *s, struct store_lease *leases, size_t n,
     int rc = fault(s, STORE_OP_RENEW);
     if (rc || n == 0)
         return rc;
-    return s->ops->renew(s, leases, n, until_ms);
+    rc = s->ops->renew(s, leases, n, until_ms);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (leases[i].held && leases[i].progress >= 0)
+            told(s, leases[i].task_id);
+    return rc;
 }
 
 int store_finish(struct store *s, const struct task *t, const char *worker)
@@ -300,19 +318,29 @@ int store_finish(struct store *s, const struct task *t, const char *worker)
         rc = s->ops->finish(s, t, worker);
     if (!rc)
         hooks_wake(s);
+    if (rc == 0)
+        told(s, t->task_id);
     return rc;
 }
 
 int store_release(struct store *s, const char *task_id, const char *worker)
 {
     int rc = fault(s, STORE_OP_RELEASE);
-    return rc ? rc : s->ops->release(s, task_id, worker, false);
+    if (!rc)
+        rc = s->ops->release(s, task_id, worker, false);
+    if (rc == 0)
+        told(s, task_id);
+    return rc;
 }
 
 int store_requeue(struct store *s, const char *task_id, const char *worker)
 {
     int rc = fault(s, STORE_OP_RELEASE);
-    return rc ? rc : s->ops->release(s, task_id, worker, true);
+    if (!rc)
+        rc = s->ops->release(s, task_id, worker, true);
+    if (rc == 0)
+        told(s, task_id);
+    return rc;
 }
 
 int store_count_query(struct store *s, const char *task_id, int max, int *count)
@@ -331,7 +359,11 @@ int store_release_many(struct store *s, struct store_lease *leases, size_t n)
     int rc = fault(s, STORE_OP_RELEASE);
     if (rc || n == 0)
         return rc;
-    return s->ops->release_many(s, leases, n);
+    rc = s->ops->release_many(s, leases, n);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (leases[i].held)
+            told(s, leases[i].task_id);
+    return rc;
 }
 
 int store_note(struct store *s, const char *task_id, const char *worker,
@@ -342,7 +374,10 @@ int store_note(struct store *s, const char *task_id, const char *worker,
         return rc;
     if (progress > 100 || (ref && strlen(ref) > TASK_REF_MAX))
         return ERR_INVALID_PARAMETER;
-    return s->ops->note(s, task_id, worker, progress, ref);
+    rc = s->ops->note(s, task_id, worker, progress, ref);
+    if (rc == 0 && progress >= 0)
+        told(s, task_id);
+    return rc;
 }
 
 int store_rescue(struct store *s, int64_t now_ms, int max_attempts,
@@ -370,6 +405,8 @@ int store_cancel(struct store *s, const char *task_id, const char *key_id,
         rc = s->ops->cancel(s, task_id, key_id, now_ms, &st);
     if (!rc)
         hooks_wake(s);
+    if (rc == 0)
+        told(s, task_id);
     if (status)
         *status = st;
     return rc;
@@ -542,6 +579,22 @@ int store_wait_hooks(struct store *s, uint64_t *seen, int timeout_ms)
     *seen = c->hooks_seq;
     pthread_mutex_unlock(&c->hooks_lock);
     return woken ? 1 : 0;
+}
+
+int store_queue_position(struct store *s, const struct task *t, int64_t *pos)
+{
+    *pos = 0;
+    int rc = fault(s, STORE_OP_QUEUE_POSITION);
+    return rc ? rc : s->ops->queue_position(s, t, pos);
+}
+
+void store_watch(struct store *s, store_changed fn, void *arg)
+{
+    if (fn)
+        atomic_store(&s->common->changed_arg, arg);
+    atomic_store(&s->common->changed, fn);
+    if (s->ops->watch)
+        s->ops->watch(s, fn, arg);
 }
 
 /* ------------------------------------------------------------- faults */

@@ -358,6 +358,29 @@ int store_delivery_purge(struct store *s, int64_t before_ms, int limit, int *n);
  * database); postgres: NOTIFY paddock_hooks from any node.
  */
 int store_wait_hooks(struct store *s, uint64_t *seen, int timeout_ms);
+/*
+ * The PENDING task t's place in the queue (1: the next claimed), into
+ * *pos, read from per-key counters (never a walk over the queue): exact
+ * for FIFO claims within a key taking turns across keys, an estimate
+ * otherwise (docs/extensions.md, "Queue position"). ERR_NOT_FOUND when
+ * its key has no queue row.
+ */
+int store_queue_position(struct store *s, const struct task *t, int64_t *pos);
+
+/*
+ * Changes of a task's status or progress (the status stream). fn(arg,
+ * task_id) is called after the commit of each change made through this
+ * store (claim, renew with progress, note with progress, finish, release,
+ * requeue, cancel; not rescue); on postgres also for the changes of every
+ * node (LISTEN on a connection of its own, from the thread it starts
+ * here), so a change may be told twice. It runs on the thread that made
+ * the change, or the listener: it must be quick and must not call the
+ * store. Any thread; fn NULL stops it: the listener never calls it after
+ * that returns (the callers of the ops that tell it are the caller's to
+ * stop first).
+ */
+typedef void (*store_changed)(void *arg, const char *task_id);
+void store_watch(struct store *s, store_changed fn, void *arg);
 
 /* ------------------------------------------------------------ for tests */
 
@@ -381,6 +404,7 @@ enum store_op {
     STORE_OP_WAIT_WORK,
     STORE_OP_COUNT_QUERY,
     STORE_OP_HOOK, /* every store_hook_* and store_delivery_* call */
+    STORE_OP_QUEUE_POSITION,
     STORE_OP__COUNT
 };
 

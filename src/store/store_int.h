@@ -88,6 +88,10 @@ struct store_ops {
                           int *n);
     /* Optional (NULL: the base wakes on this process's own writes). */
     int (*wait_hooks)(struct store *s, uint64_t *seen, int timeout_ms);
+    int (*queue_position)(struct store *s, const struct task *t, int64_t *pos);
+    /* Optional (NULL: only this process's changes are told): tell fn of
+     * the changes other processes make (store_watch). */
+    void (*watch)(struct store *s, store_changed fn, void *arg);
     /* Optional (NULL: the backend has no wake-ups). */
     int (*wait_work)(struct store *s, uint64_t *seen, int timeout_ms);
     /* Release everything the backend holds, the struct too. Also called on

@@ -92,6 +92,9 @@ void task_json_query(struct buf *b, const char *request_id, const char *task_id,
         put_time(b, "scheduled_time", t->scheduled_ms, off);
     if (task_status_terminal(t->status) && t->end_ms)
         put_time(b, "end_time", t->end_ms, off);
+    if (t->status == TASK_PENDING && view->queue_position > 0) /* extension */
+        buf_printf(b, ",\"queue_position\":%lld",
+                   (long long)view->queue_position);
     if (t->status == TASK_RUNNING) /* extension: the engine's last report */
         buf_printf(b, ",\"progress\":%d", t->progress);
     if (t->prompt) {

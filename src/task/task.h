@@ -392,6 +392,12 @@ struct task {
      * (epoch ms; a sandbox scenario's queue delay); 0: at once. */
     int64_t not_before_ms;
     int queries; /* queries a scenario's query-errors counted so far */
+    /* Changes of status or progress so far (the status stream's event
+     * id: it only grows). */
+    int64_t rev;
+    /* Its number among its key's submits (1, 2, ...; 0: before the
+     * store counted them): the queue position's estimate reads it. */
+    int64_t qseq;
 };
 
 /* Release owned strings and zero the struct. NULL is fine. */
@@ -403,8 +409,9 @@ bool task_expired(const struct task *t, int64_t now_ms);
 /* --------------------------------------------------- response writers */
 
 struct task_view {
-    int utc_offset_min;    /* time zone of the *_time strings */
-    const char *video_url; /* signed absolute URL (SUCCEEDED), or NULL */
+    int utc_offset_min;     /* time zone of the *_time strings */
+    const char *video_url;  /* signed absolute URL (SUCCEEDED), or NULL */
+    int64_t queue_position; /* PENDING: 1 = next (extension); 0: absent */
 };
 
 /*

@@ -294,6 +294,7 @@ class Fake(http.server.BaseHTTPRequestHandler):
 
     hits = []
     video = b""
+    streams = 0  # status stream requests (answered 404)
 
     def log_message(self, *args):
         pass
@@ -308,6 +309,9 @@ class Fake(http.server.BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self):
+        if self.path.endswith("/events"):  # no status stream, as DashScope
+            Fake.streams += 1
+            return self.reply(404, {"code": "NotFound", "message": "no"})
         n = len([h for h in Fake.hits if h[1].startswith("/api/")])
         Fake.hits.append((time.time(), self.path, dict(self.headers)))
         port = self.server.server_address[1]
@@ -362,6 +366,7 @@ def retry_after_and_progress(st):
     threading.Thread(target=fake.serve_forever, daemon=True).start()
     try:
         Fake.hits = []
+        Fake.streams = 0
         Fake.video = b"\0\0\0\x18ftypmp42" + os.urandom(200000)
         base = "http://127.0.0.1:%d" % fake.server_address[1]
         out = os.path.join(st.tmp, "fake.mp4")
@@ -371,6 +376,7 @@ def retry_after_and_progress(st):
         assert code == 0, (code, stdout, term)
         polls = [h for h in Fake.hits if h[1].startswith("/api/")]
         assert [h[1] for h in polls] == ["/api/v1/tasks/t-1"] * 3, polls
+        assert Fake.streams == 1  # asked for the stream first, then polled
         # Retry-After: 2 was honoured.
         assert polls[1][0] - polls[0][0] >= 1.9, polls
         assert "HTTP 429; polling again in 2 s" in term, term

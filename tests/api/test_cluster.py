@@ -311,5 +311,48 @@ def an_end_on_another_node_is_seen_at_the_next_query():
         shutil.rmtree(data, ignore_errors=True)
 
 
+@case
+def a_stream_on_an_api_node_hears_a_render_host():
+    """The status stream on an API node (--workers 0) while a separate
+    `paddock worker` claims, reports progress and finishes: every step
+    arrives by NOTIFY. The keep-alive (and its re-read) is a minute, longer
+    than the whole run, so steps seen during the run came by notification."""
+    from test_events import Stream
+    assert PG, "PADDOCK_TEST_PG is not set (run through tests/pg.sh)"
+    store = fresh_database("paddock_stream")
+    data = tempfile.mkdtemp(prefix="paddock-stream-")
+    api = Server(data=data, args=["--workers", "0", "--store", store,
+                                  "--stream-keepalive", "60s"]).start()
+    worker = None
+    try:
+        r = api.submit(t2v(seed=3), headers={"X-Paddock-Scenario": "run=3s"})
+        assert r.status == 200, r
+        tid = r.json()["output"]["task_id"]
+        s = Stream(api, tid, timeout=120)
+        assert s.status == 200, s.status
+        first = s.next()
+        assert first["event"] == "PENDING", first
+        worker = Worker(data, store, 0)
+        events = [first]
+        while True:
+            e = s.next()
+            if e is None:
+                break
+            events.append(e)
+        s.close()
+        kinds = [e["event"] for e in events]
+        assert kinds[-1] == "SUCCEEDED", kinds
+        running = [e for e in events if e["event"] == "RUNNING"]
+        assert len(running) >= 2, kinds  # the claim and a progress step
+        ids = [e["id"] for e in events]
+        assert ids == sorted(ids) and len(set(ids)) == len(ids), ids
+        assert s.comments == 0  # nothing came by the minute's re-read
+    finally:
+        if worker:
+            worker.stop()
+        api.stop()
+        shutil.rmtree(data, ignore_errors=True)
+
+
 if __name__ == "__main__":
     main()

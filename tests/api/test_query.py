@@ -16,7 +16,8 @@ OUTPUT_FIELDS = {"task_id", "task_status", "submit_time", "scheduled_time",
 
 # docs/api.md s.5: which output fields each status has (orig_prompt aside).
 PRESENT = {
-    "PENDING": {"task_id", "task_status", "submit_time"},
+    # queue_position: paddock's extension (1 = next; docs/extensions.md).
+    "PENDING": {"task_id", "task_status", "submit_time", "queue_position"},
     # progress: paddock's extension (0-100, the engine's last report).
     "RUNNING": {"task_id", "task_status", "submit_time", "scheduled_time",
                 "progress"},

@@ -1492,6 +1492,7 @@ static const char *const pg_sums[] = {
     "b9069504e453eba8245a57a7540d98ca9c43d2a854bfdff02804ccff1d8d22fd",
     "b913aa48cfef33c88c18148b9601953a5133b4ebbfedc6a536edfedd2d43ac91",
     "7f70a3e38334931a62fad0e5e6a130d19eaf271614331b462493d231b176c656",
+    "1bb45313db99605266202904813b12853d3dc97827e60b0d82b8b10177305c38",
 };
 static const char *const sqlite_sums[] = {
     "7ba48bbc53951c044914d777304d580eb316cbe4ee393008269c66b33d7a648d",
@@ -1499,6 +1500,7 @@ static const char *const sqlite_sums[] = {
     "5c473953a319cf594d8585c3719bb225dd02320075bfef44ce503d89e7c529ad",
     "04ed0acad003e2243e00b0ed39f1c57fda158a1551567af115ed8a224cb73021",
     "657267742bec1a041ac6b6fe728f89c50b7a2c9f4feebd676dee78f49c5e7ddd",
+    "bfd58041069011b7db2d23a1de4c19e63333c3e6a6000557617a1912e3e1b432",
 };
 
 static void check_frozen(const char *name, const char *const *m, size_t n,
@@ -1577,9 +1579,120 @@ static void renew_many_at_once(void)
 }
 
 #include "test_store_hooks.inc"
+/* ------------------------------------------------ the status stream */
+
+static pthread_mutex_t told_lock = PTHREAD_MUTEX_INITIALIZER;
+static int told_n;
+static char told_last[UUID_STR_LEN + 1];
+
+static void on_changed(void *arg, const char *task_id)
+{
+    (void)arg;
+    pthread_mutex_lock(&told_lock);
+    told_n++;
+    snprintf(told_last, sizeof(told_last), "%s", task_id);
+    pthread_mutex_unlock(&told_lock);
+}
+
+static int64_t rev_of(struct store *s, const char *task_id)
+{
+    struct task g;
+    int64_t rev = -1;
+    if (store_get(s, task_id, &g) == 0)
+        rev = g.rev;
+    task_fini(&g);
+    return rev;
+}
+
+/* Every change of status or progress counts once in rev, and is told. */
+static void revision_counts_changes(void)
+{
+    struct store *s = fresh_store();
+    struct task t, c;
+    store_watch(s, on_changed, NULL);
+    told_n = 0;
+    make_task(&t, "k1", clock_now_ms());
+    CHECK_INT(insert(s, &t), 0);
+    CHECK_INT(rev_of(s, t.task_id), 0);
+    CHECK_INT(store_claim(s, "w1", clock_now_ms(), 30000, NULL, &c), 0);
+    CHECK_INT(rev_of(s, t.task_id), 1);
+    CHECK_INT(store_note(s, t.task_id, "w1", 30, NULL), 0);
+    CHECK_INT(rev_of(s, t.task_id), 2);
+    CHECK_INT(store_note(s, t.task_id, "w1", 30, "ref-1"), 0); /* same */
+    CHECK_INT(rev_of(s, t.task_id), 2);
+    struct store_lease l = { .task_id = t.task_id,
+                             .owner = "w1",
+                             .progress = 60 };
+    CHECK_INT(store_renew(s, &l, 1, clock_now_ms() + 30000), 0);
+    CHECK(l.held);
+    CHECK_INT(rev_of(s, t.task_id), 3);
+    l.progress = -1;
+    CHECK_INT(store_renew(s, &l, 1, clock_now_ms() + 30000), 0);
+    CHECK_INT(rev_of(s, t.task_id), 3);
+    c.status = TASK_SUCCEEDED;
+    c.end_ms = clock_now_ms();
+    c.result = xstrdup("r.mp4");
+    CHECK_INT(store_finish(s, &c, "w1"), 0);
+    CHECK_INT(rev_of(s, t.task_id), 4);
+    pthread_mutex_lock(&told_lock);
+    CHECK(told_n >= 4); /* postgres tells its own changes twice */
+    CHECK_STR(told_last, t.task_id);
+    pthread_mutex_unlock(&told_lock);
+    task_fini(&t);
+    task_fini(&c);
+    store_close(s);
+}
+
+static int64_t position_of(struct store *s, const char *task_id)
+{
+    struct task g;
+    int64_t pos = -1;
+    if (store_get(s, task_id, &g) == 0 && store_queue_position(s, &g, &pos) < 0)
+        pos = -2;
+    task_fini(&g);
+    return pos;
+}
+
+/* Keys take turns: ka's 3 and kb's 2 go ka1 kb1 ka2 kb2 ka3. */
+static void queue_positions_follow_turns(void)
+{
+    struct store *s = fresh_store();
+    char ids[5][UUID_STR_LEN + 1];
+    const char *keys[5] = { "ka", "ka", "ka", "kb", "kb" };
+    for (int i = 0; i < 5; i++) {
+        struct task t;
+        make_task(&t, keys[i], clock_now_ms());
+        CHECK_INT(insert(s, &t), 0);
+        memcpy(ids[i], t.task_id, sizeof(ids[i]));
+        task_fini(&t);
+    }
+    CHECK_INT(position_of(s, ids[0]), 1);
+    CHECK_INT(position_of(s, ids[3]), 2);
+    CHECK_INT(position_of(s, ids[1]), 3);
+    CHECK_INT(position_of(s, ids[4]), 4);
+    CHECK_INT(position_of(s, ids[2]), 5);
+    struct task c;
+    CHECK_INT(store_claim(s, "w1", clock_now_ms(), 30000, NULL, &c), 0);
+    CHECK_STR(c.task_id, ids[0]);
+    task_fini(&c);
+    /* ka had its turn: kb1 ka2 kb2 ka3. */
+    CHECK_INT(position_of(s, ids[3]), 1);
+    CHECK_INT(position_of(s, ids[1]), 2);
+    CHECK_INT(position_of(s, ids[4]), 3);
+    CHECK_INT(position_of(s, ids[2]), 4);
+    CHECK_INT(store_claim(s, "w1", clock_now_ms(), 30000, NULL, &c), 0);
+    CHECK_STR(c.task_id, ids[3]);
+    task_fini(&c);
+    CHECK_INT(position_of(s, ids[1]), 1);
+    CHECK_INT(position_of(s, ids[4]), 2);
+    CHECK_INT(position_of(s, ids[2]), 3);
+    store_close(s);
+}
 
 static void run_suite(void)
 {
+    RUN(revision_counts_changes);
+    RUN(queue_positions_follow_turns);
     RUN(insert_get_roundtrip);
     RUN(get_missing);
     RUN(claim_oldest_first);
