@@ -371,7 +371,7 @@ static void keys_usage(FILE *out)
 {
     fprintf(out,
             "Usage: paddock keys create [--name NAME] [--scenario SCENARIO] "
-            "[options]\n"
+            "[--admin] [options]\n"
             "       paddock keys list [options]\n"
             "       paddock keys revoke [options] KEY_ID\n"
             "\n"
@@ -382,11 +382,14 @@ static void keys_usage(FILE *out)
             "--scenario gives the key a default sandbox scenario (a comma "
             "list of\ndirectives, docs/testing-your-client.md): every task "
             "it submits to a\nsandbox model behaves so unless the request "
-            "says otherwise.\n");
+            "says otherwise.\n"
+            "--admin makes a key that may use the keys API (POST, GET, "
+            "PATCH, DELETE\n/api/v1/keys) and read every key's usage "
+            "(docs/extensions.md, \"Usage\").\n");
 }
 
 static int keys_create(struct store *store, const char *name,
-                       const char *scenario)
+                       const char *scenario, bool admin)
 {
     struct store_key rec;
     char secret[AUTH_SECRET_MAX];
@@ -395,15 +398,18 @@ static int keys_create(struct store *store, const char *name,
         return 1;
     }
     snprintf(rec.scenario, sizeof(rec.scenario), "%s", scenario);
+    rec.admin = admin;
+    rec.balance = -1;
+    rec.balance_set = true;
     if (store_key_put(store, &rec) < 0) {
         fprintf(stderr, "paddock: cannot create the key\n");
         return 1;
     }
     printf("%s\n", secret);
     fprintf(stderr,
-            "paddock: created key %s%s%s; the secret above is shown only "
+            "paddock: created %skey %s%s%s; the secret above is shown only "
             "this once\n",
-            rec.key_id, name[0] ? " named " : "", name);
+            admin ? "admin " : "", rec.key_id, name[0] ? " named " : "", name);
     return 0;
 }
 
@@ -474,7 +480,7 @@ static int cmd_keys(int argc, char **argv)
     const char *name = "", *target = NULL, *scenario = "";
     char **rest = xcalloc((size_t)argc + 1, sizeof(char *));
     int n_rest = 0, ret = 2;
-    bool help = false;
+    bool help = false, admin = false;
 
     /* Options and the one positional (revoke's KEY_ID) in any order:
      * every option but --help takes a value, as "--opt V" or "--opt=V". */
@@ -489,6 +495,8 @@ static int cmd_keys(int argc, char **argv)
             scenario = argv[++i];
         } else if (strncmp(a, "--scenario=", 11) == 0) {
             scenario = a + 11;
+        } else if (strcmp(a, "--admin") == 0) {
+            admin = true;
         } else if (a[0] != '-') {
             if (target)
                 extra++;
@@ -549,7 +557,7 @@ static int cmd_keys(int argc, char **argv)
         goto out;
     }
     if (create)
-        ret = keys_create(store, name, scenario);
+        ret = keys_create(store, name, scenario, admin);
     else if (list)
         ret = keys_list(store, &conf);
     else

@@ -104,6 +104,7 @@ enum cli_cmd {
     CLI_CANCEL,
     CLI_LIST,
     CLI_DOWNLOAD,
+    CLI_USAGE,
     CLI__CMDS
 };
 
@@ -126,6 +127,9 @@ struct cli_opts {
     const char *status, *page, *page_size;
     /* get, wait, cancel, download */
     const char *task_id;
+    /* usage */
+    const char *start, *end, *group_by, *key_id;
+    bool csv;
 };
 
 /* One running command. */
@@ -226,6 +230,7 @@ int cli_cmd_wait(struct cli *c);
 int cli_cmd_cancel(struct cli *c);
 int cli_cmd_list(struct cli *c);
 int cli_cmd_download(struct cli *c);
+int cli_cmd_usage(struct cli *c); /* usage.c */
 
 /* watch.c: poll task_id until it ends or timeout_ms passes; with `out`,
  * download the video there. just_submitted: the caller just saw the task

@@ -168,9 +168,9 @@
     X(NOT_IMPLEMENTED, 501, "NotImplemented", "not implemented")              \
     X(HTTP_VERSION, 505, "BadRequest.HttpVersion",                            \
       "only HTTP/1.0 and HTTP/1.1 are served")                                \
-    X(BUSY, 503, "ServiceUnavailable", "the server is busy; retry")          \
-    /* A key's quota or balance (docs/extensions.md, "Usage"); TTAPI's      \
-     * dialect answers it 402 in its own shape. */                          \
+    X(BUSY, 503, "ServiceUnavailable", "the server is busy; retry")           \
+    /* A key's quota or balance (docs/extensions.md, "Usage"); TTAPI's        \
+     * dialect answers it 402 in its own shape. */                            \
     X(ARREARAGE, 400, "Arrearage",                                            \
       "Access denied, please make sure your account is in good standing.")
 

@@ -22,19 +22,23 @@
 
 /* Plain counters. */
 enum metric_counter {
-    METRIC_CLAIMS,        /* tasks claimed by this process's workers */
-    METRIC_RESCUED,       /* tasks returned to PENDING after a lost lease */
-    METRIC_RESCUE_FAILED, /* tasks failed after max-attempts */
-    METRIC_SUCCEEDED,     /* tasks this process finished SUCCEEDED */
-    METRIC_FAILED,        /* ... FAILED */
-    METRIC_FETCH_BYTES,   /* input media bytes downloaded */
-    METRIC_STORE_ERRORS,  /* store calls that failed */
-    METRIC_SUBMITS,       /* tasks accepted (committed) by this process */
+    METRIC_CLAIMS,         /* tasks claimed by this process's workers */
+    METRIC_RESCUED,        /* tasks returned to PENDING after a lost lease */
+    METRIC_RESCUE_FAILED,  /* tasks failed after max-attempts */
+    METRIC_SUCCEEDED,      /* tasks this process finished SUCCEEDED */
+    METRIC_FAILED,         /* ... FAILED */
+    METRIC_FETCH_BYTES,    /* input media bytes downloaded */
+    METRIC_STORE_ERRORS,   /* store calls that failed */
+    METRIC_SUBMITS,        /* tasks accepted (committed) by this process */
+    METRIC_QUOTA_REFUSALS, /* submits refused Arrearage (quota, balance) */
     METRIC__COUNT
 };
 
 /* Add n to a counter. */
 void metrics_add(enum metric_counter c, uint64_t n);
+/* A task of `model` (a static string: the model table's name) billed cs
+ * hundredths of a second at `resolution` (480, 720, 1080). */
+void metrics_billed(const char *model, int resolution, int64_t cs);
 /* One HTTP request on `route` (a static string; NULL: no route matched,
  * labelled "none")
  * answered `status` after `us` microseconds. */

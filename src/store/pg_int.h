@@ -147,7 +147,8 @@ int store_pg_release_many(struct store_pg_pool *pool,
 /* pg_usage.c: deleting a key, the usage report and the ledger's
  * retention, on a connection of the pool. */
 int store_pg_key_delete(struct store_pg_pool *pool, const char *key_id);
-int store_pg_usage(struct store_pg_pool *pool, const struct store_usage_query *q,
+int store_pg_usage(struct store_pg_pool *pool,
+                   const struct store_usage_query *q,
                    struct store_usage_row **rows, size_t *n,
                    struct store_usage_row *total);
 int store_pg_usage_purge(struct store_pg_pool *pool, int64_t before_ms,

@@ -25,7 +25,7 @@
 
 #define SUBMIT_SQL                                                  \
     "SELECT rc, replay_id, active, depth FROM paddock_submit_held(" \
-    "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "  \
+    "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, " \
     "$15, $16, $17, $18)"
 
 /* What a batch counted: a limit's count and the limit it was counted to
@@ -69,12 +69,12 @@ static void count_put(struct count *counts, size_t *n, const char *key,
  * (migration 7: the quota first, the task's hold with its insert).
  * Its rc: 0 inserted, 1 replay of replay_id, 2 idempotency conflict, 3 the
  * key's max_active reached, 4 the queue's max_queue reached, 5 the task id
- * exists, 6 the key's quota or balance refused the hold. Its p_active and p_depth are the key's unfinished tasks and all
- * pending tasks as the batch counted them so far, or -1: count them now
- * (at most the limit: a count at the limit refuses either way). active and
- * depth give back what was used, -1 when not looked at; under the lock only
- * this batch adds to either, so the batch keeps them for its next submits
- * and counts each once.
+ * exists, 6 the key's quota or balance refused the hold. Its p_active and
+ * p_depth are the key's unfinished tasks and all pending tasks as the batch
+ * counted them so far, or -1: count them now (at most the limit: a count at the
+ * limit refuses either way). active and depth give back what was used, -1 when
+ * not looked at; under the lock only this batch adds to either, so the batch
+ * keeps them for its next submits and counts each once.
  */
 static int submit_one(struct store_pg_conn *c, const struct store_submit *sub,
                       struct count *counts, size_t *n_counts, char *replay_id)

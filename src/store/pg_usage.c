@@ -33,8 +33,8 @@ int store_pg_key_delete(struct store_pg_pool *pool, const char *key_id)
     struct store_pg_params p = { 0 };
     PGresult *r;
     p_text(&p, key_id);
-    int ret = exec(pool, "DELETE FROM keys WHERE key_id = $1", &p,
-                   "key_delete", &r);
+    int ret =
+        exec(pool, "DELETE FROM keys WHERE key_id = $1", &p, "key_delete", &r);
     if (ret < 0)
         return ret;
     bool gone = strcmp(PQcmdTuples(r), "0") != 0;
@@ -75,7 +75,8 @@ static int report(struct store_pg_pool *pool, const struct store_usage_query *q,
     return 0;
 }
 
-int store_pg_usage(struct store_pg_pool *pool, const struct store_usage_query *q,
+int store_pg_usage(struct store_pg_pool *pool,
+                   const struct store_usage_query *q,
                    struct store_usage_row **rows, size_t *n,
                    struct store_usage_row *total)
 {

@@ -39,8 +39,9 @@ int store_sqlite_key_delete(struct store_sqlite_conn *w, const char *key_id)
 }
 
 /* One report query (grouped by g, or the total for STORE_GROUP_NONE). */
-static int report(struct store_sqlite_conn *c, const struct store_usage_query *q,
-                  enum store_group g, struct store_usage_row **rows, size_t *n)
+static int report(struct store_sqlite_conn *c,
+                  const struct store_usage_query *q, enum store_group g,
+                  struct store_usage_row **rows, size_t *n)
 {
     const char *col = store_group_column(g);
     char *text = xasprintf(

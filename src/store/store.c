@@ -392,12 +392,14 @@ const char *store_quota_name(enum store_quota q)
 
 const char *store_period_name(enum store_quota q, enum store_period p)
 {
-    return q == STORE_QUOTA_NONE ? "" : p == STORE_PERIOD_MONTH ? "month" : "day";
+    return q == STORE_QUOTA_NONE     ? ""
+           : p == STORE_PERIOD_MONTH ? "month"
+                                     : "day";
 }
 
 enum store_quota store_quota_parse(const char *s)
 {
-    return !s                        ? STORE_QUOTA_NONE
+    return !s                          ? STORE_QUOTA_NONE
            : strcmp(s, "seconds") == 0 ? STORE_QUOTA_SECONDS
            : strcmp(s, "amount") == 0  ? STORE_QUOTA_AMOUNT
                                        : STORE_QUOTA_NONE;
@@ -411,10 +413,8 @@ enum store_period store_period_parse(const char *s)
 const char *store_group_column(enum store_group g)
 {
     static const char *const cols[] = {
-        [STORE_GROUP_NONE] = "''",
-        [STORE_GROUP_MODEL] = "model",
-        [STORE_GROUP_DAY] = "day",
-        [STORE_GROUP_RESOLUTION] = "resolution",
+        [STORE_GROUP_NONE] = "''",    [STORE_GROUP_MODEL] = "model",
+        [STORE_GROUP_DAY] = "day",    [STORE_GROUP_RESOLUTION] = "resolution",
         [STORE_GROUP_KEY] = "key_id",
     };
     return (size_t)g < ARRAY_LEN(cols) ? cols[g] : "''";

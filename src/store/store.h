@@ -57,9 +57,9 @@ struct store_key {
      * `paddock keys create --scenario` took it; "": none. */
     char scenario[LIMIT_SCENARIO_BYTES + 1];
     /* Usage and quotas (docs/extensions.md, "Usage"). */
-    bool admin;           /* may use the keys API and others' usage */
+    bool admin; /* may use the keys API and others' usage */
     enum store_quota quota;
-    int64_t quota_limit;  /* hundredths of a second, or micro-units */
+    int64_t quota_limit; /* hundredths of a second, or micro-units */
     enum store_period period;
     /* The prepaid balance left, in micro-units, or -1: none. Read: what is
      * left now; written: the new balance when balance_set, else kept. */

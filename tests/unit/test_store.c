@@ -1580,7 +1580,6 @@ static void renew_many_at_once(void)
     store_close(s);
 }
 
-
 /* ------------------------------------------------ the usage ledger */
 
 /* A submit of key's task holding `cs` hundredths of a second at `price`
@@ -1622,13 +1621,12 @@ static void claim_and_end(struct store *s, bool ok, double output_s)
 }
 
 static void usage_of(struct store *s, const char *key, enum store_group g,
-                     struct store_usage_row *total, struct store_usage_row **rows,
-                     size_t *n)
+                     struct store_usage_row *total,
+                     struct store_usage_row **rows, size_t *n)
 {
-    struct store_usage_query q = { .key_id = key,
-                                   .from_ms = 0,
-                                   .to_ms = clock_now_ms() + 60000,
-                                   .group = g };
+    struct store_usage_query q = {
+        .key_id = key, .from_ms = 0, .to_ms = clock_now_ms() + 60000, .group = g
+    };
     CHECK_INT(store_usage(s, &q, rows, n, total), 0);
 }
 
