@@ -5,6 +5,7 @@ SUCCEEDED tasks' billed usage.duration and amounts; group_by each way;
 the CSV export of `paddock usage`; admin against ordinary keys (403);
 quota and balance refusals in both dialects with their documented codes;
 revocation at once; a SIGKILL mid-render then a rescue settles once.
+SQLite by default; on PostgreSQL under tests/pg.sh.
 
 Amounts are compared as exact decimals (Python's Decimal), never floats."""
 
@@ -44,10 +45,27 @@ def ffmpeg(*args):
     subprocess.run(["ffmpeg", "-v", "error", "-y"] + list(args), check=True)
 
 
-def mint_admin(data):
+PG = os.environ.get("PADDOCK_TEST_PG")  # set by tests/pg.sh: that store
+_dbs = [0]
+
+
+def store_args():
+    """--store of a fresh PostgreSQL database under tests/pg.sh, else none
+    (SQLite in the data directory)."""
+    if not PG:
+        return []
+    _dbs[0] += 1
+    name = "paddock_usage_%d_%d" % (os.getpid(), _dbs[0])
+    subprocess.run(["psql", "-q", PG, "-c", "CREATE DATABASE " + name],
+                   check=True, capture_output=True)
+    return ["--store", PG.rsplit("/", 1)[0] + "/" + name]
+
+
+def mint_admin(data, store):
     """`paddock keys create --admin` on the server's store."""
     out = subprocess.run([BIN, "keys", "create", "--admin", "--name", "root",
-                          "--data", data], check=True, capture_output=True)
+                          "--data", data] + store, check=True,
+                         capture_output=True)
     return out.stdout.decode().strip()
 
 
@@ -89,14 +107,16 @@ def accepted(r):
 
 def setup():
     data = tempfile.mkdtemp(prefix="data-", dir=DIR)
-    admin = mint_admin(data)
+    store = store_args()
+    admin = mint_admin(data, store)
     ffmpeg("-f", "lavfi", "-i", "testsrc2=size=640x480:rate=24",
            "-f", "lavfi", "-i", "sine=frequency=440", "-t", "3.5",
            "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
            "-c:a", "aac", "-shortest", os.path.join(DIR, "clip.mp4"))
     ffmpeg("-f", "lavfi", "-i", "testsrc2=size=640x480", "-frames:v", "1",
            os.path.join(DIR, "frame.png"))
-    srv = Server(data=data, args=["--workers", "2", "--config", CONF])
+    srv = Server(data=data,
+                 args=["--workers", "2", "--config", CONF] + store)
     srv.start()
     srv.admin = admin
     return srv
@@ -322,8 +342,9 @@ def sigkill_mid_render_settles_once(_shared):
     before it leaves the hold open, the rescue runs the task again, and its
     one finish settles it. The quota shows no hold is left behind."""
     data = tempfile.mkdtemp(prefix="kill-", dir=DIR)
-    admin = mint_admin(data)
-    args = ["--workers", "1", "--lease", "2s", "--config", CONF]
+    store = store_args()
+    admin = mint_admin(data, store)
+    args = ["--workers", "1", "--lease", "2s", "--config", CONF] + store
     srv = Server(data=data, args=args).start()
     try:
         k = new_key(srv, admin, quota={"seconds": 9, "period": "month"})["key"]
