@@ -119,6 +119,7 @@ def setup():
                  args=["--workers", "2", "--config", CONF] + store)
     srv.start()
     srv.admin = admin
+    srv.store = store
     return srv
 
 
@@ -334,6 +335,29 @@ def revoked_and_deleted_keys_stop_at_once(srv):
     # An admin made through the API may use it.
     sub = new_key(srv, srv.admin, admin=True)
     assert api(srv, "GET", "/api/v1/keys", sub["key"]).status == 200
+
+
+@case
+def keys_set_from_a_shell_changes_the_quota(srv):
+    made = new_key(srv, srv.admin, name="shell")
+    k = made["key"]
+    cmd = [BIN, "keys", "set", made["key_id"], "--quota", "seconds=4/month",
+           "--name", "from-shell", "--data", srv.data] + srv.store
+    subprocess.run(cmd, check=True, capture_output=True)
+    bad = subprocess.run(cmd[:5] + ["seconds=4/week", "--data", srv.data] +
+                         srv.store, capture_output=True)
+    assert bad.returncode == 2 and b"--quota" in bad.stderr, bad
+    listed = [x for x in api(srv, "GET", "/api/v1/keys", srv.admin)
+              .json()["output"]["keys"] if x["key_id"] == made["key_id"]][0]
+    assert listed["name"] == "from-shell", listed
+    assert listed["quota"] == {"seconds": 4, "period": "month"}, listed
+    # The quota is read in the submit's transaction: at once.
+    accepted(srv.submit(t2v(duration=3), key=k))
+    r = srv.submit(t2v(duration=3), key=k)
+    assert r.status == 400 and r.json()["code"] == "Arrearage", r
+    subprocess.run(cmd[:5] + ["none", "--data", srv.data] + srv.store,
+                   check=True, capture_output=True)
+    accepted(srv.submit(t2v(duration=3), key=k))
 
 
 @case
