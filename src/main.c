@@ -192,6 +192,15 @@ static int cmd_serve(int argc, char **argv, bool with_api)
         ret = 0;
         goto out;
     }
+    for (size_t i = 0; i < conf.n_prices; i++)
+        if (!task_model_find(conf.prices[i].model)) {
+            errmsg_set(&err, ERR_INVALID_PARAMETER,
+                       "price.%s.%dP: %s is not a model (a price names one "
+                       "of the HappyHorse models, not an alias)",
+                       conf.prices[i].model, conf.prices[i].resolution,
+                       conf.prices[i].model);
+            goto out;
+        }
     if (!with_api && conf.workers == 0) {
         errmsg_set(&err, ERR_INVALID_PARAMETER,
                    "workers: a worker process needs at least 1 render "

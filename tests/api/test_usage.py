@@ -363,8 +363,9 @@ def keys_set_from_a_shell_changes_the_quota(srv):
 @case
 def sigkill_mid_render_settles_once(_shared):
     """Settlement is in the transaction that commits SUCCEEDED: a crash
-    before it leaves the hold open, the rescue runs the task again, and its
-    one finish settles it. The quota shows no hold is left behind."""
+    before it leaves the hold open, the rescue runs the task again (killed
+    once more during that retry), and its one finish settles it. The quota
+    shows no hold is left behind and nothing was billed twice."""
     data = tempfile.mkdtemp(prefix="kill-", dir=DIR)
     store = store_args()
     admin = mint_admin(data, store)
@@ -375,6 +376,15 @@ def sigkill_mid_render_settles_once(_shared):
         tid = accepted(srv.submit(t2v(duration=3), key=k,
                                   headers={HEADER: "run=3s"}))
         srv.wait(tid, want=("RUNNING",), key=k)
+        srv.kill()
+        # Rescued and claimed again: killed again during that retry.
+        srv = Server(data=data, args=args).start()
+        deadline = time.time() + 60
+        while not [x for x in srv.log_text().splitlines()
+                   if 'msg="task started" task_id=%s' % tid in x and
+                   "attempt=2" in x]:
+            assert time.time() < deadline, srv.log_text()[-3000:]
+            time.sleep(0.05)
         srv.kill()
         srv = Server(data=data, args=args).start()
         out = srv.wait(tid, key=k, timeout=60)
