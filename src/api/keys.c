@@ -239,7 +239,7 @@ static void put_quota(struct buf *b, const struct store_key *k)
     if (any)
         buf_printf(b, ",\"period\":\"%s\"",
                    k->period == STORE_PERIOD_MONTH ? "month" : "day");
-    if (k->balance >= 0 || (k->balance_set && k->balance >= 0)) {
+    if (k->balance >= 0) {
         buf_printf(b, "%s\"balance\":\"", any ? "," : "");
         api_put_amount(b, k->balance);
         buf_putc(b, '"');
