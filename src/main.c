@@ -196,6 +196,15 @@ static int cmd_serve(int argc, char **argv, bool with_api)
         ret = 0;
         goto out;
     }
+    for (size_t i = 0; i < conf.n_prices; i++)
+        if (!task_model_find(conf.prices[i].model)) {
+            errmsg_set(&err, ERR_INVALID_PARAMETER,
+                       "price.%s.%dP: %s is not a model (a price names one "
+                       "of the HappyHorse models, not an alias)",
+                       conf.prices[i].model, conf.prices[i].resolution,
+                       conf.prices[i].model);
+            goto out;
+        }
     if (!with_api && conf.workers == 0) {
         errmsg_set(&err, ERR_INVALID_PARAMETER,
                    "workers: a worker process needs at least 1 render "
@@ -395,9 +404,14 @@ static void keys_usage(FILE *out)
 {
     fprintf(out,
             "Usage: paddock keys create [--name NAME] [--scenario SCENARIO] "
-            "[options]\n"
+            "[--admin] [options]\n"
             "       paddock keys list [options]\n"
             "       paddock keys revoke [options] KEY_ID\n"
+            "       paddock keys set KEY_ID [--name NAME] [--scenario S] "
+            "[--admin|--no-admin]\n"
+            "                [--quota seconds=N/day|amount=X/month|none] "
+            "[--balance X|none]\n"
+            "                [--revoked] [options]\n"
             "\n"
             "Manage the API keys kept in the store (salted hashes only). "
             "create prints\nthe new key once; revoke takes effect on every "
@@ -406,11 +420,14 @@ static void keys_usage(FILE *out)
             "--scenario gives the key a default sandbox scenario (a comma "
             "list of\ndirectives, docs/testing-your-client.md): every task "
             "it submits to a\nsandbox model behaves so unless the request "
-            "says otherwise.\n");
+            "says otherwise.\n"
+            "--admin makes a key that may use the keys API (POST, GET, "
+            "PATCH, DELETE\n/api/v1/keys) and read every key's usage "
+            "(docs/extensions.md, \"Usage\").\n");
 }
 
 static int keys_create(struct store *store, const char *name,
-                       const char *scenario)
+                       const char *scenario, bool admin)
 {
     struct store_key rec;
     char secret[AUTH_SECRET_MAX];
@@ -419,15 +436,18 @@ static int keys_create(struct store *store, const char *name,
         return 1;
     }
     snprintf(rec.scenario, sizeof(rec.scenario), "%s", scenario);
+    rec.admin = admin;
+    rec.balance = -1;
+    rec.balance_set = true;
     if (store_key_put(store, &rec) < 0) {
         fprintf(stderr, "paddock: cannot create the key\n");
         return 1;
     }
     printf("%s\n", secret);
     fprintf(stderr,
-            "paddock: created key %s%s%s; the secret above is shown only "
+            "paddock: created %skey %s%s%s; the secret above is shown only "
             "this once\n",
-            rec.key_id, name[0] ? " named " : "", name);
+            admin ? "admin " : "", rec.key_id, name[0] ? " named " : "", name);
     return 0;
 }
 
@@ -446,9 +466,10 @@ static int keys_list(struct store *store, const struct conf *conf)
         clock_format(keys[i].created_ms, conf->utc_offset_min, created);
         clock_format(keys[i].revoked_ms, conf->utc_offset_min, revoked);
         char status[40];
-        snprintf(status, sizeof(status), "%s%s",
+        snprintf(status, sizeof(status), "%s%s%s",
                  keys[i].revoked_ms ? "revoked " : "active",
-                 keys[i].revoked_ms ? revoked : "");
+                 keys[i].revoked_ms ? revoked : "",
+                 keys[i].admin ? " admin" : "");
         printf("%-14s %-24s %-23s %-31s %s\n", keys[i].key_id,
                keys[i].name[0] ? keys[i].name : "-", created, status,
                keys[i].scenario[0] ? keys[i].scenario : "-");
@@ -489,6 +510,110 @@ out:
     return ret;
 }
 
+/* `keys set` values: what to change (NULL / false: unchanged). */
+struct keys_set {
+    const char *name, *scenario, *quota, *balance;
+    bool revoked, admin, no_admin;
+};
+
+/* --quota seconds=N/day|amount=X/month|none into *k; false (said on
+ * stderr) when it is not that. */
+static bool parse_quota_flag(const char *v, struct store_key *k)
+{
+    const char *eq = strchr(v, '='), *slash = strrchr(v, '/');
+    char num[40];
+    if (strcmp(v, "none") == 0) {
+        k->quota = STORE_QUOTA_NONE;
+        k->quota_limit = 0;
+        return true;
+    }
+    bool sec = strncmp(v, "seconds=", 8) == 0;
+    bool amt = strncmp(v, "amount=", 7) == 0;
+    int64_t n = 0;
+    if ((sec || amt) && slash && slash > eq &&
+        (size_t)(slash - eq - 1) < sizeof(num) &&
+        (strcmp(slash, "/day") == 0 || strcmp(slash, "/month") == 0)) {
+        snprintf(num, sizeof(num), "%.*s", (int)(slash - eq - 1), eq + 1);
+        bool ok = sec ? parse_i64(num, 1, LIMIT_QUOTA / 100, &n) == 0
+                      : conf_parse_amount(num, LIMIT_QUOTA, &n) == 0;
+        if (ok) {
+            k->quota = sec ? STORE_QUOTA_SECONDS : STORE_QUOTA_AMOUNT;
+            k->quota_limit = sec ? n * 100 : n;
+            k->period = strcmp(slash, "/month") == 0 ? STORE_PERIOD_MONTH
+                                                     : STORE_PERIOD_DAY;
+            return true;
+        }
+    }
+    fprintf(stderr,
+            "paddock: --quota: expected seconds=N/day, seconds=N/month, "
+            "amount=X/day, amount=X/month (X with at most 6 decimals) or "
+            "none, got '%s'\n",
+            v);
+    return false;
+}
+
+/* Change a key record in the local store (as create, list and revoke:
+ * from a shell on a node; the keys API does the same over HTTP). */
+static int keys_set(struct store *store, const char *key_id,
+                    const struct keys_set *set)
+{
+    struct store_key *keys = NULL;
+    size_t n = 0;
+    int ret = 1;
+    if (store_key_list(store, &keys, &n) < 0) {
+        fprintf(stderr, "paddock: cannot read the keys\n");
+        return 1;
+    }
+    struct store_key *k = NULL;
+    for (size_t i = 0; i < n && !k; i++)
+        if (strcmp(keys[i].key_id, key_id) == 0)
+            k = &keys[i];
+    if (!k) {
+        fprintf(stderr,
+                "paddock: no key %s in the store (see paddock keys "
+                "list)\n",
+                key_id);
+        goto out;
+    }
+    k->balance_set = false;
+    if (set->name)
+        snprintf(k->name, sizeof(k->name), "%s", set->name);
+    if (set->scenario)
+        snprintf(k->scenario, sizeof(k->scenario), "%s", set->scenario);
+    if (set->admin || set->no_admin)
+        k->admin = set->admin;
+    if (set->quota && !parse_quota_flag(set->quota, k)) {
+        ret = 2;
+        goto out;
+    }
+    if (set->balance) {
+        k->balance_set = true;
+        if (strcmp(set->balance, "none") == 0) {
+            k->balance = -1;
+        } else if (conf_parse_amount(set->balance, LIMIT_QUOTA, &k->balance) <
+                   0) {
+            fprintf(stderr, "paddock: --balance: expected an amount with at "
+                            "most 6 decimals, or none\n");
+            ret = 2;
+            goto out;
+        }
+    }
+    if (set->revoked && !k->revoked_ms)
+        k->revoked_ms = clock_now_ms();
+    if (store_key_put(store, k) < 0) {
+        fprintf(stderr, "paddock: cannot change %s\n", key_id);
+        goto out;
+    }
+    fprintf(stderr,
+            "paddock: key %s changed; every node sees it within a "
+            "second\n",
+            key_id);
+    ret = 0;
+out:
+    free(keys);
+    return ret;
+}
+
 static int cmd_keys(int argc, char **argv)
 {
     struct conf conf;
@@ -498,7 +623,8 @@ static int cmd_keys(int argc, char **argv)
     const char *name = "", *target = NULL, *scenario = "";
     char **rest = xcalloc((size_t)argc + 1, sizeof(char *));
     int n_rest = 0, ret = 2;
-    bool help = false;
+    bool help = false, admin = false;
+    struct keys_set set = { 0 };
 
     /* Options and the one positional (revoke's KEY_ID) in any order:
      * every option but --help takes a value, as "--opt V" or "--opt=V". */
@@ -513,6 +639,16 @@ static int cmd_keys(int argc, char **argv)
             scenario = argv[++i];
         } else if (strncmp(a, "--scenario=", 11) == 0) {
             scenario = a + 11;
+        } else if (strcmp(a, "--admin") == 0) {
+            admin = set.admin = true;
+        } else if (strcmp(a, "--no-admin") == 0) {
+            set.no_admin = true;
+        } else if (strcmp(a, "--revoked") == 0) {
+            set.revoked = true;
+        } else if (strcmp(a, "--quota") == 0 && i + 1 < argc) {
+            set.quota = argv[++i];
+        } else if (strcmp(a, "--balance") == 0 && i + 1 < argc) {
+            set.balance = argv[++i];
         } else if (a[0] != '-') {
             if (target)
                 extra++;
@@ -549,15 +685,17 @@ static int cmd_keys(int argc, char **argv)
     bool create = strcmp(verb, "create") == 0;
     bool list = strcmp(verb, "list") == 0;
     bool revoke = strcmp(verb, "revoke") == 0;
-    if (!(create || list || revoke) || (revoke != (target != NULL)) ||
+    bool change = strcmp(verb, "set") == 0;
+    if (!(create || list || revoke || change) ||
+        ((revoke || change) != (target != NULL)) ||
         strlen(name) >= sizeof(((struct store_key *)0)->name)) {
         keys_usage(stderr);
         goto out;
     }
     if (scenario[0]) {
         struct task_scenario sc = { 0 };
-        if (!create) {
-            fprintf(stderr, "paddock: --scenario is for keys create\n");
+        if (!create && !change) {
+            fprintf(stderr, "paddock: --scenario is for keys create and set\n");
             goto out;
         }
         if (task_scenario_parse(&sc, scenario, strlen(scenario), "--scenario",
@@ -573,10 +711,14 @@ static int cmd_keys(int argc, char **argv)
         goto out;
     }
     if (create)
-        ret = keys_create(store, name, scenario);
+        ret = keys_create(store, name, scenario, admin);
     else if (list)
         ret = keys_list(store, &conf);
-    else
+    else if (change) {
+        set.name = name[0] ? name : NULL;
+        set.scenario = scenario[0] ? scenario : NULL;
+        ret = keys_set(store, target, &set);
+    } else
         ret = keys_revoke(store, target);
 out:
     store_close(store);

@@ -101,8 +101,13 @@ run_test() { # a unit test binary or an API test file
     # The store suite runs on PostgreSQL too, in a throw-away cluster.
     */test_store) run "$(basename "$1")" tests/pg.sh run "$1" ;;
     # Many nodes on one PostgreSQL, in a throw-away cluster.
-    */test_cluster.py | */test_relay_inflight.py | */test_webhooks.py)
+    */test_cluster.py | */test_relay_inflight.py | */test_webhooks.py | \
+        */test_usage_cluster.py)
         run "$(basename "$1")" tests/pg.sh run python3 "$1" ;;
+    # The usage ledger on both stores: SQLite, then PostgreSQL.
+    */test_usage.py)
+        run "$(basename "$1")" python3 "$1"
+        run "$(basename "$1").postgres" tests/pg.sh run python3 "$1" ;;
     *.py) run "$(basename "$1")" python3 "$1" ;;
     *) [ -x "$1" ] && run "$(basename "$1")" "$1" ;;
     esac

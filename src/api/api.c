@@ -93,6 +93,13 @@ static const struct endpoint endpoints[] = {
     /* The page is public; every call it makes is the API with a key. */
     { "console", "GET", "/console", D_PLAIN, api_console, OPEN, BODY_SMALL },
     { "console", "GET", "/console/*", D_PLAIN, api_console, OPEN, BODY_SMALL },
+    { "usage", "GET", "/api/v1/usage", BOTH, api_usage, KEYED, BODY_SMALL },
+    { "keys", "POST", "/api/v1/keys", BOTH, api_keys_create, KEYED, BODY_JSON },
+    { "keys", "GET", "/api/v1/keys", BOTH, api_keys_list, KEYED, BODY_SMALL },
+    { "key", "PATCH", "/api/v1/keys/*", BOTH, api_keys_patch, KEYED,
+      BODY_JSON },
+    { "key", "DELETE", "/api/v1/keys/*", BOTH, api_keys_delete, KEYED,
+      BODY_SMALL },
 };
 
 _Static_assert(sizeof(struct admitted) <= HTTP_REQ_USER_BYTES,
@@ -117,6 +124,16 @@ void api_reply_error(struct call *c, int err, const char *message)
             return;
         }
         message = NULL; /* exactly the documented sentences */
+    }
+    if (err == ERR_ARREARAGE && c->dialect == D_TTAPI) {
+        /* TTAPI's own shape: 402 Payment Required (docs/api.md s.7). */
+        buf_puts(&b, "{\"status\":\"FAILED\",\"message\":");
+        buf_json_str(&b, err_message(err));
+        buf_puts(&b, ",\"data\":null,\"request_id\":");
+        buf_json_str(&b, http_req_id(c->req));
+        buf_putc(&b, '}');
+        api_reply_json(c, 402, &b);
+        return;
     }
     task_json_error(&b, http_req_id(c->req), err_code(err),
                     message ? message : err_message(err));

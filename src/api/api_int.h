@@ -188,6 +188,23 @@ void api_webhook_list(struct call *c);
 void api_webhook_delete(struct call *c);
 void api_webhook_deliveries(struct call *c);
 void api_webhook_retry(struct call *c);
+/* A query parameter YYYYMMDDhhmmss in the configured time zone: false
+ * when answered (400 naming it); *given whether it was sent (tasks.c). */
+bool api_query_time(struct call *c, const char *name, int64_t *out_ms,
+                    bool *given);
+/* Usage and keys (usage.c, keys.c; docs/extensions.md, "Usage"). */
+void api_usage(struct call *c);
+void api_keys_create(struct call *c);
+void api_keys_list(struct call *c);
+void api_keys_patch(struct call *c);
+void api_keys_delete(struct call *c);
+/* The caller's key is an admin's: false when answered 403 AccessDenied. */
+bool api_admin_only(struct call *c, const char *what);
+/* Micro-units as a decimal string with six decimals ("0.140000"). */
+void api_put_amount(struct buf *b, int64_t micro);
+/* Hundredths of a second as a JSON number ("5", "12.35"). */
+void api_put_seconds(struct buf *b, int64_t cs);
+
 /* Before the body of an upload: false when answered (extras.c). */
 bool api_upload_admit(struct call *c, struct admitted *ad);
 /*

@@ -65,6 +65,12 @@ static void submit_reply(struct call *c, const struct task *t, int err,
                  conf->max_active);
         api_reply_throttled(c, err, QUOTA_RETRY_S, msg);
         break;
+    case ERR_ARREARAGE:
+        metrics_add(METRIC_QUOTA_REFUSALS, 1);
+        log_info("quota refused", "key_id=%s model=%s request_id=%s", t->key_id,
+                 t->model, http_req_id(c->req));
+        api_reply_error(c, err, NULL); /* exactly the documented sentence */
+        break;
     case ERR_THROTTLING:
         snprintf(msg, sizeof(msg),
                  "the queue holds %d pending tasks, its limit; retry later",
@@ -223,6 +229,15 @@ void api_submit(struct call *c)
         .task = t,
         .max_active = a->d.conf->max_active,
         .max_queue = a->d.conf->max_queue,
+        /* The most it can bill (docs/extensions.md, "Usage"): its
+         * duration; a video-edit's 15 s of input and as much output. */
+        .hold = { .cs = (p->job.kind == TASK_EDIT ? 2 * LIMIT_DURATION_MAX
+                                                  : p->job.duration) *
+                        100LL,
+                  .price =
+                      conf_price(a->d.conf, p->job.model, p->job.resolution),
+                  .resolution = p->job.resolution,
+                  .edit = p->job.kind == TASK_EDIT },
     };
     if (idem) {
         p->idem_key = xstrdup(idem);
@@ -473,8 +488,8 @@ static bool query_int(struct call *c, const char *name, int64_t min,
     return false;
 }
 
-static bool query_time(struct call *c, const char *name, int64_t *out_ms,
-                       bool *given)
+bool api_query_time(struct call *c, const char *name, int64_t *out_ms,
+                    bool *given)
 {
     const char *v = http_req_query(c->req, name);
     *given = v != NULL;
@@ -503,8 +518,8 @@ void api_list(struct call *c)
 
     if (!query_int(c, "page_no", 1, 1000000, 1, &page_no) ||
         !query_int(c, "page_size", 1, 100, 10, &page_size) ||
-        !query_time(c, "start_time", &from_ms, &has_from) ||
-        !query_time(c, "end_time", &to_ms, &has_to))
+        !api_query_time(c, "start_time", &from_ms, &has_from) ||
+        !api_query_time(c, "end_time", &to_ms, &has_to))
         return;
     f.now_ms = clock_now_ms();
     if (!has_to)

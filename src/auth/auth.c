@@ -288,6 +288,12 @@ int auth_key_mint(const char *name, struct store_key *rec,
     rec->created_ms = clock_now_ms();
     rec->revoked_ms = 0;
     rec->scenario[0] = '\0';
+    rec->admin = false;
+    rec->quota = STORE_QUOTA_NONE;
+    rec->quota_limit = 0;
+    rec->period = STORE_PERIOD_DAY;
+    rec->balance = -1; /* none */
+    rec->balance_set = true;
     return 0;
 }
 
@@ -306,4 +312,17 @@ bool auth_key_scenario(struct auth *a, const char *key_id,
     }
     pthread_rwlock_unlock(&a->lock);
     return found;
+}
+
+bool auth_key_admin(struct auth *a, const char *key_id)
+{
+    bool admin = false;
+    pthread_rwlock_rdlock(&a->lock);
+    for (size_t i = 0; i < a->n_minted; i++)
+        if (strcmp(a->minted[i].key_id, key_id) == 0) {
+            admin = a->minted[i].admin;
+            break;
+        }
+    pthread_rwlock_unlock(&a->lock);
+    return admin;
 }

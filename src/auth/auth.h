@@ -11,7 +11,9 @@
  * Keys that passed are remembered (a table of the keys as presented, a
  * probe and a constant-time compare instead of a SHA-256 per request); a
  * minted one is forgotten as soon as auth_reload sees the minted keys
- * change, so revoking a key takes effect at the next reload, as before.
+ * change, so revoking a key takes effect at the next reload, as before
+ * (`paddock serve` reloads every second; the keys API reloads at once on
+ * the node that changed a key).
  *
  * Threads: auth_check may run on every HTTP thread at once; auth_reload
  * swaps the stored keys under a write lock.
@@ -50,6 +52,11 @@ int auth_check(struct auth *a, const char *presented,
  * one. Plain keys have none. */
 bool auth_key_scenario(struct auth *a, const char *key_id,
                        char out[LIMIT_SCENARIO_BYTES + 1]);
+
+/* Whether key_id is a minted key made admin (`paddock keys create
+ * --admin`, the keys API): it may use the keys API and read every key's
+ * usage. Plain keys never are (docs/extensions.md, "Usage"). */
+bool auth_key_admin(struct auth *a, const char *key_id);
 
 /* Make a new key: the record to store (hash only) and the secret to show
  * once (out_secret, AUTH_SECRET_MAX bytes). */

@@ -138,6 +138,21 @@ static const struct command {
       "paddock webhooks create --url https://example.com/hooks \\\n"
       "    --events task.succeeded,task.failed\n"
       "paddock webhooks deliveries \"$hook\" --page-size 50" },
+    { "usage", CLI_USAGE, cli_cmd_usage, "report the key's billed usage",
+      "paddock usage [--start T] [--end T] [--group-by G] [--key-id ID] "
+      "[--csv]\n              [common options]",
+      "Asks a paddock server (GET /api/v1/usage) for the key's settled "
+      "usage: tasks, billed seconds and amount, in total and per group "
+      "(model, day, resolution; an admin key also key), over [--start, "
+      "--end] (YYYYMMDDhhmmss in the server's time zone; default the last "
+      "30 days, at most 366). Failed and canceled tasks cost nothing and "
+      "do not appear. With --csv the rows go to standard output as CSV "
+      "(a header line, then one line per group) for a spreadsheet or a "
+      "billing system; the ledger outlives the tasks (--usage-retention "
+      "on the server, 400 days by default).",
+      "0: the report was printed.",
+      "paddock usage --group-by day --start 20261201000000\n"
+      "paddock usage --csv --group-by key --key $ADMIN_KEY > usage.csv" },
 };
 
 static const struct command *find_command(const char *name)
@@ -235,6 +250,16 @@ static const struct opt {
       "Page number, from 1 (default 1)." },
     { "--page-size", 0, K_STR, F(page_size), ON(CLI_LIST) | ON(CLI_WEBHOOKS),
       "N", "Tasks per page, 1 to 100 (default 10)." },
+    { "--start", 0, K_STR, F(start), ON(CLI_USAGE), "YYYYMMDDhhmmss",
+      "The report's first second (default: 30 days before its end)." },
+    { "--end", 0, K_STR, F(end), ON(CLI_USAGE), "YYYYMMDDhhmmss",
+      "The report's last second (default: now)." },
+    { "--group-by", 0, K_STR, F(group_by), ON(CLI_USAGE), "G",
+      "model (default), day, resolution, or key (admin keys)." },
+    { "--key-id", 0, K_STR, F(key_id), ON(CLI_USAGE), "ID",
+      "Another key's usage (admin keys)." },
+    { "--csv", 0, K_BOOL, F(csv), ON(CLI_USAGE), NULL,
+      "Rows as CSV on standard output: GROUP,tasks,seconds,amount." },
     { "--base-url", 0, K_STR, F(base_url), ALL_CMDS, "URL",
       "The endpoint: paddock (http://HOST:PORT), TTAPI "
       "(https://api.ttapi.io) or DashScope "

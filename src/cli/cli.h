@@ -105,6 +105,7 @@ enum cli_cmd {
     CLI_LIST,
     CLI_DOWNLOAD,
     CLI_WEBHOOKS,
+    CLI_USAGE,
     CLI__CMDS
 };
 
@@ -129,6 +130,9 @@ struct cli_opts {
     const char *task_id;
     /* webhooks: create|list|delete|deliveries, and create's flags */
     const char *action, *url, *events;
+    /* usage */
+    const char *start, *end, *group_by, *key_id;
+    bool csv;
 };
 
 /* One running command. */
@@ -234,6 +238,7 @@ int cli_cmd_list(struct cli *c);
 int cli_cmd_download(struct cli *c);
 /* webhooks.c: paddock webhooks create|list|delete|deliveries. */
 int cli_cmd_webhooks(struct cli *c);
+int cli_cmd_usage(struct cli *c); /* usage.c */
 
 /* watch.c: poll task_id until it ends or timeout_ms passes; with `out`,
  * download the video there. just_submitted: the caller just saw the task

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 enum opt_type {
@@ -100,6 +101,10 @@ static const struct opt opts[] = {
     { "webhook-schedule", "PADDOCK_WEBHOOK_SCHEDULE", OPT_STR,
       OFF(webhook_schedule), 0, 0, "5s,5m,30m,2h,5h,10h,10h", "DURATION,...",
       "delays between a webhook's attempts, then it is dead" },
+    { "usage-retention", "PADDOCK_USAGE_RETENTION", OPT_DURATION,
+      OFF(usage_retention_ms), 86400000, INT64_C(3660) * 86400000, "400d",
+      "DURATION",
+      "how long usage ledger entries outlive their task (reports, export)" },
     { "grace", "PADDOCK_GRACE", OPT_DURATION, OFF(grace_ms), 0, 3600000, "10s",
       "DURATION",
       "at SIGTERM, time running tasks get before they are given back" },
@@ -315,7 +320,8 @@ static const struct opt *find_opt(const char *key, size_t n)
  * kept as "KEY=VALUE" for route/, which checks it. */
 static bool route_key(const char *key, size_t n)
 {
-    static const char *const prefixes[] = { "engine.", "model.", "alias." };
+    static const char *const prefixes[] = { "engine.", "model.", "alias.",
+                                            "price." };
     for (size_t i = 0; i < ARRAY_LEN(prefixes); i++) {
         size_t k = strlen(prefixes[i]);
         if (n > k && strncmp(key, prefixes[i], k) == 0)
@@ -324,9 +330,103 @@ static bool route_key(const char *key, size_t n)
     return false;
 }
 
+int conf_parse_amount(const char *s, int64_t max_micro, int64_t *out)
+{
+    int64_t units = 0, frac = 0;
+    int digits = 0, decimals = 0;
+    const char *p = s;
+    if (max_micro <= 0)
+        max_micro = (int64_t)LIMIT_PRICE_UNITS * 1000000;
+    for (; *p >= '0' && *p <= '9'; p++, digits++) {
+        units = units * 10 + (*p - '0');
+        if (units > max_micro / 1000000 + 1)
+            return ERR_INVALID_PARAMETER;
+    }
+    if (*p == '.') {
+        for (p++; *p >= '0' && *p <= '9'; p++, decimals++) {
+            if (decimals == 6)
+                return ERR_INVALID_PARAMETER;
+            frac = frac * 10 + (*p - '0');
+        }
+        if (decimals == 0)
+            return ERR_INVALID_PARAMETER;
+    }
+    if (*p || digits == 0)
+        return ERR_INVALID_PARAMETER;
+    for (int i = decimals; i < 6; i++)
+        frac *= 10;
+    int64_t v = units * 1000000 + frac;
+    if (v > max_micro)
+        return ERR_INVALID_PARAMETER;
+    *out = v;
+    return 0;
+}
+
+int64_t conf_price(const struct conf *c, const char *model, int resolution)
+{
+    for (size_t i = 0; i < c->n_prices; i++)
+        if (c->prices[i].resolution == resolution &&
+            strcmp(c->prices[i].model, model) == 0)
+            return c->prices[i].micro;
+    return 0;
+}
+
+/* "price.MODEL.RESOLUTION" = AMOUNT (the model's name may hold dots: the
+ * resolution is after the last one). A later line for the same pair wins. */
+static int add_price(struct conf *c, const char *key, size_t n,
+                     const char *value, struct errmsg *err)
+{
+    const size_t pre = sizeof("price.") - 1;
+    const char *dot = NULL;
+    for (const char *p = key + pre; p < key + n; p++)
+        if (*p == '.')
+            dot = p;
+    int res = 0;
+    if (dot && key + n - dot == 5 && strncasecmp(dot + 1, "480P", 4) == 0)
+        res = 480;
+    else if (dot && key + n - dot == 5 && strncasecmp(dot + 1, "720P", 4) == 0)
+        res = 720;
+    else if (dot && key + n - dot == 6 && strncasecmp(dot + 1, "1080P", 5) == 0)
+        res = 1080;
+    size_t model_n = dot ? (size_t)(dot - key - pre) : 0;
+    if (!res || model_n == 0 || model_n > LIMIT_MODEL_NAME)
+        return errmsg_set(err, ERR_INVALID_PARAMETER,
+                          "%.*s: expected price.MODEL.RESOLUTION with "
+                          "RESOLUTION 480P, 720P or 1080P",
+                          (int)(n < 128 ? n : 128), key);
+    int64_t micro;
+    if (conf_parse_amount(value, 0, &micro) < 0)
+        return errmsg_set(err, ERR_INVALID_PARAMETER,
+                          "%.*s: '%.40s' is not a price: expected an amount "
+                          "per second from 0 to %d with at most 6 decimals "
+                          "(0.14)",
+                          (int)(n < 128 ? n : 128), key, value,
+                          LIMIT_PRICE_UNITS);
+    if (c->n_prices >= LIMIT_ROUTES)
+        return errmsg_set(err, ERR_INVALID_PARAMETER,
+                          "%.*s: more than %d price lines",
+                          (int)(n < 128 ? n : 128), key, LIMIT_ROUTES);
+    c->prices = xrealloc(c->prices, (c->n_prices + 1) * sizeof(*c->prices));
+    struct conf_price *pr = &c->prices[c->n_prices++];
+    snprintf(pr->model, sizeof(pr->model), "%.*s", (int)model_n, key + pre);
+    pr->resolution = res;
+    pr->micro = micro;
+    /* A later line replaces an earlier one: the earlier goes. */
+    for (size_t i = 0; i + 1 < c->n_prices; i++)
+        if (c->prices[i].resolution == res &&
+            strcmp(c->prices[i].model, pr->model) == 0) {
+            c->prices[i] = *pr;
+            c->n_prices--;
+            break;
+        }
+    return 0;
+}
+
 static int add_route(struct conf *c, const char *key, size_t n,
                      const char *value, struct errmsg *err)
 {
+    if (strncmp(key, "price.", 6) == 0)
+        return add_price(c, key, n, value, err);
     if (n > 128 || !value[0] || strlen(value) > LIMIT_CONFIG_BYTES / 4)
         return errmsg_set(err, ERR_INVALID_PARAMETER,
                           "%.*s: expected a non-empty value (key at most 128 "
@@ -587,6 +687,7 @@ void conf_fini(struct conf *c)
     }
     free(c->listen_host);
     list_fini(&c->routes); /* file lines, not an option */
+    free(c->prices);
     memset(c, 0, sizeof(*c));
 }
 

@@ -21,6 +21,13 @@ struct conf_list {
     size_t n;
 };
 
+/* A price line, price.MODEL.RESOLUTION = AMOUNT (per second). */
+struct conf_price {
+    char model[LIMIT_MODEL_NAME + 1];
+    int resolution; /* 480, 720, 1080 */
+    int64_t micro;  /* micro-units per second */
+};
+
 struct conf {
     char *listen;      /* "HOST:PORT" as given */
     char *listen_host; /* parsed from listen */
@@ -60,6 +67,10 @@ struct conf {
     /* Model routing lines "engine.NAME[.OPTION]=VALUE", "model.MODEL=NAME",
      * "alias.ALIAS=MODEL", in the order given (parsed by route/). */
     struct conf_list routes;
+    /* Ledger entries are kept this long after their task ended. */
+    int64_t usage_retention_ms;
+    struct conf_price *prices; /* price.MODEL.RESOLUTION lines */
+    size_t n_prices;
 };
 
 /*
@@ -72,6 +83,13 @@ int conf_load(struct conf *c, int argc, char **argv, char **envp, bool *help,
               struct errmsg *err);
 /* The model-deadline of `model`, or 0 when none is set. */
 int64_t conf_model_deadline_ms(const struct conf *c, const char *model);
+/* The price per second of `model` at `resolution` in micro-units (0 when
+ * no price line names them). */
+int64_t conf_price(const struct conf *c, const char *model, int resolution);
+/* An amount ("0.14", "2", up to 6 decimals, at most LIMIT_PRICE_UNITS when
+ * max is 0, else max micro-units) into micro-units exactly: 0, or
+ * ERR_INVALID_PARAMETER. Also the keys API's and the CLI's reader. */
+int conf_parse_amount(const char *s, int64_t max_micro, int64_t *out);
 /* Release everything conf_load allocated. */
 void conf_fini(struct conf *c);
 /* The option reference: flags, variables, file keys, defaults. */

@@ -97,6 +97,18 @@
 #define LIMIT_WEBHOOK_ANSWER   (64 << 10)
 #define LIMIT_WEBHOOK_ERROR    200
 #define LIMIT_WEBHOOK_PAGE     100
+/* A usage report covers at most this many days (a year and a day: one
+ * row per day fits an answer), and keys' ledger rows are kept for at most
+ * --usage-retention (docs/extensions.md, "Usage"). */
+#define LIMIT_USAGE_DAYS 366
+/* Rows one usage answer holds at most (group_by=key over many keys). */
+#define LIMIT_USAGE_ROWS 10000
+/* A price per second: at most this many units (micro-units: 10^6 each). */
+#define LIMIT_PRICE_UNITS 1000000
+/* A quota: at most this many seconds, or units of amount. */
+#define LIMIT_QUOTA 1000000000000LL
+/* Keys the keys API lists at most (store-wide; docs/extensions.md). */
+#define LIMIT_KEYS_LISTED 10000
 
 /* ----------------------------------------------------------- error table */
 
@@ -168,7 +180,11 @@
     X(NOT_IMPLEMENTED, 501, "NotImplemented", "not implemented")              \
     X(HTTP_VERSION, 505, "BadRequest.HttpVersion",                            \
       "only HTTP/1.0 and HTTP/1.1 are served")                                \
-    X(BUSY, 503, "ServiceUnavailable", "the server is busy; retry")
+    X(BUSY, 503, "ServiceUnavailable", "the server is busy; retry")           \
+    /* A key's quota or balance (docs/extensions.md, "Usage"); TTAPI's        \
+     * dialect answers it 402 in its own shape. */                            \
+    X(ARREARAGE, 400, "Arrearage",                                            \
+      "Access denied, please make sure your account is in good standing.")
 
 enum {
     ERR__BASE = -128,

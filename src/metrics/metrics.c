@@ -62,6 +62,10 @@ static const struct {
                             "result=\"retry\"" },
     [METRIC_HOOK_DEAD] = { "paddock_webhook_deliveries_total", NULL,
                            "result=\"dead\"" },
+    [METRIC_QUOTA_REFUSALS] = { "paddock_quota_refusals_total",
+                                "Submits this process refused Arrearage (a "
+                                "key's quota or balance).",
+                                NULL },
 };
 
 static atomic_uint_fast64_t counters[METRIC__COUNT];
@@ -70,6 +74,10 @@ static _Atomic(const char *) http_keys[METRICS_SERIES_MAX];
 static struct http_series http[METRICS_SERIES_MAX];
 static _Atomic(const char *) render_keys[METRICS_SERIES_MAX];
 static struct render_series render[METRICS_SERIES_MAX];
+/* Billed hundredths of a second by model and resolution (480, 720,
+ * 1080). */
+static _Atomic(const char *) billed_keys[METRICS_SERIES_MAX];
+static atomic_uint_fast64_t billed[METRICS_SERIES_MAX][3];
 static pthread_mutex_t add_lock = PTHREAD_MUTEX_INITIALIZER;
 static const char other[] = "other"; /* series past the table */
 static const char none[] = "none";   /* requests no route matched */
@@ -108,6 +116,14 @@ static size_t bucket(const double *bounds, size_t n, double v)
     while (i < n && v > bounds[i])
         i++;
     return i;
+}
+
+void metrics_billed(const char *model, int resolution, int64_t cs)
+{
+    int r = resolution == 480 ? 0 : resolution == 720 ? 1 : 2;
+    if (cs > 0)
+        atomic_fetch_add_explicit(&billed[slot_of(billed_keys, model)][r],
+                                  (uint64_t)cs, memory_order_relaxed);
 }
 
 void metrics_http(const char *route, int status, int64_t us)
@@ -177,6 +193,21 @@ void metrics_write(struct buf *b)
         else
             buf_printf(b, "%s %llu\n", counter_info[c].name,
                        (unsigned long long)get(&counters[c]));
+    }
+    header(b, "paddock_billed_seconds_total", "counter",
+           "Seconds billed for tasks this process finished SUCCEEDED.");
+    static const char *const res[] = { "480P", "720P", "1080P" };
+    for (size_t i = 0; i < METRICS_SERIES_MAX; i++) {
+        const char *model = atomic_load(&billed_keys[i]);
+        for (size_t k = 0; model && k < 3; k++) {
+            uint64_t v = get(&billed[i][k]);
+            if (v)
+                buf_printf(b,
+                           "paddock_billed_seconds_total{model=\"%s\","
+                           "resolution=\"%s\"} %llu.%02llu\n",
+                           model, res[k], (unsigned long long)(v / 100),
+                           (unsigned long long)(v % 100));
+        }
     }
     header(b, "paddock_http_requests_total", "counter",
            "HTTP requests by route and status.");

@@ -35,11 +35,15 @@ enum metric_counter {
     METRIC_HOOK_DELIVERED, /* a 2xx in time */
     METRIC_HOOK_RETRY,     /* failed, tried again later */
     METRIC_HOOK_DEAD,      /* failed for the last time, or 410 */
+    METRIC_QUOTA_REFUSALS, /* submits refused Arrearage (quota, balance) */
     METRIC__COUNT
 };
 
 /* Add n to a counter. */
 void metrics_add(enum metric_counter c, uint64_t n);
+/* A task of `model` (a static string: the model table's name) billed cs
+ * hundredths of a second at `resolution` (480, 720, 1080). */
+void metrics_billed(const char *model, int resolution, int64_t cs);
 /* One HTTP request on `route` (a static string; NULL: no route matched,
  * labelled "none")
  * answered `status` after `us` microseconds. */

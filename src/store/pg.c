@@ -163,17 +163,36 @@ static const struct stmt stmts[PG_ST_SUBMIT] = {
                             "ORDER BY n DESC, t.model LIMIT $1" },
     [PG_ST_KEY_PUT] = { "key_put",
                         "INSERT INTO keys (key_id, salt, hash, name, "
-                        "created_ms, revoked_ms, scenario) "
-                        "VALUES ($1, $2, $3, $4, $5, $6, $7) "
+                        "created_ms, revoked_ms, scenario, admin, "
+                        "quota_kind, quota_limit, quota_period, balance, "
+                        "balance_base) "
+                        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+                        "$11, CASE WHEN $12 THEN $13::bigint ELSE -1 END, "
+                        "CASE WHEN $12 THEN coalesce((SELECT spent FROM "
+                        "accounts WHERE key_id = $1), 0) ELSE 0 END) "
                         "ON CONFLICT (key_id) DO UPDATE SET salt = "
                         "EXCLUDED.salt, "
                         "hash = EXCLUDED.hash, name = EXCLUDED.name, "
                         "created_ms = EXCLUDED.created_ms, "
                         "revoked_ms = EXCLUDED.revoked_ms, "
-                        "scenario = EXCLUDED.scenario" },
-    [PG_ST_KEY_LIST] = { "key_list", "SELECT key_id, salt, hash, name, "
-                                     "created_ms, revoked_ms, scenario "
-                                     "FROM keys ORDER BY created_ms, key_id" },
+                        "scenario = EXCLUDED.scenario, "
+                        "admin = EXCLUDED.admin, "
+                        "quota_kind = EXCLUDED.quota_kind, "
+                        "quota_limit = EXCLUDED.quota_limit, "
+                        "quota_period = EXCLUDED.quota_period, "
+                        /* A balance set counts spending from now on. */
+                        "balance = CASE WHEN $12 THEN EXCLUDED.balance "
+                        "ELSE keys.balance END, "
+                        "balance_base = CASE WHEN $12 THEN "
+                        "EXCLUDED.balance_base ELSE keys.balance_base END" },
+    [PG_ST_KEY_LIST] = { "key_list",
+                         "SELECT k.key_id, k.salt, k.hash, k.name, "
+                         "k.created_ms, k.revoked_ms, k.scenario, k.admin, "
+                         "k.quota_kind, k.quota_limit, k.quota_period, "
+                         "CASE WHEN k.balance < 0 THEN -1 ELSE k.balance - "
+                         "(coalesce(a.spent, 0) - k.balance_base) END "
+                         "FROM keys k LEFT JOIN accounts a ON a.key_id = "
+                         "k.key_id ORDER BY k.created_ms, k.key_id" },
     [PG_ST_SECRET_PUT] = { "secret", "INSERT INTO secrets (name, value) "
                                      "VALUES ($1, $2) ON CONFLICT DO NOTHING" },
     [PG_ST_SECRET_GET] = { "secret",
@@ -655,6 +674,12 @@ static int pg_key_put(struct store *base, const struct store_key *k)
     p_i64(&p, k->created_ms);
     p_i64(&p, k->revoked_ms);
     p_text(&p, k->scenario);
+    p_i64(&p, k->admin);
+    p_text(&p, store_quota_name(k->quota));
+    p_i64(&p, k->quota_limit);
+    p_text(&p, store_period_name(k->quota, k->period));
+    p_text(&p, k->balance_set ? "true" : "false");
+    p_i64(&p, k->balance);
     return write_op(from_base(base), PG_ST_KEY_PUT, &p, true, NULL);
 }
 
@@ -677,6 +702,11 @@ static int key_list_on(struct store_pg_conn *c, struct store_key **out,
         k->created_ms = col_i64(r, i, 4);
         k->revoked_ms = col_i64(r, i, 5);
         col_copy(r, i, 6, k->scenario, sizeof(k->scenario));
+        k->admin = col_i64(r, i, 7) != 0;
+        k->quota = store_quota_parse(PQgetvalue(r, i, 8));
+        k->quota_limit = col_i64(r, i, 9);
+        k->period = store_period_parse(PQgetvalue(r, i, 10));
+        k->balance = col_i64(r, i, 11);
     }
     PQclear(r);
     *out = keys;
@@ -698,6 +728,23 @@ static int pg_key_list(struct store *base, struct store_key **out, size_t *n)
         store_pg_pool_put(&s->pool, c);
     } while (retry);
     return ret;
+}
+
+static int pg_key_delete(struct store *base, const char *key_id)
+{
+    return store_pg_key_delete(&from_base(base)->pool, key_id);
+}
+
+static int pg_usage(struct store *base, const struct store_usage_query *q,
+                    struct store_usage_row **rows, size_t *n,
+                    struct store_usage_row *total)
+{
+    return store_pg_usage(&from_base(base)->pool, q, rows, n, total);
+}
+
+static int pg_usage_purge(struct store *base, int64_t before_ms, int64_t *n)
+{
+    return store_pg_usage_purge(&from_base(base)->pool, before_ms, n);
 }
 
 /* Insert a fresh secret unless one exists, then read the one that does
@@ -787,6 +834,9 @@ static const struct store_ops pg_ops = {
     .stats = pg_stats,
     .key_put = pg_key_put,
     .key_list = pg_key_list,
+    .key_delete = pg_key_delete,
+    .usage = pg_usage,
+    .usage_purge = pg_usage_purge,
     .secret = pg_secret,
     .queue_position = pg_queue_position,
     .wait_work = pg_wait_work,

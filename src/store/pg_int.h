@@ -86,7 +86,7 @@ struct store_pg_conn {
 /* ------------------------------------------------------------- exec */
 
 /* Parameters in text format. */
-#define PG_MAX_PARAMS 14
+#define PG_MAX_PARAMS 18
 struct store_pg_params {
     const char *v[PG_MAX_PARAMS];
     char buf[PG_MAX_PARAMS][72]; /* an int64, a double, or 32 bytes as hex */
@@ -150,6 +150,16 @@ int store_pg_renew(struct store_pg_pool *pool, struct store_lease *leases,
                    size_t n, int64_t until_ms);
 int store_pg_release_many(struct store_pg_pool *pool,
                           struct store_lease *leases, size_t n);
+
+/* pg_usage.c: deleting a key, the usage report and the ledger's
+ * retention, on a connection of the pool. */
+int store_pg_key_delete(struct store_pg_pool *pool, const char *key_id);
+int store_pg_usage(struct store_pg_pool *pool,
+                   const struct store_usage_query *q,
+                   struct store_usage_row **rows, size_t *n,
+                   struct store_usage_row *total);
+int store_pg_usage_purge(struct store_pg_pool *pool, int64_t before_ms,
+                         int64_t *n);
 
 /*
  * Run SQL text on c: without parameters (p NULL or empty) as a simple

@@ -23,9 +23,10 @@
 
 #include <string.h>
 
-#define SUBMIT_SQL                                             \
-    "SELECT rc, replay_id, active, depth FROM paddock_submit(" \
-    "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+#define SUBMIT_SQL                                                  \
+    "SELECT rc, replay_id, active, depth FROM paddock_submit_held(" \
+    "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, " \
+    "$15, $16, $17, $18)"
 
 /* What a batch counted: a limit's count and the limit it was counted to
  * (a count that reached it says only "at least"). */
@@ -64,15 +65,16 @@ static void count_put(struct count *counts, size_t *n, const char *key,
 /*
  * One submit after its checks (store.h, store_submit), run inside the batch
  * transaction, which holds the submit lock: paddock_submit() (migration 1,
- * with the claim delay since migration 4).
+ * with the claim delay since migration 4), through paddock_submit_held()
+ * (migration 7: the quota first, the task's hold with its insert).
  * Its rc: 0 inserted, 1 replay of replay_id, 2 idempotency conflict, 3 the
  * key's max_active reached, 4 the queue's max_queue reached, 5 the task id
- * exists. Its p_active and p_depth are the key's unfinished tasks and all
- * pending tasks as the batch counted them so far, or -1: count them now
- * (at most the limit: a count at the limit refuses either way). active and
- * depth give back what was used, -1 when not looked at; under the lock only
- * this batch adds to either, so the batch keeps them for its next submits
- * and counts each once.
+ * exists, 6 the key's quota or balance refused the hold. Its p_active and
+ * p_depth are the key's unfinished tasks and all pending tasks as the batch
+ * counted them so far, or -1: count them now (at most the limit: a count at the
+ * limit refuses either way). active and depth give back what was used, -1 when
+ * not looked at; under the lock only this batch adds to either, so the batch
+ * keeps them for its next submits and counts each once.
  */
 static int submit_one(struct store_pg_conn *c, const struct store_submit *sub,
                       struct count *counts, size_t *n_counts, char *replay_id)
@@ -97,6 +99,10 @@ static int submit_one(struct store_pg_conn *c, const struct store_submit *sub,
     p_i64(&p, count_get(counts, *n_counts, t->key_id, sub->max_active));
     p_i64(&p, count_get(counts, *n_counts, NULL, sub->max_queue));
     p_i64(&p, t->not_before_ms);
+    p_i64(&p, sub->hold.cs);
+    p_i64(&p, sub->hold.price);
+    p_i64(&p, sub->hold.resolution);
+    p_i64(&p, sub->hold.edit);
     int ret = store_pg_run(c, PG_ST_SUBMIT, "submit", SUBMIT_SQL, &p, &r);
     if (ret < 0)
         return ret;
@@ -105,7 +111,8 @@ static int submit_one(struct store_pg_conn *c, const struct store_submit *sub,
                                  ERR_IDEMPOTENCY_CONFLICT,
                                  ERR_ALLOCATION_QUOTA,
                                  ERR_THROTTLING,
-                                 ERR_CONFLICT };
+                                 ERR_CONFLICT,
+                                 ERR_ARREARAGE };
     int64_t rc = PQntuples(r) == 1 ? col_i64(r, 0, 0) : -1;
     if (rc < 0 || rc >= (int64_t)ARRAY_LEN(codes)) {
         ret = store_pg_fail(c, r, "submit result");

@@ -89,12 +89,23 @@ static const char *const stmt_sql[SQ_ST__COUNT] = {
                   "lease_owner = NULL, lease_until = NULL "
                   "WHERE status = 'RUNNING' AND lease_until < "
                   "?1 AND attempt >= ?2",
-    [SQ_ST_KEY_PUT] = "INSERT OR REPLACE INTO keys (key_id, salt, hash, name, "
-                      "created_ms, revoked_ms, scenario) "
-                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    /* A balance set starts counting what the key spends from now on. */
+    [SQ_ST_KEY_PUT] =
+        "INSERT OR REPLACE INTO keys (key_id, salt, hash, name, "
+        "created_ms, revoked_ms, scenario, admin, quota_kind, quota_limit, "
+        "quota_period, balance, balance_base) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+        "CASE WHEN ?12 THEN ?13 ELSE coalesce((SELECT balance FROM keys "
+        "WHERE key_id = ?1), -1) END, CASE WHEN ?12 THEN coalesce((SELECT "
+        "spent FROM accounts WHERE key_id = ?1), 0) ELSE coalesce((SELECT "
+        "balance_base FROM keys WHERE key_id = ?1), 0) END)",
     [SQ_ST_KEY_LIST] =
-        "SELECT key_id, salt, hash, name, created_ms, revoked_ms, scenario "
-        "FROM keys ORDER BY created_ms, key_id",
+        "SELECT k.key_id, k.salt, k.hash, k.name, k.created_ms, "
+        "k.revoked_ms, k.scenario, k.admin, k.quota_kind, k.quota_limit, "
+        "k.quota_period, CASE WHEN k.balance < 0 THEN -1 ELSE k.balance - "
+        "(coalesce(a.spent, 0) - k.balance_base) END "
+        "FROM keys k LEFT JOIN accounts a ON a.key_id = k.key_id "
+        "ORDER BY k.created_ms, k.key_id",
     [SQ_ST_SECRET_PUT] = "INSERT OR IGNORE INTO secrets (name, value) "
                          "VALUES (?1, ?2)",
     [SQ_ST_SECRET_GET] = "SELECT value FROM secrets WHERE name = ?1",
@@ -602,6 +613,12 @@ static int sq_key_put(struct store *base, const struct store_key *k)
         sqlite3_bind_int64(st, 5, k->created_ms);
         sqlite3_bind_int64(st, 6, k->revoked_ms);
         bind_text(st, 7, k->scenario);
+        sqlite3_bind_int(st, 8, k->admin);
+        bind_text(st, 9, store_quota_name(k->quota));
+        sqlite3_bind_int64(st, 10, k->quota_limit);
+        bind_text(st, 11, store_period_name(k->quota, k->period));
+        sqlite3_bind_int(st, 12, k->balance_set);
+        sqlite3_bind_int64(st, 13, k->balance);
         ret = store_sqlite_step_write(s->w, st, "key_put", NULL);
     }
     pthread_mutex_unlock(&s->wlock);
@@ -634,6 +651,12 @@ static int sq_key_list(struct store *base, struct store_key **out, size_t *n)
         k->created_ms = sqlite3_column_int64(st, 4);
         k->revoked_ms = sqlite3_column_int64(st, 5);
         copy_col(st, 6, k->scenario, sizeof(k->scenario));
+        k->admin = sqlite3_column_int(st, 7) != 0;
+        k->quota = store_quota_parse((const char *)sqlite3_column_text(st, 8));
+        k->quota_limit = sqlite3_column_int64(st, 9);
+        k->period =
+            store_period_parse((const char *)sqlite3_column_text(st, 10));
+        k->balance = sqlite3_column_int64(st, 11);
     }
     stmt_done(st);
     if (rc != SQLITE_DONE) {
@@ -686,6 +709,37 @@ static int sq_secret(struct store *base, const char *name,
     return ret;
 }
 
+static int sq_key_delete(struct store *base, const char *key_id)
+{
+    struct store_sqlite *s = from_base(base);
+    pthread_mutex_lock(&s->wlock);
+    int ret = store_sqlite_key_delete(s->w, key_id);
+    pthread_mutex_unlock(&s->wlock);
+    return ret;
+}
+
+static int sq_usage(struct store *base, const struct store_usage_query *q,
+                    struct store_usage_row **rows, size_t *n,
+                    struct store_usage_row *total)
+{
+    struct store_sqlite *s = from_base(base);
+    struct store_sqlite_conn *c = store_sqlite_readers_get(&s->readers);
+    if (!c)
+        return ERR_STORE;
+    int ret = store_sqlite_usage(c, q, rows, n, total);
+    store_sqlite_readers_put(&s->readers, c);
+    return ret;
+}
+
+static int sq_usage_purge(struct store *base, int64_t before_ms, int64_t *n)
+{
+    struct store_sqlite *s = from_base(base);
+    pthread_mutex_lock(&s->wlock);
+    int ret = store_sqlite_usage_purge(s->w, before_ms, n);
+    pthread_mutex_unlock(&s->wlock);
+    return ret;
+}
+
 static void sq_close(struct store *base)
 {
     struct store_sqlite *s = from_base(base);
@@ -715,6 +769,9 @@ static const struct store_ops sqlite_ops = {
     .stats = sq_stats,
     .key_put = sq_key_put,
     .key_list = sq_key_list,
+    .key_delete = sq_key_delete,
+    .usage = sq_usage,
+    .usage_purge = sq_usage_purge,
     .secret = sq_secret,
     STORE_SQLITE_HOOK_OPS,
     .queue_position = sq_queue_position,

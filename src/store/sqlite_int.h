@@ -74,6 +74,12 @@ enum store_sqlite_stmt {
     SQ_ST_DLV_PURGE,
     /* sqlite_queue.c's */
     SQ_ST_QUEUE_POSITION,
+    SQ_ST_QUOTA_OK,
+    SQ_ST_HOLD,
+    /* sqlite_usage.c's */
+    SQ_ST_KEY_DELETE,
+    SQ_ST_USAGE_PURGE,
+    SQ_ST_USAGE_PURGE_TOTALS,
     SQ_ST__COUNT
 };
 
@@ -227,6 +233,16 @@ void store_sqlite_row_task(sqlite3_stmt *st, struct task *t);
 int store_sqlite_claim(struct store_sqlite_conn *w, const char *worker,
                        int64_t now_ms, int64_t lease_ms,
                        const struct store_models *models, struct task *out);
+
+/* The usage ops (sqlite_usage.c): key_delete and usage_purge on the
+ * writer w, which the caller holds; usage on a reader. */
+int store_sqlite_key_delete(struct store_sqlite_conn *w, const char *key_id);
+int store_sqlite_usage(struct store_sqlite_conn *c,
+                       const struct store_usage_query *q,
+                       struct store_usage_row **rows, size_t *n,
+                       struct store_usage_row *total);
+int store_sqlite_usage_purge(struct store_sqlite_conn *w, int64_t before_ms,
+                             int64_t *n);
 
 /* Commit a batch of submits on the writer w, which the caller holds
  * (store_ops commit_batch). */

@@ -452,6 +452,67 @@ int store_key_list(struct store *s, struct store_key **out, size_t *n)
     return rc ? rc : s->ops->key_list(s, out, n);
 }
 
+const char *store_quota_name(enum store_quota q)
+{
+    return q == STORE_QUOTA_SECONDS  ? "seconds"
+           : q == STORE_QUOTA_AMOUNT ? "amount"
+                                     : "";
+}
+
+const char *store_period_name(enum store_quota q, enum store_period p)
+{
+    return q == STORE_QUOTA_NONE     ? ""
+           : p == STORE_PERIOD_MONTH ? "month"
+                                     : "day";
+}
+
+enum store_quota store_quota_parse(const char *s)
+{
+    return !s                          ? STORE_QUOTA_NONE
+           : strcmp(s, "seconds") == 0 ? STORE_QUOTA_SECONDS
+           : strcmp(s, "amount") == 0  ? STORE_QUOTA_AMOUNT
+                                       : STORE_QUOTA_NONE;
+}
+
+enum store_period store_period_parse(const char *s)
+{
+    return s && strcmp(s, "month") == 0 ? STORE_PERIOD_MONTH : STORE_PERIOD_DAY;
+}
+
+const char *store_group_column(enum store_group g)
+{
+    static const char *const cols[] = {
+        [STORE_GROUP_NONE] = "''",    [STORE_GROUP_MODEL] = "model",
+        [STORE_GROUP_DAY] = "day",    [STORE_GROUP_RESOLUTION] = "resolution",
+        [STORE_GROUP_KEY] = "key_id",
+    };
+    return (size_t)g < ARRAY_LEN(cols) ? cols[g] : "''";
+}
+
+int store_key_delete(struct store *s, const char *key_id)
+{
+    int rc = fault(s, STORE_OP_KEY_DELETE);
+    return rc ? rc : s->ops->key_delete(s, key_id);
+}
+
+int store_usage(struct store *s, const struct store_usage_query *q,
+                struct store_usage_row **rows, size_t *n,
+                struct store_usage_row *total)
+{
+    *rows = NULL;
+    *n = 0;
+    memset(total, 0, sizeof(*total));
+    int rc = fault(s, STORE_OP_USAGE);
+    return rc ? rc : s->ops->usage(s, q, rows, n, total);
+}
+
+int store_usage_purge(struct store *s, int64_t before_ms, int64_t *n)
+{
+    *n = 0;
+    int rc = fault(s, STORE_OP_USAGE_PURGE);
+    return rc ? rc : s->ops->usage_purge(s, before_ms, n);
+}
+
 int store_secret(struct store *s, const char *name, unsigned char out[32])
 {
     int rc = fault(s, STORE_OP_SECRET);

@@ -29,6 +29,22 @@
 /* An open store (opaque). */
 struct store;
 
+/* A key's quota: over a period, in seconds or in amount (micro-units). */
+enum store_quota { STORE_QUOTA_NONE, STORE_QUOTA_SECONDS, STORE_QUOTA_AMOUNT };
+/* Quota periods: calendar days and months in UTC+8. */
+enum store_period { STORE_PERIOD_DAY, STORE_PERIOD_MONTH };
+
+/* What a submit holds on its key's account (the ledger, docs/extensions.md,
+ * "Usage"): written with the task, in its transaction; settled or released
+ * by the store itself in the transaction that ends the task. */
+struct store_hold {
+    int64_t cs;     /* seconds held, in hundredths */
+    int64_t price;  /* micro-units per second (0: free) */
+    int resolution; /* 480, 720 or 1080 */
+    bool edit;      /* billed as input + output in hundredths (video-edit),
+                       else as the output's whole seconds */
+};
+
 /* An API key as kept at rest: only a salted hash of the secret. */
 struct store_key {
     char key_id[TASK_KEY_ID_MAX + 1];
@@ -40,6 +56,15 @@ struct store_key {
     /* Its default sandbox scenario (docs/extensions.md, "Scenarios"), as
      * `paddock keys create --scenario` took it; "": none. */
     char scenario[LIMIT_SCENARIO_BYTES + 1];
+    /* Usage and quotas (docs/extensions.md, "Usage"). */
+    bool admin; /* may use the keys API and others' usage */
+    enum store_quota quota;
+    int64_t quota_limit; /* hundredths of a second, or micro-units */
+    enum store_period period;
+    /* The prepaid balance left, in micro-units, or -1: none. Read: what is
+     * left now; written: the new balance when balance_set, else kept. */
+    int64_t balance;
+    bool balance_set;
 };
 
 /* A submit: the task plus the checks that must hold in the same
@@ -52,6 +77,31 @@ struct store_submit {
     unsigned char body_hash[32];
     int64_t max_active; /* per key PENDING+RUNNING; 0: no limit */
     int64_t max_queue;  /* all keys' PENDING; 0: no limit */
+    struct store_hold hold;
+};
+
+/* A usage report's grouping. */
+enum store_group {
+    STORE_GROUP_NONE,
+    STORE_GROUP_MODEL,
+    STORE_GROUP_DAY, /* YYYYMMDD in UTC+8 */
+    STORE_GROUP_RESOLUTION,
+    STORE_GROUP_KEY,
+};
+
+/* Which settlements a usage report sums. */
+struct store_usage_query {
+    const char *key_id;     /* NULL: every key */
+    int64_t from_ms, to_ms; /* settled in [from, to) */
+    enum store_group group;
+};
+
+/* One row of a usage report (or its total). */
+struct store_usage_row {
+    char group[LIMIT_MODEL_NAME + 1]; /* the group's value as text */
+    int64_t tasks;                    /* settled tasks */
+    int64_t cs;                       /* billed seconds, in hundredths */
+    int64_t amount;                   /* micro-units */
 };
 
 /* The models a claim may take (a worker that serves only some): task
@@ -108,7 +158,10 @@ const char *store_name(const struct store *s);
  * with the same idempotency key and body exists; its task id is in
  * replay_id and nothing was inserted. Errors: ERR_IDEMPOTENCY_CONFLICT
  * (same key, other body), ERR_ALLOCATION_QUOTA (the key has max_active
- * unfinished tasks), ERR_THROTTLING (max_queue tasks pending), ERR_STORE.
+ * unfinished tasks), ERR_THROTTLING (max_queue tasks pending),
+ * ERR_ARREARAGE (the hold would take the key over its quota or balance:
+ * its open holds, plus its settled usage of the period, plus this hold;
+ * a replay is answered first and holds nothing), ERR_STORE.
  * Concurrent submits are serialised: identical ones create one task.
  * Group commit: submits queue for the store's commit thread, which commits
  * what has gathered in one transaction (one fsync) while the next batch
@@ -223,6 +276,23 @@ int store_stats(struct store *s, struct store_stats *out);
 int store_key_put(struct store *s, const struct store_key *k);
 /* All key records (caller free()s *out). */
 int store_key_list(struct store *s, struct store_key **out, size_t *n);
+/* Delete the key record key_id (its ledger rows stay). ERR_NOT_FOUND when
+ * there is none. */
+int store_key_delete(struct store *s, const char *key_id);
+
+/*
+ * The usage report of q: settled tasks summed per group, in order of the
+ * group's value, at most LIMIT_USAGE_ROWS rows (caller free()s *rows),
+ * and their total. Released tasks (failed, canceled) cost nothing and are
+ * not counted. 0 or ERR_STORE.
+ */
+int store_usage(struct store *s, const struct store_usage_query *q,
+                struct store_usage_row **rows, size_t *n,
+                struct store_usage_row *total);
+/* Delete ledger entries of tasks that ended before before_ms (and usage
+ * totals of periods before it); open holds stay. *n: entries deleted. */
+int store_usage_purge(struct store *s, int64_t before_ms, int64_t *n);
+
 /* A 32-byte secret shared by every process on this store (the URL signing
  * key): created at random on first use, the same ever after. */
 int store_secret(struct store *s, const char *name, unsigned char out[32]);
@@ -405,6 +475,9 @@ enum store_op {
     STORE_OP_COUNT_QUERY,
     STORE_OP_HOOK, /* every store_hook_* and store_delivery_* call */
     STORE_OP_QUEUE_POSITION,
+    STORE_OP_KEY_DELETE,
+    STORE_OP_USAGE,
+    STORE_OP_USAGE_PURGE,
     STORE_OP__COUNT
 };
 

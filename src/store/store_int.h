@@ -63,6 +63,11 @@ struct store_ops {
     int (*stats)(struct store *s, struct store_stats *out);
     int (*key_put)(struct store *s, const struct store_key *k);
     int (*key_list)(struct store *s, struct store_key **out, size_t *n);
+    int (*key_delete)(struct store *s, const char *key_id);
+    int (*usage)(struct store *s, const struct store_usage_query *q,
+                 struct store_usage_row **rows, size_t *n,
+                 struct store_usage_row *total);
+    int (*usage_purge)(struct store *s, int64_t before_ms, int64_t *n);
     int (*secret)(struct store *s, const char *name, unsigned char out[32]);
     int (*hook_put)(struct store *s, const struct store_hook *h, int max);
     int (*hook_list)(struct store *s, const char *key_id,
@@ -108,6 +113,16 @@ struct store {
     const struct store_ops *ops;
     struct store_common *common;
 };
+
+/* A quota's kind and period as the keys table writes them ("" for none),
+ * and back (anything else reads as none, or as a day). store.c. */
+const char *store_quota_name(enum store_quota q);
+const char *store_period_name(enum store_quota q, enum store_period p);
+enum store_quota store_quota_parse(const char *s);
+enum store_period store_period_parse(const char *s);
+/* The SQL expression of a usage report's group (store.c): a column of the
+ * ledger, or '' for none. */
+const char *store_group_column(enum store_group g);
 
 /* The schema migrations, embedded from src/store/sql/ at build time:
  * [i] takes a database from schema version i to i + 1. */

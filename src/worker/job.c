@@ -12,6 +12,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -103,6 +104,15 @@ static void finish_succeeded(struct wjob *j, const struct job_result *res)
     if (pool->d.on_finish)
         pool->d.on_finish(pool->d.on_finish_arg, t->task_id);
     metrics_add(METRIC_SUCCEEDED, 1);
+    /* What the ledger settled, counted as its trigger did (the
+     * usage.duration of docs/api.md s.5). */
+    const struct task_model *m = task_model_find(t->model);
+    if (m)
+        metrics_billed(
+            m->name, j->job.resolution,
+            m->kind == TASK_EDIT
+                ? llround((t->usage.input_s + t->usage.output_s) * 100)
+                : llround(t->usage.output_s) * 100);
     log_info("task succeeded", "task_id=%s attempt=%d render_ms=%lld",
              t->task_id, t->attempt,
              (long long)(clock_mono_ms() - j->claimed_mono));

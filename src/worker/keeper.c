@@ -76,6 +76,15 @@ static void purge(struct worker_pool *pool)
     free(names);
     if (n)
         log_info("expired results deleted", "count=%zu", n);
+    /* The usage ledger outlives its tasks (docs/extensions.md, "Usage"). */
+    int64_t entries = 0;
+    if (store_usage_purge(pool->d.store,
+                          clock_now_ms() - pool->d.conf->usage_retention_ms,
+                          &entries) < 0)
+        log_warn("usage ledger purge failed", "owner=%s", pool->owner);
+    else if (entries)
+        log_info("expired usage entries deleted", "count=%lld",
+                 (long long)entries);
 }
 
 /* Delete webhook deliveries delivered or dead for a retention period

@@ -3,6 +3,7 @@
 #include "unit.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 static char dir[] = "/tmp/paddock-test-conf-XXXXXX";
@@ -131,6 +132,67 @@ static void bad_values_named(void)
 }
 
 /* Engine deadlines: one default, per-model overrides. */
+/* price.MODEL.RESOLUTION lines: exact micro-units, the last one wins, a
+ * bad line names its file, line and the form. */
+static void prices(void)
+{
+    char path[300];
+    snprintf(path, sizeof(path), "%s/prices.conf", dir);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "price.happyhorse-1.0-t2v.720P = 0.14\n"
+               "price.happyhorse-1.0-t2v.480p = 0.000001\n"
+               "price.happyhorse-1.1-video-edit.1080P = 12\n"
+               "price.happyhorse-1.0-t2v.720P = 0.123456\n");
+    fclose(f);
+    char *argv[] = { "--config", path, "--price.happyhorse-1.0-i2v.480P",
+                     "1000000", NULL };
+    char *envp[] = { NULL };
+    struct conf c;
+    struct errmsg e = { 0 };
+    CHECK_INT(load(&c, argv, envp, &e), 0);
+    CHECK_INT(c.n_prices, 4);
+    CHECK_INT(conf_price(&c, "happyhorse-1.0-t2v", 720), 123456);
+    CHECK_INT(conf_price(&c, "happyhorse-1.0-t2v", 480), 1);
+    CHECK_INT(conf_price(&c, "happyhorse-1.0-t2v", 1080), 0);
+    CHECK_INT(conf_price(&c, "happyhorse-1.1-video-edit", 1080), 12000000);
+    CHECK_INT(conf_price(&c, "happyhorse-1.0-i2v", 480), 1000000000000LL);
+    CHECK_INT(c.usage_retention_ms, 400 * 86400000LL);
+    conf_fini(&c);
+
+    static const struct {
+        const char *line, *fragment;
+    } bad[] = {
+        { "price.happyhorse-1.0-t2v.720P = 0.1234567", "at most 6 decimals" },
+        { "price.happyhorse-1.0-t2v.720P = -1", "not a price" },
+        { "price.happyhorse-1.0-t2v.720P = 1e3", "not a price" },
+        { "price.happyhorse-1.0-t2v.720P = 1000000.000001", "not a price" },
+        { "price.happyhorse-1.0-t2v.720P = .5", "not a price" },
+        { "price.happyhorse-1.0-t2v.4K = 1", "RESOLUTION 480P" },
+        { "price.720P = 1", "price.MODEL.RESOLUTION" },
+    };
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+        f = fopen(path, "w");
+        fprintf(f, "workers = 2\n%s\n", bad[i].line);
+        fclose(f);
+        char *a[] = { "--config", path, NULL };
+        memset(&e, 0, sizeof(e));
+        CHECK_INT(load(&c, a, envp, &e), ERR_INVALID_PARAMETER);
+        CHECK(strstr(e.text, ":2: ") != NULL);
+        CHECK(strstr(e.text, bad[i].fragment) != NULL);
+        conf_fini(&c);
+    }
+    int64_t v = 0;
+    CHECK_INT(conf_parse_amount("0.5", 0, &v), 0);
+    CHECK_INT(v, 500000);
+    CHECK_INT(conf_parse_amount("12", 20000000, &v), 0);
+    CHECK_INT(v, 12000000);
+    CHECK_INT(conf_parse_amount("21", 20000000, &v), ERR_INVALID_PARAMETER);
+    CHECK_INT(conf_parse_amount("", 0, &v), ERR_INVALID_PARAMETER);
+    CHECK_INT(conf_parse_amount("1.", 0, &v), ERR_INVALID_PARAMETER);
+    CHECK_INT(conf_parse_amount("99999999999999999999", 0, &v),
+              ERR_INVALID_PARAMETER);
+}
+
 static void deadlines(void)
 {
     char *argv[] = { "--deadline",
@@ -170,6 +232,7 @@ int main(void)
     RUN(precedence);
     RUN(bad_values_named);
     RUN(deadlines);
+    RUN(prices);
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     if (system(cmd) != 0)

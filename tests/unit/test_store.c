@@ -1493,6 +1493,7 @@ static const char *const pg_sums[] = {
     "b913aa48cfef33c88c18148b9601953a5133b4ebbfedc6a536edfedd2d43ac91",
     "7f70a3e38334931a62fad0e5e6a130d19eaf271614331b462493d231b176c656",
     "1bb45313db99605266202904813b12853d3dc97827e60b0d82b8b10177305c38",
+    "f2825df3d039ad09a49ccba528c2f96d7592efaf992186b64f6575cce1b82248",
 };
 static const char *const sqlite_sums[] = {
     "7ba48bbc53951c044914d777304d580eb316cbe4ee393008269c66b33d7a648d",
@@ -1501,6 +1502,7 @@ static const char *const sqlite_sums[] = {
     "04ed0acad003e2243e00b0ed39f1c57fda158a1551567af115ed8a224cb73021",
     "657267742bec1a041ac6b6fe728f89c50b7a2c9f4feebd676dee78f49c5e7ddd",
     "bfd58041069011b7db2d23a1de4c19e63333c3e6a6000557617a1912e3e1b432",
+    "b7ca47120edd4635d9ef2b3aae6cf5e0dc497fc7e5b11f385fd45986d40c59b1",
 };
 
 static void check_frozen(const char *name, const char *const *m, size_t n,
@@ -1689,10 +1691,204 @@ static void queue_positions_follow_turns(void)
     store_close(s);
 }
 
+/* ------------------------------------------------ the usage ledger */
+
+/* A submit of key's task holding `cs` hundredths of a second at `price`
+ * micro-units per second (idem: an Idempotency-Key, or NULL). */
+static int submit_held(struct store *s, const char *key, int64_t cs,
+                       int64_t price, const char *idem, char *id)
+{
+    struct task t;
+    make_task(&t, key, clock_now_ms());
+    struct store_submit sub = {
+        .task = &t,
+        .idem_key = idem,
+        .hold = { .cs = cs, .price = price, .resolution = 720 },
+    };
+    char replay[UUID_STR_LEN + 1] = "";
+    int rc = store_submit(s, &sub, replay);
+    if (id)
+        snprintf(id, UUID_STR_LEN + 1, "%s", rc == 1 ? replay : t.task_id);
+    task_fini(&t);
+    return rc;
+}
+
+/* Claim the next task and end it: SUCCEEDED with output_s, or FAILED. */
+static void claim_and_end(struct store *s, bool ok, double output_s)
+{
+    struct task c;
+    CHECK_INT(store_claim(s, "w", clock_now_ms(), 30000, NULL, &c), 0);
+    c.status = ok ? TASK_SUCCEEDED : TASK_FAILED;
+    c.end_ms = clock_now_ms();
+    c.usage.output_s = output_s;
+    c.usage.sr = 720;
+    if (ok)
+        c.result = xstrdup("r.mp4");
+    else
+        snprintf(c.code, sizeof(c.code), "InternalError.Algo");
+    CHECK_INT(store_finish(s, &c, "w"), 0);
+    CHECK_INT(store_finish(s, &c, "w"), ERR_CONFLICT); /* once */
+    task_fini(&c);
+}
+
+static void usage_of(struct store *s, const char *key, enum store_group g,
+                     struct store_usage_row *total,
+                     struct store_usage_row **rows, size_t *n)
+{
+    struct store_usage_query q = {
+        .key_id = key, .from_ms = 0, .to_ms = clock_now_ms() + 60000, .group = g
+    };
+    CHECK_INT(store_usage(s, &q, rows, n, total), 0);
+}
+
+/* Settled at SUCCEEDED with the billed seconds, released otherwise, once
+ * per task whatever the retries; amounts exact in micro-units. */
+static void ledger_settles_once(void)
+{
+    struct store *s = fresh_store();
+    struct store_usage_row total, *rows;
+    size_t n;
+    char id[UUID_STR_LEN + 1];
+    /* 1.234567 a second: 5 s is 6.172835, 7 s 8.641969. */
+    CHECK_INT(submit_held(s, "ku", 500, 1234567, NULL, NULL), 0);
+    CHECK_INT(submit_held(s, "ku", 500, 1234567, NULL, NULL), 0);
+    CHECK_INT(submit_held(s, "ku", 500, 1234567, NULL, id), 0);
+    CHECK_INT(store_cancel(s, id, "ku", clock_now_ms(), NULL), 0);
+    claim_and_end(s, true, 5.0);
+    /* The second: claimed, its lease lost (a crash), rescued, then run
+     * again and SUCCEEDED: one settlement. */
+    struct task c;
+    int64_t now = clock_now_ms();
+    int requeued = 0, failed = 0;
+    CHECK_INT(store_claim(s, "dead", now, 10, NULL, &c), 0);
+    task_fini(&c);
+    CHECK_INT(store_rescue(s, now + 1000, 3, &requeued, &failed), 0);
+    CHECK_INT(requeued, 1);
+    claim_and_end(s, true, 7.04); /* whole seconds: 7 */
+    usage_of(s, "ku", STORE_GROUP_MODEL, &total, &rows, &n);
+    CHECK_INT(total.tasks, 2);
+    CHECK_INT(total.cs, 1200);
+    CHECK_INT(total.amount, 6172835 + 8641969);
+    CHECK_INT(n, 1);
+    if (n == 1) {
+        CHECK_STR(rows[0].group, "happyhorse-1.0-t2v");
+        CHECK_INT(rows[0].cs, 1200);
+    }
+    free(rows);
+    /* A failure costs nothing. */
+    CHECK_INT(submit_held(s, "ku", 500, 1234567, NULL, NULL), 0);
+    claim_and_end(s, false, 0);
+    usage_of(s, "ku", STORE_GROUP_RESOLUTION, &total, &rows, &n);
+    CHECK_INT(total.tasks, 2);
+    CHECK_INT(total.cs, 1200);
+    CHECK_INT(n, 1);
+    if (n == 1)
+        CHECK_STR(rows[0].group, "720");
+    free(rows);
+    /* Other keys see nothing of it; every key (admin) sees it all. */
+    usage_of(s, "other", STORE_GROUP_DAY, &total, &rows, &n);
+    CHECK_INT(total.tasks, 0);
+    CHECK_INT(n, 0);
+    free(rows);
+    usage_of(s, NULL, STORE_GROUP_KEY, &total, &rows, &n);
+    CHECK_INT(n, 1);
+    if (n == 1)
+        CHECK_STR(rows[0].group, "ku");
+    free(rows);
+    /* Purge: ended entries go; the report after it is empty. */
+    int64_t purged = 0;
+    CHECK_INT(store_usage_purge(s, clock_now_ms() + 1000, &purged), 0);
+    CHECK_INT(purged, 8); /* four tasks: a hold and an end each */
+    usage_of(s, "ku", STORE_GROUP_NONE, &total, &rows, &n);
+    CHECK_INT(total.tasks, 0);
+    free(rows);
+    store_close(s);
+}
+
+static void put_quota_key(struct store *s, const char *id, enum store_quota q,
+                          int64_t limit, int64_t balance)
+{
+    struct store_key k = { 0 };
+    snprintf(k.key_id, sizeof(k.key_id), "%s", id);
+    k.created_ms = clock_now_ms();
+    k.quota = q;
+    k.quota_limit = limit;
+    k.period = STORE_PERIOD_DAY;
+    k.balance = balance;
+    k.balance_set = true;
+    CHECK_INT(store_key_put(s, &k), 0);
+}
+
+static int64_t balance_of(struct store *s, const char *id)
+{
+    struct store_key *keys;
+    size_t n;
+    int64_t b = -2;
+    CHECK_INT(store_key_list(s, &keys, &n), 0);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(keys[i].key_id, id) == 0)
+            b = keys[i].balance;
+    free(keys);
+    return b;
+}
+
+/* Holds count against the quota at once; a release gives them back; a
+ * replay holds nothing; a balance pays for settled amounts. */
+static void quotas_hold(void)
+{
+    struct store *s = fresh_store();
+    char id[UUID_STR_LEN + 1], again[UUID_STR_LEN + 1];
+    put_quota_key(s, "q", STORE_QUOTA_SECONDS, 1000, -1); /* 10 s a day */
+    CHECK_INT(submit_held(s, "q", 500, 0, "i1", id), 0);
+    CHECK_INT(submit_held(s, "q", 500, 0, NULL, NULL), 0);
+    CHECK_INT(submit_held(s, "q", 500, 0, NULL, NULL), ERR_ARREARAGE);
+    /* The same request again is answered with its task, not refused. */
+    CHECK_INT(submit_held(s, "q", 500, 0, "i1", again), 1);
+    CHECK_STR(again, id);
+    /* A cancel releases its hold; a success keeps what it billed. */
+    CHECK_INT(store_cancel(s, id, "q", clock_now_ms(), NULL), 0);
+    CHECK_INT(submit_held(s, "q", 300, 0, NULL, NULL), 0);
+    CHECK_INT(submit_held(s, "q", 300, 0, NULL, NULL), ERR_ARREARAGE);
+    claim_and_end(s, true, 5.0); /* the second: 5 s settled */
+    CHECK_INT(submit_held(s, "q", 200, 0, NULL, NULL), 0); /* 5+3+2 */
+    CHECK_INT(submit_held(s, "q", 100, 0, NULL, NULL), ERR_ARREARAGE);
+    CHECK_INT(submit_held(s, "free", 500, 0, NULL, NULL), 0); /* per key */
+
+    /* A balance of 10 units at 1 a second: two 5 s holds, then none;
+     * 5 s settled leave 5 units. */
+    put_quota_key(s, "b", STORE_QUOTA_NONE, 0, 10000000);
+    CHECK_INT(balance_of(s, "b"), 10000000);
+    CHECK_INT(submit_held(s, "b", 500, 1000000, NULL, NULL), 0);
+    CHECK_INT(submit_held(s, "b", 500, 1000000, NULL, NULL), 0);
+    CHECK_INT(submit_held(s, "b", 100, 1000000, NULL, NULL), ERR_ARREARAGE);
+    /* Run every pending task: b's bill 5 s each. */
+    struct task c;
+    while (store_claim(s, "w", clock_now_ms(), 30000, NULL, &c) == 0) {
+        c.status = TASK_SUCCEEDED;
+        c.end_ms = clock_now_ms();
+        c.usage.output_s = strcmp(c.key_id, "b") == 0 ? 5.0 : 1.0;
+        c.result = xstrdup("r.mp4");
+        CHECK_INT(store_finish(s, &c, "w"), 0);
+        task_fini(&c);
+    }
+    CHECK_INT(balance_of(s, "b"), 0);
+    CHECK_INT(submit_held(s, "b", 100, 1000000, NULL, NULL), ERR_ARREARAGE);
+    /* A top-up sets what is left; a free task needs no balance. */
+    put_quota_key(s, "b", STORE_QUOTA_NONE, 0, 3000000);
+    CHECK_INT(balance_of(s, "b"), 3000000);
+    CHECK_INT(submit_held(s, "b", 300, 1000000, NULL, NULL), 0);
+    CHECK_INT(submit_held(s, "b", 500, 0, NULL, NULL), 0);
+    CHECK_INT(store_key_delete(s, "b"), 0);
+    CHECK_INT(store_key_delete(s, "b"), ERR_NOT_FOUND);
+    store_close(s);
+}
+
 static void run_suite(void)
 {
     RUN(revision_counts_changes);
     RUN(queue_positions_follow_turns);
+    RUN(ledger_settles_once);
+    RUN(quotas_hold);
     RUN(insert_get_roundtrip);
     RUN(get_missing);
     RUN(claim_oldest_first);
