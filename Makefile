@@ -219,8 +219,9 @@ $(FUZZ_O)/fuzz_probe: fuzz/fuzz_probe.c $(FUZZ_PROBE_SRCS) \
 	    $(LDLIBS)
 
 # The HTTP front's connection machine (conn.c, req.c and server.c are
-# compiled into the target) and the log escaping rule.
-FUZZ_HTTP_SRCS := src/http/parse.c src/http/reply.c \
+# compiled into the target, stream.c's streamed replies with them) and
+# the log escaping rule.
+FUZZ_HTTP_SRCS := src/http/parse.c src/http/reply.c src/http/stream.c \
                   $(sort $(wildcard src/core/*.c src/log/*.c))
 $(FUZZ_O)/fuzz_http: fuzz/fuzz_http.c src/http/conn.c src/http/req.c \
                      src/http/server.c $(FUZZ_HTTP_SRCS) \
