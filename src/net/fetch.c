@@ -3,7 +3,7 @@
  * call) or from an inline data:image URI, within the byte, time and
  * redirect caps, every connection passing the address guard first.
  */
-#include "net.h"
+#include "net_int.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -25,13 +25,11 @@ struct fetch {
     const struct net_fetch_opts *o;
     const char *path;
     int fd;
-    int64_t bytes;   /* written to fd so far */
-    bool too_big;    /* the body went past o->max_bytes */
-    bool stopped;    /* o->stop was seen set */
-    int write_errno; /* the file could not be written */
-    /* The first address the guard refused, and why. */
-    char refused[INET6_ADDRSTRLEN];
-    const char *refused_why;
+    int64_t bytes;              /* written to fd so far */
+    bool too_big;               /* the body went past o->max_bytes */
+    bool stopped;               /* o->stop was seen set */
+    int write_errno;            /* the file could not be written */
+    struct net_refusal refused; /* the first address the guard refused */
 };
 
 /* ----------------------------------------------------------- messages */
@@ -202,12 +200,10 @@ static void addr_text(const struct sockaddr_storage *ss, char *out)
         snprintf(out, INET6_ADDRSTRLEN, "(family %d)", (int)ss->ss_family);
 }
 
-/* Every connection libcurl opens, first or after a redirect, comes here
- * with the resolved address, before any socket exists. */
-static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose,
-                                    struct curl_sockaddr *a)
+curl_socket_t net__open_guarded(const struct net_allow *allow,
+                                curlsocktype purpose, struct curl_sockaddr *a,
+                                struct net_refusal *r)
 {
-    struct fetch *f = clientp;
     struct sockaddr_storage ss;
     const struct sockaddr *sa = (const struct sockaddr *)&ss;
     const char *why = "not IP";
@@ -218,16 +214,21 @@ static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose,
         memcpy(&ss, &a->addr, a->addrlen);
         why = net_addr_blocked(sa);
     }
-    if (why && !net_allow_admits(f->o->allow, sa)) {
-        if (!f->refused_why) {
-            f->refused_why = why;
-            addr_text(&ss, f->refused);
+    if (why && !net_allow_admits(allow, sa)) {
+        if (!r->why) {
+            r->why = why;
+            addr_text(&ss, r->addr);
         }
         return CURL_SOCKET_BAD;
     }
-    /* Our own socket() so it is close-on-exec: engines run child
-     * processes, which must not inherit a download's connection. */
     return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
+static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose,
+                                    struct curl_sockaddr *a)
+{
+    struct fetch *f = clientp;
+    return net__open_guarded(f->o->allow, purpose, a, &f->refused);
 }
 
 static size_t on_write(char *p, size_t size, size_t nmemb, void *userdata)
@@ -316,10 +317,10 @@ static int http_failure(struct fetch *f, CURL *h, CURLcode code,
     if (f->write_errno)
         return errmsg_set(err, ERR_IO, "writing %s: %s", f->path,
                           strerror(f->write_errno));
-    if (code == CURLE_COULDNT_CONNECT && f->refused_why)
+    if (code == CURLE_COULDNT_CONNECT && f->refused.why)
         return errmsg_set(err, ERR_INVALID_URL,
                           "%s: address %s is %s and not in --fetch-allow",
-                          where, f->refused, f->refused_why);
+                          where, f->refused.addr, f->refused.why);
     if (code == CURLE_OK || code == CURLE_HTTP_RETURNED_ERROR)
         return errmsg_set(err, ERR_INPUT_DOWNLOAD_FAILED, "%s: HTTP %ld", where,
                           status);

@@ -3,9 +3,8 @@
  * handle; bodies capped and, for downloads, written to a file as they
  * arrive. No address guard: see net.h before using it anywhere else.
  */
-#include "net.h"
+#include "net_int.h"
 
-#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -29,12 +28,11 @@ struct xfer {
     struct curl_slist *headers;
     char shown[NET_URL_SHOW_SIZE];
     char errbuf[CURL_ERROR_SIZE];
-    bool too_big;            /* the body went past req->max_bytes */
-    bool error_cut;          /* a non-2xx body filled NET_HTTP_ERROR_BYTES */
-    bool stopped;            /* req->stop was seen set */
-    int write_errno;         /* req->fd could not be written */
-    const char *refused_why; /* the guard refused an address: why */
-    char refused[INET6_ADDRSTRLEN];
+    bool too_big;               /* the body went past req->max_bytes */
+    bool error_cut;             /* a non-2xx body filled NET_HTTP_ERROR_BYTES */
+    bool stopped;               /* req->stop was seen set */
+    int write_errno;            /* req->fd could not be written */
+    struct net_refusal refused; /* the first address the guard refused */
     /* net_multi only */
     struct net_http_req own; /* the copy req points to */
     struct net_http_resp own_resp;
@@ -153,35 +151,12 @@ static int on_progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
     return x->stopped;
 }
 
-/* The guard (req->guarded): every connection, the first or after a
- * redirect, is checked with the resolved address before a socket exists. */
+/* The guard (req->guarded): net__open_guarded on every connection. */
 static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose,
                                     struct curl_sockaddr *a)
 {
     struct xfer *x = clientp;
-    struct sockaddr_storage ss;
-    const struct sockaddr *sa = (const struct sockaddr *)&ss;
-    const char *why = "not IP";
-
-    memset(&ss, 0, sizeof(ss));
-    if (purpose == CURLSOCKTYPE_IPCXN && a->addrlen <= sizeof(ss)) {
-        memcpy(&ss, &a->addr, a->addrlen);
-        why = net_addr_blocked(sa);
-    }
-    if (why && !net_allow_admits(x->req->allow, sa)) {
-        if (!x->refused_why) {
-            const void *ip =
-                ss.ss_family == AF_INET6
-                    ? (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr
-                    : (const void *)&((struct sockaddr_in *)&ss)->sin_addr;
-            x->refused_why = why;
-            if (!inet_ntop(ss.ss_family, ip, x->refused, sizeof(x->refused)))
-                snprintf(x->refused, sizeof(x->refused), "(family %d)",
-                         (int)ss.ss_family);
-        }
-        return CURL_SOCKET_BAD;
-    }
-    return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+    return net__open_guarded(x->req->allow, purpose, a, &x->refused);
 }
 
 /* ---------------------------------------------------------- the call */
@@ -200,10 +175,10 @@ static int failure(struct xfer *x, CURLcode code, struct errmsg *err)
     if (x->write_errno)
         return errmsg_set(err, ERR_IO, "%s %s: writing the body: %s", r->method,
                           shown, strerror(x->write_errno));
-    if (x->refused_why && code == CURLE_COULDNT_CONNECT)
+    if (x->refused.why && code == CURLE_COULDNT_CONNECT)
         return errmsg_set(err, ERR_INVALID_URL,
                           "%s %s: address %s is %s and not in --fetch-allow",
-                          r->method, shown, x->refused, x->refused_why);
+                          r->method, shown, x->refused.addr, x->refused.why);
     int ret = code == CURLE_URL_MALFORMAT || code == CURLE_UNSUPPORTED_PROTOCOL
                   ? ERR_INVALID_URL
                   : ERR_IO;
