@@ -20,6 +20,7 @@
 #include "../../src/net/net.h"
 #include "engine_fixture.h"
 #include "mp4probe.h"
+#include "script.h"
 #include "unit.h"
 
 #include <libgen.h>
@@ -207,17 +208,7 @@ static void declares_a_capacity(void)
 
 static const char *script(const char *name, const char *body)
 {
-    static char paths[4][128];
-    static int next;
-    char *p = paths[next++ % 4];
-    snprintf(p, sizeof(paths[0]), "%s/%s.sh", dir, name);
-    FILE *f = fopen(p, "w");
-    if (!f)
-        return "/nonexistent";
-    fprintf(f, "#!/bin/sh\n%s\n", body);
-    fclose(f);
-    chmod(p, 0755);
-    return p;
+    return unit_script(dir, name, body);
 }
 
 /* The command engine's program: copy the render, or wait to be stopped. */

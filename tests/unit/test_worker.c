@@ -10,6 +10,7 @@
 #include "../../src/blob/blob.h"
 #include "../../src/store/store.h"
 #include "../../src/worker/worker.h"
+#include "script.h"
 #include "unit.h"
 
 #include <dirent.h>
@@ -49,22 +50,8 @@ static void on_finish(void *arg, const char *task_id)
 /* A script under dir (made executable); its path. */
 static const char *script(const char *name, const char *body)
 {
-    static char paths[8][128];
-    static int next;
-    char *p = paths[next++ % 8];
-    snprintf(p, sizeof(paths[0]), "%s/%s.sh", dir, name);
-    FILE *f = fopen(p, "w");
-    if (!f)
-        return "/nonexistent";
-    fprintf(f, "#!/bin/sh\n%s\n", body);
-    fclose(f);
-    chmod(p, 0755);
-    return p;
+    return unit_script(dir, name, body);
 }
-
-/* The output path from the job document on stdin, into $out. */
-#define READ_OUTPUT \
-    "out=$(sed -n 's/.*\"output\": *\"\\([^\"]*\\)\".*/\\1/p')\n"
 
 /* Start a pool serving every model with `engine` (a spec), with more
  * options; false when it could not (the reason printed). */
@@ -195,7 +182,8 @@ static const char *ok_script(void)
 {
     static char body[512];
     snprintf(body, sizeof(body),
-             READ_OUTPUT "echo progress 50\ncp '%s' \"$out\"\nexit 0", video);
+             UNIT_READ_OUTPUT "echo progress 50\ncp '%s' \"$out\"\nexit 0",
+             video);
     return script("ok", body);
 }
 
@@ -278,23 +266,42 @@ static void hangs_and_stubborn_programs_time_out(void)
     }
 }
 
+/*
+ * A command engine whose program, on its first run only, creates
+ * dir/`flag` and then runs `first` (a hang); later runs copy the video.
+ * The spec into spec; the flag's path into flag_path.
+ */
+static void once_engine(const char *flag, const char *first, char *spec,
+                        size_t spec_size, char *flag_path, size_t flag_size)
+{
+    char body[512];
+    snprintf(flag_path, flag_size, "%s/%s", dir, flag);
+    snprintf(body, sizeof(body),
+             UNIT_READ_OUTPUT "if [ ! -e '%s' ]; then\n"
+                              "  touch '%s'\n"
+                              "  %s\n"
+                              "fi\n"
+                              "cp '%s' \"$out\"",
+             flag_path, flag_path, first, video);
+    snprintf(spec, spec_size, "command:%s", script(flag, body));
+}
+
+/* Wait (a hang guard) until the first run has begun. */
+static void wait_for(const char *path)
+{
+    for (int i = 0; i < 6000 && access(path, F_OK) != 0; i++)
+        sleep_ms(10);
+}
+
 /* Another owner takes the lease while the program runs (a rescue by
  * another node after this one stalled): this process stops its render,
  * commits nothing and leaves no file; once the thief's lease expires the
  * task is rescued and done again, attempt 2, with one result file. */
 static void a_lost_lease_commits_nothing(void)
 {
-    char body[512];
-    snprintf(body, sizeof(body),
-             READ_OUTPUT "if [ ! -e '%s/stolen-once' ]; then\n"
-                         "  touch '%s/stolen-once'\n"
-                         "  while :; do sleep 0.05; done\n"
-                         "fi\n"
-                         "cp '%s' \"$out\"",
-             dir, dir, video);
-    const char *p = script("slow-once", body);
-    char spec[160], id[UUID_STR_LEN + 1];
-    snprintf(spec, sizeof(spec), "command:%s", p);
+    char spec[160], flag[160], id[UUID_STR_LEN + 1];
+    once_engine("stolen-once", "while :; do sleep 0.05; done", spec,
+                sizeof(spec), flag, sizeof(flag));
     struct world w;
     CHECK(world_start(&w, spec, NULL));
     if (!w.pool)
@@ -304,10 +311,7 @@ static void a_lost_lease_commits_nothing(void)
     CHECK(wait_status(&w, id, TASK_RUNNING, &t));
     task_fini(&t);
     /* Wait until the program runs, then steal the lease. */
-    char flag[160];
-    snprintf(flag, sizeof(flag), "%s/stolen-once", dir);
-    for (int i = 0; i < 6000 && access(flag, F_OK) != 0; i++)
-        sleep_ms(10);
+    wait_for(flag);
     char db[200];
     snprintf(db, sizeof(db), "%s/paddock.db", w.data);
     sqlite3 *h = NULL;
@@ -355,27 +359,16 @@ static void a_failed_commit_is_retried(void)
  * against it; a new pool on the same store then finishes it. */
 static void stop_gives_running_tasks_back(void)
 {
-    char body[512];
-    snprintf(body, sizeof(body),
-             READ_OUTPUT "if [ ! -e '%s/second-run' ]; then\n"
-                         "  touch '%s/second-run'\n"
-                         "  exec sleep 600\n"
-                         "fi\n"
-                         "cp '%s' \"$out\"",
-             dir, dir, video);
-    const char *p = script("hang-once", body);
-    char spec[160], id[UUID_STR_LEN + 1];
-    snprintf(spec, sizeof(spec), "command:%s", p);
+    char spec[160], flag[160], id[UUID_STR_LEN + 1];
+    once_engine("second-run", "exec sleep 600", spec, sizeof(spec), flag,
+                sizeof(flag));
     struct world w;
     CHECK(world_start(&w, spec, NULL));
     if (!w.pool)
         return;
     struct task t;
     CHECK(submit(&w, 3, id));
-    char flag[160];
-    snprintf(flag, sizeof(flag), "%s/second-run", dir);
-    for (int i = 0; i < 6000 && access(flag, F_OK) != 0; i++)
-        sleep_ms(10);
+    wait_for(flag);
     worker_stop(w.pool, 200);
     w.pool = NULL;
     memset(&t, 0, sizeof(t));
