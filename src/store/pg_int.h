@@ -151,6 +151,14 @@ int store_pg_renew(struct store_pg_pool *pool, struct store_lease *leases,
 int store_pg_release_many(struct store_pg_pool *pool,
                           struct store_lease *leases, size_t n);
 
+/* pg_keys.c: store_key_put, store_key_list and store_secret (store.h)
+ * on a connection of the pool. */
+int store_pg_key_put(struct store_pg_pool *pool, const struct store_key *k);
+int store_pg_key_list(struct store_pg_pool *pool, struct store_key **out,
+                      size_t *n);
+int store_pg_secret(struct store_pg_pool *pool, const char *name,
+                    unsigned char out[32]);
+
 /* pg_usage.c: deleting a key, the usage report and the ledger's
  * retention, on a connection of the pool. */
 int store_pg_key_delete(struct store_pg_pool *pool, const char *key_id);
