@@ -23,7 +23,8 @@
 
 /* The task is final: result files of its earlier attempts are nobody's
  * (a crash between an attempt's rename and its commit leaves one; the
- * start-up sweep would find it only at the next restart). */
+ * start-up sweep would find it only at the next restart). A task the
+ * rescue fails has no attempt to do this: worker_sweep_ended does. */
 static void drop_earlier_attempts(struct worker_pool *pool,
                                   const struct task *t)
 {

@@ -55,6 +55,8 @@ static void rescue(struct worker_pool *pool)
                  failed);
         for (int i = 0; i < requeued; i++)
             worker_notify(pool);
+        if (failed)
+            worker_sweep_ended(pool);
     }
 }
 

@@ -224,6 +224,29 @@ static bool result_owned(void *arg, const char *name)
     return owned; /* on a store error, keep: never delete on doubt */
 }
 
+/* Is this file still somebody's? A final task owns only its result; a
+ * task still running may be between an attempt's rename and its commit. */
+static bool result_live(void *arg, const char *name)
+{
+    struct worker_pool *pool = arg;
+    char task_id[UUID_STR_LEN + 1];
+    struct task t;
+    snprintf(task_id, sizeof(task_id), "%s", name);
+    int rc = store_get(pool->d.store, task_id, &t);
+    bool live = rc < 0 || !task_status_terminal(t.status) ||
+                (t.result && strcmp(t.result, name) == 0);
+    task_fini(&t);
+    return live; /* a file without a task is the start's sweep's */
+}
+
+void worker_sweep_ended(struct worker_pool *pool)
+{
+    int removed = 0;
+    if (blob_sweep(pool->d.blob, 0, result_live, pool, &removed) == 0 &&
+        removed)
+        log_info("results of ended tasks removed", "count=%d", removed);
+}
+
 /* Whether `entry`, one item of the models option, selects route r: its
  * name (a model or an alias), or the model it means (every alias too). */
 static bool selects(const char *entry, size_t len, const struct route *r)

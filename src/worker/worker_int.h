@@ -135,5 +135,10 @@ void *keeper_main(void *arg);
 /* worker.c */
 /* Wake the dispatcher (capacity or work changed). */
 void worker_poke(struct worker_pool *pool);
+/* Remove the result files of final tasks that are not their result: what
+ * an attempt renamed into results/ before a crash kept it from committing,
+ * when the rescue then fails the task at its last attempt (no attempt is
+ * left to remove it). One store read per file in results/. */
+void worker_sweep_ended(struct worker_pool *pool);
 
 #endif

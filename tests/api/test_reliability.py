@@ -537,6 +537,53 @@ def a_final_attempt_removes_the_files_of_earlier_ones():
         shutil.rmtree(data, ignore_errors=True)
 
 
+@case
+def a_rescue_at_the_last_attempt_removes_its_file():
+    """A crash between the last attempt's rename and its commit: the rescue
+    fails the task (no attempt left), and removes that attempt's file,
+    which no later attempt will."""
+    data = tempfile.mkdtemp(prefix="paddock-last-attempt-")
+    try:
+        srv = Server(data=data, args=["--workers", "1"]).start()
+        keep = srv.submit(t2v(seed=7)).json()["output"]["task_id"]
+        assert srv.wait(keep)["output"]["task_status"] == "SUCCEEDED"
+        srv.stop()
+        srv = Server(data=data, args=["--workers", "0"]).start()
+        tid = srv.submit(t2v(seed=6)).json()["output"]["task_id"]
+        srv.stop()
+        db = sqlite3.connect(os.path.join(data, "paddock.db"))
+        db.execute("UPDATE tasks SET status = 'RUNNING', attempt = 3, "
+                   "lease_owner = 'gone/1/0', lease_until = 1 "
+                   "WHERE task_id = ?", (tid,))
+        db.commit()
+        db.close()
+        results = os.path.join(data, "results")
+        for a in (2, 3):
+            with open(os.path.join(results, "%s-%d.mp4" % (tid, a)),
+                      "wb") as f:
+                f.write(b"renamed, never committed")
+        before = sorted(os.listdir(results))
+        assert len(before) == 3, before
+        srv = Server(data=data,
+                     args=["--workers", "0", "--max-attempts", "3"]).start()
+        out = srv.wait(tid)["output"]
+        assert out["task_status"] == "FAILED", out
+        assert out["code"] == "InternalError.Timeout", out
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            left = [f for f in os.listdir(results) if f.startswith(tid)]
+            if not left:
+                break
+            time.sleep(0.05)
+        assert left == [], left
+        # The other task's result stays, and is still served.
+        assert [f for f in os.listdir(results) if f.startswith(keep)], \
+            os.listdir(results)
+        srv.stop()
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+
 # ------------------------------------------------------------- crash test
 
 @case
