@@ -552,7 +552,9 @@ def a_rescue_at_the_last_attempt_removes_its_file():
         tid = srv.submit(t2v(seed=6)).json()["output"]["task_id"]
         srv.stop()
         db = sqlite3.connect(os.path.join(data, "paddock.db"))
+        # As a claim leaves it (scheduled_ms is the first claim's time).
         db.execute("UPDATE tasks SET status = 'RUNNING', attempt = 3, "
+                   "scheduled_ms = submit_ms + 1, "
                    "lease_owner = 'gone/1/0', lease_until = 1 "
                    "WHERE task_id = ?", (tid,))
         db.commit()
