@@ -556,3 +556,18 @@ int store_pg_listen_wait(struct store_pg_listen *l, bool hooks, uint64_t *seen,
     pthread_mutex_unlock(&l->lock);
     return woken ? 1 : 0;
 }
+
+int store_pg_with(struct store_pg_pool *pool, store_pg_op fn, void *arg)
+{
+    int ret, tries = 0;
+    bool retry;
+    do {
+        struct store_pg_conn *c = store_pg_pool_get(pool);
+        if (!c)
+            return ERR_STORE;
+        ret = fn(c, arg);
+        retry = store_pg_again(c, ret, &tries);
+        store_pg_pool_put(pool, c);
+    } while (retry);
+    return ret;
+}

@@ -228,6 +228,11 @@ static inline bool store_pg_again(const struct store_pg_conn *c, int ret,
     return ret == ERR_STORE && c->bad && (*tries)++ == 0;
 }
 
+/* fn(c, arg) on a pooled connection, and once more on a fresh one when
+ * the connection died under it (store_pg_again: fn may run twice). */
+typedef int (*store_pg_op)(struct store_pg_conn *c, void *arg);
+int store_pg_with(struct store_pg_pool *pool, store_pg_op fn, void *arg);
+
 /* Bring the schema to the latest version (store_pg_migrations) on c. */
 int store_pg_migrate(struct store_pg_conn *c, struct errmsg *err);
 

@@ -75,9 +75,12 @@ static size_t col_bytes(const PGresult *r, int row, int col, unsigned char *dst,
     return len;
 }
 
-int store_pg_key_put(struct store_pg_pool *pool, const struct store_key *k)
+/* An upsert: idempotent, so it may run twice. */
+static int key_put_on(struct store_pg_conn *c, void *arg)
 {
+    const struct store_key *k = arg;
     struct store_pg_params p = { 0 };
+    PGresult *r;
     p_text(&p, k->key_id);
     p_bytes(&p, k->salt, sizeof(k->salt));
     p_bytes(&p, k->hash, sizeof(k->hash));
@@ -91,25 +94,25 @@ int store_pg_key_put(struct store_pg_pool *pool, const struct store_key *k)
     p_text(&p, store_period_name(k->quota, k->period));
     p_text(&p, k->balance_set ? "true" : "false");
     p_i64(&p, k->balance);
-    int ret, tries = 0; /* an upsert: idempotent, tried again */
-    bool retry;
-    do {
-        struct store_pg_conn *c = store_pg_pool_get(pool);
-        PGresult *r;
-        if (!c)
-            return ERR_STORE;
-        ret = run(c, PG_ST_KEY_PUT, &p, &r);
-        if (ret == 0)
-            PQclear(r);
-        retry = store_pg_again(c, ret, &tries);
-        store_pg_pool_put(pool, c);
-    } while (retry);
+    int ret = run(c, PG_ST_KEY_PUT, &p, &r);
+    if (ret == 0)
+        PQclear(r);
     return ret;
 }
 
-static int key_list_on(struct store_pg_conn *c, struct store_key **out,
-                       size_t *n)
+int store_pg_key_put(struct store_pg_pool *pool, const struct store_key *k)
 {
+    return store_pg_with(pool, key_put_on, (void *)k);
+}
+
+struct key_list {
+    struct store_key *keys;
+    size_t n;
+};
+
+static int key_list_on(struct store_pg_conn *c, void *arg)
+{
+    struct key_list *out = arg;
     PGresult *r;
     int ret = run(c, PG_ST_KEY_LIST, NULL, &r);
     if (ret < 0)
@@ -133,36 +136,37 @@ static int key_list_on(struct store_pg_conn *c, struct store_key **out,
         k->balance = col_i64(r, i, 11);
     }
     PQclear(r);
-    *out = keys;
-    *n = (size_t)rows;
+    out->keys = keys;
+    out->n = (size_t)rows;
     return 0;
 }
 
 int store_pg_key_list(struct store_pg_pool *pool, struct store_key **out,
                       size_t *n)
 {
-    int ret, tries = 0;
-    bool retry;
-    do {
-        struct store_pg_conn *c = store_pg_pool_get(pool);
-        if (!c)
-            return ERR_STORE;
-        ret = key_list_on(c, out, n);
-        retry = store_pg_again(c, ret, &tries);
-        store_pg_pool_put(pool, c);
-    } while (retry);
+    struct key_list list = { 0 };
+    int ret = store_pg_with(pool, key_list_on, &list);
+    if (ret == 0) {
+        *out = list.keys;
+        *n = list.n;
+    }
     return ret;
 }
 
 /* Insert a fresh secret unless one exists, then read the one that does
  * (two statements: the second sees a concurrent winner's row). */
-static int secret_on(struct store_pg_conn *c, const char *name,
-                     const unsigned char fresh[32], unsigned char out[32])
+struct secret {
+    const char *name;
+    unsigned char fresh[32], *out;
+};
+
+static int secret_on(struct store_pg_conn *c, void *arg)
 {
+    struct secret *sec = arg;
     struct store_pg_params p = { 0 };
     PGresult *r;
-    p_text(&p, name);
-    p_bytes(&p, fresh, 32);
+    p_text(&p, sec->name);
+    p_bytes(&p, sec->fresh, sizeof(sec->fresh));
     int ret = run(c, PG_ST_SECRET_PUT, &p, &r);
     if (ret < 0)
         return ret;
@@ -170,7 +174,7 @@ static int secret_on(struct store_pg_conn *c, const char *name,
     p.n = 1;
     if ((ret = run(c, PG_ST_SECRET_GET, &p, &r)) < 0)
         return ret;
-    if (PQntuples(r) != 1 || col_bytes(r, 0, 0, out, 32) != 32)
+    if (PQntuples(r) != 1 || col_bytes(r, 0, 0, sec->out, 32) != 32)
         ret = store_pg_fail(c, r, "secret");
     PQclear(r);
     return ret;
@@ -179,18 +183,7 @@ static int secret_on(struct store_pg_conn *c, const char *name,
 int store_pg_secret(struct store_pg_pool *pool, const char *name,
                     unsigned char out[32])
 {
-    unsigned char fresh[32];
-    int ret = id_random(fresh, sizeof(fresh)), tries = 0;
-    bool retry;
-    if (ret < 0)
-        return ret;
-    do {
-        struct store_pg_conn *c = store_pg_pool_get(pool);
-        if (!c)
-            return ERR_STORE;
-        ret = secret_on(c, name, fresh, out);
-        retry = store_pg_again(c, ret, &tries);
-        store_pg_pool_put(pool, c);
-    } while (retry);
-    return ret;
+    struct secret sec = { .name = name, .out = out };
+    int ret = id_random(sec.fresh, sizeof(sec.fresh));
+    return ret < 0 ? ret : store_pg_with(pool, secret_on, &sec);
 }

@@ -9,23 +9,26 @@
 #include <string.h>
 #include <time.h>
 
+struct exec_args {
+    const char *sql, *what;
+    const struct store_pg_params *p;
+    PGresult **out;
+};
+
+static int exec_on(struct store_pg_conn *c, void *arg)
+{
+    struct exec_args *a = arg;
+    return store_pg_sql(c, a->sql, a->p, a->what, a->out);
+}
+
 /* Run sql with p on a pooled connection, once more on a fresh one when the
  * connection died (every statement here may run twice). */
 static int exec(struct store_pg_pool *pool, const char *sql,
                 const struct store_pg_params *p, const char *what,
                 PGresult **out)
 {
-    int ret, tries = 0;
-    bool retry;
-    do {
-        struct store_pg_conn *c = store_pg_pool_get(pool);
-        if (!c)
-            return ERR_STORE;
-        ret = store_pg_sql(c, sql, p, what, out);
-        retry = store_pg_again(c, ret, &tries);
-        store_pg_pool_put(pool, c);
-    } while (retry);
-    return ret;
+    struct exec_args a = { .sql = sql, .what = what, .p = p, .out = out };
+    return store_pg_with(pool, exec_on, &a);
 }
 
 int store_pg_key_delete(struct store_pg_pool *pool, const char *key_id)

@@ -210,33 +210,41 @@ static void *render_main(void *arg)
 
 /* ------------------------------------------------------- start, stop */
 
+/* The task a result file belongs to, by the name's task id (store_get's
+ * code; *t to task_fini() whatever it is). */
+static int file_task(struct worker_pool *pool, const char *name, struct task *t)
+{
+    char task_id[UUID_STR_LEN + 1];
+    snprintf(task_id, sizeof(task_id), "%s", name);
+    return store_get(pool->d.store, task_id, t);
+}
+
+static bool is_result(const struct task *t, const char *name)
+{
+    return t->result && strcmp(t->result, name) == 0;
+}
+
 /* Does a task own this result file? (the orphan sweep's question) */
 static bool result_owned(void *arg, const char *name)
 {
-    struct worker_pool *pool = arg;
-    char task_id[UUID_STR_LEN + 1];
     struct task t;
-    snprintf(task_id, sizeof(task_id), "%s", name);
-    int rc = store_get(pool->d.store, task_id, &t);
-    bool owned = rc != ERR_NOT_FOUND &&
-                 (rc < 0 || (t.result && strcmp(t.result, name) == 0));
+    int rc = file_task(arg, name, &t);
+    bool owned = rc != ERR_NOT_FOUND && (rc < 0 || is_result(&t, name));
     task_fini(&t);
     return owned; /* on a store error, keep: never delete on doubt */
 }
 
 /* Is this file still somebody's? A final task owns only its result; a
- * task still running may be between an attempt's rename and its commit. */
+ * task still running may be between an attempt's rename and its commit.
+ * A file without a task is the start's sweep's. */
 static bool result_live(void *arg, const char *name)
 {
-    struct worker_pool *pool = arg;
-    char task_id[UUID_STR_LEN + 1];
     struct task t;
-    snprintf(task_id, sizeof(task_id), "%s", name);
-    int rc = store_get(pool->d.store, task_id, &t);
-    bool live = rc < 0 || !task_status_terminal(t.status) ||
-                (t.result && strcmp(t.result, name) == 0);
+    int rc = file_task(arg, name, &t);
+    bool live =
+        rc < 0 || !task_status_terminal(t.status) || is_result(&t, name);
     task_fini(&t);
-    return live; /* a file without a task is the start's sweep's */
+    return live;
 }
 
 void worker_sweep_ended(struct worker_pool *pool)
